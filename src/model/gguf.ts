@@ -1,0 +1,298 @@
+/**
+ * GGUF v2/v3 with general.architecture = llama: F32, F16 and Q8_0 tensors and
+ * the SentencePiece vocabulary from the metadata. llama.cpp's converters store
+ * Q/K in the interleaved RoPE order llama2.c uses, so no un-permuting is done.
+ */
+import { ModelFormatError, TokenizerError } from '../errors.js';
+import { kvDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
+import type { BinaryFile } from './file.js';
+import { validateConfig, type MatrixName, type ModelSource, type VectorName } from './source.js';
+
+export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
+
+const GGML_F32 = 0;
+const GGML_F16 = 1;
+const GGML_Q8_0 = 8;
+const Q8_0_BLOCK = 32;
+const TYPE_NAMES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K' };
+
+type Value = number | bigint | boolean | string | Value[];
+
+interface TensorInfo {
+  name: string;
+  dims: number[]; // ne[0] first: the row length
+  type: number;
+  offset: number; // from the start of the data section
+}
+
+/** Sequential reader over the metadata, pulling chunks from the file as needed. */
+class Cursor {
+  private buf: Uint8Array = new Uint8Array(0);
+  private bufStart = 0;
+  pos = 0;
+  constructor(private readonly file: BinaryFile) {}
+
+  private need(n: number): DataView {
+    if (this.pos + n > this.file.size) {
+      throw new ModelFormatError(`${this.file.path}: truncated GGUF metadata at byte ${this.pos}`, 'the file is incomplete; download it again');
+    }
+    if (this.pos < this.bufStart || this.pos + n > this.bufStart + this.buf.length) {
+      const len = Math.min(Math.max(n, 1 << 16), this.file.size - this.pos);
+      this.buf = this.file.read(this.pos, len);
+      this.bufStart = this.pos;
+    }
+    const at = this.pos - this.bufStart;
+    this.pos += n;
+    return new DataView(this.buf.buffer, this.buf.byteOffset + at, n);
+  }
+  u8 = () => this.need(1).getUint8(0);
+  i8 = () => this.need(1).getInt8(0);
+  u16 = () => this.need(2).getUint16(0, true);
+  i16 = () => this.need(2).getInt16(0, true);
+  u32 = () => this.need(4).getUint32(0, true);
+  i32 = () => this.need(4).getInt32(0, true);
+  f32 = () => this.need(4).getFloat32(0, true);
+  f64 = () => this.need(8).getFloat64(0, true);
+  u64 = () => this.need(8).getBigUint64(0, true);
+  i64 = () => this.need(8).getBigInt64(0, true);
+  /** A u64 count or size, refused when it cannot fit in the rest of the file. */
+  count(what: string, minBytesEach: number): number {
+    const v = this.u64();
+    if (v * BigInt(Math.max(minBytesEach, 1)) > BigInt(this.file.size - this.pos)) {
+      throw new ModelFormatError(`${this.file.path}: corrupt GGUF: ${what} of ${v} does not fit in the file`, 'the file is corrupt or truncated');
+    }
+    return Number(v);
+  }
+  str(): string {
+    const n = this.count('string length', 1);
+    const v = this.need(n);
+    return Buffer.from(v.buffer, v.byteOffset, n).toString('utf8');
+  }
+  bytesOfString(): Uint8Array {
+    const n = this.count('string length', 1);
+    const v = this.need(n);
+    return new Uint8Array(v.buffer, v.byteOffset, n).slice();
+  }
+}
+
+const SCALAR_SIZE: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: 8, 10: 8, 11: 8, 12: 8 };
+
+function readValue(c: Cursor, type: number, path: string): Value {
+  switch (type) {
+    case 0: return c.u8();
+    case 1: return c.i8();
+    case 2: return c.u16();
+    case 3: return c.i16();
+    case 4: return c.u32();
+    case 5: return c.i32();
+    case 6: return c.f32();
+    case 7: return c.u8() !== 0;
+    case 8: return c.str();
+    case 9: {
+      const et = c.u32();
+      const n = c.count('array length', SCALAR_SIZE[et] ?? 1);
+      const out: Value[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = readValue(c, et, path);
+      return out;
+    }
+    case 10: return c.u64();
+    case 11: return c.i64();
+    case 12: return c.f64();
+    default:
+      throw new ModelFormatError(`${path}: corrupt GGUF: unknown metadata value type ${type}`, 'the file is corrupt');
+  }
+}
+
+function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+export function openGguf(file: BinaryFile): ModelSource {
+  const path = file.path;
+  const c = new Cursor(file);
+  c.u32();
+  const version = c.u32();
+  if (version !== 2 && version !== 3) {
+    throw new ModelFormatError(`${path}: GGUF version ${version} is not supported (2 and 3 are)`, 'convert the model with a current llama.cpp');
+  }
+  const nTensors = c.count('tensor count', 24);
+  const nKv = c.count('metadata count', 12);
+  const meta = new Map<string, Value>();
+  for (let i = 0; i < nKv; i++) {
+    const key = c.str();
+    meta.set(key, readValue(c, c.u32(), path));
+  }
+  const tensors = new Map<string, TensorInfo>();
+  for (let i = 0; i < nTensors; i++) {
+    const name = c.str();
+    const nd = c.u32();
+    if (nd < 1 || nd > 4) throw new ModelFormatError(`${path}: corrupt GGUF: tensor ${name} has ${nd} dimensions`, 'the file is corrupt');
+    const dims: number[] = [];
+    for (let d = 0; d < nd; d++) dims.push(Number(c.u64()));
+    tensors.set(name, { name, dims, type: c.u32(), offset: Number(c.u64()) });
+  }
+  const alignment = Number(meta.get('general.alignment') ?? 32);
+  const dataStart = Math.ceil(c.pos / alignment) * alignment;
+
+  const arch = meta.get('general.architecture');
+  if (arch !== 'llama') {
+    throw new ModelFormatError(`${path}: GGUF architecture is ${JSON.stringify(arch)}, only "llama" is supported`, 'use a Llama-architecture model');
+  }
+  const num = (key: string, fallback?: number): number => {
+    const v = meta.get(key);
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (typeof v === 'number') return v;
+    if (typeof v === 'bigint') return Number(v);
+    throw new ModelFormatError(`${path}: GGUF metadata ${key} is missing or not a number`, 'the file is not a complete llama GGUF');
+  };
+  const tokens = meta.get('tokenizer.ggml.tokens');
+  const emb = tensors.get('token_embd.weight');
+  const config: Config = {
+    dim: num('llama.embedding_length'),
+    hiddenDim: num('llama.feed_forward_length'),
+    nLayers: num('llama.block_count'),
+    nHeads: num('llama.attention.head_count'),
+    nKvHeads: num('llama.attention.head_count_kv', num('llama.attention.head_count')),
+    vocabSize: Array.isArray(tokens) ? tokens.length : emb ? emb.dims[1] ?? 0 : 0,
+    seqLen: num('llama.context_length'),
+    ropeTheta: num('llama.rope.freq_base', 10000),
+    normEps: num('llama.attention.layer_norm_rms_epsilon', 1e-5),
+  };
+  validateConfig(config, path);
+  const kv = kvDim(config);
+  const shared = !tensors.has('output.weight');
+
+  // Every tensor we use must exist, have the expected shape, a supported type and lie inside the file.
+  const byteSize = (t: TensorInfo): number => {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    if (t.type === GGML_F32) return n * 4;
+    if (t.type === GGML_F16) return n * 2;
+    if (t.type === GGML_Q8_0) return (n / Q8_0_BLOCK) * 34;
+    throw new ModelFormatError(
+      `${path}: tensor ${t.name} has type ${TYPE_NAMES[t.type] ?? t.type}; supported are F32, F16, Q8_0`,
+      'convert the model with llama.cpp --outtype f32, f16 or q8_0',
+    );
+  };
+  const expect = (name: string, rows: number, cols: number): TensorInfo => {
+    const t = tensors.get(name);
+    if (!t) throw new ModelFormatError(`${path}: GGUF tensor ${name} is missing`, 'the file is not a complete llama model');
+    const tr = t.dims[1] ?? 1;
+    if (t.dims[0] !== cols || tr !== rows) {
+      throw new ModelFormatError(`${path}: tensor ${name} is ${tr}x${t.dims[0]}, expected ${rows}x${cols}`, 'the file is corrupt or its metadata does not match');
+    }
+    if (t.type === GGML_Q8_0 && cols % Q8_0_BLOCK !== 0) {
+      throw new ModelFormatError(`${path}: Q8_0 tensor ${name} has rows of ${cols}, not a multiple of 32`, 'the file is corrupt');
+    }
+    const end = dataStart + t.offset + byteSize(t);
+    if (end > file.size) {
+      throw new ModelFormatError(`${path}: truncated: tensor ${name} ends at byte ${end}, file has ${file.size}`, 'the file is incomplete; download it again');
+    }
+    return t;
+  };
+  const names: [string, number, number][] = [
+    ['token_embd.weight', config.vocabSize, config.dim],
+    ['output_norm.weight', 1, config.dim],
+  ];
+  if (!shared) names.push(['output.weight', config.vocabSize, config.dim]);
+  const perLayer: Record<MatrixName | VectorName, [string, number, number]> = {
+    rms_att: ['attn_norm', 1, config.dim],
+    wq: ['attn_q', config.dim, config.dim],
+    wk: ['attn_k', kv, config.dim],
+    wv: ['attn_v', kv, config.dim],
+    wo: ['attn_output', config.dim, config.dim],
+    rms_ffn: ['ffn_norm', 1, config.dim],
+    w1: ['ffn_gate', config.hiddenDim, config.dim],
+    w2: ['ffn_down', config.dim, config.hiddenDim],
+    w3: ['ffn_up', config.hiddenDim, config.dim],
+  };
+  for (let l = 0; l < config.nLayers; l++) {
+    for (const [suffix, r, k] of Object.values(perLayer)) names.push([`blk.${l}.${suffix}.weight`, r, k]);
+  }
+  const infos = new Map(names.map(([n, r, k]) => [n, expect(n, r, k)]));
+  const types = new Set([...infos.values()].filter((t) => (t.dims[1] ?? 1) > 1).map((t) => t.type));
+
+  const readMatrix = (name: string): Matrix => {
+    const t = infos.get(name)!;
+    const cols = t.dims[0];
+    const rows = t.dims[1] ?? 1;
+    const n = rows * cols;
+    const at = dataStart + t.offset;
+    if (t.type === GGML_F32) return { kind: 'f32', rows, cols, data: file.readF32(at, n) };
+    if (t.type === GGML_F16) {
+      const v = file.view(at, n * 2);
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = f16ToF32(v.getUint16(i * 2, true));
+      return { kind: 'f32', rows, cols, data };
+    }
+    const blocks = n / Q8_0_BLOCK;
+    const raw = file.read(at, blocks * 34);
+    const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const q = new Int8Array(n);
+    const s = new Float32Array(blocks);
+    for (let b = 0; b < blocks; b++) {
+      s[b] = f16ToF32(v.getUint16(b * 34, true));
+      q.set(new Int8Array(raw.buffer, raw.byteOffset + b * 34 + 2, Q8_0_BLOCK), b * Q8_0_BLOCK);
+    }
+    return { kind: 'q8', rows, cols, groupSize: Q8_0_BLOCK, q, s };
+  };
+  const readVector = (name: string): Float32Array => {
+    const m = readMatrix(name);
+    if (m.kind !== 'f32') throw new ModelFormatError(`${path}: norm tensor ${name} is quantized`, 'norms must be F32 or F16');
+    return m.data;
+  };
+
+  return {
+    path,
+    format: 'gguf',
+    config,
+    sharedClassifier: shared,
+    storage: types.size > 1 ? 'mixed' : types.has(GGML_Q8_0) ? 'q8_0' : types.has(GGML_F16) ? 'f16' : 'f32',
+    vocab: ggufVocab(meta, config.vocabSize, path),
+    tokenEmbedding: () => readMatrix('token_embd.weight'),
+    layerVector: (name: VectorName, l: number) => readVector(`blk.${l}.${perLayer[name][0]}.weight`),
+    layerMatrix: (name: MatrixName, l: number) => readMatrix(`blk.${l}.${perLayer[name][0]}.weight`),
+    rmsFinal: () => readVector('output_norm.weight'),
+    classifier: () => readMatrix(shared ? 'token_embd.weight' : 'output.weight'),
+    close: () => file.close(),
+  };
+}
+
+const TOKEN_TYPE_CONTROL = 3;
+
+/** The llama (SentencePiece) vocabulary in llama2.c's form: spaces for U+2581, BOS/EOS as "\n<s>\n" / "\n</s>\n". */
+function ggufVocab(meta: Map<string, Value>, vocabSize: number, path: string): Vocab | undefined {
+  const tokens = meta.get('tokenizer.ggml.tokens');
+  if (tokens === undefined) return undefined;
+  const model = meta.get('tokenizer.ggml.model');
+  if (model !== 'llama') {
+    throw new TokenizerError(`${path}: embedded tokenizer is ${JSON.stringify(model)}, only SentencePiece "llama" is supported`, 'pass a llama2.c tokenizer.bin with --tokenizer');
+  }
+  const scores = meta.get('tokenizer.ggml.scores');
+  const types = meta.get('tokenizer.ggml.token_type');
+  if (!Array.isArray(tokens) || !Array.isArray(scores) || scores.length !== tokens.length) {
+    throw new TokenizerError(`${path}: embedded tokenizer has no scores for its ${Array.isArray(tokens) ? tokens.length : 0} tokens`, 'pass a llama2.c tokenizer.bin with --tokenizer');
+  }
+  const bosId = Number(meta.get('tokenizer.ggml.bos_token_id') ?? 1);
+  const eosId = Number(meta.get('tokenizer.ggml.eos_token_id') ?? 2);
+  const pieces = tokens.map((t, id) => {
+    if (Array.isArray(types) && types[id] === TOKEN_TYPE_CONTROL && (id === bosId || id === eosId)) {
+      return id === bosId ? '\n<s>\n' : '\n</s>\n';
+    }
+    return Buffer.from(String(t).replaceAll('\u2581', ' '), 'utf8').toString('latin1');
+  });
+  if (pieces.length !== vocabSize) {
+    throw new TokenizerError(`${path}: embedded tokenizer has ${pieces.length} tokens, model vocab is ${vocabSize}`, 'the file is inconsistent');
+  }
+  return {
+    pieces,
+    scores: Float32Array.from(scores as number[]),
+    maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 0),
+    bosId,
+    eosId,
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * A model file opened for reading: its config and a way to read one tensor at
+ * a time, so conversion never holds the whole model twice. `loadWeights`
+ * reads everything into the reference engine's in-memory form.
+ */
+import { ModelFormatError } from '../errors.js';
+import { dequantize } from '../reference/math.js';
+import { kvDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
+
+export type MatrixName = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
+export type VectorName = 'rms_att' | 'rms_ffn';
+
+export interface ModelSource {
+  readonly path: string;
+  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf';
+  readonly config: Config;
+  readonly sharedClassifier: boolean;
+  /** Storage of the big matrices as found in the file. */
+  readonly storage: 'f32' | 'f16' | 'q8_0' | 'mixed';
+  readonly vocab?: Vocab;
+  tokenEmbedding(): Matrix; // (vocab, dim)
+  layerVector(name: VectorName, layer: number): Float32Array; // (dim)
+  layerMatrix(name: MatrixName, layer: number): Matrix;
+  rmsFinal(): Float32Array; // (dim)
+  classifier(): Matrix; // (vocab, dim): the embedding when shared
+  close(): void;
+}
+
+export const LIMITS = {
+  dim: 1 << 16,
+  hiddenDim: 1 << 18,
+  nLayers: 1024,
+  nHeads: 1024,
+  vocabSize: 1 << 21,
+  seqLen: 1 << 20,
+};
+
+/** Checks dimensions against each other before anything is allocated. */
+export function validateConfig(c: Config, path: string): void {
+  const bad = (what: string) =>
+    new ModelFormatError(`${path}: impossible model dimensions: ${what}`, 'the header is corrupt or this is not a model file');
+  const positive: (keyof typeof LIMITS)[] = ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'vocabSize', 'seqLen'];
+  for (const k of positive) {
+    const v = c[k];
+    if (!Number.isInteger(v) || v <= 0) throw bad(`${k} = ${v} (must be a positive integer)`);
+    if (v > LIMITS[k]) throw bad(`${k} = ${v} (more than ${LIMITS[k]})`);
+  }
+  if (!Number.isInteger(c.nKvHeads) || c.nKvHeads <= 0 || c.nKvHeads > c.nHeads) {
+    throw bad(`nKvHeads = ${c.nKvHeads} (must be 1..nHeads = ${c.nHeads})`);
+  }
+  if (c.dim % c.nHeads !== 0) throw bad(`dim ${c.dim} is not a multiple of nHeads ${c.nHeads}`);
+  if (c.nHeads % c.nKvHeads !== 0) throw bad(`nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
+  if ((c.dim / c.nHeads) % 2 !== 0) throw bad(`head size ${c.dim / c.nHeads} is odd (RoPE rotates pairs)`);
+  if (!(c.ropeTheta > 0) || !(c.normEps > 0)) throw bad(`ropeTheta ${c.ropeTheta} / normEps ${c.normEps} must be positive`);
+}
+
+function checkShape(m: Matrix, rows: number, cols: number, what: string, path: string): Matrix {
+  if (m.rows !== rows || m.cols !== cols) {
+    throw new ModelFormatError(`${path}: tensor ${what} is ${m.rows}x${m.cols}, expected ${rows}x${cols}`, 'the file is corrupt or not a llama model');
+  }
+  return m;
+}
+
+export function embeddingAsFloat(m: Matrix): Float32Array {
+  return m.kind === 'f32' ? m.data : dequantize(m);
+}
+
+export function loadWeights(src: ModelSource): Weights {
+  const c = src.config;
+  const kv = kvDim(c);
+  const p = src.path;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    layers.push({
+      rmsAtt: src.layerVector('rms_att', l),
+      wq: checkShape(src.layerMatrix('wq', l), c.dim, c.dim, `wq[${l}]`, p),
+      wk: checkShape(src.layerMatrix('wk', l), kv, c.dim, `wk[${l}]`, p),
+      wv: checkShape(src.layerMatrix('wv', l), kv, c.dim, `wv[${l}]`, p),
+      wo: checkShape(src.layerMatrix('wo', l), c.dim, c.dim, `wo[${l}]`, p),
+      rmsFfn: src.layerVector('rms_ffn', l),
+      w1: checkShape(src.layerMatrix('w1', l), c.hiddenDim, c.dim, `w1[${l}]`, p),
+      w2: checkShape(src.layerMatrix('w2', l), c.dim, c.hiddenDim, `w2[${l}]`, p),
+      w3: checkShape(src.layerMatrix('w3', l), c.hiddenDim, c.dim, `w3[${l}]`, p),
+    });
+  }
+  const emb = checkShape(src.tokenEmbedding(), c.vocabSize, c.dim, 'token_embedding', p);
+  const tokenEmbedding = embeddingAsFloat(emb);
+  const wcls: Matrix = src.sharedClassifier
+    ? emb.kind === 'f32'
+      ? { kind: 'f32', rows: emb.rows, cols: emb.cols, data: tokenEmbedding }
+      : emb
+    : checkShape(src.classifier(), c.vocabSize, c.dim, 'classifier', p);
+  return { tokenEmbedding, layers, rmsFinal: src.rmsFinal(), wcls };
+}

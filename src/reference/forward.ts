@@ -1,0 +1,138 @@
+/**
+ * The transformer forward pass, step for step as llama2.c's `forward()`.
+ * Names match the generated C so the two can be read side by side.
+ */
+import { headSize as headSizeOf, kvDim as kvDimOf, type Config, type Weights } from './model.js';
+import { matmul, Quantizer, rmsnorm, softmax } from './math.js';
+
+const f = Math.fround;
+
+export class RunState {
+  readonly x: Float32Array; // (dim) activation at the current position
+  readonly xb: Float32Array; // (dim) scratch inside a residual branch
+  readonly xb2: Float32Array; // (dim)
+  readonly hb: Float32Array; // (hiddenDim)
+  readonly hb2: Float32Array; // (hiddenDim)
+  readonly q: Float32Array; // (dim)
+  readonly k: Float32Array; // (kvDim)
+  readonly v: Float32Array; // (kvDim)
+  readonly att: Float32Array; // (nHeads, seqLen)
+  readonly logits: Float32Array; // (vocabSize)
+  readonly keyCache: Float32Array; // (nLayers, seqLen, kvDim)
+  readonly valueCache: Float32Array; // (nLayers, seqLen, kvDim)
+  readonly scratch = new Quantizer();
+
+  constructor(c: Config) {
+    const kvDim = kvDimOf(c);
+    this.x = new Float32Array(c.dim);
+    this.xb = new Float32Array(c.dim);
+    this.xb2 = new Float32Array(c.dim);
+    this.hb = new Float32Array(c.hiddenDim);
+    this.hb2 = new Float32Array(c.hiddenDim);
+    this.q = new Float32Array(c.dim);
+    this.k = new Float32Array(kvDim);
+    this.v = new Float32Array(kvDim);
+    this.att = new Float32Array(c.nHeads * c.seqLen);
+    this.logits = new Float32Array(c.vocabSize);
+    this.keyCache = new Float32Array(c.nLayers * c.seqLen * kvDim);
+    this.valueCache = new Float32Array(c.nLayers * c.seqLen * kvDim);
+  }
+}
+
+export interface Transformer {
+  config: Config;
+  weights: Weights;
+  state: RunState;
+}
+
+export function buildTransformer(config: Config, weights: Weights): Transformer {
+  return { config, weights, state: new RunState(config) };
+}
+
+/** RoPE as llama2.c computes it: pairs (i, i+1) rotated by pos * theta^(-headDim/headSize), in float32. */
+export function rope(q: Float32Array, k: Float32Array, pos: number, c: Config): void {
+  const hs = headSizeOf(c);
+  const kvDim = kvDimOf(c);
+  const theta = f(c.ropeTheta);
+  for (let i = 0; i < c.dim; i += 2) {
+    const headDim = i % hs;
+    const freq = f(1 / f(Math.pow(theta, f(headDim / hs))));
+    const val = f(pos * freq);
+    const fcr = f(Math.cos(val));
+    const fci = f(Math.sin(val));
+    const rotn = i < kvDim ? 2 : 1;
+    for (let r = 0; r < rotn; r++) {
+      const vec = r === 0 ? q : k;
+      const v0 = vec[i];
+      const v1 = vec[i + 1];
+      vec[i] = f(f(v0 * fcr) - f(v1 * fci));
+      vec[i + 1] = f(f(v0 * fci) + f(v1 * fcr));
+    }
+  }
+}
+
+/** One position: returns the logits (a view into the run state, overwritten by the next call). */
+export function forward(t: Transformer, token: number, pos: number): Float32Array {
+  const p = t.config;
+  const w = t.weights;
+  const s = t.state;
+  const dim = p.dim;
+  const kvDim = kvDimOf(p);
+  const kvMul = p.nHeads / p.nKvHeads;
+  const hiddenDim = p.hiddenDim;
+  const hs = headSizeOf(p);
+  const sqrtHs = f(Math.sqrt(hs));
+
+  s.x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
+
+  for (let l = 0; l < p.nLayers; l++) {
+    const lw = w.layers[l];
+    rmsnorm(s.xb, s.x, lw.rmsAtt, dim, p.normEps);
+
+    const loff = l * p.seqLen * kvDim;
+    matmul(s.q, s.xb, lw.wq, s.scratch);
+    matmul(s.k, s.xb, lw.wk, s.scratch);
+    matmul(s.v, s.xb, lw.wv, s.scratch);
+    rope(s.q, s.k, pos, p);
+    s.keyCache.set(s.k, loff + pos * kvDim);
+    s.valueCache.set(s.v, loff + pos * kvDim);
+
+    for (let h = 0; h < p.nHeads; h++) {
+      const qo = h * hs;
+      const atto = h * p.seqLen;
+      const kvo = Math.floor(h / kvMul) * hs;
+      for (let tt = 0; tt <= pos; tt++) {
+        const ko = loff + tt * kvDim + kvo;
+        let score = 0;
+        for (let i = 0; i < hs; i++) score = f(score + f(s.q[qo + i] * s.keyCache[ko + i]));
+        s.att[atto + tt] = f(score / sqrtHs);
+      }
+      softmax(s.att, pos + 1, atto);
+      const xbo = h * hs;
+      s.xb.fill(0, xbo, xbo + hs);
+      for (let tt = 0; tt <= pos; tt++) {
+        const vo = loff + tt * kvDim + kvo;
+        const a = s.att[atto + tt];
+        for (let i = 0; i < hs; i++) s.xb[xbo + i] = f(s.xb[xbo + i] + f(a * s.valueCache[vo + i]));
+      }
+    }
+
+    matmul(s.xb2, s.xb, lw.wo, s.scratch);
+    for (let i = 0; i < dim; i++) s.x[i] = f(s.x[i] + s.xb2[i]);
+
+    rmsnorm(s.xb, s.x, lw.rmsFfn, dim, p.normEps);
+    matmul(s.hb, s.xb, lw.w1, s.scratch);
+    matmul(s.hb2, s.xb, lw.w3, s.scratch);
+    for (let i = 0; i < hiddenDim; i++) {
+      let val = s.hb[i];
+      val = f(val * f(1 / f(1 + f(Math.exp(-val)))));
+      s.hb[i] = f(val * s.hb2[i]);
+    }
+    matmul(s.xb, s.hb, lw.w2, s.scratch);
+    for (let i = 0; i < dim; i++) s.x[i] = f(s.x[i] + s.xb[i]);
+  }
+
+  rmsnorm(s.x, s.x, w.rmsFinal, dim, p.normEps);
+  matmul(s.logits, s.x, w.wcls, s.scratch);
+  return s.logits;
+}

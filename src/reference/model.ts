@@ -1,0 +1,80 @@
+/**
+ * The in-memory model the reference forward pass runs on. Shapes follow
+ * llama2.c: a matrix W of `rows x cols` computes W @ x for x of length cols.
+ */
+
+export interface Config {
+  dim: number; // transformer width
+  hiddenDim: number; // FFN inner width
+  nLayers: number;
+  nHeads: number; // query heads
+  nKvHeads: number; // key/value heads (grouped-query attention when < nHeads)
+  vocabSize: number;
+  seqLen: number; // maximum context length
+  ropeTheta: number; // RoPE base, 10000 in llama2.c
+  normEps: number; // RMSNorm epsilon, 1e-5 in llama2.c
+}
+
+/** Float32 matrix, row-major `rows x cols`. */
+export interface F32Matrix {
+  kind: 'f32';
+  rows: number;
+  cols: number;
+  data: Float32Array; // rows*cols
+}
+
+/**
+ * Q8_0 matrix: int8 values with one float32 scale per group of `groupSize`
+ * values. Groups restart at every row; the last group of a row is short when
+ * cols is not a multiple of groupSize.
+ */
+export interface Q8Matrix {
+  kind: 'q8';
+  rows: number;
+  cols: number;
+  groupSize: number;
+  q: Int8Array; // rows*cols
+  s: Float32Array; // rows*ceil(cols/groupSize)
+}
+
+export type Matrix = F32Matrix | Q8Matrix;
+
+export interface LayerWeights {
+  rmsAtt: Float32Array; // (dim)
+  wq: Matrix; // (dim, dim)
+  wk: Matrix; // (kvDim, dim)
+  wv: Matrix; // (kvDim, dim)
+  wo: Matrix; // (dim, dim)
+  rmsFfn: Float32Array; // (dim)
+  w1: Matrix; // (hiddenDim, dim)  gate
+  w2: Matrix; // (dim, hiddenDim)  down
+  w3: Matrix; // (hiddenDim, dim)  up
+}
+
+export interface Weights {
+  tokenEmbedding: Float32Array; // (vocabSize, dim), always float32 (runq dequantizes it too)
+  layers: LayerWeights[];
+  rmsFinal: Float32Array; // (dim)
+  wcls: Matrix; // (vocabSize, dim); the embedding itself when the classifier is shared
+}
+
+export interface Vocab {
+  /** Token pieces as byte strings (one char per byte, latin1), as llama2.c stores them. */
+  pieces: string[];
+  scores: Float32Array;
+  maxTokenLength: number;
+  bosId: number;
+  eosId: number;
+}
+
+export function headSize(c: Config): number {
+  return c.dim / c.nHeads;
+}
+
+export function kvDim(c: Config): number {
+  return (c.dim * c.nKvHeads) / c.nHeads;
+}
+
+export function groupsPerRow(cols: number, groupSize: number): number {
+  return Math.ceil(cols / groupSize);
+}

@@ -1,0 +1,89 @@
+/**
+ * llama2.c's BPE tokenizer: `encode`, `decode` and `safe_printf`, byte for byte.
+ * Pieces are byte strings (latin1: one char per byte), so lookups compare bytes as strcmp does.
+ */
+import type { Vocab } from './model.js';
+
+export class Tokenizer {
+  private readonly lookup = new Map<string, number>();
+  private readonly bytePieces: string[] = [];
+
+  constructor(readonly vocab: Vocab) {
+    // bsearch over a sorted vocab finds some id for a duplicated piece; we take the first.
+    vocab.pieces.forEach((piece, id) => {
+      if (!this.lookup.has(piece)) this.lookup.set(piece, id);
+    });
+    for (let b = 0; b < 256; b++) this.bytePieces.push(String.fromCharCode(b));
+  }
+
+  get vocabSize(): number {
+    return this.vocab.pieces.length;
+  }
+
+  strLookup(str: string): number {
+    return this.lookup.get(str) ?? -1;
+  }
+
+  /** Encode UTF-8 bytes: optional BOS, dummy-prefix space, code points, byte fallback (+3), greedy merges by score. */
+  encode(text: Uint8Array, bos: boolean, eos: boolean): number[] {
+    const tokens: number[] = [];
+    if (bos) tokens.push(this.vocab.bosId);
+    if (text.length > 0) {
+      const dummy = this.strLookup(' ');
+      if (dummy !== -1) tokens.push(dummy);
+    }
+    let buf: number[] = [];
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if ((c & 0xc0) !== 0x80) buf = [];
+      buf.push(c);
+      const next = i + 1 < text.length ? text[i + 1] : 0;
+      if ((next & 0xc0) === 0x80 && buf.length < 4) continue;
+      const id = this.strLookup(String.fromCharCode(...buf));
+      if (id !== -1) tokens.push(id);
+      else for (const b of buf) tokens.push(b + 3);
+      buf = [];
+    }
+    const { pieces, scores } = this.vocab;
+    for (;;) {
+      let bestScore = Math.fround(-1e10);
+      let bestId = -1;
+      let bestIdx = -1;
+      for (let i = 0; i < tokens.length - 1; i++) {
+        const id = this.strLookup(pieces[tokens[i]] + pieces[tokens[i + 1]]);
+        if (id !== -1 && scores[id] > bestScore) {
+          bestScore = scores[id];
+          bestId = id;
+          bestIdx = i;
+        }
+      }
+      if (bestIdx === -1) break;
+      tokens.splice(bestIdx, 2, bestId);
+    }
+    if (eos) tokens.push(this.vocab.eosId);
+    return tokens;
+  }
+
+  /** The piece printed for `token` after `prevToken`: no leading space after BOS, `<0xXX>` as the raw byte. */
+  decode(prevToken: number, token: number): string {
+    let piece = this.vocab.pieces[token];
+    if (prevToken === this.vocab.bosId && piece.startsWith(' ')) piece = piece.slice(1);
+    const m = /^<0x([0-9A-Fa-f]{1,2})/.exec(piece);
+    if (m) piece = this.bytePieces[parseInt(m[1], 16)];
+    return piece;
+  }
+}
+
+/** The bytes `safe_printf` writes for a piece: a C string (stops at NUL); a lone unprintable byte prints nothing. */
+export function printableBytes(piece: string): Uint8Array {
+  const nul = piece.indexOf('\0');
+  const s = nul === -1 ? piece : piece.slice(0, nul);
+  if (s.length === 0) return new Uint8Array(0);
+  if (s.length === 1) {
+    const b = s.charCodeAt(0);
+    const isprint = b >= 0x20 && b <= 0x7e;
+    const isspace = b === 0x20 || (b >= 0x09 && b <= 0x0d);
+    if (!isprint && !isspace) return new Uint8Array(0);
+  }
+  return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+}
