@@ -16,6 +16,11 @@ function fail(e: unknown): never {
 }
 
 async function main(): Promise<void> {
+  // `retro generate | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    fail(e);
+  });
   let cli = yargs(hideBin(process.argv))
     .scriptName('retro')
     .strict()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian cross compilers, emulators and servers retro's tests use.
+# Idempotent: only missing packages are installed. Needs root and apt.
+set -euo pipefail
+declare -A want=(
+  [powerpc-linux-gnu-gcc]="gcc-powerpc-linux-gnu libc6-dev-powerpc-cross"
+  [powerpc64-linux-gnu-gcc]="gcc-powerpc64-linux-gnu libc6-dev-ppc64-cross"
+  [i686-linux-gnu-gcc]="gcc-i686-linux-gnu libc6-dev-i386-cross"
+  [i686-w64-mingw32-gcc]="gcc-mingw-w64-i686"
+  [qemu-ppc]="qemu-user"
+  [tcc]="tcc"
+  [clang]="clang"
+  [wine]="wine wine32"
+)
+missing=()
+for cmd in "${!want[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=(${want[$cmd]})
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "toolchains: all present"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "toolchains: missing packages ${missing[*]} and cannot install (needs root and apt-get)" >&2
+  exit 1
+fi
+echo "toolchains: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if printf '%s\n' "${missing[@]}" | grep -q '^wine32$'; then
+  dpkg --add-architecture i386
+fi
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+apt-get clean
