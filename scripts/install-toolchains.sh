@@ -29,6 +29,6 @@ export DEBIAN_FRONTEND=noninteractive
 if printf '%s\n' "${missing[@]}" | grep -q '^wine32$'; then
   dpkg --add-architecture i386
 fi
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+apt-get update -q || echo "toolchains: apt-get update reported errors (mirror sync?); installing from the lists it has"
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || apt-get install -y -q --no-install-recommends -t bookworm "${missing[@]}" >/dev/null
 apt-get clean

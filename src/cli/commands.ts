@@ -1,9 +1,12 @@
 /** yargs command modules, registered from an explicit list (commandDir does not work in ESM). */
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
+import { runBuild } from '../core/build.js';
+import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
 import { runGenerate } from '../core/generate.js';
+import { runTargets } from '../core/targets.js';
 import { InputFileError, UsageError } from '../errors.js';
-import { consoleOutput } from './io.js';
+import { consoleOutput, print, table } from './io.js';
 
 function promptBytes(prompt: string | undefined, promptFile: string | undefined): Uint8Array {
   if (promptFile !== undefined) {
@@ -65,4 +68,90 @@ const generateCommand: CommandModule<object, GenerateArgs> = {
   },
 };
 
-export const commands: CommandModule<object, never>[] = [generateCommand as CommandModule<object, never>];
+interface TargetsArgs {
+  json?: boolean;
+  targets?: string;
+}
+
+const targetsCommand: CommandModule<object, TargetsArgs> = {
+  command: 'targets',
+  describe: 'list the target profiles',
+  builder: (y) => y.option('json', { type: 'boolean', describe: 'machine-readable output' }).option('targets', { type: 'string', describe: 'a folder of your own profiles' }) as never,
+  handler: (a) => {
+    const profiles = runTargets(a.targets);
+    if (a.json) {
+      print(JSON.stringify(profiles, null, 2));
+      return;
+    }
+    print(
+      table(
+        ['id', 'name', 'cpu', 'MHz', 'order', 'simd', 'RAM MB', 'cross builds'],
+        profiles.map((p) => [p.id, p.name, p.cpu.family, String(p.cpu.clockMhz), p.cpu.byteOrder, p.cpu.simd.join(',') || '-', String(p.memory.ramMb), p.cross.map((c) => c.id).join(', ')]),
+      ),
+    );
+  },
+};
+
+interface BuildArgs {
+  target: string;
+  targets?: string;
+  model?: string;
+  tokenizer?: string;
+  quant: string;
+  'group-size': number;
+  out?: string;
+  compile: boolean;
+}
+
+const buildCommand: CommandModule<object, BuildArgs> = {
+  command: 'build',
+  describe: 'convert a model and emit C source, build scripts and binaries for a target',
+  builder: (y) =>
+    y
+      .option('target', { type: 'string', demandOption: true, describe: 'target id (retro targets) or a profile .json' })
+      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+      .option('model', { alias: 'm', type: 'string', describe: 'model file (default: the built-in tiny model)' })
+      .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin (optional for GGUF)' })
+      .option('quant', { choices: ['f32', 'q8'], default: 'f32', describe: 'weight storage on the target' })
+      .option('group-size', { type: 'number', default: 32, describe: 'values per scale for q8' })
+      .option('out', { alias: 'o', type: 'string', describe: 'output folder (default dist/<target>)' })
+      .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' }) as never,
+  handler: async (a) => {
+    const r = await runBuild(
+      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8', groupSize: a['group-size'], out: a.out, compile: a.compile },
+      (m) => process.stderr.write(`retro: ${m}\n`),
+    );
+    const mb = (n: number) => `${(n / 1048576).toFixed(2)} MB`;
+    print(`built ${r.profile.id} (${r.profile.name}) in ${r.out}`);
+    print(`model: ${r.model.description}`);
+    print(`  source ${mb(r.model.sourceBytes)} -> ${r.model.quant} ${mb(r.model.nativeBytes)} (${r.profile.cpu.byteOrder}-endian); kernels: ${r.kernels.join(', ')}`);
+    print(table(['file', 'bytes', 'role', 'sha256'], r.files.map((f) => [f.name, String(f.bytes), f.role, f.sha256.slice(0, 16)])));
+    for (const b of r.binaries) {
+      if (b.status === 'built') print(`binary ${b.file}: ${b.build.description}${b.checks.map((c) => `; ${c.kind}: ${c.detail}`).join('')}`);
+      else print(`binary ${b.build.output}: not built: ${b.reason}`);
+    }
+  },
+};
+
+interface DoctorArgs {
+  install?: boolean;
+  targets?: string;
+}
+
+const doctorCommand: CommandModule<object, DoctorArgs> = {
+  command: 'doctor',
+  describe: 'list the toolchains and emulators each target needs, and what is missing',
+  builder: (y) => y.option('install', { type: 'boolean', describe: 'apt-get install what is missing (root)' }).option('targets', { type: 'string', describe: 'a folder of your own profiles' }) as never,
+  handler: async (a) => {
+    let rows = runDoctor(a.targets);
+    if (a.install) {
+      await installPackages(missingPackages(rows), process.getuid?.() === 0, (l) => process.stderr.write(`retro: ${l}\n`));
+      rows = runDoctor(a.targets);
+    }
+    print(table(['target', 'build', 'tool', 'status', 'package'], rows.flatMap((r) => r.tools.map((t) => [r.target, r.build, t.command, t.found ? `ok ${t.found}` : 'MISSING', t.package]))));
+    const missing = missingPackages(rows);
+    print(missing.length === 0 ? 'everything is installed' : `missing: apt-get install ${missing.join(' ')} (or retro doctor --install)`);
+  },
+};
+
+export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, doctorCommand] as CommandModule<object, never>[];

@@ -3,6 +3,7 @@ import { ModelFormatError } from '../errors.js';
 import { BinaryFile } from './file.js';
 import { GGUF_MAGIC, openGguf } from './gguf.js';
 import { openLlama2c } from './llama2c.js';
+import { isNative, openNative } from './native.js';
 import type { ModelSource } from './source.js';
 
 export function openModel(path: string): ModelSource {
@@ -12,7 +13,9 @@ export function openModel(path: string): ModelSource {
       throw new ModelFormatError(`${path}: truncated: ${file.size} bytes is smaller than any model header`, 'the file is incomplete or not a model');
     }
     const magic = file.view(0, 4).getUint32(0, true);
-    return magic === GGUF_MAGIC ? openGguf(file) : openLlama2c(file);
+    if (magic === GGUF_MAGIC) return openGguf(file);
+    if (isNative(file)) return openNative(file);
+    return openLlama2c(file);
   } catch (e) {
     file.close();
     throw e;

@@ -12,7 +12,7 @@ export type VectorName = 'rms_att' | 'rms_ffn';
 
 export interface ModelSource {
   readonly path: string;
-  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf';
+  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf' | 'retro-native';
   readonly config: Config;
   readonly sharedClassifier: boolean;
   /** Storage of the big matrices as found in the file. */

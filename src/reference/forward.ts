@@ -49,17 +49,30 @@ export function buildTransformer(config: Config, weights: Weights): Transformer 
   return { config, weights, state: new RunState(config) };
 }
 
+/** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32. */
+export function ropeAngle(pos: number, headDim: number, c: Config): [number, number] {
+  const freq = f(1 / f(Math.pow(f(c.ropeTheta), f(headDim / headSizeOf(c)))));
+  const val = f(pos * freq);
+  return [f(Math.cos(val)), f(Math.sin(val))];
+}
+
+/** cos and sin for every (pos, pair) as (seqLen, headSize/2) tables: what the C engine loads instead of calling libm. */
+export function ropeTables(c: Config): { cos: Float32Array; sin: Float32Array } {
+  const half = headSizeOf(c) / 2;
+  const cos = new Float32Array(c.seqLen * half);
+  const sin = new Float32Array(c.seqLen * half);
+  for (let pos = 0; pos < c.seqLen; pos++) {
+    for (let j = 0; j < half; j++) [cos[pos * half + j], sin[pos * half + j]] = ropeAngle(pos, j * 2, c);
+  }
+  return { cos, sin };
+}
+
 /** RoPE as llama2.c computes it: pairs (i, i+1) rotated by pos * theta^(-headDim/headSize), in float32. */
 export function rope(q: Float32Array, k: Float32Array, pos: number, c: Config): void {
   const hs = headSizeOf(c);
   const kvDim = kvDimOf(c);
-  const theta = f(c.ropeTheta);
   for (let i = 0; i < c.dim; i += 2) {
-    const headDim = i % hs;
-    const freq = f(1 / f(Math.pow(theta, f(headDim / hs))));
-    const val = f(pos * freq);
-    const fcr = f(Math.cos(val));
-    const fci = f(Math.sin(val));
+    const [fcr, fci] = ropeAngle(pos, i % hs, c);
     const rotn = i < kvDim ? 2 : 1;
     for (let r = 0; r < rotn; r++) {
       const vec = r === 0 ? q : k;

@@ -1,7 +1,7 @@
 /** Runs the reference engine in process and collects its stdout bytes. */
 import { runGenerate, type GenerateRequest } from '../../src/core/generate.js';
 
-export function generateText(req: Partial<GenerateRequest> & { model: string; prompt?: Uint8Array | string }): Buffer {
+export function generateText(req: Partial<Omit<GenerateRequest, 'prompt'>> & { model: string; prompt?: Uint8Array | string }): Buffer {
   const chunks: Buffer[] = [];
   runGenerate(
     {

@@ -1,0 +1,105 @@
+/**
+ * Renders the C engine, the native build scripts and the bundle README from
+ * templates/. All decisions are made here; templates only test profile
+ * fields and loop over the lists computed below.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ejs from 'ejs';
+import { ProfileError } from '../errors.js';
+import type { NativeToolchain, Profile } from '../profile/schema.js';
+
+export const TEMPLATES = resolve(dirname(fileURLToPath(import.meta.url)), '../../templates');
+
+export interface RenderedFile {
+  name: string;
+  content: string;
+  role: 'source' | 'build-script' | 'readme';
+}
+
+/** The native-format constants the engine is compiled against. */
+export interface FormatConstants {
+  version: number;
+  headerBytes: number;
+  entryBytes: number;
+  nameBytes: number;
+  fileSizeOffset: number;
+  targetIdOffset: number;
+}
+
+export const ENGINE_FILE = 'retro.c';
+
+/** SIMD kernels are files: templates/kernels/<simd>.c.ejs. The first the profile lists that exists wins; scalar always exists. */
+export function selectKernels(profile: Profile): { simd: string; template: string }[] {
+  for (const simd of profile.cpu.simd) {
+    const template = `kernels/${simd}.c.ejs`;
+    if (existsSync(join(TEMPLATES, template))) return [{ simd, template }];
+  }
+  return [{ simd: 'scalar', template: 'kernels/scalar.c.ejs' }];
+}
+
+function render(template: string, data: Record<string, unknown>): string {
+  return ejs.render(readTemplate(template), data, { filename: join(TEMPLATES, template), rmWhitespace: false });
+}
+
+function readTemplate(name: string): string {
+  return ejs.fileLoader(join(TEMPLATES, name)).toString();
+}
+
+export function lineEndings(text: string, profile: Profile): string {
+  return profile.os.lineEndings === 'crlf' ? text.replace(/\r?\n/g, '\r\n') : text;
+}
+
+export function renderEngine(profile: Profile, format: FormatConstants, version: string): string {
+  const primary = profile.cross[0]?.output ?? profile.toolchains[0]?.output ?? 'retro';
+  return render('engine.c.ejs', {
+    target: {
+      id: profile.id,
+      name: profile.name,
+      byteOrder: profile.cpu.byteOrder,
+      alignment: profile.alignment,
+      osFamily: profile.os.family,
+    },
+    retroVersion: version,
+    binaryName: primary,
+    format,
+    maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
+    shim: `shims/${profile.os.family}.c.ejs`,
+    kernels: selectKernels(profile).map((k) => k.template),
+  });
+}
+
+function commandLine(t: NativeToolchain): string {
+  const out = t.outputFlag.endsWith(' ') ? `${t.outputFlag.trim()} ${t.output}` : `${t.outputFlag}${t.output}`;
+  return [t.cc, ...t.flags, out, ENGINE_FILE, ...t.libs].join(' ');
+}
+
+export function renderBuildScripts(profile: Profile): RenderedFile[] {
+  return profile.toolchains.map((t) => ({
+    name: t.file,
+    role: 'build-script' as const,
+    content: lineEndings(render(`build/${t.script}.ejs`, { target: profile, toolchain: t, command: commandLine(t), source: ENGINE_FILE }), profile),
+  }));
+}
+
+export interface ReadmeFacts {
+  modelDescription: string;
+  modelFile: string;
+  modelBytes: number;
+  quant: string;
+  files: { name: string; bytes: number }[];
+}
+
+export function renderReadme(profile: Profile, facts: ReadmeFacts, name: string): RenderedFile {
+  const run = profile.os.family === 'win32' ? `${profile.toolchains[0]?.output ?? 'retro.exe'} ${facts.modelFile}` : `./${profile.toolchains[0]?.output ?? 'retro'} ${facts.modelFile}`;
+  return { name, role: 'readme', content: lineEndings(render('readme.txt.ejs', { target: profile, facts, run }), profile) };
+}
+
+/** File names the target can store: 8.3 (case-insensitive) or anything portable. */
+export function checkFileName(name: string, profile: Profile): void {
+  const ok = profile.os.fileNames === '8.3' ? /^[A-Za-z0-9_-]{1,8}(\.[A-Za-z0-9_-]{1,3})?$/.test(name) : /^[A-Za-z0-9._-]{1,64}$/.test(name);
+  if (!ok) {
+    throw new ProfileError(`target ${profile.id}: file name "${name}" breaks the ${profile.os.fileNames} file-name rule`, 'rename the toolchain output or script in the profile');
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * `retro build --target <id>`: convert the model for the target, emit the C
+ * engine and native build scripts, compile with the cross compilers found
+ * here, check the binaries, and write a manifest. Everything is staged in a
+ * scratch folder and moved into place only when complete.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ENGINE_FILE, checkFileName, renderBuildScripts, renderEngine, renderReadme, selectKernels } from '../codegen/render.js';
+import { UsageError, VerifyError } from '../errors.js';
+import { NATIVE, NativeWriter, planNative, type NativeQuant } from '../model/native.js';
+import { openModel } from '../model/open.js';
+import type { ModelSource } from '../model/source.js';
+import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../model/synthetic.js';
+import { readTokenizer } from '../model/tokenizer.js';
+import { loadProfile } from '../profile/load.js';
+import type { CrossBuild, Profile } from '../profile/schema.js';
+import { convertMatrix } from '../quant/q8.js';
+import { CHECKS, compile, toolsFor, type CheckResult } from '../toolchain/tools.js';
+import { ropeTables } from '../reference/forward.js';
+import type { Matrix, Vocab } from '../reference/model.js';
+
+export const RETRO_VERSION = '0.1.0';
+export const MODEL_FILE = 'model.rtr';
+export const MANIFEST_FILE = 'manifest.json';
+export const DEFAULT_MODEL = { shape: 'tiny', seed: 20260101, description: "retro's built-in default model (tiny, seeded random weights: the text is gibberish)" };
+
+export interface BuildRequest {
+  target: string;
+  targetsDir?: string;
+  model?: string;
+  tokenizer?: string;
+  quant: NativeQuant;
+  groupSize: number;
+  out?: string;
+  compile: boolean;
+}
+
+export interface BinaryReport {
+  build: CrossBuild;
+  status: 'built' | 'skipped';
+  file?: string;
+  reason?: string;
+  checks: CheckResult[];
+}
+
+export interface BuildReport {
+  profile: Profile;
+  out: string;
+  model: { description: string; source: string; format: string; sourceBytes: number; nativeBytes: number; quant: NativeQuant; groupSize: number; usedDefault: boolean };
+  kernels: string[];
+  files: { name: string; bytes: number; sha256: string; role: string }[];
+  binaries: BinaryReport[];
+  seconds: number;
+}
+
+export interface Progress {
+  (message: string): void;
+}
+
+/** The built-in default model, generated deterministically into `dir`. */
+export function writeDefaultModel(dir: string): { model: string; tokenizer: string } {
+  const model = join(dir, 'default-model.bin');
+  const tokenizer = join(dir, 'default-tokenizer.bin');
+  const config = shapeConfig(DEFAULT_MODEL.shape);
+  writeSyntheticV0(model, { config, sharedClassifier: true, seed: DEFAULT_MODEL.seed });
+  writeFileSync(tokenizer, syntheticTokenizer(config.vocabSize));
+  return { model, tokenizer };
+}
+
+function sha256(path: string): Promise<string> {
+  return new Promise((ok, fail) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => ok(h.digest('hex')))
+      .on('error', fail);
+  });
+}
+
+/** Streams the source into the native file, one tensor in memory at a time. */
+export function convertModel(src: ModelSource, vocab: Vocab, profile: Profile, quant: NativeQuant, groupSize: number, path: string): number {
+  const layout = planNative(src.config, vocab, quant, groupSize, profile.alignment, src.sharedClassifier, src.path);
+  const writer = new NativeWriter(path, layout, profile.cpu.byteOrder, profile.id, vocab);
+  try {
+    writer.write(convertMatrix(src.tokenEmbedding(), quant, groupSize));
+    const L = src.config.nLayers;
+    const mats = (name: 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3') => {
+      for (let l = 0; l < L; l++) writer.write(convertMatrix(src.layerMatrix(name, l), quant, groupSize));
+    };
+    for (let l = 0; l < L; l++) writer.write(src.layerVector('rms_att', l));
+    mats('wq');
+    mats('wk');
+    mats('wv');
+    mats('wo');
+    for (let l = 0; l < L; l++) writer.write(src.layerVector('rms_ffn', l));
+    mats('w1');
+    mats('w2');
+    mats('w3');
+    writer.write(src.rmsFinal());
+    // RoPE angles ship as tables: the same numbers on every target, no libm sin/cos (which differ, or trap on old CPUs).
+    const rope = ropeTables(src.config);
+    const half = src.config.dim / src.config.nHeads / 2;
+    writer.write({ kind: 'f32', rows: src.config.seqLen, cols: half, data: rope.cos });
+    writer.write({ kind: 'f32', rows: src.config.seqLen, cols: half, data: rope.sin });
+    if (!src.sharedClassifier) writer.write(convertMatrix(src.classifier() as Matrix, quant, groupSize));
+    writer.finish();
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  return layout.size;
+}
+
+export async function runBuild(req: BuildRequest, progress: Progress = () => {}): Promise<BuildReport> {
+  const started = Date.now();
+  const profile = loadProfile(req.target, req.targetsDir);
+  if (!Number.isInteger(req.groupSize) || req.groupSize < 1 || req.groupSize > 4096) {
+    throw new UsageError(`--group-size ${req.groupSize} is not a whole number in 1..4096`, 'use e.g. --group-size 32');
+  }
+  const out = resolve(req.out ?? join('dist', profile.id));
+  mkdirSync(dirname(out), { recursive: true });
+  const stage = mkdtempSync(join(dirname(out), `.${basename(out)}.partial-`));
+  const scratch = mkdtempSync(join(tmpdir(), 'retro-build-'));
+  try {
+    let modelPath = req.model;
+    let tokenizerPath = req.tokenizer;
+    const usedDefault = modelPath === undefined;
+    if (usedDefault) {
+      progress(`no --model given: using ${DEFAULT_MODEL.description}`);
+      ({ model: modelPath, tokenizer: tokenizerPath } = writeDefaultModel(scratch));
+    }
+    const src = openModel(modelPath!);
+    let nativeBytes: number;
+    let description: string;
+    try {
+      const vocab = tokenizerPath !== undefined ? readTokenizer(tokenizerPath, src.config.vocabSize) : src.vocab;
+      if (!vocab) throw new UsageError(`${modelPath}: the model has no embedded tokenizer`, 'pass one with -z/--tokenizer');
+      const c = src.config;
+      description = usedDefault
+        ? DEFAULT_MODEL.description
+        : `${basename(modelPath!)} (${src.format}, dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads, vocab ${c.vocabSize}, context ${c.seqLen})`;
+      progress(`converting ${basename(modelPath!)} -> ${MODEL_FILE} (${req.quant}${req.quant === 'q8' ? `, groups of ${req.groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
+      nativeBytes = convertModel(src, vocab, profile, req.quant, req.groupSize, join(stage, MODEL_FILE));
+    } finally {
+      src.close();
+    }
+
+    const engine = renderEngine(profile, NATIVE, RETRO_VERSION);
+    writeFileSync(join(stage, ENGINE_FILE), engine.replace(/\n/g, profile.os.lineEndings === 'crlf' ? '\r\n' : '\n'));
+    for (const f of renderBuildScripts(profile)) writeFileSync(join(stage, f.name), f.content);
+
+    const binaries: BinaryReport[] = [];
+    for (const build of profile.cross) {
+      const missing = toolsFor(build).filter((t) => !t.found && t.command === build.compiler);
+      if (!req.compile) {
+        binaries.push({ build, status: 'skipped', reason: '--no-compile', checks: [] });
+        continue;
+      }
+      if (missing.length > 0) {
+        binaries.push({ build, status: 'skipped', reason: `${build.compiler} not installed (apt-get install ${build.package}, or retro doctor --install)`, checks: [] });
+        continue;
+      }
+      progress(`compiling ${build.output} with ${build.compiler}`);
+      // Compile from a LF copy: cross compilers here read either, but keep the diagnostics clean.
+      const src = join(scratch, ENGINE_FILE);
+      writeFileSync(src, engine);
+      await compile(build, src, join(stage, build.output), stage);
+      const checks: CheckResult[] = [];
+      for (const check of build.checks) {
+        const r = await CHECKS[check.kind](check, join(stage, build.output));
+        checks.push(r);
+        if (!r.ok) throw new VerifyError(`${build.output} fails the ${r.kind} check: ${r.detail}`, 'the binary would not load on the target; remove the offending call from the engine');
+      }
+      binaries.push({ build, status: 'built', file: build.output, checks });
+    }
+
+    const listed = readdirSync(stage).sort();
+    const readmeName = profile.os.fileNames === '8.3' ? 'readme.txt' : 'README.txt';
+    const sizes = listed.map((name) => ({ name, bytes: statSync(join(stage, name)).size }));
+    const readme = renderReadme(
+      profile,
+      { modelDescription: description, modelFile: MODEL_FILE, modelBytes: nativeBytes, quant: req.quant === 'q8' ? `Q8 (int8, groups of ${req.groupSize})` : 'float32', files: sizes },
+      readmeName,
+    );
+    writeFileSync(join(stage, readme.name), readme.content);
+    for (const name of readdirSync(stage)) checkFileName(name, profile);
+
+    const roles: Record<string, string> = { [MODEL_FILE]: 'model', [ENGINE_FILE]: 'source', [readme.name]: 'readme' };
+    for (const t of profile.toolchains) roles[t.file] = 'build-script';
+    for (const b of binaries) if (b.file) roles[b.file] = `binary:${b.build.id}`;
+    const files = [];
+    for (const name of readdirSync(stage).sort()) {
+      files.push({ name, bytes: statSync(join(stage, name)).size, sha256: await sha256(join(stage, name)), role: roles[name] ?? 'other' });
+    }
+    const sourceBytes = statSync(modelPath!).size;
+    const model = { description, source: usedDefault ? 'built-in default' : resolve(modelPath!), format: usedDefault ? 'synthetic' : openFormat(modelPath!), sourceBytes, nativeBytes, quant: req.quant, groupSize: req.quant === 'q8' ? req.groupSize : 0, usedDefault };
+    const manifest = {
+      generator: `retro ${RETRO_VERSION}`,
+      target: { id: profile.id, name: profile.name, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment },
+      model,
+      kernels: selectKernels(profile).map((k) => k.simd),
+      files,
+      binaries: binaries.map((b) => ({ id: b.build.id, status: b.status, file: b.file ?? null, reason: b.reason ?? null, run: b.build.run ?? null })),
+    };
+    // The manifest stays on the host side of the bundle: it is not subject to the target's file-name rule.
+    writeFileSync(join(stage, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+
+    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+    renameSync(stage, out);
+    return { profile, out, model, kernels: manifest.kernels, files, binaries, seconds: (Date.now() - started) / 1000 };
+  } catch (e) {
+    rmSync(stage, { recursive: true, force: true });
+    throw e;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function openFormat(path: string): string {
+  const m = openModel(path);
+  m.close();
+  return m.format;
+}

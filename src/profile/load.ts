@@ -1,0 +1,102 @@
+/**
+ * Loads target profiles: built-in ones from targets/, a user's file, or a
+ * user's folder of profiles. `extends` merges a base profile (objects merge,
+ * arrays and values replace). Every profile is validated before use.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProfileError } from '../errors.js';
+import { profileSchema, type Profile } from './schema.js';
+
+export const BUILTIN_TARGETS = resolve(dirname(fileURLToPath(import.meta.url)), '../../targets');
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+  return out;
+}
+
+function readJson(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ProfileError(`${path}: cannot read profile (${(e as NodeJS.ErrnoException).code})`, 'check the path of the profile');
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ProfileError(`${path}: not valid JSON: ${(e as Error).message}`, 'fix the JSON syntax');
+  }
+  if (!isObject(data)) throw new ProfileError(`${path}: a profile must be a JSON object`, 'see targets/powerbook-g4.json for an example');
+  return data;
+}
+
+function resolveRaw(path: string, seen: string[]): Json {
+  if (seen.includes(path)) throw new ProfileError(`${path}: extends itself through ${seen.map((s) => basename(s)).join(' -> ')}`, 'remove the cycle in "extends"');
+  const raw = readJson(path);
+  const ext = raw.extends;
+  delete raw.extends;
+  delete raw.$comment;
+  if (ext === undefined) return raw;
+  if (typeof ext !== 'string') throw new ProfileError(`${path}: field extends: expected a profile name, got ${JSON.stringify(ext)}`, 'name the base profile, e.g. "base-powerpc"');
+  const candidates = [join(dirname(path), `${ext}.json`), join(BUILTIN_TARGETS, `${ext}.json`)];
+  const basePath = candidates.find((p) => existsSync(p));
+  if (!basePath) throw new ProfileError(`${path}: extends unknown profile "${ext}"`, `create ${candidates[0]} or use a built-in base`);
+  // Being a base is not inherited.
+  const base = resolveRaw(basePath, [...seen, path]);
+  delete base.abstract;
+  return merge(base, raw);
+}
+
+export function loadProfileFile(path: string): Profile {
+  const raw = resolveRaw(resolve(path), []);
+  const parsed = profileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join('.') || '(top level)';
+    throw new ProfileError(`${path}: field ${field}: ${issue.message}`, 'fix the profile; see targets/powerbook-g4.json for every field');
+  }
+  return parsed.data;
+}
+
+function profilesIn(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!existsSync(dir)) return out;
+  for (const f of readdirSync(dir).sort()) if (f.endsWith('.json')) out.set(f.slice(0, -5), join(dir, f));
+  return out;
+}
+
+/** All concrete (non-abstract) profiles: the user's folder first, then built-ins. */
+export function listProfiles(userDir?: string): Profile[] {
+  const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
+  return [...files.values()].map(loadProfileFile).filter((p) => !p.abstract);
+}
+
+/** `--target` is a built-in id, an id in the user's folder, or a path to a profile file. */
+export function loadProfile(target: string, userDir?: string): Profile {
+  if (target.endsWith('.json') || target.includes('/')) {
+    if (!existsSync(target) || !statSync(target).isFile()) throw new ProfileError(`${target}: profile file not found`, 'check the path given to --target');
+    return checkConcrete(loadProfileFile(target), target);
+  }
+  const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
+  const path = files.get(target);
+  if (!path) {
+    const known = listProfiles(userDir).map((p) => p.id);
+    throw new ProfileError(`unknown target "${target}"; known targets: ${known.join(', ')}`, 'pick one of those, or pass a profile file with --target ./my-machine.json');
+  }
+  return checkConcrete(loadProfileFile(path), path);
+}
+
+function checkConcrete(p: Profile, path: string): Profile {
+  if (p.abstract) throw new ProfileError(`${path}: "${p.id}" is a base profile, not a machine`, 'pick a target that extends it');
+  return p;
+}

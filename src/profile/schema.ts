@@ -1,0 +1,101 @@
+/** The shape of a target profile (targets/*.json), validated on load. */
+import { z } from 'zod';
+
+const run = z
+  .object({
+    emulator: z.string().describe('command that runs the binary here: qemu-ppc, wine, or "" to run it directly'),
+    args: z.array(z.string()).default([]),
+    package: z.string().optional().describe('Debian package(s) that provide the emulator'),
+    env: z.record(z.string()).default({}),
+  })
+  .strict();
+
+const check = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('pe-imports'),
+      objdump: z.string(),
+      allow: z.record(z.array(z.string())).describe('DLL name -> functions the target OS has'),
+    })
+    .strict(),
+]);
+
+const crossBuild = z
+  .object({
+    id: z.string(),
+    description: z.string(),
+    compiler: z.string(),
+    package: z.string().describe('Debian package(s) that provide the compiler'),
+    flags: z.array(z.string()),
+    libs: z.array(z.string()).default([]),
+    output: z.string(),
+    run: run.optional(),
+    checks: z.array(check).default([]),
+  })
+  .strict();
+
+const nativeToolchain = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    script: z.enum(['makefile', 'bat']),
+    file: z.string().describe('name of the build script in the bundle'),
+    cc: z.string(),
+    flags: z.array(z.string()),
+    libs: z.array(z.string()).default([]),
+    outputFlag: z.string().describe('how this compiler names its output, e.g. "-o " or "-e"'),
+    output: z.string(),
+  })
+  .strict();
+
+export const profileSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    name: z.string(),
+    abstract: z.boolean().default(false),
+    cpu: z
+      .object({
+        arch: z.enum(['x86', 'x86_64', 'powerpc', 'powerpc64', 'arm', 'aarch64', 'm68k', 'mips']),
+        family: z.string(),
+        clockMhz: z.number().positive(),
+        cores: z.number().int().positive(),
+        threads: z.number().int().positive(),
+        byteOrder: z.enum(['little', 'big']),
+        wordBits: z.union([z.literal(16), z.literal(32), z.literal(64)]),
+        fpu: z.string(),
+        simd: z.array(z.string()),
+      })
+      .strict(),
+    memory: z
+      .object({
+        ramMb: z.number().positive(),
+        osReservedMb: z.number().nonnegative(),
+        addressSpaceMb: z.number().positive(),
+        bandwidthMbPerS: z.number().positive(),
+      })
+      .strict(),
+    os: z
+      .object({
+        name: z.string(),
+        family: z.enum(['posix', 'win32', 'xenon']),
+        fileNames: z.enum(['posix', '8.3']),
+        lineEndings: z.enum(['lf', 'crlf']),
+      })
+      .strict(),
+    alignment: z.number().int().refine((n) => n >= 8 && (n & (n - 1)) === 0, 'a power of two, at least 8'),
+    toolchains: z.array(nativeToolchain),
+    cross: z.array(crossBuild),
+    transfer: z
+      .object({
+        protocol: z.string(),
+        remoteDir: z.string(),
+        port: z.number().int().positive().optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type Profile = z.infer<typeof profileSchema>;
+export type CrossBuild = Profile['cross'][number];
+export type NativeToolchain = Profile['toolchains'][number];
+export type ImportCheck = CrossBuild['checks'][number];

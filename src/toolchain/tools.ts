@@ -1,0 +1,117 @@
+/** Finding, running and checking the cross compilers and emulators of a profile. */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { execa } from 'execa';
+import { ToolchainError } from '../errors.js';
+import type { CrossBuild, ImportCheck } from '../profile/schema.js';
+
+/** The absolute path of a command on PATH, or undefined. Never spawns. */
+export function which(cmd: string, path = process.env.PATH ?? ''): string | undefined {
+  if (cmd.includes('/')) return cmd;
+  for (const dir of path.split(delimiter)) {
+    const p = join(dir, cmd);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+export interface ToolStatus {
+  command: string;
+  package: string;
+  found: string | undefined;
+}
+
+/** Every command a cross build needs here: compiler, emulator, checkers. */
+export function toolsFor(build: CrossBuild): ToolStatus[] {
+  const tools: ToolStatus[] = [{ command: build.compiler, package: build.package, found: which(build.compiler) }];
+  if (build.run?.emulator) tools.push({ command: build.run.emulator, package: build.run.package ?? build.run.emulator, found: which(build.run.emulator) });
+  for (const c of build.checks) tools.push({ command: c.objdump, package: build.package, found: which(c.objdump) });
+  return tools;
+}
+
+export async function compile(build: CrossBuild, source: string, output: string, cwd: string): Promise<void> {
+  const args = [...build.flags, '-o', output, source, ...build.libs];
+  const r = await execa(build.compiler, args, { cwd, reject: false, all: true });
+  if (r.exitCode !== 0) {
+    const first = (r.all ?? '').split('\n').find((l) => /error/.test(l)) ?? (r.all ?? '').split('\n')[0];
+    throw new ToolchainError(`${build.compiler} failed to build ${build.output}: ${first}`, `run the command by hand in ${cwd}: ${build.compiler} ${args.join(' ')}`);
+  }
+}
+
+/** Imports of a PE executable, read with objdump -p: DLL -> functions. */
+export async function peImports(objdump: string, exe: string): Promise<Map<string, string[]>> {
+  const r = await execa(objdump, ['-p', exe], { reject: false });
+  if (r.exitCode !== 0) throw new ToolchainError(`${objdump} -p ${exe} failed: ${r.stderr.split('\n')[0]}`, 'install binutils for the target');
+  const out = new Map<string, string[]>();
+  let dll: string | undefined;
+  for (const line of r.stdout.split('\n')) {
+    const d = /^\s*DLL Name: (\S+)/.exec(line);
+    if (d) {
+      dll = d[1];
+      out.set(dll, []);
+      continue;
+    }
+    const f = /^\s+[0-9a-f]+\s+[0-9a-f]+\s+(\S+)\s*$/i.exec(line);
+    if (dll && f) out.get(dll)!.push(f[1]);
+    if (/^\s*$/.test(line)) dll = undefined;
+  }
+  return out;
+}
+
+export interface CheckResult {
+  kind: string;
+  ok: boolean;
+  detail: string;
+}
+
+type Checker = (check: ImportCheck, binary: string) => Promise<CheckResult>;
+
+/** Binary checks by kind; a profile names the kind and supplies the data. */
+export const CHECKS: Record<ImportCheck['kind'], Checker> = {
+  'pe-imports': async (check, binary) => {
+    const imports = await peImports(check.objdump, binary);
+    const allowed = new Map(Object.entries(check.allow).map(([k, v]) => [k.toLowerCase(), new Set(v)]));
+    const bad: string[] = [];
+    let count = 0;
+    for (const [dll, fns] of imports) {
+      const ok = allowed.get(dll.toLowerCase());
+      if (!ok) bad.push(`${dll} (whole DLL)`);
+      for (const fn of fns) {
+        count++;
+        if (ok && !ok.has(fn)) bad.push(`${dll}!${fn}`);
+      }
+    }
+    return {
+      kind: 'pe-imports',
+      ok: bad.length === 0 && count > 0,
+      detail: bad.length === 0 ? `${count} imports from ${[...imports.keys()].join(', ')}, all on the allowlist` : `not on the target's allowlist: ${bad.join(', ')}`,
+    };
+  },
+};
+
+export interface RunResult {
+  stdout: Buffer;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Runs a built engine the way the profile says: directly, under qemu, or under wine. */
+export async function runBinary(build: CrossBuild, binary: string, args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
+  const emu = build.run?.emulator ?? '';
+  const cmd = emu === '' ? binary : emu;
+  const argv = emu === '' ? args : [...(build.run?.args ?? []), binary, ...args];
+  const r = await execa(cmd, argv, {
+    cwd: opts.cwd,
+    env: { ...build.run?.env, ...opts.env },
+    reject: false,
+    encoding: 'buffer',
+    stripFinalNewline: false,
+    timeout: opts.timeoutMs ?? 600_000,
+  });
+  return { stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString('utf8'), exitCode: r.exitCode ?? -1 };
+}
