@@ -51,7 +51,7 @@ export function lineEndings(text: string, profile: Profile): string {
   return profile.os.lineEndings === 'crlf' ? text.replace(/\r?\n/g, '\r\n') : text;
 }
 
-export function renderEngine(profile: Profile, format: FormatConstants, version: string): string {
+export function renderEngine(profile: Profile, format: FormatConstants, version: string, osFamily: Profile['os']['family'] = profile.os.family): string {
   const primary = profile.cross[0]?.output ?? profile.toolchains[0]?.output ?? 'retro';
   return render('engine.c.ejs', {
     target: {
@@ -59,13 +59,13 @@ export function renderEngine(profile: Profile, format: FormatConstants, version:
       name: profile.name,
       byteOrder: profile.cpu.byteOrder,
       alignment: profile.alignment,
-      osFamily: profile.os.family,
+      osFamily,
     },
     retroVersion: version,
     binaryName: primary,
     format,
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
-    shim: `shims/${profile.os.family}.c.ejs`,
+    shim: `shims/${osFamily}.c.ejs`,
     kernels: selectKernels(profile).map((k) => k.template),
   });
 }

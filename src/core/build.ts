@@ -164,9 +164,9 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
         continue;
       }
       progress(`compiling ${build.output} with ${build.compiler}`);
-      // Compile from a LF copy: cross compilers here read either, but keep the diagnostics clean.
-      const src = join(scratch, ENGINE_FILE);
-      writeFileSync(src, engine);
+      // A stand-in build (e.g. Linux ELF for a Windows target) gets its own platform shim.
+      const src = join(scratch, `${build.id}-${ENGINE_FILE}`);
+      writeFileSync(src, build.osFamily ? renderEngine(profile, NATIVE, RETRO_VERSION, build.osFamily) : engine);
       await compile(build, src, join(stage, build.output), stage);
       const checks: CheckResult[] = [];
       for (const check of build.checks) {

@@ -29,6 +29,7 @@ const crossBuild = z
     flags: z.array(z.string()),
     libs: z.array(z.string()).default([]),
     output: z.string(),
+    osFamily: z.enum(['posix', 'win32', 'xenon']).optional().describe('platform shim for this build when it differs from the target OS (an emulated Linux stand-in)'),
     run: run.optional(),
     checks: z.array(check).default([]),
   })
