@@ -1,0 +1,91 @@
+/** The C89 compile matrix: every OS family's engine through gcc -pedantic-errors, clang, tcc and the poison headers. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { renderEngine } from '../../src/codegen/render.js';
+import { RETRO_VERSION } from '../../src/core/build.js';
+import { NATIVE } from '../../src/model/native.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
+import { haveTools } from '../helpers/tools.js';
+
+const POISON = join(REPO, 'test/codegen/poison');
+const STRICT = ['-std=c89', '-pedantic-errors', '-Wall', '-Wextra', '-Werror', '-Werror=implicit-function-declaration', `-I${POISON}`];
+const dir = tempDir();
+
+function source(target: string, family?: 'posix' | 'win32' | 'xenon'): string {
+  const p = join(dir, `${target}-${family ?? 'native'}.c`);
+  writeFileSync(p, renderEngine(loadProfile(target), NATIVE, RETRO_VERSION, family));
+  return p;
+}
+
+async function cc(cmd: string, args: string[]) {
+  const r = await execa(cmd, args, { reject: false, all: true });
+  return { code: r.exitCode, out: r.all ?? '' };
+}
+
+const posixSources = [
+  ['host', undefined],
+  ['powerbook-g4', undefined],
+  ['xbox360-xenon', undefined],
+  ['win98-pentium2', 'posix'],
+] as const;
+
+describe('C89 compile matrix', () => {
+  it('gcc -std=c89 -pedantic-errors -Wall -Wextra -Werror with poison headers', async () => {
+    if (!haveTools('gcc')) return;
+    for (const [t, fam] of posixSources) {
+      const r = await cc('gcc', [...STRICT, '-O2', '-c', '-o', join(dir, `${t}.o`), source(t, fam)]);
+      expect(r.out, t).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('clang -std=c89 -Werror', async () => {
+    if (!haveTools('clang')) return;
+    for (const [t, fam] of posixSources) {
+      const r = await cc('clang', ['-std=c89', '-pedantic', '-Wall', '-Wextra', '-Werror', `-I${POISON}`, '-c', '-o', join(dir, `${t}.clang.o`), source(t, fam)]);
+      expect(r.out, t).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('tcc', async () => {
+    if (!haveTools('tcc')) return;
+    for (const [t, fam] of posixSources) {
+      const r = await cc('tcc', ['-Wall', '-Werror', `-I${POISON}`, '-c', '-o', join(dir, `${t}.tcc.o`), source(t, fam)]);
+      expect(r.out, t).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('the Win32 engine under mingw with the same strict flags', async () => {
+    if (!haveTools('i686-w64-mingw32-gcc')) return;
+    const r = await cc('i686-w64-mingw32-gcc', [...STRICT, '-march=pentium2', '-mno-sse', '-c', '-o', join(dir, 'w.o'), source('win98-pentium2')]);
+    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('the cross compilers with the strict flags', async () => {
+    if (!haveTools('powerpc-linux-gnu-gcc', 'powerpc64-linux-gnu-gcc', 'i686-linux-gnu-gcc')) return;
+    for (const [cmd, t, extra] of [
+      ['powerpc-linux-gnu-gcc', 'powerbook-g4', ['-mcpu=7450', '-maltivec']],
+      ['powerpc64-linux-gnu-gcc', 'xbox360-xenon', ['-mcpu=970', '-maltivec']],
+      ['i686-linux-gnu-gcc', 'win98-pentium2', ['-march=pentium2', '-mno-sse']],
+    ] as const) {
+      const r = await cc(cmd, [...STRICT, ...extra, '-c', '-o', join(dir, `${t}.x.o`), source(t, t === 'win98-pentium2' ? 'posix' : undefined)]);
+      expect(r.out, cmd).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('the gate can fail: C99 constructs and stdint.h are rejected', async () => {
+    if (!haveTools('gcc')) return;
+    const bad = join(dir, 'bad.c');
+    writeFileSync(bad, '#include <stdint.h>\nint main(void) { return 0; }\n');
+    expect((await cc('gcc', [...STRICT, '-c', '-o', join(dir, 'bad.o'), bad])).code).not.toBe(0);
+    writeFileSync(bad, 'int main(void) { // comment\n  for (int i = 0; i < 2; i++) {}\n  return 0;\n}\n');
+    expect((await cc('gcc', [...STRICT, '-c', '-o', join(dir, 'bad.o'), bad])).code).not.toBe(0);
+  });
+});

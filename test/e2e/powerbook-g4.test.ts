@@ -1,0 +1,6 @@
+import { describe } from 'vitest';
+import { targetEndToEnd } from '../helpers/e2e.js';
+
+describe('powerbook-g4 end to end', () => {
+  targetEndToEnd('powerbook-g4', { target: 'host', file: 'model.rtr' });
+});

@@ -1,0 +1,6 @@
+import { describe } from 'vitest';
+import { targetEndToEnd } from '../helpers/e2e.js';
+
+describe('xbox360-xenon end to end', () => {
+  targetEndToEnd('xbox360-xenon', { target: 'win98-pentium2', file: 'model.rtr' });
+});

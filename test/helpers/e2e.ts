@@ -1,0 +1,80 @@
+/** End-to-end per target: retro build, run the binaries under the profile's emulator, compare with goldens and the reference. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { runBuild, type BuildReport } from '../../src/core/build.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { runBinary } from '../../src/toolchain/tools.js';
+import { golden, model, ONCE, tempDir } from './fixtures.js';
+import { generateText } from './run.js';
+import { haveTools } from './tools.js';
+
+const GOLDEN_ARGS = ['-t', '0', '-n', '256', '-i', ONCE];
+
+function toolsOf(target: string): string[] {
+  const p = loadProfile(target);
+  return p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]);
+}
+
+export function wineEnv(dir: string): Record<string, string> {
+  return { WINEPREFIX: join(dir, 'wineprefix') };
+}
+
+/** Builds stories260K for `target` (f32 and q8) and checks every binary the profile makes here. */
+export function targetEndToEnd(target: string, other: { target: string; file: string } | null): void {
+  const out = tempDir(`retro-e2e-${target}-`);
+  let f32: BuildReport | undefined;
+  let q8: BuildReport | undefined;
+  const ready = () => haveTools(...toolsOf(target));
+
+  it(`builds f32 and q8 bundles for ${target}`, async () => {
+    if (!ready()) return;
+    f32 = await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'f32'), compile: true });
+    q8 = await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, out: join(out, 'q8'), compile: true });
+    for (const r of [f32, q8]) {
+      expect(r.binaries.map((b) => b.status)).toEqual(r.profile.cross.map(() => 'built'));
+      const manifest = JSON.parse(readFileSync(join(r.out, 'manifest.json'), 'utf8'));
+      expect(manifest.files.map((f: { name: string }) => f.name)).toEqual(expect.arrayContaining(['model.rtr', 'retro.c']));
+    }
+    expect(q8.model.nativeBytes).toBeLessThan(f32.model.nativeBytes / 2.5);
+  });
+
+  it(`every ${target} binary prints the stories260K greedy golden byte for byte (f32)`, async () => {
+    if (!ready() || !f32) return;
+    for (const b of f32.profile.cross) {
+      const r = await runBinary(b, join(f32.out, b.output), ['model.rtr', ...GOLDEN_ARGS], { cwd: f32.out, env: wineEnv(out) });
+      expect(r.stderr, b.id).toMatch(/achieved tok\/s/);
+      expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.toString('latin1'), b.id).toBe(golden('stories260K_once-upon-a-time_t0_n256.txt').toString('latin1'));
+    }
+  });
+
+  it(`every ${target} binary matches the TS reference on the q8 file, and seeded sampling matches too`, async () => {
+    if (!ready() || !q8 || !f32) return;
+    const ref = generateText({ model: join(q8.out, 'model.rtr'), temperature: 0, steps: 256, prompt: ONCE });
+    const seeded = golden('stories260K_once-upon-a-time_t1.0_p0.9_s42_n200.txt').toString('latin1');
+    for (const b of q8.profile.cross) {
+      const r = await runBinary(b, join(q8.out, b.output), ['model.rtr', ...GOLDEN_ARGS], { cwd: q8.out, env: wineEnv(out) });
+      expect(r.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
+      const s = await runBinary(b, join(f32.out, b.output), ['model.rtr', '-t', '1.0', '-p', '0.9', '-s', '42', '-n', '200', '-i', ONCE], { cwd: f32.out, env: wineEnv(out) });
+      expect(s.stdout.toString('latin1'), b.id).toBe(seeded);
+    }
+  });
+
+  it(`${target} refuses a model built for the other byte order, and a truncated one`, async () => {
+    if (!ready() || !f32) return;
+    const b = f32.profile.cross[0];
+    if (other) {
+      const foreign = await runBuild({ target: other.target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'foreign'), compile: false });
+      const r = await runBinary(b, join(f32.out, b.output), [join(foreign.out, 'model.rtr'), '-n', '4'], { cwd: f32.out, env: wineEnv(out) });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`model\\.rtr was built for ${other.target} \\(the other byte order\\); this engine is ${target}`));
+      expect(r.stdout.length).toBe(0);
+    }
+    const cut = join(out, 'cut.rtr');
+    writeFileSync(cut, readFileSync(join(f32.out, 'model.rtr')).subarray(0, 5000));
+    const t = await runBinary(b, join(f32.out, b.output), [cut, '-n', '4'], { cwd: f32.out, env: wineEnv(out) });
+    expect(t.exitCode).toBe(1);
+    expect(t.stderr).toMatch(/truncated or padded: header says \d+ bytes, file has 5000/);
+  });
+}

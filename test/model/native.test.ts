@@ -1,0 +1,89 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { convertModel } from '../../src/core/build.js';
+import { ByteOrderError, ModelFormatError } from '../../src/errors.js';
+import { BinaryFile } from '../../src/model/file.js';
+import { readNativeHeader } from '../../src/model/native.js';
+import { openModel } from '../../src/model/open.js';
+import { loadWeights } from '../../src/model/source.js';
+import { readTokenizer } from '../../src/model/tokenizer.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
+import { generateText } from '../helpers/run.js';
+
+const dir = tempDir();
+const vocab = readTokenizer(model('tok512.bin'), 512);
+
+function convert(target: string, quant: 'f32' | 'q8', name: string, src = 'stories260K.bin'): string {
+  const path = join(dir, name);
+  const m = openModel(model(src));
+  convertModel(m, vocab, loadProfile(target), quant, 32, path);
+  m.close();
+  return path;
+}
+
+describe('target-native model file', () => {
+  it('big-endian and little-endian files hold the same tensors, aligned for the target', () => {
+    const be = convert('xbox360-xenon', 'f32', 'be.rtr');
+    const le = convert('host', 'f32', 'le.rtr');
+    const hb = readNativeHeader(BinaryFile.open(be, 'model'));
+    const hl = readNativeHeader(BinaryFile.open(le, 'model'));
+    expect(hb.order).toBe('big');
+    expect(hl.order).toBe('little');
+    expect(hb.targetId).toBe('xbox360-xenon');
+    for (const e of hb.entries) expect(e.dataOffset % 128).toBe(0);
+    for (const e of hl.entries) expect(e.dataOffset % 16).toBe(0);
+    // the bytes really are swapped
+    const e = hb.entries.find((x) => x.name === 'wq')!;
+    const a = readFileSync(be).subarray(e.dataOffset, e.dataOffset + 4);
+    const el = hl.entries.find((x) => x.name === 'wq')!;
+    const b = readFileSync(le).subarray(el.dataOffset, el.dataOffset + 4);
+    expect([...a]).toEqual([...b].reverse());
+    const wa = loadWeights(openModel(be));
+    const wb = loadWeights(openModel(model('stories260K.bin')));
+    expect(Buffer.from(wa.rmsFinal.buffer).equals(Buffer.from(wb.rmsFinal.buffer))).toBe(true);
+    const x = wa.layers[4].w2;
+    const y = wb.layers[4].w2;
+    expect(x.kind === 'f32' && y.kind === 'f32' && Buffer.from(x.data.buffer).equals(Buffer.from(y.data.buffer))).toBe(true);
+  });
+
+  it('the reference runs a converted file to the golden (f32, either byte order)', () => {
+    for (const p of [join(dir, 'be.rtr'), join(dir, 'le.rtr')]) {
+      const out = generateText({ model: p, temperature: 0, steps: 256, prompt: ONCE });
+      expect(out.equals(golden('stories260K_once-upon-a-time_t0_n256.txt'))).toBe(true);
+    }
+  });
+
+  it('q8 handles rows that are not a multiple of the group size (hidden_dim 172)', () => {
+    const p = convert('host', 'q8', 'q8.rtr');
+    const h = readNativeHeader(BinaryFile.open(p, 'model'));
+    const w2 = h.entries.find((e) => e.name === 'w2')!;
+    expect(w2.cols).toBe(172);
+    expect(w2.scaleBytes).toBe(64 * Math.ceil(172 / 32) * 4);
+    const w = loadWeights(openModel(p)).layers[0].w2;
+    const f = loadWeights(openModel(model('stories260K.bin'))).layers[0].w2;
+    if (w.kind !== 'q8' || f.kind !== 'f32') throw new Error('kinds');
+    // the short last group (172 = 5*32 + 12) is quantized on its own scale
+    let maxErr = 0;
+    for (let i = 160; i < 172; i++) maxErr = Math.max(maxErr, Math.abs(w.q[i] * w.s[5] - f.data[i]));
+    expect(maxErr).toBeLessThanOrEqual(w.s[5] / 2 + 1e-7);
+    const text = generateText({ model: p, temperature: 0, steps: 64, prompt: ONCE }).toString();
+    expect(text.startsWith('Once upon a time, there was a little girl named Lily.')).toBe(true);
+  });
+
+  it('an already-Q8 source with another group size is requantized; the same size passes through', () => {
+    const p = convert('host', 'q8', 'syn-q8.rtr', 'synthetic_v2_q8.bin');
+    expect(readNativeHeader(BinaryFile.open(p, 'model')).groupSize).toBe(32);
+  });
+
+  it('refuses the other byte order by name, and truncated files', () => {
+    const be = join(dir, 'be.rtr');
+    expect(() => readNativeHeader(BinaryFile.open(be, 'model'), { order: 'little', targetId: 'win98-pentium2' })).toThrow(ByteOrderError);
+    expect(() => readNativeHeader(BinaryFile.open(be, 'model'), { order: 'little', targetId: 'win98-pentium2' })).toThrow(/be\.rtr was built for xbox360-xenon \(big-endian\), not for win98-pentium2/);
+    const cut = join(dir, 'cut.rtr');
+    writeFileSync(cut, readFileSync(be).subarray(0, 100000));
+    expect(() => openModel(cut)).toThrow(ModelFormatError);
+    expect(() => openModel(cut)).toThrow(/truncated or padded: header says \d+ bytes, file has 100000/);
+  });
+});

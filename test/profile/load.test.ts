@@ -1,0 +1,104 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ProfileError } from '../../src/errors.js';
+import { listProfiles, loadProfile } from '../../src/profile/load.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { retro } from '../helpers/cli.js';
+
+describe('built-in profiles', () => {
+  it('lists the three machines and the host, not the base', () => {
+    expect(listProfiles().map((p) => p.id).sort()).toEqual(['host', 'powerbook-g4', 'win98-pentium2', 'xbox360-xenon']);
+  });
+
+  it('extends merges the base: the G4 inherits big-endian from base-powerpc and overrides the rest', () => {
+    const g4 = loadProfile('powerbook-g4');
+    expect(g4.cpu.byteOrder).toBe('big');
+    expect(g4.cpu.clockMhz).toBe(1500);
+    expect(g4.cpu.simd).toEqual(['altivec']);
+    expect(g4.abstract).toBe(false);
+    const x = loadProfile('xbox360-xenon');
+    expect(x.alignment).toBe(128);
+    expect(x.cpu.byteOrder).toBe('big');
+  });
+
+  it('the facts from the platform notes', () => {
+    const w = loadProfile('win98-pentium2');
+    expect(w.os.fileNames).toBe('8.3');
+    expect(w.cpu.simd).toContain('mmx');
+    expect(w.toolchains.map((t) => t.id)).toEqual(['bcc32', 'wcl386', 'msvc6']);
+    expect(w.cross[0].flags).toEqual(expect.arrayContaining(['-march=pentium2', '-mno-sse']));
+  });
+});
+
+describe('errors name the file, the field and the fix', () => {
+  const dir = tempDir();
+  const write = (name: string, data: unknown) => {
+    const p = join(dir, name);
+    writeFileSync(p, typeof data === 'string' ? data : JSON.stringify(data));
+    return p;
+  };
+
+  it('unknown id lists the known ones', () => {
+    expect(() => loadProfile('amiga-500')).toThrow(/unknown target "amiga-500"; known targets: host, powerbook-g4, win98-pentium2, xbox360-xenon/);
+  });
+
+  it('a bad field: file, field path and expected type', () => {
+    const p = write('bad.json', { extends: 'powerbook-g4', id: 'bad', cpu: { byteOrder: 'middle' } });
+    let err: unknown;
+    try {
+      loadProfile(p);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProfileError);
+    expect((err as Error).message).toMatch(/bad\.json: field cpu\.byteOrder: .*'little' \| 'big'.*'middle'/);
+  });
+
+  it('a wrong type and an unknown field', () => {
+    expect(() => loadProfile(write('t.json', { extends: 'powerbook-g4', id: 't', memory: { ramMb: 'lots' } }))).toThrow(/field memory\.ramMb: Expected number, received string/);
+    expect(() => loadProfile(write('u.json', { extends: 'powerbook-g4', id: 'u', colour: 'beige' }))).toThrow(/Unrecognized key\(s\) in object: 'colour'/);
+    expect(() => loadProfile(write('a.json', { extends: 'powerbook-g4', id: 'a', alignment: 12 }))).toThrow(/field alignment: a power of two/);
+  });
+
+  it('broken JSON, unknown base, a cycle', () => {
+    expect(() => loadProfile(write('j.json', '{ "id": '))).toThrow(/j\.json: not valid JSON/);
+    expect(() => loadProfile(write('b.json', { extends: 'base-amiga', id: 'b' }))).toThrow(/extends unknown profile "base-amiga"/);
+    write('c1.json', { extends: 'c2', id: 'c1' });
+    write('c2.json', { extends: 'c1', id: 'c2' });
+    expect(() => loadProfile(join(dir, 'c1.json'))).toThrow(/extends itself/);
+  });
+
+  it('a user profile file works as --target', () => {
+    const p = write('my-g4.json', { extends: 'powerbook-g4', id: 'my-g4', name: 'My G4 at 1.67 GHz', cpu: { clockMhz: 1670 } });
+    const prof = loadProfile(p);
+    expect(prof.id).toBe('my-g4');
+    expect(prof.cpu.clockMhz).toBe(1670);
+    expect(prof.cross[0].compiler).toBe('powerpc-linux-gnu-gcc');
+  });
+
+  it('a folder of user profiles joins the list', () => {
+    const d = tempDir();
+    writeFileSync(join(d, 'my-mac.json'), JSON.stringify({ extends: 'powerbook-g4', id: 'my-mac', name: 'My Mac' }));
+    expect(listProfiles(d).map((p) => p.id)).toContain('my-mac');
+    expect(loadProfile('my-mac', d).name).toBe('My Mac');
+  });
+});
+
+describe('retro targets', () => {
+  it('prints a table and --json', async () => {
+    const t = await retro(['targets']);
+    expect(t.code).toBe(0);
+    expect(t.stdout.toString()).toMatch(/powerbook-g4\s+PowerBook G4.*big/);
+    const j = await retro(['targets', '--json']);
+    const data = JSON.parse(j.stdout.toString());
+    expect(data.find((p: { id: string }) => p.id === 'win98-pentium2').cpu.byteOrder).toBe('little');
+  });
+
+  it('unknown target through the CLI: one line, exit 1', async () => {
+    const r = await retro(['build', '--target', 'amiga-500', '--no-compile']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/known targets: host, powerbook-g4/);
+  });
+});
