@@ -103,7 +103,8 @@ function readValue(c: Cursor, type: number, path: string): Value {
   }
 }
 
-function f16ToF32(h: number): number {
+/** IEEE half to float (exact). */
+export function f16ToF32(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const m = h & 0x3ff;

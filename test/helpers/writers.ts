@@ -3,6 +3,7 @@
  * (F32, F16, Q8_0), so every reader path is exercised with real weights.
  */
 import { writeFileSync } from 'node:fs';
+import { f16ToF32 } from '../../src/model/gguf.js';
 import { loadWeights, type ModelSource } from '../../src/model/source.js';
 import type { Matrix, Vocab, Weights } from '../../src/reference/model.js';
 
@@ -105,14 +106,7 @@ export function floatToHalf(v: number): number {
   return sign | h;
 }
 
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+export const halfToFloat = f16ToF32;
 
 type GgufType = 'f32' | 'f16' | 'q8_0';
 

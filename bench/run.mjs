@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// retro benchmarks: reference tok/s (15M and 110M shapes), conversion MB/s and peak memory
+// (110M shape), host C build tok/s vs the TS reference. Prints a Markdown table.
+// Usage: npm run bench   (models are generated into $RETRO_BENCH_DIR or the OS temp dir, not committed)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (m) => join(repo, 'dist', m);
+const { shapeConfig, syntheticTokenizer, writeSyntheticV0 } = await import(dist('model/synthetic.js'));
+const { runGenerate } = await import(dist('core/generate.js'));
+
+const dir = process.env.RETRO_BENCH_DIR ?? join(tmpdir(), 'retro-bench');
+mkdirSync(dir, { recursive: true });
+const rows = [];
+
+function model(shape) {
+  const path = join(dir, `${shape}.bin`);
+  if (!existsSync(path)) writeSyntheticV0(path, { config: shapeConfig(shape), sharedClassifier: true, seed: 1 });
+  const tok = join(dir, 'tok32000.bin');
+  if (!existsSync(tok)) writeFileSync(tok, syntheticTokenizer(32000));
+  return { path, tok };
+}
+
+function reference(shape, steps) {
+  const { path, tok } = model(shape);
+  let tps = 0;
+  runGenerate(
+    { model: path, tokenizer: tok, temperature: 0, topp: 0.9, steps, prompt: Buffer.from('Once upon a time') },
+    { stdout: () => {}, stderr: (t) => (tps = Number(/achieved tok\/s: ([\d.]+)/.exec(t)?.[1] ?? 0)) },
+  );
+  return tps;
+}
+
+const t15 = reference('15M', 64);
+rows.push(['TS reference, 15M shape (dim 288, 6 layers, vocab 32000), greedy, 64 steps', `${t15.toFixed(1)} tok/s`]);
+const t110 = reference('110M', 12);
+rows.push(['TS reference, 110M shape (dim 768, 12 layers, vocab 32000), greedy, 12 steps', `${t110.toFixed(2)} tok/s`]);
+
+// Conversion in a child process so its peak RSS is the conversion's own.
+const m110 = model('110M');
+for (const quant of ['f32', 'q8']) {
+  const out = join(dir, `conv-${quant}`);
+  const script = `
+    const { runBuild } = await import(${JSON.stringify(dist('core/build.js'))});
+    const t = performance.now();
+    const r = await runBuild({ target: 'powerbook-g4', model: ${JSON.stringify(m110.path)}, tokenizer: ${JSON.stringify(m110.tok)}, quant: '${quant}', groupSize: 32, out: ${JSON.stringify(out)}, compile: false });
+    console.log(JSON.stringify({ s: (performance.now() - t) / 1000, rss: process.resourceUsage().maxRSS, bytes: r.model.nativeBytes }));`;
+  const res = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n').pop());
+  const mb = statSync(m110.path).size / 1048576;
+  rows.push([`convert 110M shape (${mb.toFixed(0)} MB) -> powerbook-g4 ${quant} (${(res.bytes / 1048576).toFixed(0)} MB, big-endian)`, `${(mb / res.s).toFixed(0)} MB/s, peak RSS ${(res.rss / 1024).toFixed(0)} MB`]);
+}
+
+// Host C build on the 15M shape, compared with the reference in this same run.
+const m15 = model('15M');
+const { runBuild } = await import(dist('core/build.js'));
+const host = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.tok, quant: 'f32', groupSize: 32, out: join(dir, 'host15'), compile: true });
+const hostQ8 = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.tok, quant: 'q8', groupSize: 32, out: join(dir, 'host15q8'), compile: true });
+for (const [label, b] of [['f32', host], ['q8', hostQ8]]) {
+  const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '64', '-i', 'Once upon a time'], { cwd: b.out, encoding: 'utf8' }).stderr;
+  rows.push([`host C build (gcc -O2 -std=c89, scalar kernel), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+console.log(`Machine: ${cpus().length} x ${cpu}, Node ${process.version}\n`);
+console.log('| benchmark | result |\n| --- | --- |');
+for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
