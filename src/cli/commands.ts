@@ -5,6 +5,7 @@ import { runBuild } from '../core/build.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
 import { runGenerate } from '../core/generate.js';
 import { runTargets } from '../core/targets.js';
+import { parseModes, runVerify } from '../core/verify.js';
 import { InputFileError, UsageError } from '../errors.js';
 import { consoleOutput, print, table } from './io.js';
 
@@ -154,4 +155,81 @@ const doctorCommand: CommandModule<object, DoctorArgs> = {
   },
 };
 
-export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, doctorCommand] as CommandModule<object, never>[];
+interface VerifyArgs {
+  target: string;
+  targets?: string;
+  bundle?: string;
+  model?: string;
+  tokenizer?: string;
+  quant: string;
+  'group-size': number;
+  mode: string;
+  steps: number;
+  prompt: string;
+  temperature: number;
+  topp: number;
+  seed: string;
+  trace?: string;
+  json?: boolean;
+  report?: string;
+}
+
+const verifyCommand: CommandModule<object, VerifyArgs> = {
+  command: 'verify',
+  describe: 'run the built engine (emulated, or a trace from the machine) and compare it with the reference',
+  builder: (y) =>
+    y
+      .option('target', { type: 'string', demandOption: true, describe: 'target id or profile .json' })
+      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+      .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>; built if missing or --model is given)' })
+      .option('model', { alias: 'm', type: 'string', describe: 'build this model first' })
+      .option('tokenizer', { alias: 'z', type: 'string' })
+      .option('quant', { choices: ['f32', 'q8'], default: 'f32' })
+      .option('group-size', { type: 'number', default: 32 })
+      .option('mode', { choices: ['free', 'forced', 'both'], default: 'both', describe: 'free-running generation, teacher-forced, or both' })
+      .option('steps', { alias: 'n', type: 'number', default: 64 })
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
+      .option('temperature', { alias: 't', type: 'number', default: 0 })
+      .option('topp', { alias: 'p', type: 'number', default: 0.9 })
+      .option('seed', { alias: 's', type: 'string', default: '42' })
+      .option('trace', { type: 'string', describe: 'compare this trace (from the real machine) instead of running anything' })
+      .option('json', { type: 'boolean' })
+      .option('report', { type: 'string', describe: 'HTML report path (default next to the bundle)' }) as never,
+  handler: async (a) => {
+    const r = await runVerify(
+      {
+        target: a.target,
+        targetsDir: a.targets,
+        bundle: a.bundle,
+        model: a.model,
+        tokenizer: a.tokenizer,
+        quant: a.quant as 'f32' | 'q8',
+        groupSize: a['group-size'],
+        modes: parseModes(a.mode),
+        steps: a.steps,
+        prompt: promptBytes(a.prompt, undefined),
+        temperature: a.temperature,
+        topp: a.topp,
+        seed: parseSeed(a.seed) ?? 42n,
+        trace: a.trace,
+        report: a.report,
+      },
+      (m) => process.stderr.write(`retro: ${m}\n`),
+    );
+    if (a.json) {
+      print(JSON.stringify({ target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) }, null, 2));
+    } else {
+      print(
+        table(
+          ['target', 'build', 'quant', 'mode', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'],
+          r.runs.map((x) => [x.target, x.build, x.quant, x.result.mode, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]),
+        ),
+      );
+      for (const sk of r.skipped) print(`skipped ${sk.build}: ${sk.reason}`);
+      print(`report: ${r.report}`);
+    }
+    if (!r.pass) process.exitCode = 1;
+  },
+};
+
+export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, verifyCommand, doctorCommand] as CommandModule<object, never>[];

@@ -49,7 +49,7 @@ export interface BinaryReport {
 export interface BuildReport {
   profile: Profile;
   out: string;
-  model: { description: string; source: string; format: string; sourceBytes: number; nativeBytes: number; quant: NativeQuant; groupSize: number; usedDefault: boolean };
+  model: { description: string; source: string; tokenizer: string | null; format: string; sourceBytes: number; nativeBytes: number; quant: NativeQuant; groupSize: number; usedDefault: boolean };
   kernels: string[];
   files: { name: string; bytes: number; sha256: string; role: string }[];
   binaries: BinaryReport[];
@@ -196,7 +196,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       files.push({ name, bytes: statSync(join(stage, name)).size, sha256: await sha256(join(stage, name)), role: roles[name] ?? 'other' });
     }
     const sourceBytes = statSync(modelPath!).size;
-    const model = { description, source: usedDefault ? 'built-in default' : resolve(modelPath!), format: usedDefault ? 'synthetic' : openFormat(modelPath!), sourceBytes, nativeBytes, quant: req.quant, groupSize: req.quant === 'q8' ? req.groupSize : 0, usedDefault };
+    const model = { description, source: usedDefault ? 'built-in default' : resolve(modelPath!), tokenizer: usedDefault || tokenizerPath === undefined ? null : resolve(tokenizerPath), format: usedDefault ? 'synthetic' : openFormat(modelPath!), sourceBytes, nativeBytes, quant: req.quant, groupSize: req.quant === 'q8' ? req.groupSize : 0, usedDefault };
     const manifest = {
       generator: `retro ${RETRO_VERSION}`,
       target: { id: profile.id, name: profile.name, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment },

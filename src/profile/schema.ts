@@ -86,6 +86,13 @@ export const profileSchema = z
     alignment: z.number().int().refine((n) => n >= 8 && (n & (n - 1)) === 0, 'a power of two, at least 8'),
     toolchains: z.array(nativeToolchain),
     cross: z.array(crossBuild),
+    verify: z
+      .object({
+        f32: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
+        q8: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
+        why: z.string().describe('why this target may differ from the reference at all'),
+      })
+      .strict(),
     transfer: z
       .object({
         protocol: z.string(),

@@ -1,0 +1,35 @@
+/** Verify runs per target: stories260K and the synthetic checkpoints, f32 and q8, free-running and teacher-forced. */
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { runVerify, type VerifyRequest } from '../../src/core/verify.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { model, ONCE, tempDir } from './fixtures.js';
+import { haveTools } from './tools.js';
+
+export function verifyRequest(target: string, over: Partial<VerifyRequest>): VerifyRequest {
+  return { target, quant: 'f32', groupSize: 32, modes: ['free', 'forced'], steps: 48, prompt: Buffer.from(ONCE), temperature: 0, topp: 0.9, seed: 42n, ...over };
+}
+
+export function targetVerify(target: string): void {
+  const dir = tempDir(`retro-verify-${target}-`);
+  const ready = () => haveTools(...loadProfile(target).cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]));
+  const cases: [string, Partial<VerifyRequest>][] = [
+    ['stories260K f32, greedy', { model: model('stories260K.bin'), tokenizer: model('tok512.bin') }],
+    ['stories260K q8, seeded sampling', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', temperature: 1, seed: 42n }],
+    ['synthetic_v0 f32 (unshared classifier)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin') }],
+    ['synthetic_v2_q8 q8 (group size 64 passed through)', { model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64 }],
+  ];
+  for (const [name, over] of cases) {
+    it(`verify ${target}: ${name}, free-running and teacher-forced`, async () => {
+      if (!ready()) return;
+      const r = await runVerify(verifyRequest(target, { ...over, bundle: join(dir, name.split(' ')[0] + (over.quant ?? 'f32')) }));
+      const builds = loadProfile(target).cross.length;
+      expect(r.runs).toHaveLength(builds * 2);
+      for (const run of r.runs) {
+        expect(run.result.failures, `${run.build} ${run.result.mode}`).toEqual([]);
+        expect(run.result.positions.length).toBeGreaterThan(8);
+      }
+      expect(r.pass).toBe(true);
+    });
+  }
+}
