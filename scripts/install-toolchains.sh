@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian cross compilers, emulators and servers retro's tests use.
+# Installs the Debian cross compilers, emulators and the SSH/FTP servers retro's tests use.
 # Idempotent: only missing packages are installed. Needs root and apt.
 set -euo pipefail
 declare -A want=(
@@ -11,10 +11,13 @@ declare -A want=(
   [tcc]="tcc"
   [clang]="clang"
   [wine]="wine wine32"
+  [sshd]="openssh-server"
+  [vsftpd]="vsftpd"
+  [curl]="curl"
 )
 missing=()
 for cmd in "${!want[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=(${want[$cmd]})
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=(${want[$cmd]})
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "toolchains: all present"

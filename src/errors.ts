@@ -53,3 +53,13 @@ export class ToolchainError extends RetroError {
 export class VerifyError extends RetroError {
   readonly kind = 'verify';
 }
+
+/** A connection, login, host-key or remote file-system failure during deploy/run/fetch. */
+export class TransportError extends RetroError {
+  readonly kind = 'transport';
+}
+
+/** An SSH host key that is unknown or has changed. */
+export class HostKeyError extends RetroError {
+  readonly kind = 'host-key';
+}

@@ -8,6 +8,7 @@ import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
 import { InputFileError, UsageError } from '../errors.js';
 import { consoleOutput, print, table } from './io.js';
+import { remoteCommands } from './remote.js';
 
 function promptBytes(prompt: string | undefined, promptFile: string | undefined): Uint8Array {
   if (promptFile !== undefined) {
@@ -232,4 +233,4 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   },
 };
 
-export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, verifyCommand, doctorCommand] as CommandModule<object, never>[];
+export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, verifyCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];

@@ -31,6 +31,7 @@ const crossBuild = z
     output: z.string(),
     osFamily: z.enum(['posix', 'win32', 'xenon']).optional().describe('platform shim for this build when it differs from the target OS (an emulated Linux stand-in)'),
     run: run.optional(),
+    deploy: z.boolean().default(false).describe('the binary runs on the real machine itself, so deploy uploads it'),
     checks: z.array(check).default([]),
   })
   .strict();

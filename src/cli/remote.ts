@@ -1,0 +1,210 @@
+/** deploy, run and fetch: the commands that talk to the real machine. */
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { runDeploy } from '../core/deploy.js';
+import type { RemoteRequest, Secrets } from '../core/remote.js';
+import { runFetch, runRemote } from '../core/run.js';
+import { UsageError } from '../errors.js';
+import type { DeployEvent } from '../transport/deploy.js';
+import { consoleOutput, print, table } from './io.js';
+
+/** Reads a line from the terminal without echoing it. */
+function askHidden(prompt: string): Promise<string> {
+  return new Promise((ok, fail) => {
+    const stdin = process.stdin;
+    process.stderr.write(prompt);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let value = '';
+    const done = (e?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (e) fail(e);
+      else ok(value);
+    };
+    const onData = (b: Buffer) => {
+      for (const ch of b.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new UsageError('password prompt cancelled', 'set the password environment variable instead'));
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+export const secrets: Secrets = {
+  async password(envName, prompt) {
+    const v = process.env[envName];
+    if (v !== undefined) return v;
+    return process.stdin.isTTY ? askHidden(prompt) : undefined;
+  },
+  agent: process.env.SSH_AUTH_SOCK,
+  knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+  user: userInfo().username,
+};
+
+interface RemoteArgs {
+  machine?: string;
+  config?: string;
+  target?: string;
+  targets?: string;
+  via?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  'remote-dir'?: string;
+  identity?: string;
+  'known-hosts'?: string;
+  'host-key-sha256'?: string;
+  'password-env'?: string;
+  timeout: number;
+  bundle?: string;
+  json?: boolean;
+}
+
+function remoteOptions<T>(y: Argv<T>) {
+  return y
+    .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json' })
+    .option('config', { type: 'string', describe: 'project config file (default ./retro.config.json)' })
+    .option('target', { type: 'string', describe: 'target id or profile .json (default: the machine\'s)' })
+    .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+    .option('via', { type: 'string', describe: 'transfer protocol: ftp or ssh (default: the profile\'s)' })
+    .option('host', { type: 'string', describe: 'host name or address of the machine' })
+    .option('port', { type: 'number' })
+    .option('user', { type: 'string', describe: 'login name (default: yours)' })
+    .option('remote-dir', { type: 'string', describe: 'folder on the machine (default: the profile\'s)' })
+    .option('identity', { type: 'string', describe: 'SSH private key file (else the agent, else a password)' })
+    .option('known-hosts', { type: 'string', describe: 'known_hosts file (default ~/.ssh/known_hosts)' })
+    .option('host-key-sha256', { type: 'string', describe: 'pin the SSH host key: SHA256:... as ssh-keygen -l prints it' })
+    .option('password-env', { type: 'string', describe: 'environment variable holding the password (default RETRO_PASSWORD); else you are asked' })
+    .option('timeout', { type: 'number', default: 15, describe: 'seconds to wait for the connection' })
+    .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' })
+    .option('json', { type: 'boolean', describe: 'machine-readable output' });
+}
+
+function remoteRequest(a: RemoteArgs): RemoteRequest {
+  return {
+    machine: a.machine,
+    config: a.config,
+    target: a.target,
+    targetsDir: a.targets,
+    via: a.via,
+    host: a.host,
+    port: a.port,
+    user: a.user,
+    remoteDir: a['remote-dir'],
+    identity: a.identity,
+    knownHosts: a['known-hosts'],
+    hostKeySha256: a['host-key-sha256'],
+    passwordEnv: a['password-env'],
+    timeoutMs: a.timeout * 1000,
+  };
+}
+
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+const secs = (s: number) => (Number.isFinite(s) ? `${Math.ceil(s)}s` : '?');
+
+/** A live progress line on a terminal, plain lines otherwise, nothing with --json. */
+function progressPrinter(json: boolean): (e: DeployEvent) => void {
+  const tty = process.stderr.isTTY === true && !json;
+  let last = 0;
+  return (e) => {
+    if (json) return;
+    if (e.kind === 'progress') {
+      const now = Date.now();
+      if (!tty || now - last < 100) return;
+      last = now;
+      const pct = (n: number, d: number) => `${d === 0 ? 100 : Math.floor((100 * n) / d)}%`;
+      process.stderr.write(`\r\x1b[K${e.file} ${pct(e.done, e.bytes)}  all ${mb(e.overallDone)}/${mb(e.overallBytes)} ${pct(e.overallDone, e.overallBytes)}  ${mb(e.rate)}/s  ETA ${secs(e.etaSeconds)}`);
+      return;
+    }
+    if (tty) process.stderr.write('\r\x1b[K');
+    if (e.kind === 'skip') process.stderr.write(`retro: ${e.file}: skipped, ${e.reason}\n`);
+    if (e.kind === 'start') process.stderr.write(`retro: ${e.file}: uploading ${e.bytes} bytes${e.resumeFrom > 0 ? `, resuming at ${e.resumeFrom}` : ''}\n`);
+    if (e.kind === 'done') process.stderr.write(`retro: ${e.file}: done in ${e.seconds.toFixed(1)}s, ${e.checked} checked\n`);
+  };
+}
+
+const deployCommand: CommandModule<object, RemoteArgs> = {
+  command: 'deploy [machine]',
+  describe: 'upload a bundle to the real machine over FTP or SSH (resumable, checked, atomic)',
+  builder: (y) => remoteOptions(y) as never,
+  handler: async (a) => {
+    const r = await runDeploy({ ...remoteRequest(a), bundle: a.bundle }, secrets, progressPrinter(a.json === true));
+    if (a.json) {
+      print(JSON.stringify({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, bytesSent: r.bytesSent, seconds: r.seconds }, null, 2));
+      return;
+    }
+    const state = (n: string) => (r.skipped.includes(n) ? 'already there' : r.resumed.includes(n) ? 'resumed' : 'uploaded');
+    print(table(['file', 'bytes', 'state'], r.files.map((f) => [f.name, String(f.bytes), state(f.name)])));
+    print(`deployed to ${r.machine}:${r.remoteDir} over ${r.protocol}: ${mb(r.bytesSent)} sent in ${r.seconds.toFixed(1)}s`);
+  },
+};
+
+interface RunArgs extends RemoteArgs {
+  temperature: number;
+  topp: number;
+  seed?: string;
+  steps: number;
+  prompt: string;
+  trace?: boolean;
+}
+
+const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run [machine]',
+  describe: 'run the deployed engine on the machine over SSH, live; --trace fetches the trace and verifies it',
+  builder: (y) =>
+    remoteOptions(y)
+      .option('temperature', { alias: 't', type: 'number', default: 0 })
+      .option('topp', { alias: 'p', type: 'number', default: 0.9 })
+      .option('seed', { alias: 's', type: 'string' })
+      .option('steps', { alias: 'n', type: 'number', default: 64 })
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
+      .option('trace', { type: 'boolean', describe: 'write a trace on the machine, fetch it and run retro verify on it' }) as never,
+  handler: async (a) => {
+    if (a.seed !== undefined && !/^\d+$/.test(a.seed)) throw new UsageError(`seed ${JSON.stringify(a.seed)} is not a whole number`, 'pass -s with e.g. 42');
+    const r = await runRemote(
+      { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: a.seed === undefined ? undefined : BigInt(a.seed), steps: a.steps, prompt: Buffer.from(a.prompt, 'utf8'), trace: a.trace === true },
+      secrets,
+      { stdout: (b) => consoleOutput.stdout(b), stderr: (b) => process.stderr.write(b) },
+      (m) => process.stderr.write(`retro: ${m}\n`),
+    );
+    if (r.verify) {
+      const v = r.verify;
+      const rows = v.runs.map((x) => [x.build, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]);
+      if (a.json) print(JSON.stringify({ exitCode: r.exitCode, trace: r.traceFile, pass: v.pass, report: v.report }, null, 2));
+      else print(`${table(['trace', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'], rows)}\nreport: ${v.report}`);
+      if (!v.pass) process.exitCode = 1;
+    }
+    if (r.exitCode !== 0) {
+      process.stderr.write(`retro: the engine exited with ${r.exitCode} on the machine (fix: read its message above)\n`);
+      process.exitCode = 1;
+    }
+  },
+};
+
+interface FetchArgs extends RemoteArgs {
+  file: string;
+  out?: string;
+}
+
+const fetchCommand: CommandModule<object, FetchArgs> = {
+  command: 'fetch [machine]',
+  describe: 'download a file (a trace) the engine wrote on the machine, for retro verify --trace',
+  builder: (y) =>
+    remoteOptions(y)
+      .option('file', { type: 'string', default: 'trace.txt', describe: 'remote file, relative to the remote dir' })
+      .option('out', { alias: 'o', type: 'string', describe: 'local path (default: the file name, here)' }) as never,
+  handler: async (a) => {
+    const r = await runFetch({ ...remoteRequest(a), file: a.file, out: a.out }, secrets);
+    if (a.json) print(JSON.stringify(r, null, 2));
+    else print(`fetched ${a.file} from ${r.machine} -> ${r.local} (${r.bytes} bytes); check it with retro verify --target <id> --trace ${r.local}`);
+  },
+};
+
+export const remoteCommands = [deployCommand, runCommand, fetchCommand];

@@ -1,0 +1,107 @@
+/**
+ * What deploy, run and fetch share: which machine (a named one from retro.config.json, or flags
+ * that override it), which protocol, and the credentials, asked for only when needed.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { loadProfile } from '../profile/load.js';
+import type { Profile } from '../profile/schema.js';
+import { CONFIG_FILE, findMachine, readMachines, type MachineConfig } from '../transport/machines.js';
+import { protocol } from '../transport/registry.js';
+import type { Endpoint, Transport } from '../transport/types.js';
+
+export interface RemoteRequest {
+  machine?: string;
+  config?: string;
+  target?: string;
+  targetsDir?: string;
+  via?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  remoteDir?: string;
+  identity?: string;
+  knownHosts?: string;
+  hostKeySha256?: string;
+  passwordEnv?: string;
+  timeoutMs?: number;
+}
+
+/** What the caller (the CLI) provides from the user's environment. */
+export interface Secrets {
+  /** The value of an environment variable, or an interactive prompt; undefined when neither is possible. */
+  password(envName: string, prompt: string): Promise<string | undefined>;
+  /** The SSH agent socket, if one runs. */
+  agent?: string;
+  /** Default known_hosts file (~/.ssh/known_hosts). */
+  knownHosts?: string;
+  /** The local user name, used when none is given. */
+  user: string;
+}
+
+export interface Remote {
+  profile: Profile;
+  name: string;
+  protocolName: string;
+  endpoint: Endpoint;
+  remoteDir: string;
+  bundle?: string;
+  canExec: boolean;
+  connect(): Promise<Transport>;
+}
+
+export const DEFAULT_PASSWORD_ENV = 'RETRO_PASSWORD';
+
+export async function resolveRemote(req: RemoteRequest, secrets: Secrets): Promise<Remote> {
+  let m: Partial<MachineConfig> = {};
+  if (req.machine !== undefined) {
+    const path = resolve(req.config ?? CONFIG_FILE);
+    m = findMachine(req.machine, readMachines(path, req.config !== undefined), path);
+    // Paths in the config file are relative to it.
+    const rel = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(path, '..', p));
+    m = { ...m, identity: rel(m.identity), knownHosts: rel(m.knownHosts), bundle: rel(m.bundle), target: m.target?.endsWith('.json') ? rel(m.target) : m.target };
+  }
+  const target = req.target ?? m.target;
+  if (!target) throw new UsageError('no target given', 'pass --target <id>, or name a machine from retro.config.json');
+  const profile = loadProfile(target, req.targetsDir);
+  const host = req.host ?? m.host;
+  if (!host) throw new UsageError('no host given', 'pass --host <name or address>, or name a machine from retro.config.json');
+  const protocolName = req.via ?? m.via ?? profile.transfer.protocol;
+  const proto = protocol(protocolName);
+  const port = req.port ?? m.port ?? (protocolName === profile.transfer.protocol ? profile.transfer.port : undefined) ?? proto.defaultPort;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`port ${port} is not in 1..65535`, 'pass --port with a valid port number');
+  const identity = req.identity ?? m.identity;
+  const agent = secrets.agent;
+  const passwordEnv = req.passwordEnv ?? m.passwordEnv ?? DEFAULT_PASSWORD_ENV;
+  const user = req.user ?? m.user ?? secrets.user;
+  const name = req.machine ?? `${user}@${host}`;
+  // SSH logs in with a key when there is one; FTP always needs a password.
+  const needsPassword = proto.canExec ? identity === undefined && agent === undefined : true;
+  const endpoint: Endpoint = {
+    host,
+    port,
+    credentials: { user, identity, agent: identity === undefined ? agent : undefined },
+    knownHosts: req.knownHosts ?? m.knownHosts ?? secrets.knownHosts,
+    hostKeySha256: req.hostKeySha256 ?? m.hostKeySha256,
+    timeoutMs: req.timeoutMs,
+  };
+  return {
+    profile,
+    name,
+    protocolName,
+    endpoint,
+    remoteDir: req.remoteDir ?? m.remoteDir ?? profile.transfer.remoteDir,
+    bundle: m.bundle,
+    canExec: proto.canExec,
+    async connect() {
+      if (needsPassword && endpoint.credentials.password === undefined) {
+        const pw = await secrets.password(passwordEnv, `password for ${user}@${host}: `);
+        if (pw === undefined) {
+          throw new UsageError(`no password for ${user}@${host}`, `set the environment variable ${passwordEnv}${proto.canExec ? ', or use a key with --identity' : ''}; passwords are never taken on the command line`);
+        }
+        endpoint.credentials.password = pw;
+      }
+      return proto.connect(endpoint);
+    },
+  };
+}

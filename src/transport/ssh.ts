@@ -1,0 +1,202 @@
+/** SSH: SFTP for files, exec for remote runs and sha256, with host keys always checked. */
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Client, type SFTPWrapper } from 'ssh2';
+import { HostKeyError, InputFileError, TransportError } from '../errors.js';
+import { connectionError } from './errors.js';
+import { checkHostKey, type HostKeyVerdict } from './hostkeys.js';
+import type { Connect, Endpoint, Transport } from './types.js';
+
+/** SFTP write requests in flight at once. */
+const WINDOW = 16;
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function sftpError(e: unknown, what: string, path: string): TransportError {
+  const err = e as Error & { code?: number };
+  const msg = err.message ?? String(e);
+  const full = /space|quota|full/i.test(msg) || err.code === 4;
+  return new TransportError(`sftp: ${what} ${path} failed: ${msg}`, full ? 'free space on the machine (or the directory is not writable)' : 'check that the remote directory exists and is writable by this user');
+}
+
+function call<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  return new Promise((ok, fail) => fn((err, v) => (err ? fail(err) : ok(v as T))));
+}
+
+export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
+  let privateKey: Buffer | undefined;
+  if (ep.credentials.identity) {
+    try {
+      privateKey = readFileSync(ep.credentials.identity);
+    } catch {
+      throw new InputFileError(`${ep.credentials.identity}: cannot read the SSH key`, 'check the path given to --identity');
+    }
+  }
+  const conn = new Client();
+  let verdict: HostKeyVerdict = { ok: true };
+  await new Promise<void>((ok, fail) => {
+    conn.once('ready', () => ok());
+    conn.once('error', (e) => {
+      if (!verdict.ok) {
+        const where = `${ep.host}:${ep.port}`;
+        fail(
+          verdict.reason === 'unknown'
+            ? new HostKeyError(`ssh ${where}: unknown host key ${verdict.fingerprint}; refusing to connect`, `if that is the machine's key, pass --host-key-sha256 ${verdict.fingerprint} or add it to known_hosts (ssh-keyscan -p ${ep.port} ${ep.host})`)
+            : new HostKeyError(`ssh ${where}: HOST KEY CHANGED, now ${verdict.fingerprint}; refusing to connect`, 'if the machine was reinstalled, update known_hosts; otherwise someone may be intercepting the connection'),
+        );
+      } else fail(connectionError(e, ep, 'ssh'));
+    });
+    try {
+      conn.connect({
+        host: ep.host,
+        port: ep.port,
+        username: ep.credentials.user,
+        password: ep.credentials.password,
+        privateKey,
+        agent: ep.credentials.agent,
+        readyTimeout: ep.timeoutMs ?? 15000,
+        hostVerifier: (key: Buffer) => {
+          verdict = checkHostKey(key, ep.host, ep.port, ep.knownHosts, ep.hostKeySha256);
+          return verdict.ok;
+        },
+      });
+    } catch (e) {
+      fail(connectionError(e, ep, 'ssh'));
+    }
+  });
+  let sftp: SFTPWrapper;
+  try {
+    sftp = await call<SFTPWrapper>((cb) => conn.sftp(cb));
+  } catch (e) {
+    conn.end();
+    throw new TransportError(`ssh ${ep.host}:${ep.port}: no SFTP subsystem (${(e as Error).message})`, 'enable "Subsystem sftp" in the sshd configuration');
+  }
+
+  const exec = (command: string, onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void) =>
+    new Promise<number>((ok, fail) => {
+      conn.exec(command, (err, stream) => {
+        if (err) return fail(new TransportError(`ssh: cannot run a command: ${err.message}`, 'check the account may run commands'));
+        stream.on('data', onStdout);
+        stream.stderr.on('data', onStderr);
+        stream.on('close', (code: number | null) => ok(code ?? 255));
+      });
+    });
+
+  return {
+    protocol: 'ssh',
+    async ensureDir(dir) {
+      const parts = dir.split('/');
+      for (let i = 1; i <= parts.length; i++) {
+        const p = parts.slice(0, i).join('/');
+        if (p === '' || p === '.') continue;
+        try {
+          await call((cb) => sftp.stat(p, cb));
+        } catch {
+          try {
+            await call((cb) => sftp.mkdir(p, cb));
+          } catch (e) {
+            throw sftpError(e, 'creating directory', p);
+          }
+        }
+      }
+    },
+    async size(path) {
+      try {
+        const st = await call<{ size: number }>((cb) => sftp.stat(path, cb as never));
+        return st.size;
+      } catch {
+        return undefined;
+      }
+    },
+    async sha256(path) {
+      let out = '';
+      const cmd = `(sha256sum ${quote(path)} 2>/dev/null || shasum -a 256 ${quote(path)} 2>/dev/null) | cut -c1-64`;
+      const code = await exec(cmd, (b) => (out += b.toString()), () => {});
+      const h = out.trim();
+      return code === 0 && /^[0-9a-f]{64}$/.test(h) ? h : undefined;
+    },
+    async write(source: Readable, path, offset, onBytes) {
+      // Pipelined writes (the SFTP server applies them in order, so what has arrived is always a
+      // prefix of the file and a resume from its size is right; the sha256 check guards the rest).
+      let handle: Buffer;
+      try {
+        handle = await call<Buffer>((cb) => sftp.open(path, offset > 0 ? 'r+' : 'w', cb));
+      } catch (e) {
+        throw sftpError(e, 'uploading', path);
+      }
+      let onLost = () => {};
+      const lost = new Promise<never>((_, fail) => {
+        onLost = () => fail(new TransportError(`ssh ${ep.host}:${ep.port}: the connection dropped while uploading ${path}`, 'run deploy again: it resumes where this one stopped'));
+        conn.once('close', onLost);
+      });
+      lost.catch(() => {});
+      const inflight = new Set<Promise<void>>();
+      let pos = offset;
+      try {
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          const at = pos;
+          pos += chunk.length;
+          const p: Promise<void> = call((cb) => sftp.write(handle, chunk, 0, chunk.length, at, cb)).then(
+            () => {
+              inflight.delete(p);
+              onBytes(chunk.length);
+            },
+            (e) => {
+              throw sftpError(e, 'uploading', path);
+            },
+          );
+          p.catch(() => {}); // observed by the race below; a late failure after a drop is not news
+          inflight.add(p);
+          if (inflight.size >= WINDOW) await Promise.race([...inflight, lost]);
+        }
+        await Promise.race([Promise.all(inflight), lost]);
+      } catch (e) {
+        source.destroy();
+        throw e;
+      } finally {
+        conn.off('close', onLost);
+        await Promise.race([call((cb) => sftp.close(handle, cb)), lost]).catch(() => {});
+      }
+    },
+    async rename(from, to) {
+      try {
+        await call((cb) => sftp.ext_openssh_rename(from, to, cb));
+      } catch {
+        try {
+          await call((cb) => sftp.unlink(to, cb));
+        } catch {
+          /* not there */
+        }
+        try {
+          await call((cb) => sftp.rename(from, to, cb));
+        } catch (e) {
+          throw sftpError(e, 'renaming', from);
+        }
+      }
+    },
+    async remove(path) {
+      try {
+        await call((cb) => sftp.unlink(path, cb));
+      } catch {
+        /* already gone */
+      }
+    },
+    async chmod(path, mode) {
+      try {
+        await call((cb) => sftp.chmod(path, mode, cb));
+      } catch (e) {
+        throw sftpError(e, 'changing the mode of', path);
+      }
+    },
+    download(path, onData) {
+      return new Promise((ok, fail) => {
+        const s = sftp.createReadStream(path);
+        s.on('data', onData);
+        s.on('error', (e: Error) => fail(sftpError(e, 'downloading', path)));
+        s.on('end', () => ok());
+      });
+    },
+    exec,
+    close: () => conn.end(),
+  };
+};

@@ -1,0 +1,221 @@
+/**
+ * Real OpenSSH and vsftpd servers on 127.0.0.1 for the deploy tests, with a throwaway user,
+ * password, host key and client key. Needs root (to start sshd and to add the user); in CI a
+ * missing server or root is a failure, on a developer's machine a skip with the reason printed.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { tempDir } from './fixtures.js';
+
+export const TEST_USER = 'retrotest';
+const SSHD = '/usr/sbin/sshd';
+const VSFTPD = '/usr/sbin/vsftpd';
+
+export function haveServers(): boolean {
+  const missing = [SSHD, VSFTPD].filter((p) => !existsSync(p));
+  if (process.getuid?.() !== 0) missing.push('root');
+  if (missing.length === 0) return true;
+  if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error(`deploy tests need ${missing.join(', ')} (scripts/install-toolchains.sh installs openssh-server and vsftpd)`);
+  console.warn(`skipping deploy tests: ${missing.join(', ')} missing`);
+  return false;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${log()}`);
+    const up = await new Promise<boolean>((ok) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        ok(true);
+      });
+      c.once('error', () => ok(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`server did not listen on ${port}: ${log()}`);
+}
+
+/** Every process below `pid` (sessions a server forked), read from /proc. */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) if (pp === p) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+export interface Server {
+  port: number;
+  /** Kills the server and every session it forked (SIGKILL), as a crash or power cut would. */
+  kill(): void;
+  /** Starts it again on the same port. */
+  restart(): Promise<void>;
+}
+
+function serve(argv: string[], port: number): Server & { start(): Promise<void> } {
+  let child: ChildProcess | undefined;
+  let log = '';
+  const s = {
+    port,
+    async start() {
+      log = '';
+      child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', (b) => (log += b));
+      child.stderr!.on('data', (b) => (log += b));
+      await waitForPort(port, child, () => log);
+    },
+    kill() {
+      if (!child?.pid) return;
+      for (const p of [child.pid, ...descendants(child.pid)]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      child = undefined;
+    },
+    async restart() {
+      s.kill();
+      await new Promise((r) => setTimeout(r, 100));
+      await s.start();
+    },
+  };
+  return s;
+}
+
+export interface Servers {
+  base: string;
+  /** The user's home: the remote machine's file system, readable here to compare bytes. */
+  home: string;
+  user: string;
+  password: string;
+  ssh: Server & { identity: string; knownHosts: string; hostKeyFingerprint: string; otherIdentity: string };
+  ftp: Server;
+  stop(): void;
+}
+
+export async function startServers(): Promise<Servers> {
+  const base = tempDir('retro-servers-');
+  chmodSync(base, 0o755);
+  try {
+    execFileSync('id', [TEST_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['-M', '-s', '/bin/bash', TEST_USER]);
+  }
+  const password = `pw-${randomBytes(9).toString('hex')}`;
+  execFileSync('chpasswd', { input: `${TEST_USER}:${password}\n` });
+  const uid = Number(execFileSync('id', ['-u', TEST_USER]).toString());
+  const gid = Number(execFileSync('id', ['-g', TEST_USER]).toString());
+  const home = join(base, 'home');
+  mkdirSync(home);
+  chownSync(home, uid, gid);
+  execFileSync('usermod', ['-d', home, TEST_USER]);
+
+  const key = (name: string) => {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(base, name)]);
+    return join(base, name);
+  };
+  const hostKey = key('host_key');
+  const identity = key('client_key');
+  const otherIdentity = key('stranger_key');
+  writeFileSync(join(base, 'authorized_keys'), readFileSync(`${identity}.pub`));
+  const sshPort = await freePort();
+  const fp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${hostKey}.pub`]).toString().split(' ')[1];
+  const knownHosts = join(base, 'known_hosts');
+  writeFileSync(knownHosts, `[127.0.0.1]:${sshPort} ${readFileSync(`${hostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+  mkdirSync('/run/sshd', { recursive: true });
+  const sshdConfig = join(base, 'sshd_config');
+  writeFileSync(
+    sshdConfig,
+    [
+      `Port ${sshPort}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `AuthorizedKeysFile ${join(base, 'authorized_keys')}`,
+      'UsePAM no',
+      'StrictModes no',
+      'PasswordAuthentication yes',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin no',
+      `AllowUsers ${TEST_USER}`,
+      'Subsystem sftp internal-sftp',
+      `PidFile ${join(base, 'sshd.pid')}`,
+      'LogLevel ERROR',
+      '',
+    ].join('\n'),
+  );
+
+  const ftpPort = await freePort();
+  const pasv = 20000 + Math.floor(Math.random() * 20000);
+  const vsftpdConfig = join(base, 'vsftpd.conf');
+  writeFileSync(
+    vsftpdConfig,
+    [
+      'listen=YES',
+      'listen_address=127.0.0.1',
+      `listen_port=${ftpPort}`,
+      'background=NO',
+      'anonymous_enable=NO',
+      'local_enable=YES',
+      'write_enable=YES',
+      'local_umask=022',
+      'pasv_enable=YES',
+      'pasv_address=127.0.0.1',
+      `pasv_min_port=${pasv}`,
+      `pasv_max_port=${pasv + 20}`,
+      'seccomp_sandbox=NO',
+      'pam_service_name=vsftpd',
+      `local_root=${home}`,
+      'xferlog_enable=NO',
+      '',
+    ].join('\n'),
+  );
+
+  const ssh = serve([SSHD, '-f', sshdConfig, '-D', '-e'], sshPort);
+  const ftp = serve([VSFTPD, vsftpdConfig], ftpPort);
+  await ssh.start();
+  await ftp.start();
+  return {
+    base,
+    home,
+    user: TEST_USER,
+    password,
+    ssh: Object.assign(ssh, { identity, knownHosts, hostKeyFingerprint: fp, otherIdentity }),
+    ftp,
+    stop() {
+      ssh.kill();
+      ftp.kill();
+    },
+  };
+}
