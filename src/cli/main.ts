@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   let cli = yargs(hideBin(process.argv))
     .scriptName('retro')
     .strict()
+    // A flag given twice: the last one wins (so a test or a wrapper script can override).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .demandCommand(1, 'name a command: retro --help lists them')
     .recommendCommands()
     .help()

@@ -43,7 +43,7 @@ export const secrets: Secrets = {
     if (v !== undefined) return v;
     return process.stdin.isTTY ? askHidden(prompt) : undefined;
   },
-  agent: process.env.SSH_AUTH_SOCK,
+  agent: process.env.SSH_AUTH_SOCK || undefined,
   knownHosts: join(homedir(), '.ssh', 'known_hosts'),
   user: userInfo().username,
 };

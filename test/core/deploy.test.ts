@@ -1,0 +1,178 @@
+/**
+ * retro deploy / run / fetch through the CLI, against real OpenSSH and vsftpd servers on
+ * 127.0.0.1 started by the test (the remote file system is this machine's, so every remote
+ * file is compared byte for byte with the bundle).
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBuild } from '../../src/core/build.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { runBinary } from '../../src/toolchain/tools.js';
+import { retro } from '../helpers/cli.js';
+import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
+import { freePort, haveServers, startServers, type Servers } from '../helpers/servers.js';
+import { haveTools } from '../helpers/tools.js';
+
+const enabled = haveServers() && haveTools('gcc', 'i686-linux-gnu-gcc', 'qemu-i386');
+
+describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
+  let s: Servers;
+  let work: string;
+  let host: string;
+  let w98: string;
+  beforeAll(async () => {
+    s = await startServers();
+    work = tempDir();
+    const m = { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32' as const, groupSize: 32, compile: true };
+    host = (await runBuild({ ...m, target: 'host', out: join(work, 'host') })).out;
+    w98 = (await runBuild({ ...m, target: 'win98-pentium2', out: join(work, 'w98') })).out;
+  });
+  afterAll(() => s?.stop());
+
+  const ssh = (extra: string[] = []) => ['--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--identity', s.ssh.identity, '--known-hosts', s.ssh.knownHosts, ...extra];
+  const ftp = (extra: string[] = []) => ['--via', 'ftp', '--host', '127.0.0.1', '--port', String(s.ftp.port), '--user', s.user, ...extra];
+  const withPassword = (pw: string) => ({ env: { RETRO_PASSWORD: pw } });
+  const noSecret = (r: { stdout: Buffer; stderr: string }) => {
+    expect(r.stdout.toString('latin1')).not.toContain(s.password);
+    expect(r.stderr).not.toContain(s.password);
+    expect(r.stderr).not.toContain('wrong-');
+  };
+  const sameFiles = (bundle: string, remoteDir: string, names: string[]) => {
+    for (const n of names) expect(readFileSync(join(remoteDir, n)).equals(readFileSync(join(bundle, n))), n).toBe(true);
+  };
+  const oneLineError = (r: { code: number; stderr: string }, pattern: RegExp) => {
+    expect(r.code).toBe(1);
+    // Progress lines may come first; the error is one line, the last.
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.filter((l) => l.includes('(fix: ')), r.stderr).toHaveLength(1);
+    expect(lines.at(-1)).toMatch(/^retro: .*\(fix: .+\)$/);
+    expect(lines.at(-1)).toMatch(pattern);
+  };
+
+  it('ssh: uploads the host bundle (binary executable, every file identical), then skips what is there', async () => {
+    const dir = join(s.home, 'host-ssh');
+    const r = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir, ...ssh()]);
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(host, 'manifest.json'), 'utf8'));
+    const names = manifest.files.map((f: { name: string }) => f.name);
+    sameFiles(host, dir, names);
+    expect(statSync(join(dir, 'retro')).mode & 0o111).not.toBe(0);
+    expect(r.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:.* over ssh/);
+    const again = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir, '--json', ...ssh()]);
+    expect(again.code, again.stderr).toBe(0);
+    const j = JSON.parse(again.stdout.toString());
+    expect(j.skipped.sort()).toEqual([...names].sort());
+    expect(j.bytesSent).toBe(0);
+  });
+
+  it('ftp: uploads the Win98 bundle in binary mode with 8.3 names; the Linux stand-in stays home', async () => {
+    const dir = join(s.home, 'W98');
+    const r = await retro(['deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', dir, ...ftp()], withPassword(s.password));
+    expect(r.code, r.stderr).toBe(0);
+    noSecret(r);
+    const manifest = JSON.parse(readFileSync(join(w98, 'manifest.json'), 'utf8'));
+    const names: string[] = manifest.files.map((f: { name: string }) => f.name).filter((n: string) => n !== 'retro.elf');
+    expect(names).toContain('retro.exe');
+    expect(names).toContain('model.rtr');
+    sameFiles(w98, dir, names);
+    expect(existsSync(join(dir, 'retro.elf'))).toBe(false);
+    for (const n of names) expect(n).toMatch(/^[a-z0-9_]{1,8}(\.[a-z0-9]{1,3})?$/i);
+  });
+
+  it('retro.config.json names the machine; flags override it; no password is ever stored there', async () => {
+    const proj = tempDir();
+    const dir = join(s.home, 'named');
+    writeFileSync(join(proj, 'retro.config.json'), JSON.stringify({ machines: { 'old-pc': { target: 'win98-pentium2', host: '127.0.0.1', via: 'ftp', port: s.ftp.port, user: s.user, remoteDir: dir, passwordEnv: 'OLD_PC_PASSWORD', bundle: w98 } } }));
+    const r = await retro(['deploy', 'old-pc'], { cwd: proj, env: { OLD_PC_PASSWORD: s.password } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
+    const other = join(s.home, 'named2');
+    const o = await retro(['deploy', 'old-pc', '--remote-dir', other], { cwd: proj, env: { OLD_PC_PASSWORD: s.password } });
+    expect(o.code, o.stderr).toBe(0);
+    expect(existsSync(join(other, 'retro.exe'))).toBe(true);
+    const unknown = await retro(['deploy', 'new-pc'], { cwd: proj });
+    oneLineError(unknown, /no machine named "new-pc".*use one of: old-pc/);
+    writeFileSync(join(proj, 'retro.config.json'), JSON.stringify({ machines: { x: { target: 'host', host: 'h', password: 'hunter2' } } }));
+    const bad = await retro(['deploy', 'x'], { cwd: proj });
+    oneLineError(bad, /passwordEnv/);
+    expect(bad.stderr).not.toContain('hunter2');
+  });
+
+  it('wrong password, wrong key, unknown and changed host key, unreachable host, read-only dir: one clear line, exit 1, no secret', async () => {
+    const dir = join(s.home, 'errs');
+    const base = ['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir];
+    oneLineError(await retro([...base, ...ftp()], withPassword('wrong-ftp-pass')), /ftp:\/\/retrotest@127\.0\.0\.1:\d+: login failed/);
+    const sshPw = await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--known-hosts', s.ssh.knownHosts], { env: { RETRO_PASSWORD: 'wrong-ssh-pass', SSH_AUTH_SOCK: '' } });
+    oneLineError(sshPw, /login failed/);
+    noSecret(sshPw);
+    // The right password over SSH works (password auth, no key).
+    const pwOk = await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--known-hosts', s.ssh.knownHosts], { env: { RETRO_PASSWORD: s.password, SSH_AUTH_SOCK: '' } });
+    expect(pwOk.code, pwOk.stderr).toBe(0);
+    noSecret(pwOk);
+    oneLineError(await retro([...base, ...ssh(['--identity', s.ssh.otherIdentity])]), /login failed/);
+
+    const emptyKnown = join(tempDir(), 'known_hosts');
+    writeFileSync(emptyKnown, '');
+    const unknown = await retro([...base, ...ssh(['--known-hosts', emptyKnown])]);
+    oneLineError(unknown, /unknown host key SHA256:\S+; refusing/);
+    expect(unknown.stderr).toContain(s.ssh.hostKeyFingerprint);
+    const pinned = await retro([...base, ...ssh(['--known-hosts', emptyKnown, '--host-key-sha256', s.ssh.hostKeyFingerprint])]);
+    expect(pinned.code, pinned.stderr).toBe(0);
+    const changedKnown = join(tempDir(), 'known_hosts');
+    writeFileSync(changedKnown, `[127.0.0.1]:${s.ssh.port} ${readFileSync(`${s.ssh.otherIdentity}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    oneLineError(await retro([...base, ...ssh(['--known-hosts', changedKnown])]), /HOST KEY CHANGED/);
+
+    const closed = await freePort();
+    oneLineError(await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(closed), '--identity', s.ssh.identity]), /connection refused/);
+    oneLineError(await retro([...base, '--via', 'ftp', '--host', '127.0.0.1', '--port', String(closed)], withPassword(s.password)), /connection refused/);
+
+    const ro = join(s.home, 'readonly');
+    mkdirSync(ro);
+    chmodSync(ro, 0o555);
+    chownSync(ro, 0, 0);
+    const roSsh = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', `${ro}/sub`, ...ssh()]);
+    oneLineError(roSsh, /sftp: creating directory .*readonly\/sub failed.*writable/);
+    const roFtp = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', ro, ...ftp()], withPassword(s.password));
+    oneLineError(roFtp, /ftp: uploading .* failed/);
+    noSecret(roFtp);
+    expect(existsSync(join(ro, 'retro'))).toBe(false);
+  });
+
+  it('end to end over SSH: build for host, deploy, retro run --trace, verify passes', async () => {
+    const dir = join(s.home, 'e2e');
+    expect((await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir, ...ssh()])).code).toBe(0);
+    const r = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-t', '0', '-n', '64', '-i', ONCE, '--trace', ...ssh()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.subarray(0, golden('stories260K_once-upon-a-time_t0_n64.txt').length).equals(golden('stories260K_once-upon-a-time_t0_n64.txt'))).toBe(true);
+    expect(r.stdout.toString()).toMatch(/trace-retrotest_127\.0\.0\.1\.txt\s+64\s+64\/64\s+\S+\s+\S+\s+PASS/);
+    // A remote engine that computes something else fails the run.
+    const trace = readFileSync(join(dir, 'trace.txt'), 'latin1');
+    expect(trace.length).toBeGreaterThan(1000);
+    writeFileSync(join(dir, 'model.rtr'), readFileSync(join(host, 'model.rtr')).fill(0, 60000, 60400));
+    const bad = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-t', '0', '-n', '16', '--trace', ...ssh()]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout.toString()).toMatch(/FAIL/);
+    // FTP cannot run programs: said plainly.
+    oneLineError(await retro(['run', '--target', 'host', '--bundle', host, ...ftp()], withPassword(s.password)), /ftp cannot run programs/);
+  });
+
+  it('fetch over FTP: a trace written at the Win98 machine comes back and verifies', async () => {
+    const dir = join(s.home, 'W98F');
+    expect((await retro(['deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', dir, ...ftp()], withPassword(s.password))).code).toBe(0);
+    // At the machine: the engine writes TRACE.TXT (the Pentium II build under qemu stands in for it).
+    const p2 = loadProfile('win98-pentium2').cross.find((c) => c.id === 'linux-i686-p2')!;
+    const run = await runBinary(p2, join(w98, 'retro.elf'), ['model.rtr', '-t', '0', '-n', '48', '-i', ONCE, '-T', 'TRACE.TXT'], { cwd: dir });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const out = join(tempDir(), 'TRACE.TXT');
+    const f = await retro(['fetch', '--target', 'win98-pentium2', '--remote-dir', dir, '--file', 'TRACE.TXT', '--out', out, ...ftp()], withPassword(s.password));
+    expect(f.code, f.stderr).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(join(dir, 'TRACE.TXT')))).toBe(true);
+    const v = await retro(['verify', '--target', 'win98-pentium2', '--bundle', w98, '--trace', out, '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout.toString()).runs[0].positions).toBe(48);
+    const missing = await retro(['fetch', '--target', 'win98-pentium2', '--remote-dir', dir, '--file', 'NOPE.TXT', '--out', join(work, 'NOPE.TXT'), ...ftp()], withPassword(s.password));
+    oneLineError(missing, /NOPE\.TXT does not exist/);
+    expect(existsSync(join(work, 'NOPE.TXT'))).toBe(false);
+  });
+});
