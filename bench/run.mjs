@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // retro benchmarks: reference tok/s (15M and 110M shapes), conversion MB/s and peak memory
-// (110M shape), host C build tok/s vs the TS reference. Prints a Markdown table.
+// (110M shape), host C build tok/s vs the TS reference, streaming vs in-RAM (110M shape). Prints a Markdown table.
 // Usage: npm run bench   (models are generated into $RETRO_BENCH_DIR or the OS temp dir, not committed)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -62,6 +62,20 @@ const hostQ8 = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.
 for (const [label, b] of [['f32', host], ['q8', hostQ8]]) {
   const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '64', '-i', 'Once upon a time'], { cwd: b.out, encoding: 'utf8' }).stderr;
   rows.push([`host C build (gcc -O2 -std=c89, scalar kernel), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
+}
+
+// Streaming vs in RAM on the 110M shape: the same host binary, budget off vs 128 MB.
+for (const quant of ['f32', 'q8']) {
+  const b = await runBuild({ target: 'host', model: m110.path, tokenizer: m110.tok, quant, groupSize: 32, out: join(dir, `host110${quant}`), compile: true });
+  const run = (budget) => {
+    const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), 'model.rtr', '-t', '0', '-n', '24', '-i', 'Once upon a time', '-B', budget, '-v', '1'], { cwd: b.out, encoding: 'utf8' }).stderr;
+    const num = (re) => Number(re.exec(r)?.[1] ?? 0);
+    return { tps: num(/achieved tok\/s: ([\d.]+)/), read: num(/read (\d+) bytes per token/), rss: num(/Maximum resident set size \(kbytes\): (\d+)/) };
+  };
+  const ram = run('0');
+  const st = run('128');
+  rows.push([`host C build, 110M shape ${quant}, 24 steps: in RAM`, `${ram.tps.toFixed(1)} tok/s, peak RSS ${(ram.rss / 1024).toFixed(0)} MB`]);
+  rows.push([`host C build, 110M shape ${quant}, 24 steps: streamed, 128 MB budget (file in page cache)`, `${st.tps.toFixed(1)} tok/s, peak RSS ${(st.rss / 1024).toFixed(0)} MB, ${(st.read / 1048576).toFixed(1)} MB read per token`]);
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';

@@ -14,6 +14,7 @@ declare -A want=(
   [sshd]="openssh-server"
   [vsftpd]="vsftpd"
   [curl]="curl"
+  [/usr/bin/time]="time"
 )
 missing=()
 for cmd in "${!want[@]}"; do

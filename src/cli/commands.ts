@@ -4,6 +4,7 @@ import type { CommandModule } from 'yargs';
 import { runBuild } from '../core/build.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
 import { runGenerate } from '../core/generate.js';
+import { runPlan } from '../core/plan.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
 import { InputFileError, UsageError } from '../errors.js';
@@ -103,6 +104,10 @@ interface BuildArgs {
   'group-size': number;
   out?: string;
   compile: boolean;
+  stream?: boolean;
+  'ram-budget'?: number;
+  'seq-len'?: number;
+  auto?: boolean;
 }
 
 const buildCommand: CommandModule<object, BuildArgs> = {
@@ -117,10 +122,14 @@ const buildCommand: CommandModule<object, BuildArgs> = {
       .option('quant', { choices: ['f32', 'q8'], default: 'f32', describe: 'weight storage on the target' })
       .option('group-size', { type: 'number', default: 32, describe: 'values per scale for q8' })
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default dist/<target>)' })
-      .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' }) as never,
+      .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' })
+      .option('stream', { type: 'boolean', describe: 'always stream the weights from disk (else only when they do not fit the RAM budget)' })
+      .option('ram-budget', { type: 'number', describe: 'the engine\'s default RAM budget in MB (default: what the machine leaves a program)' })
+      .option('seq-len', { type: 'number', describe: 'cap the context, and so the KV cache' })
+      .option('auto', { type: 'boolean', describe: 'let retro plan choose quantization, streaming and context' }) as never,
   handler: async (a) => {
     const r = await runBuild(
-      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8', groupSize: a['group-size'], out: a.out, compile: a.compile },
+      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8', groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto },
       (m) => process.stderr.write(`retro: ${m}\n`),
     );
     const mb = (n: number) => `${(n / 1048576).toFixed(2)} MB`;
@@ -131,6 +140,59 @@ const buildCommand: CommandModule<object, BuildArgs> = {
     for (const b of r.binaries) {
       if (b.status === 'built') print(`binary ${b.file}: ${b.build.description}${b.checks.map((c) => `; ${c.kind}: ${c.detail}`).join('')}`);
       else print(`binary ${b.build.output}: not built: ${b.reason}`);
+    }
+  },
+};
+
+interface PlanArgs {
+  target: string;
+  targets?: string;
+  model?: string;
+  tokenizer?: string;
+  quant?: string;
+  'group-size': number;
+  'seq-len'?: number;
+  'ram-budget'?: number;
+  json?: boolean;
+}
+
+const planCommand: CommandModule<object, PlanArgs> = {
+  command: 'plan',
+  describe: 'what a model needs on a target: memory, whether it fits (in RAM or streamed), the best setup, estimated speed',
+  builder: (y) =>
+    y
+      .option('target', { type: 'string', demandOption: true, describe: 'target id or profile .json' })
+      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+      .option('model', { alias: 'm', type: 'string', describe: 'model file (default: the built-in tiny model)' })
+      .option('tokenizer', { alias: 'z', type: 'string' })
+      .option('quant', { choices: ['f32', 'q8'], describe: 'only this quantization (default: compare them)' })
+      .option('group-size', { type: 'number', default: 32 })
+      .option('seq-len', { type: 'number', describe: 'cap the context' })
+      .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' })
+      .option('json', { type: 'boolean' }) as never,
+  handler: (a) => {
+    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8' | undefined, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'] });
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    if (a.json) {
+      print(JSON.stringify({ target: r.profile.id, model: r.model, usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null }, null, 2));
+      return;
+    }
+    print(`${r.profile.name}: ${r.profile.memory.ramMb} MB RAM, ${r.profile.memory.osReservedMb} MB kept by the OS, ${mb(r.budgetBytes)} MB budget for retro`);
+    print(`model: ${r.model}`);
+    print(
+      table(
+        ['quant', 'context', 'weights', 'engine MB', 'file MB', 'read/token MB', 'fits'],
+        r.options.map((o) => [o.quant, String(o.seqLen), o.mode === 'ram' ? 'in RAM' : 'streamed', mb(o.allocated), mb(o.fileBytes), o.mode === 'stream' && o.memory ? mb(o.memory.readPerToken) : '-', o.fits ? 'yes' : `no: ${o.why}`]),
+      ),
+    );
+    print(`verdict: ${r.verdict} (${r.why})`);
+    if (r.recommendation) {
+      const o = r.recommendation;
+      print(`recommended: --quant ${o.quant}${o.mode === 'stream' ? ' --stream' : ''}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (retro build --auto applies it)`);
+    } else print('recommended: nothing fits this machine; use a smaller model');
+    if (r.estimate) {
+      print(`estimated speed: ${r.estimate.tokensPerSecond.toPrecision(3)} tok/s (ESTIMATE, ${r.estimate.bound}-bound), assuming:`);
+      for (const x of r.estimate.assumptions) print(`  - ${x}`);
     }
   },
 };
@@ -173,6 +235,8 @@ interface VerifyArgs {
   trace?: string;
   json?: boolean;
   report?: string;
+  stream?: boolean;
+  'ram-budget'?: number;
 }
 
 const verifyCommand: CommandModule<object, VerifyArgs> = {
@@ -195,7 +259,9 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option('seed', { alias: 's', type: 'string', default: '42' })
       .option('trace', { type: 'string', describe: 'compare this trace (from the real machine) instead of running anything' })
       .option('json', { type: 'boolean' })
-      .option('report', { type: 'string', describe: 'HTML report path (default next to the bundle)' }) as never,
+      .option('report', { type: 'string', describe: 'HTML report path (default next to the bundle)' })
+      .option('stream', { type: 'boolean', describe: 'build an engine that streams its weights from disk' })
+      .option('ram-budget', { type: 'number', describe: 'build with this RAM budget in MB (a small one forces streaming)' }) as never,
   handler: async (a) => {
     const r = await runVerify(
       {
@@ -214,6 +280,8 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
         seed: parseSeed(a.seed) ?? 42n,
         trace: a.trace,
         report: a.report,
+        stream: a.stream,
+        ramBudgetMb: a['ram-budget'],
       },
       (m) => process.stderr.write(`retro: ${m}\n`),
     );
@@ -233,4 +301,4 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   },
 };
 
-export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, verifyCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];
+export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, planCommand, verifyCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];

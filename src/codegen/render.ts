@@ -51,7 +51,21 @@ export function lineEndings(text: string, profile: Profile): string {
   return profile.os.lineEndings === 'crlf' ? text.replace(/\r?\n/g, '\r\n') : text;
 }
 
-export function renderEngine(profile: Profile, format: FormatConstants, version: string, osFamily: Profile['os']['family'] = profile.os.family): string {
+/** Memory defaults baked into the engine: the RAM budget (MB) and whether to stream the weights always. */
+export interface MemoryDefaults {
+  budgetMb: number;
+  stream: boolean;
+}
+
+/** The RAM a program may use on the machine: what the OS leaves, within the address space. */
+export function usableMb(profile: Profile): number {
+  return Math.min(profile.memory.ramMb - profile.memory.osReservedMb, profile.memory.addressSpaceMb);
+}
+
+/** Left out of the engine's default RAM budget for its code, C library and stack. */
+export const codeReserveMb = 2;
+
+export function renderEngine(profile: Profile, format: FormatConstants, version: string, osFamily: Profile['os']['family'] = profile.os.family, memory: MemoryDefaults = { budgetMb: usableMb(profile) - codeReserveMb, stream: false }): string {
   const primary = profile.cross[0]?.output ?? profile.toolchains[0]?.output ?? 'retro';
   return render('engine.c.ejs', {
     target: {
@@ -66,6 +80,7 @@ export function renderEngine(profile: Profile, format: FormatConstants, version:
     format,
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `shims/${osFamily}.c.ejs`,
+    memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
   });
 }

@@ -8,12 +8,13 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ENGINE_FILE, checkFileName, renderBuildScripts, renderEngine, renderReadme, selectKernels } from '../codegen/render.js';
+import { ENGINE_FILE, checkFileName, codeReserveMb, renderBuildScripts, renderEngine, renderReadme, selectKernels, usableMb } from '../codegen/render.js';
 import { UsageError, VerifyError } from '../errors.js';
+import { runPlan } from './plan.js';
 import { NATIVE, NativeWriter, planNative, type NativeQuant } from '../model/native.js';
 import { openModel } from '../model/open.js';
 import type { ModelSource } from '../model/source.js';
-import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../model/synthetic.js';
+import { DEFAULT_MODEL, writeDefaultModel } from '../model/synthetic.js';
 import { readTokenizer } from '../model/tokenizer.js';
 import { loadProfile } from '../profile/load.js';
 import type { CrossBuild, Profile } from '../profile/schema.js';
@@ -25,7 +26,6 @@ import type { Matrix, Vocab } from '../reference/model.js';
 export const RETRO_VERSION = '0.1.0';
 export const MODEL_FILE = 'model.rtr';
 export const MANIFEST_FILE = 'manifest.json';
-export const DEFAULT_MODEL = { shape: 'tiny', seed: 20260101, description: "retro's built-in default model (tiny, seeded random weights: the text is gibberish)" };
 
 export interface BuildRequest {
   target: string;
@@ -36,6 +36,14 @@ export interface BuildRequest {
   groupSize: number;
   out?: string;
   compile: boolean;
+  /** Always stream the weights from disk (else only when they do not fit the budget). */
+  stream?: boolean;
+  /** The engine's default RAM budget in MB (default: what the profile leaves a program). */
+  ramBudgetMb?: number;
+  /** Cap the context (and so the KV cache) at this many positions. */
+  seqLen?: number;
+  /** Let retro plan choose quantization, streaming and context for the machine. */
+  auto?: boolean;
 }
 
 export interface BinaryReport {
@@ -60,16 +68,6 @@ export interface Progress {
   (message: string): void;
 }
 
-/** The built-in default model, generated deterministically into `dir`. */
-export function writeDefaultModel(dir: string): { model: string; tokenizer: string } {
-  const model = join(dir, 'default-model.bin');
-  const tokenizer = join(dir, 'default-tokenizer.bin');
-  const config = shapeConfig(DEFAULT_MODEL.shape);
-  writeSyntheticV0(model, { config, sharedClassifier: true, seed: DEFAULT_MODEL.seed });
-  writeFileSync(tokenizer, syntheticTokenizer(config.vocabSize));
-  return { model, tokenizer };
-}
-
 function sha256(path: string): Promise<string> {
   return new Promise((ok, fail) => {
     const h = createHash('sha256');
@@ -86,19 +84,13 @@ export function convertModel(src: ModelSource, vocab: Vocab, profile: Profile, q
   const writer = new NativeWriter(path, layout, profile.cpu.byteOrder, profile.id, vocab);
   try {
     writer.write(convertMatrix(src.tokenEmbedding(), quant, groupSize));
-    const L = src.config.nLayers;
-    const mats = (name: 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3') => {
-      for (let l = 0; l < L; l++) writer.write(convertMatrix(src.layerMatrix(name, l), quant, groupSize));
-    };
-    for (let l = 0; l < L; l++) writer.write(src.layerVector('rms_att', l));
-    mats('wq');
-    mats('wk');
-    mats('wv');
-    mats('wo');
-    for (let l = 0; l < L; l++) writer.write(src.layerVector('rms_ffn', l));
-    mats('w1');
-    mats('w2');
-    mats('w3');
+    const mat = (name: 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3', l: number) => writer.write(convertMatrix(src.layerMatrix(name, l), quant, groupSize));
+    for (let l = 0; l < src.config.nLayers; l++) {
+      writer.write(src.layerVector('rms_att', l));
+      for (const name of ['wq', 'wk', 'wv', 'wo'] as const) mat(name, l);
+      writer.write(src.layerVector('rms_ffn', l));
+      for (const name of ['w1', 'w3', 'w2'] as const) mat(name, l);
+    }
     writer.write(src.rmsFinal());
     // RoPE angles ship as tables: the same numbers on every target, no libm sin/cos (which differ, or trap on old CPUs).
     const rope = ropeTables(src.config);
@@ -117,6 +109,13 @@ export function convertModel(src: ModelSource, vocab: Vocab, profile: Profile, q
 export async function runBuild(req: BuildRequest, progress: Progress = () => {}): Promise<BuildReport> {
   const started = Date.now();
   const profile = loadProfile(req.target, req.targetsDir);
+  if (req.auto) {
+    const plan = runPlan({ target: req.target, targetsDir: req.targetsDir, model: req.model, tokenizer: req.tokenizer, groupSize: req.groupSize, seqLen: req.seqLen, ramBudgetMb: req.ramBudgetMb });
+    const r = plan.recommendation;
+    if (!r) throw new UsageError(`${req.model ?? 'the default model'} does not fit ${profile.id} even quantized and streamed: ${plan.why}`, `run retro plan --target ${profile.id} for the numbers; use a smaller model`);
+    progress(`--auto: ${r.quant}, ${r.mode === 'stream' ? 'streaming the weights from disk' : 'weights in RAM'}, context ${r.seqLen} (${r.why})`);
+    req = { ...req, auto: false, quant: r.quant, stream: r.mode === 'stream', seqLen: r.seqLen };
+  }
   if (!Number.isInteger(req.groupSize) || req.groupSize < 1 || req.groupSize > 4096) {
     throw new UsageError(`--group-size ${req.groupSize} is not a whole number in 1..4096`, 'use e.g. --group-size 32');
   }
@@ -132,7 +131,9 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       progress(`no --model given: using ${DEFAULT_MODEL.description}`);
       ({ model: modelPath, tokenizer: tokenizerPath } = writeDefaultModel(scratch));
     }
-    const src = openModel(modelPath!);
+    const opened = openModel(modelPath!);
+    if (req.seqLen !== undefined && (!Number.isInteger(req.seqLen) || req.seqLen < 1)) throw new UsageError(`--seq-len ${req.seqLen} is not a positive whole number`, 'use e.g. --seq-len 256');
+    const src: ModelSource = { ...opened, config: { ...opened.config, seqLen: Math.min(opened.config.seqLen, req.seqLen ?? Infinity) } };
     let nativeBytes: number;
     let description: string;
     try {
@@ -145,10 +146,12 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       progress(`converting ${basename(modelPath!)} -> ${MODEL_FILE} (${req.quant}${req.quant === 'q8' ? `, groups of ${req.groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
       nativeBytes = convertModel(src, vocab, profile, req.quant, req.groupSize, join(stage, MODEL_FILE));
     } finally {
-      src.close();
+      opened.close();
     }
 
-    const engine = renderEngine(profile, NATIVE, RETRO_VERSION);
+    if (req.ramBudgetMb !== undefined && !(req.ramBudgetMb > 0)) throw new UsageError(`--ram-budget ${req.ramBudgetMb} is not a positive number of MB`, 'use e.g. --ram-budget 64');
+    const memory = { budgetMb: req.ramBudgetMb ?? usableMb(profile) - codeReserveMb, stream: req.stream === true };
+    const engine = renderEngine(profile, NATIVE, RETRO_VERSION, profile.os.family, memory);
     writeFileSync(join(stage, ENGINE_FILE), engine.replace(/\n/g, profile.os.lineEndings === 'crlf' ? '\r\n' : '\n'));
     for (const f of renderBuildScripts(profile)) writeFileSync(join(stage, f.name), f.content);
 
@@ -166,7 +169,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       progress(`compiling ${build.output} with ${build.compiler}`);
       // A stand-in build (e.g. Linux ELF for a Windows target) gets its own platform shim.
       const src = join(scratch, `${build.id}-${ENGINE_FILE}`);
-      writeFileSync(src, build.osFamily ? renderEngine(profile, NATIVE, RETRO_VERSION, build.osFamily) : engine);
+      writeFileSync(src, build.osFamily ? renderEngine(profile, NATIVE, RETRO_VERSION, build.osFamily, memory) : engine);
       await compile(build, src, join(stage, build.output), stage);
       const checks: CheckResult[] = [];
       for (const check of build.checks) {
@@ -202,6 +205,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       target: { id: profile.id, name: profile.name, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment },
       model,
       kernels: selectKernels(profile).map((k) => k.simd),
+      memory: { ramBudgetMb: memory.budgetMb, stream: memory.stream, seqLen: src.config.seqLen },
       files,
       binaries: binaries.map((b) => ({ id: b.build.id, status: b.status, file: b.file ?? null, reason: b.reason ?? null, run: b.build.run ?? null })),
     };

@@ -24,7 +24,8 @@ import { runBinary, which } from '../toolchain/tools.js';
 import { compareTrace, type CompareResult, type Tolerance } from '../verify/compare.js';
 import { renderReport, type ReportRun } from '../verify/report.js';
 import { parseTrace, type Trace } from '../verify/trace.js';
-import { MANIFEST_FILE, MODEL_FILE, runBuild, writeDefaultModel } from './build.js';
+import { writeDefaultModel } from '../model/synthetic.js';
+import { MANIFEST_FILE, MODEL_FILE, runBuild } from './build.js';
 import { encodePrompt, checkPrompt } from './generate.js';
 
 export type VerifyMode = 'free' | 'forced';
@@ -45,6 +46,9 @@ export interface VerifyRequest {
   seed: bigint;
   trace?: string;
   report?: string;
+  /** Build options for the engine's memory: always stream, or a RAM budget (MB) that may force streaming. */
+  stream?: boolean;
+  ramBudgetMb?: number;
 }
 
 export interface VerifyRun extends ReportRun {
@@ -70,7 +74,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
   checkPrompt(req.prompt);
   if (!req.trace && (req.model !== undefined || !existsSync(join(bundle, MODEL_FILE)))) {
     progress(`building ${profile.id} into ${bundle}`);
-    await runBuild({ target: req.target, targetsDir: req.targetsDir, model: req.model, tokenizer: req.tokenizer, quant: req.quant, groupSize: req.groupSize, out: bundle, compile: true }, progress);
+    await runBuild({ target: req.target, targetsDir: req.targetsDir, model: req.model, tokenizer: req.tokenizer, quant: req.quant, groupSize: req.groupSize, out: bundle, compile: true, stream: req.stream, ramBudgetMb: req.ramBudgetMb }, progress);
   }
   const modelPath = join(bundle, MODEL_FILE);
   if (!existsSync(modelPath)) throw new InputFileError(`${modelPath}: no model in the bundle`, `run retro build --target ${profile.id} first (or give --bundle)`);

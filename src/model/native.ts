@@ -11,7 +11,7 @@ import { validateConfig, type MatrixName, type ModelSource, type VectorName } fr
 
 export const NATIVE = {
   magic: 'RTRO',
-  version: 1,
+  version: 2,
   headerBytes: 128,
   entryBytes: 64,
   nameBytes: 32,
@@ -62,40 +62,40 @@ function tokenizerBytes(v: Vocab): number {
 export function planNative(config: Config, vocab: Vocab, quant: NativeQuant, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
   const c = config;
   const kv = kvDim(c);
-  const shapes: [NativeTensorName, number, number, number, boolean][] = [
-    ['token_embedding', 1, c.vocabSize, c.dim, true],
-    ['rms_att', c.nLayers, 1, c.dim, false],
-    ['wq', c.nLayers, c.dim, c.dim, true],
-    ['wk', c.nLayers, kv, c.dim, true],
-    ['wv', c.nLayers, kv, c.dim, true],
-    ['wo', c.nLayers, c.dim, c.dim, true],
-    ['rms_ffn', c.nLayers, 1, c.dim, false],
-    ['w1', c.nLayers, c.hiddenDim, c.dim, true],
-    ['w2', c.nLayers, c.dim, c.hiddenDim, true],
-    ['w3', c.nLayers, c.hiddenDim, c.dim, true],
-    ['rms_final', 1, 1, c.dim, false],
-    ['rope_cos', 1, c.seqLen, c.dim / c.nHeads / 2, false],
-    ['rope_sin', 1, c.seqLen, c.dim / c.nHeads / 2, false],
-  ];
-  if (!sharedClassifier) shapes.push(['wcls', 1, c.vocabSize, c.dim, true]);
-  const count = shapes.reduce((n, s) => n + s[1], 0);
+  // Each layer's tensors are contiguous, w1 next to w3, so a streaming engine reads a layer (or
+  // half of one) in one sequential read. [name, layer, rows, cols, is a big matrix]
+  const shapes: [NativeTensorName, number, number, number, boolean][] = [['token_embedding', 0, c.vocabSize, c.dim, true]];
+  for (let l = 0; l < c.nLayers; l++) {
+    shapes.push(
+      ['rms_att', l, 1, c.dim, false],
+      ['wq', l, c.dim, c.dim, true],
+      ['wk', l, kv, c.dim, true],
+      ['wv', l, kv, c.dim, true],
+      ['wo', l, c.dim, c.dim, true],
+      ['rms_ffn', l, 1, c.dim, false],
+      ['w1', l, c.hiddenDim, c.dim, true],
+      ['w3', l, c.hiddenDim, c.dim, true],
+      ['w2', l, c.dim, c.hiddenDim, true],
+    );
+  }
+  shapes.push(['rms_final', 0, 1, c.dim, false], ['rope_cos', 0, c.seqLen, c.dim / c.nHeads / 2, false], ['rope_sin', 0, c.seqLen, c.dim / c.nHeads / 2, false]);
+  if (!sharedClassifier) shapes.push(['wcls', 0, c.vocabSize, c.dim, true]);
+  const count = shapes.length;
   const tokenizerOffset = align(NATIVE.headerBytes + count * NATIVE.entryBytes, alignment);
   const tokBytes = tokenizerBytes(vocab);
   let at = align(tokenizerOffset + tokBytes, alignment);
   const entries: NativeEntry[] = [];
-  for (const [name, layers, rows, cols, isMatrix] of shapes) {
-    for (let l = 0; l < layers; l++) {
-      const kind: NativeQuant = isMatrix ? quant : 'f32';
-      const n = rows * cols;
-      const e: NativeEntry = { name, layer: l, kind, rows, cols, groupSize: kind === 'q8' ? groupSize : 0, dataOffset: at, dataBytes: kind === 'q8' ? n : n * 4, scaleOffset: 0, scaleBytes: 0 };
-      at = align(at + e.dataBytes, alignment);
-      if (kind === 'q8') {
-        e.scaleOffset = at;
-        e.scaleBytes = rows * groupsPerRow(cols, groupSize) * 4;
-        at = align(at + e.scaleBytes, alignment);
-      }
-      entries.push(e);
+  for (const [name, layer, rows, cols, isMatrix] of shapes) {
+    const kind: NativeQuant = isMatrix ? quant : 'f32';
+    const n = rows * cols;
+    const e: NativeEntry = { name, layer, kind, rows, cols, groupSize: kind === 'q8' ? groupSize : 0, dataOffset: at, dataBytes: kind === 'q8' ? n : n * 4, scaleOffset: 0, scaleBytes: 0 };
+    at = align(at + e.dataBytes, alignment);
+    if (kind === 'q8') {
+      e.scaleOffset = at;
+      e.scaleBytes = rows * groupsPerRow(cols, groupSize) * 4;
+      at = align(at + e.scaleBytes, alignment);
     }
+    entries.push(e);
   }
   if (at > NATIVE.maxFileBytes) {
     throw new ModelFormatError(`${path}: the converted model would be ${at} bytes, over the 2 GB a 32-bit target can seek`, 'quantize with --quant q8 or use a smaller model');

@@ -3,7 +3,8 @@
  * and a small byte-level tokenizer. Used as retro's built-in default model
  * (no pretrained weights ship with retro) and for benchmarks of a given shape.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { kvDim, type Config } from '../reference/model.js';
 
 /** splitmix32-style generator: fast, seeded, identical on every platform. */
@@ -120,4 +121,16 @@ export const SHAPES: Record<string, Omit<Config, 'ropeTheta' | 'normEps'>> = {
 
 export function shapeConfig(name: string): Config {
   return { ...SHAPES[name], ropeTheta: 10000, normEps: 1e-5 };
+}
+
+export const DEFAULT_MODEL = { shape: 'tiny', seed: 20260101, description: "retro's built-in default model (tiny, seeded random weights: the text is gibberish)" };
+
+/** retro's built-in default model, generated deterministically into `dir`. */
+export function writeDefaultModel(dir: string): { model: string; tokenizer: string } {
+  const model = join(dir, 'default-model.bin');
+  const tokenizer = join(dir, 'default-tokenizer.bin');
+  const config = shapeConfig(DEFAULT_MODEL.shape);
+  writeSyntheticV0(model, { config, sharedClassifier: true, seed: DEFAULT_MODEL.seed });
+  writeFileSync(tokenizer, syntheticTokenizer(config.vocabSize));
+  return { model, tokenizer };
 }

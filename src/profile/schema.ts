@@ -74,6 +74,7 @@ export const profileSchema = z
         osReservedMb: z.number().nonnegative(),
         addressSpaceMb: z.number().positive(),
         bandwidthMbPerS: z.number().positive(),
+        diskMbPerS: z.number().positive().describe('sequential read speed of the disk the model file is on (streaming estimates)'),
       })
       .strict(),
     os: z
@@ -92,6 +93,13 @@ export const profileSchema = z
         f32: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
         q8: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
         why: z.string().describe('why this target may differ from the reference at all'),
+      })
+      .strict(),
+    estimate: z
+      .object({
+        instructionsPerMac: z.object({ f32: z.number().positive(), q8: z.number().positive() }).strict().describe('scalar engine instructions per weight multiply-add'),
+        cyclesPerInstruction: z.number().positive(),
+        why: z.string().describe('where these numbers come from'),
       })
       .strict(),
     transfer: z

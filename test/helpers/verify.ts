@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runVerify, type VerifyRequest } from '../../src/core/verify.js';
 import { loadProfile } from '../../src/profile/load.js';
+import { runBinary } from '../../src/toolchain/tools.js';
 import { model, ONCE, tempDir } from './fixtures.js';
 import { haveTools } from './tools.js';
 
@@ -18,11 +19,14 @@ export function targetVerify(target: string): void {
     ['stories260K q8, seeded sampling', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', temperature: 1, seed: 42n }],
     ['synthetic_v0 f32 (unshared classifier)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin') }],
     ['synthetic_v2_q8 q8 (group size 64 passed through)', { model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64 }],
+    ['streamed stories260K f32 (a 1 MB budget forces streaming)', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), ramBudgetMb: 1 }],
+    ['streamed synthetic_v2_q8 q8 (--stream, unshared classifier read in chunks)', { model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64, stream: true }],
   ];
   for (const [name, over] of cases) {
     it(`verify ${target}: ${name}, free-running and teacher-forced`, async () => {
       if (!ready()) return;
-      const r = await runVerify(verifyRequest(target, { ...over, bundle: join(dir, name.split(' ')[0] + (over.quant ?? 'f32')) }));
+      const bundle = join(dir, name.split(' ').slice(0, 2).join('-') + (over.quant ?? 'f32'));
+      const r = await runVerify(verifyRequest(target, { ...over, bundle }));
       const builds = loadProfile(target).cross.length;
       expect(r.runs).toHaveLength(builds * 2);
       for (const run of r.runs) {
@@ -30,6 +34,14 @@ export function targetVerify(target: string): void {
         expect(run.result.positions.length).toBeGreaterThan(8);
       }
       expect(r.pass).toBe(true);
+      if (over.stream || over.ramBudgetMb) {
+        // The engine did stream: it says so, and how much it read per token.
+        for (const b of loadProfile(target).cross) {
+          const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: { WINEPREFIX: join(dir, 'wine') } });
+          expect(run.stderr, b.id).toMatch(/memory: streaming a layer at a time/);
+          expect(run.stderr, b.id).toMatch(/read \d+ bytes per token/);
+        }
+      }
     });
   }
 }

@@ -30,11 +30,13 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
-#define RT_FORMAT_VERSION 1
+#define RT_FORMAT_VERSION 2
 #define RT_ALIGN 128
 #define RT_TARGET_ID "xbox360-xenon"
 #define RT_BYTE_ORDER "big-endian"
 #define RT_MAX_ALLOC 2147483647UL
+#define RT_DEFAULT_BUDGET_MB 446
+#define RT_DEFAULT_STREAM 0
 
 static void die(const char *what, const char *detail, const char *fix) {
     fprintf(stderr, "retro: %s%s%s (fix: %s)\n", what, detail[0] ? ": " : "", detail, fix);
@@ -91,12 +93,36 @@ static void zero_floats(float *p, size_t n) {
     for (i = 0; i < n; i++) p[i] = 0.0f;
 }
 
+/* What the engine has allocated: retro plan predicts these numbers (-v 1 prints them). */
+static size_t rt_live_bytes = 0;
+static size_t rt_peak_bytes = 0;
+
+static void rt_count(size_t bytes, int sign) {
+    if (sign > 0) {
+        rt_live_bytes += bytes;
+        if (rt_live_bytes > rt_peak_bytes) rt_peak_bytes = rt_live_bytes;
+    } else {
+        rt_live_bytes -= bytes;
+    }
+}
+
+/* Aligned blocks that remember their size (in an RT_ALIGN-byte prefix) for the accounting. */
 static void *xalloc(size_t bytes, const char *what) {
-    void *p;
+    unsigned char *p;
     if (bytes > RT_MAX_ALLOC) die("allocation too large", what, "use a smaller model or run retro plan");
-    p = rt_aligned_alloc(bytes == 0 ? 1 : bytes, RT_ALIGN);
-    if (p == NULL) die("out of memory allocating", what, "use a smaller model or quantize with --quant q8");
-    return p;
+    p = (unsigned char *)rt_aligned_alloc((bytes == 0 ? 1 : bytes) + RT_ALIGN, RT_ALIGN);
+    if (p == NULL) die("out of memory allocating", what, "use a smaller model, quantize with --quant q8, or stream with --stream");
+    memcpy(p, &bytes, sizeof(size_t));
+    rt_count(bytes, 1);
+    return p + RT_ALIGN;
+}
+
+static void xfree(void *p) {
+    size_t bytes;
+    if (p == NULL) return;
+    memcpy(&bytes, (unsigned char *)p - RT_ALIGN, sizeof(size_t));
+    rt_count(bytes, -1);
+    rt_aligned_free((unsigned char *)p - RT_ALIGN);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -126,10 +152,15 @@ typedef struct {
     float *w;       /* RT_F32: (rows, cols) */
     i8 *q;          /* RT_Q8: (rows, cols) */
     float *s;       /* RT_Q8: (rows, ceil(cols / group_size)) */
+    u32 data_offset;  /* where w or q lie in the model file (streaming reads them from there) */
+    u32 data_bytes;
+    u32 scale_offset; /* where s lies (RT_Q8) */
+    u32 scale_bytes;
 } Matrix;
 
 typedef struct {
-    float *token_embedding_table; /* (vocab_size, dim), float even for q8 files */
+    float *token_embedding_table; /* (vocab_size, dim), float even for q8 files; NULL when streaming (one row is read per token) */
+    Matrix token_embedding;       /* (vocab_size, dim) as stored: its file offsets, and its data when it is also the classifier */
     float *rms_att_weight;        /* (n_layers, dim) */
     Matrix *wq;                   /* n_layers x (dim, dim) */
     Matrix *wk;                   /* n_layers x (kv_dim, dim) */
@@ -167,12 +198,38 @@ typedef struct {
     QuantizedVector hq; /* (hidden_dim) */
 } RunState;
 
+/* Streaming: each layer's matrices are read from the model file into one reused buffer as the
+ * forward pass reaches them (a whole layer per read, or its attention and FFN halves when the
+ * budget is tighter); the classifier is read in chunks of rows; embeddings one row per token. */
+#define RT_UNIT_LAYER 0
+#define RT_UNIT_HALF 1
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    long size;
+    u32 n_tensors;
+    unsigned char *table; /* (n_tensors, RT_ENTRY_BYTES) */
+    u32 next;             /* index of the next tensor to read */
+} ModelFile;
+
+typedef struct {
+    int on;
+    int unit;              /* RT_UNIT_LAYER or RT_UNIT_HALF */
+    unsigned char *buf;    /* (bytes) the reused read buffer */
+    size_t bytes;
+    unsigned long read;    /* bytes read from the file */
+    unsigned long tokens;  /* forward passes that read them */
+} Stream;
+
 typedef struct {
     Config config;
     TransformerWeights weights;
     RunState state;
     int quant_kind;
     int group_size;
+    ModelFile file;        /* kept open while streaming */
+    Stream stream;
 } Transformer;
 
 typedef struct {
@@ -203,15 +260,6 @@ static float get_f32(const unsigned char *p) {
     memcpy(&v, p, 4);
     return v;
 }
-
-typedef struct {
-    FILE *f;
-    const char *path;
-    long size;
-    u32 n_tensors;
-    unsigned char *table; /* (n_tensors, RT_ENTRY_BYTES) */
-    u32 next;             /* index of the next tensor to read */
-} ModelFile;
 
 static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, Tokenizer *tok, u32 *tok_offset, u32 *tok_bytes) {
     char built_for[33];
@@ -282,17 +330,28 @@ static const unsigned char *next_entry(ModelFile *mf, const char *name, int rows
     return e;
 }
 
-static float *read_vector(ModelFile *mf, const char *name, int n) {
+/* Reads the next table entry, a float vector of n, into dst. */
+static void read_vector(ModelFile *mf, const char *name, int n, float *dst) {
     const unsigned char *e = next_entry(mf, name, 1, n);
     size_t bytes = mul_size((size_t)n, sizeof(float), name);
-    float *v;
     if (get_u32(e + RT_NAME_BYTES) != RT_F32 || get_u32(e + RT_NAME_BYTES + 20) != bytes) die("bad vector entry", name, "convert the model again");
-    v = (float *)xalloc(bytes, name);
-    read_at(mf, get_u32(e + RT_NAME_BYTES + 16), v, bytes, name);
-    return v;
+    read_at(mf, get_u32(e + RT_NAME_BYTES + 16), dst, bytes, name);
 }
 
-static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, int cols) {
+static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
+    if (m->kind == RT_F32) {
+        m->w = (float *)xalloc(m->data_bytes, name);
+        read_at(mf, m->data_offset, m->w, m->data_bytes, name);
+    } else {
+        m->q = (i8 *)xalloc(m->data_bytes, name);
+        m->s = (float *)xalloc(m->scale_bytes, name);
+        read_at(mf, m->data_offset, m->q, m->data_bytes, name);
+        read_at(mf, m->scale_offset, m->s, m->scale_bytes, name);
+    }
+}
+
+/* Checks the next table entry and notes where the matrix lies; reads it only when resident. */
+static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, int cols, int resident) {
     const unsigned char *e = next_entry(mf, name, rows, cols);
     size_t n = mul_size((size_t)rows, (size_t)cols, name);
     m->kind = (int)get_u32(e + RT_NAME_BYTES);
@@ -302,28 +361,39 @@ static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, in
     m->w = NULL;
     m->q = NULL;
     m->s = NULL;
+    m->data_offset = get_u32(e + RT_NAME_BYTES + 16);
+    m->data_bytes = get_u32(e + RT_NAME_BYTES + 20);
+    m->scale_offset = get_u32(e + RT_NAME_BYTES + 24);
+    m->scale_bytes = get_u32(e + RT_NAME_BYTES + 28);
     if (m->kind == RT_F32) {
-        size_t bytes = mul_size(n, sizeof(float), name);
-        if (get_u32(e + RT_NAME_BYTES + 20) != bytes) die("bad matrix entry", name, "convert the model again");
-        m->w = (float *)xalloc(bytes, name);
-        read_at(mf, get_u32(e + RT_NAME_BYTES + 16), m->w, bytes, name);
+        if (m->data_bytes != mul_size(n, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
     } else if (m->kind == RT_Q8 && m->group_size > 0) {
         size_t groups = mul_size((size_t)rows, (size_t)((cols + m->group_size - 1) / m->group_size), name);
-        size_t sbytes = mul_size(groups, sizeof(float), name);
-        if (get_u32(e + RT_NAME_BYTES + 20) != n || get_u32(e + RT_NAME_BYTES + 28) != sbytes) die("bad matrix entry", name, "convert the model again");
-        m->q = (i8 *)xalloc(n, name);
-        m->s = (float *)xalloc(sbytes, name);
-        read_at(mf, get_u32(e + RT_NAME_BYTES + 16), m->q, n, name);
-        read_at(mf, get_u32(e + RT_NAME_BYTES + 24), m->s, sbytes, name);
+        if (m->data_bytes != n || m->scale_bytes != mul_size(groups, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
     } else {
         die("unknown tensor kind for", name, "convert the model again");
     }
+    if ((long)m->data_offset > mf->size || (long)m->data_bytes > mf->size - (long)m->data_offset ||
+        (long)m->scale_offset > mf->size || (long)m->scale_bytes > mf->size - (long)m->scale_offset) {
+        die("tensor outside the file", name, "the file is corrupt; convert it again");
+    }
+    if (resident) load_matrix(mf, m, name);
+}
+
+/* The file bytes a matrix spans (data and scales). */
+static u32 matrix_end(const Matrix *m) {
+    u32 a = m->data_offset + m->data_bytes;
+    u32 b = m->scale_offset + m->scale_bytes;
+    return m->kind == RT_Q8 && b > a ? b : a;
 }
 
 static void free_matrix(Matrix *m) {
-    rt_aligned_free(m->w);
-    rt_aligned_free(m->q);
-    rt_aligned_free(m->s);
+    xfree(m->w);
+    xfree(m->q);
+    xfree(m->s);
+    m->w = NULL;
+    m->q = NULL;
+    m->s = NULL;
 }
 
 static void dequantize_into(float *out, const Matrix *m) {
@@ -342,8 +412,8 @@ static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, c
 }
 
 static void free_quantized_vector(QuantizedVector *qv) {
-    rt_aligned_free(qv->q);
-    rt_aligned_free(qv->s);
+    xfree(qv->q);
+    xfree(qv->s);
 }
 
 static void build_run_state(RunState *s, const Config *p, int group_size) {
@@ -368,125 +438,269 @@ static void build_run_state(RunState *s, const Config *p, int group_size) {
 }
 
 static void free_run_state(RunState *s) {
-    rt_aligned_free(s->x);
-    rt_aligned_free(s->xb);
-    rt_aligned_free(s->xb2);
-    rt_aligned_free(s->hb);
-    rt_aligned_free(s->hb2);
-    rt_aligned_free(s->q);
-    rt_aligned_free(s->k);
-    rt_aligned_free(s->v);
-    rt_aligned_free(s->att);
-    rt_aligned_free(s->logits);
-    rt_aligned_free(s->key_cache);
-    rt_aligned_free(s->value_cache);
+    xfree(s->x);
+    xfree(s->xb);
+    xfree(s->xb2);
+    xfree(s->hb);
+    xfree(s->hb2);
+    xfree(s->q);
+    xfree(s->k);
+    xfree(s->v);
+    xfree(s->att);
+    xfree(s->logits);
+    xfree(s->key_cache);
+    xfree(s->value_cache);
     free_quantized_vector(&s->xq);
     free_quantized_vector(&s->hq);
 }
 
 static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes, int vocab_size);
 
-static Matrix *layer_matrices(ModelFile *mf, const char *name, int n_layers, int rows, int cols) {
-    Matrix *ms = (Matrix *)xalloc(mul_size((size_t)n_layers, sizeof(Matrix), name), name);
-    int l;
-    for (l = 0; l < n_layers; l++) read_matrix(mf, &ms[l], name, rows, cols);
-    return ms;
+static float *floats(size_t n, const char *what) {
+    return (float *)xalloc(mul_size(n, sizeof(float), what), what);
 }
 
-static float *layer_vectors(ModelFile *mf, const char *name, int n_layers, int n) {
-    float *all = (float *)xalloc(mul_size(mul_size((size_t)n_layers, (size_t)n, name), sizeof(float), name), name);
+static size_t matrix_bytes(const Matrix *m) {
+    return (size_t)m->data_bytes + (m->kind == RT_Q8 ? (size_t)m->scale_bytes : 0);
+}
+
+/* Bytes of the run state and sampler, as build_run_state and build_sampler allocate them. */
+static size_t state_bytes(const Config *p, int group_size) {
+    size_t kv_dim = (size_t)((p->dim * p->n_kv_heads) / p->n_heads);
+    size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), kv_dim, "kv cache");
+    size_t floats_n = (size_t)p->dim * 4 + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
+    size_t gd = (size_t)((p->dim + group_size - 1) / group_size), gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
+    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + (size_t)p->dim + (size_t)p->hidden_dim + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+}
+
+/* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
+static size_t tokenizer_bytes(u32 tok_bytes, int vocab_size) {
+    return (size_t)tok_bytes - (size_t)vocab_size * 7 + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int), "vocab");
+}
+
+/* The largest read a layer needs: the whole layer, or its larger half. */
+static size_t unit_span(const TransformerWeights *w, int n_layers, int unit) {
+    size_t most = 0;
     int l;
     for (l = 0; l < n_layers; l++) {
-        float *v = read_vector(mf, name, n);
-        memcpy(all + (size_t)l * n, v, (size_t)n * sizeof(float));
-        rt_aligned_free(v);
+        size_t a = unit == RT_UNIT_LAYER ? matrix_end(&w->w2[l]) - w->wq[l].data_offset : matrix_end(&w->wo[l]) - w->wq[l].data_offset;
+        size_t b = unit == RT_UNIT_LAYER ? 0 : matrix_end(&w->w2[l]) - w->w1[l].data_offset;
+        if (a > most) most = a;
+        if (b > most) most = b;
     }
-    return all;
+    return most + RT_ALIGN;
 }
 
-static void build_transformer(Transformer *t, Tokenizer *tok, const char *path) {
-    ModelFile mf;
+#define MB(x) ((double)(x) / 1048576.0)
+
+static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, double budget_mb, int force_stream, int verbose) {
+    ModelFile *mf = &t->file;
     unsigned char header[RT_HEADER_BYTES];
     u32 tok_offset, tok_bytes;
     Config *p = &t->config;
     TransformerWeights *w = &t->weights;
-    Matrix emb;
-    int kv_dim;
-    mf.path = path;
-    mf.next = 0;
-    mf.f = fopen(path, "rb");
-    if (mf.f == NULL) die("cannot open model file", path, "give the path of model.rtr as the first argument");
-    if (fseek(mf.f, 0, SEEK_END) != 0 || (mf.size = ftell(mf.f)) < 0) die("cannot size model file", path, "copy the file again");
-    if (mf.size < RT_HEADER_BYTES) die("truncated model file (smaller than its header)", path, "copy the file again in binary mode");
-    if (fseek(mf.f, 0, SEEK_SET) != 0 || fread(header, 1, RT_HEADER_BYTES, mf.f) != RT_HEADER_BYTES) die("cannot read header of", path, "copy the file again");
-    check_header(&mf, header, t, tok, &tok_offset, &tok_bytes);
-    if ((long)mf.n_tensors * RT_ENTRY_BYTES > mf.size - RT_HEADER_BYTES) die("tensor table outside the file", path, "the file is corrupt; convert it again");
-    mf.table = (unsigned char *)xalloc((size_t)mf.n_tensors * RT_ENTRY_BYTES, "tensor table");
-    read_at(&mf, RT_HEADER_BYTES, mf.table, (size_t)mf.n_tensors * RT_ENTRY_BYTES, "tensor table");
+    Stream *st = &t->stream;
+    size_t resident_weights, fixed, budget;
+    int kv_dim, hs, l, gs;
+    mf->path = path;
+    mf->next = 0;
+    mf->f = fopen(path, "rb");
+    if (mf->f == NULL) die("cannot open model file", path, "give the path of model.rtr as the first argument");
+    if (fseek(mf->f, 0, SEEK_END) != 0 || (mf->size = ftell(mf->f)) < 0) die("cannot size model file", path, "copy the file again");
+    if (mf->size < RT_HEADER_BYTES) die("truncated model file (smaller than its header)", path, "copy the file again in binary mode");
+    if (fseek(mf->f, 0, SEEK_SET) != 0 || fread(header, 1, RT_HEADER_BYTES, mf->f) != RT_HEADER_BYTES) die("cannot read header of", path, "copy the file again");
+    check_header(mf, header, t, tok, &tok_offset, &tok_bytes);
+    if ((long)mf->n_tensors * RT_ENTRY_BYTES > mf->size - RT_HEADER_BYTES) die("tensor table outside the file", path, "the file is corrupt; convert it again");
+    mf->table = (unsigned char *)xalloc((size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
+    read_at(mf, RT_HEADER_BYTES, mf->table, (size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
     kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
+    hs = p->dim / p->n_heads;
+    gs = t->quant_kind == RT_Q8 ? t->group_size : 32;
 
-    read_matrix(&mf, &emb, "token_embedding", p->vocab_size, p->dim);
-    if (emb.kind == RT_F32) {
-        w->token_embedding_table = emb.w;
-    } else {
-        w->token_embedding_table = (float *)xalloc(mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding"), "embedding");
-        dequantize_into(w->token_embedding_table, &emb);
+    /* First the table: shapes, offsets and the small vectors, in file order (docs/model-format.md). */
+    read_matrix(mf, &w->token_embedding, "token_embedding", p->vocab_size, p->dim, 0);
+    w->rms_att_weight = floats(mul_size((size_t)p->n_layers, (size_t)p->dim, "rms"), "rms_att");
+    w->rms_ffn_weight = floats(mul_size((size_t)p->n_layers, (size_t)p->dim, "rms"), "rms_ffn");
+    w->wq = (Matrix *)xalloc(mul_size((size_t)p->n_layers, sizeof(Matrix) * 7, "layers"), "layer matrices");
+    w->wk = w->wq + p->n_layers;
+    w->wv = w->wk + p->n_layers;
+    w->wo = w->wv + p->n_layers;
+    w->w1 = w->wo + p->n_layers;
+    w->w3 = w->w1 + p->n_layers;
+    w->w2 = w->w3 + p->n_layers;
+    for (l = 0; l < p->n_layers; l++) {
+        read_vector(mf, "rms_att", p->dim, w->rms_att_weight + (size_t)l * p->dim);
+        read_matrix(mf, &w->wq[l], "wq", p->dim, p->dim, 0);
+        read_matrix(mf, &w->wk[l], "wk", kv_dim, p->dim, 0);
+        read_matrix(mf, &w->wv[l], "wv", kv_dim, p->dim, 0);
+        read_matrix(mf, &w->wo[l], "wo", p->dim, p->dim, 0);
+        read_vector(mf, "rms_ffn", p->dim, w->rms_ffn_weight + (size_t)l * p->dim);
+        read_matrix(mf, &w->w1[l], "w1", p->hidden_dim, p->dim, 0);
+        read_matrix(mf, &w->w3[l], "w3", p->hidden_dim, p->dim, 0);
+        read_matrix(mf, &w->w2[l], "w2", p->dim, p->hidden_dim, 0);
     }
-    w->rms_att_weight = layer_vectors(&mf, "rms_att", p->n_layers, p->dim);
-    w->wq = layer_matrices(&mf, "wq", p->n_layers, p->dim, p->dim);
-    w->wk = layer_matrices(&mf, "wk", p->n_layers, kv_dim, p->dim);
-    w->wv = layer_matrices(&mf, "wv", p->n_layers, kv_dim, p->dim);
-    w->wo = layer_matrices(&mf, "wo", p->n_layers, p->dim, p->dim);
-    w->rms_ffn_weight = layer_vectors(&mf, "rms_ffn", p->n_layers, p->dim);
-    w->w1 = layer_matrices(&mf, "w1", p->n_layers, p->hidden_dim, p->dim);
-    w->w2 = layer_matrices(&mf, "w2", p->n_layers, p->dim, p->hidden_dim);
-    w->w3 = layer_matrices(&mf, "w3", p->n_layers, p->hidden_dim, p->dim);
-    w->rms_final_weight = read_vector(&mf, "rms_final", p->dim);
-    read_matrix(&mf, &w->rope_cos, "rope_cos", p->seq_len, p->dim / p->n_heads / 2);
-    read_matrix(&mf, &w->rope_sin, "rope_sin", p->seq_len, p->dim / p->n_heads / 2);
+    w->rms_final_weight = floats((size_t)p->dim, "rms_final");
+    read_vector(mf, "rms_final", p->dim, w->rms_final_weight);
+    read_matrix(mf, &w->rope_cos, "rope_cos", p->seq_len, hs / 2, 1);
+    read_matrix(mf, &w->rope_sin, "rope_sin", p->seq_len, hs / 2, 1);
     if (w->rope_cos.kind != RT_F32 || w->rope_sin.kind != RT_F32) die("RoPE tables must be float32 in", path, "convert the model again");
-    if (p->shared_classifier) {
-        w->wcls = emb;
-    } else {
-        read_matrix(&mf, &w->wcls, "wcls", p->vocab_size, p->dim);
-        if (emb.kind == RT_Q8) free_matrix(&emb);
-    }
-    if (mf.next != mf.n_tensors) die("tensor table has extra entries in", path, "the file is from another retro; convert it again");
-    read_tokenizer(&mf, tok, tok_offset, tok_bytes, p->vocab_size);
-    rt_aligned_free(mf.table);
-    fclose(mf.f);
-    build_run_state(&t->state, p, t->quant_kind == RT_Q8 ? t->group_size : 32);
-}
+    if (p->shared_classifier) w->wcls = w->token_embedding;
+    else read_matrix(mf, &w->wcls, "wcls", p->vocab_size, p->dim, 0);
+    if (mf->next != mf->n_tensors) die("tensor table has extra entries in", path, "the file is from another retro; convert it again");
 
-static void free_layer_matrices(Matrix *ms, int n_layers) {
-    int l;
-    for (l = 0; l < n_layers; l++) free_matrix(&ms[l]);
-    rt_aligned_free(ms);
+    /* Then the plan: everything in RAM if it fits the budget, else stream the big matrices. */
+    resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
+    if (w->token_embedding.kind == RT_Q8) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
+    for (l = 0; l < p->n_layers; l++) {
+        resident_weights += matrix_bytes(&w->wq[l]) + matrix_bytes(&w->wk[l]) + matrix_bytes(&w->wv[l]) + matrix_bytes(&w->wo[l]);
+        resident_weights += matrix_bytes(&w->w1[l]) + matrix_bytes(&w->w3[l]) + matrix_bytes(&w->w2[l]);
+    }
+    fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, p->vocab_size);
+    budget = budget_mb > 0.0 && budget_mb < MB((size_t)-1) ? (size_t)(budget_mb * 1048576.0) : (size_t)-1;
+    st->on = force_stream || (resident_weights > budget - (fixed < budget ? fixed : budget));
+    st->read = 0;
+    st->tokens = 0;
+    st->buf = NULL;
+    st->bytes = 0;
+    if (st->on) {
+        st->unit = RT_UNIT_LAYER;
+        st->bytes = unit_span(w, p->n_layers, RT_UNIT_LAYER);
+        if (fixed + st->bytes > budget) {
+            st->unit = RT_UNIT_HALF;
+            st->bytes = unit_span(w, p->n_layers, RT_UNIT_HALF);
+        }
+        if (fixed + st->bytes > budget) {
+            fprintf(stderr, "retro: %s needs %.1f MB even when streaming, over the RAM budget of %.1f MB (fix: run retro plan; lower the context with --seq-len, or quantize with --quant q8)\n",
+                    path, MB(fixed + st->bytes), MB(budget));
+            exit(1);
+        }
+        st->buf = (unsigned char *)xalloc(st->bytes, "stream buffer");
+        w->token_embedding_table = NULL;
+    } else {
+        load_matrix(mf, &w->token_embedding, "token_embedding");
+        if (w->token_embedding.kind == RT_F32) {
+            w->token_embedding_table = w->token_embedding.w;
+        } else {
+            w->token_embedding_table = floats(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), "embedding");
+            dequantize_into(w->token_embedding_table, &w->token_embedding);
+        }
+        for (l = 0; l < p->n_layers; l++) {
+            load_matrix(mf, &w->wq[l], "wq");
+            load_matrix(mf, &w->wk[l], "wk");
+            load_matrix(mf, &w->wv[l], "wv");
+            load_matrix(mf, &w->wo[l], "wo");
+            load_matrix(mf, &w->w1[l], "w1");
+            load_matrix(mf, &w->w3[l], "w3");
+            load_matrix(mf, &w->w2[l], "w2");
+        }
+        if (p->shared_classifier) {
+            w->wcls = w->token_embedding;
+        } else {
+            load_matrix(mf, &w->wcls, "wcls");
+            if (w->token_embedding.kind == RT_Q8) free_matrix(&w->token_embedding);
+        }
+    }
+    read_tokenizer(mf, tok, tok_offset, tok_bytes, p->vocab_size);
+    xfree(mf->table);
+    mf->table = NULL;
+    if (!st->on) {
+        fclose(mf->f);
+        mf->f = NULL;
+    }
+    build_run_state(&t->state, p, gs);
+    if (verbose) {
+        fprintf(stderr, "retro: memory: %s, weights %.2f MB %s, kv cache %.2f MB, budget %s\n", st->on ? (st->unit == RT_UNIT_LAYER ? "streaming a layer at a time" : "streaming half a layer at a time") : "in RAM",
+                MB(st->on ? st->bytes : resident_weights), st->on ? "stream buffer" : "resident",
+                MB(mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv"), (size_t)kv_dim, "kv") * 2 * sizeof(float)), budget == (size_t)-1 ? "none" : "set");
+    }
 }
 
 static void free_transformer(Transformer *t) {
     TransformerWeights *w = &t->weights;
-    int L = t->config.n_layers;
-    if (t->config.shared_classifier) {
-        if (w->wcls.kind == RT_Q8) free_matrix(&w->wcls);
-        else w->wcls.w = NULL;
+    int l;
+    if (t->stream.on) {
+        xfree(t->stream.buf);
+        fclose(t->file.f);
     } else {
-        free_matrix(&w->wcls);
+        for (l = 0; l < t->config.n_layers; l++) {
+            free_matrix(&w->wq[l]);
+            free_matrix(&w->wk[l]);
+            free_matrix(&w->wv[l]);
+            free_matrix(&w->wo[l]);
+            free_matrix(&w->w1[l]);
+            free_matrix(&w->w3[l]);
+            free_matrix(&w->w2[l]);
+        }
+        if (w->token_embedding.kind == RT_Q8) xfree(w->token_embedding_table);
+        free_matrix(&w->token_embedding);
+        if (!t->config.shared_classifier) free_matrix(&w->wcls);
     }
-    rt_aligned_free(w->token_embedding_table);
-    rt_aligned_free(w->rms_att_weight);
-    free_layer_matrices(w->wq, L);
-    free_layer_matrices(w->wk, L);
-    free_layer_matrices(w->wv, L);
-    free_layer_matrices(w->wo, L);
-    rt_aligned_free(w->rms_ffn_weight);
-    free_layer_matrices(w->w1, L);
-    free_layer_matrices(w->w2, L);
-    free_layer_matrices(w->w3, L);
-    rt_aligned_free(w->rms_final_weight);
+    xfree(w->wq);
+    xfree(w->rms_att_weight);
+    xfree(w->rms_ffn_weight);
+    xfree(w->rms_final_weight);
     free_matrix(&w->rope_cos);
     free_matrix(&w->rope_sin);
     free_run_state(&t->state);
+}
+
+/* Streaming: reads file bytes [start, end) into the stream buffer and points the matrices into it. */
+static void stream_in(Transformer *t, Matrix *const *ms, int count) {
+    Stream *st = &t->stream;
+    u32 start = ms[0]->data_offset, end = matrix_end(ms[count - 1]);
+    int i;
+    if ((size_t)(end - start) > st->bytes) die("stream buffer too small for", ms[0]->kind == RT_F32 ? "a layer" : "a q8 layer", "the file is corrupt; convert it again");
+    read_at(&t->file, start, st->buf, (size_t)(end - start), "layer");
+    st->read += (unsigned long)(end - start);
+    for (i = 0; i < count; i++) {
+        Matrix *m = ms[i];
+        if (m->kind == RT_F32) {
+            m->w = (float *)(st->buf + (m->data_offset - start));
+        } else {
+            m->q = (i8 *)(st->buf + (m->data_offset - start));
+            m->s = (float *)(st->buf + (m->scale_offset - start));
+        }
+    }
+}
+
+static void stream_layer(Transformer *t, int l, int half) {
+    TransformerWeights *w = &t->weights;
+    Matrix *ms[7];
+    ms[0] = &w->wq[l];
+    ms[1] = &w->wk[l];
+    ms[2] = &w->wv[l];
+    ms[3] = &w->wo[l];
+    ms[4] = &w->w1[l];
+    ms[5] = &w->w3[l];
+    ms[6] = &w->w2[l];
+    if (t->stream.unit == RT_UNIT_LAYER) {
+        if (half == 0) stream_in(t, ms, 7);
+    } else {
+        stream_in(t, ms + (half == 0 ? 0 : 4), half == 0 ? 4 : 3);
+    }
+}
+
+/* One embedding row, from RAM or (streaming) from the file. */
+static void embed(Transformer *t, int token, float *x) {
+    int dim = t->config.dim;
+    const Matrix *e = &t->weights.token_embedding;
+    int j;
+    if (!t->stream.on) {
+        memcpy(x, t->weights.token_embedding_table + (size_t)token * dim, (size_t)dim * sizeof(float));
+        return;
+    }
+    if (e->kind == RT_F32) {
+        read_at(&t->file, e->data_offset + (u32)token * (u32)dim * 4, x, (size_t)dim * sizeof(float), "embedding");
+        t->stream.read += (unsigned long)dim * 4;
+    } else {
+        int groups = (dim + e->group_size - 1) / e->group_size;
+        i8 *q = (i8 *)t->stream.buf;
+        float *s = (float *)(t->stream.buf + ((size_t)dim + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
+        read_at(&t->file, e->data_offset + (u32)token * (u32)dim, q, (size_t)dim, "embedding");
+        read_at(&t->file, e->scale_offset + (u32)token * (u32)groups * 4, s, (size_t)groups * 4, "embedding");
+        t->stream.read += (unsigned long)dim + (unsigned long)groups * 4;
+        for (j = 0; j < dim; j++) x[j] = q[j] * s[j / e->group_size];
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -622,6 +836,38 @@ static void rope(float *q, float *k, int pos, const Config *p, const Transformer
     }
 }
 
+/* logits = wcls @ x; streaming reads the classifier in chunks of rows through the stream buffer */
+static void classify(Transformer *t, const float *x) {
+    RunState *s = &t->state;
+    Stream *st = &t->stream;
+    const Matrix *c = &t->weights.wcls;
+    Matrix chunk;
+    int r0, rows_per, groups = c->kind == RT_Q8 ? (c->cols + c->group_size - 1) / c->group_size : 0;
+    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : (size_t)c->cols;
+    size_t row_scales = (size_t)groups * 4;
+    if (!st->on) {
+        matmul(s->logits, x, c, &s->xq);
+        return;
+    }
+    rows_per = (int)((st->bytes - 2 * RT_ALIGN) / (row_data + row_scales));
+    chunk = *c;
+    for (r0 = 0; r0 < c->rows; r0 += rows_per) {
+        int n = c->rows - r0 < rows_per ? c->rows - r0 : rows_per;
+        size_t data = (size_t)n * row_data;
+        chunk.rows = n;
+        read_at(&t->file, c->data_offset + (u32)r0 * (u32)row_data, st->buf, data, "classifier");
+        if (c->kind == RT_F32) {
+            chunk.w = (float *)st->buf;
+        } else {
+            chunk.q = (i8 *)st->buf;
+            chunk.s = (float *)(st->buf + (data + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
+            read_at(&t->file, c->scale_offset + (u32)r0 * (u32)row_scales, chunk.s, (size_t)n * row_scales, "classifier");
+        }
+        st->read += (unsigned long)(data + (size_t)n * row_scales);
+        matmul(s->logits + r0, x, &chunk, &s->xq);
+    }
+}
+
 static float *forward(Transformer *t, int token, int pos) {
     Config *p = &t->config;
     TransformerWeights *w = &t->weights;
@@ -635,10 +881,12 @@ static float *forward(Transformer *t, int token, int pos) {
     float sqrt_hs = (float)sqrt((double)head_size);
     int l, h, i, tt;
 
-    memcpy(x, w->token_embedding_table + (size_t)token * dim, (size_t)dim * sizeof(float));
+    if (t->stream.on) t->stream.tokens++;
+    embed(t, token, x);
 
     for (l = 0; l < p->n_layers; l++) {
         size_t loff = (size_t)l * p->seq_len * kv_dim;
+        if (t->stream.on) stream_layer(t, l, 0);
         rmsnorm(s->xb, x, w->rms_att_weight + (size_t)l * dim, dim, p->norm_eps);
         matmul(s->q, s->xb, &w->wq[l], &s->xq);
         matmul(s->k, s->xb, &w->wk[l], &s->xq);
@@ -675,6 +923,7 @@ static float *forward(Transformer *t, int token, int pos) {
         matmul(s->xb2, s->xb, &w->wo[l], &s->xq);
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
 
+        if (t->stream.on) stream_layer(t, l, 1);
         rmsnorm(s->xb, x, w->rms_ffn_weight + (size_t)l * dim, dim, p->norm_eps);
         matmul(s->hb, s->xb, &w->w1[l], &s->xq);
         matmul(s->hb2, s->xb, &w->w3[l], &s->xq);
@@ -691,7 +940,7 @@ static float *forward(Transformer *t, int token, int pos) {
     }
 
     rmsnorm(x, x, w->rms_final_weight, dim, p->norm_eps);
-    matmul(s->logits, x, &w->wcls, &s->xq);
+    classify(t, x);
     return s->logits;
 }
 
@@ -728,11 +977,12 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
         if (len > (u32)tok->max_token_length || len > bytes - at) die("tokenizer piece too long in", mf->path, "convert the model again");
         tok->vocab[i] = (char *)malloc((size_t)len + 1);
         if (tok->vocab[i] == NULL) die("out of memory", "tokenizer", "use a smaller model");
+        rt_count((size_t)len + 1, 1);
         memcpy(tok->vocab[i], buf + at, (size_t)len);
         tok->vocab[i][len] = '\0';
         at += len;
     }
-    rt_aligned_free(buf);
+    xfree(buf);
     for (i = 0; i < 256; i++) {
         tok->byte_pieces[i * 2] = (unsigned char)i;
         tok->byte_pieces[i * 2 + 1] = '\0';
@@ -748,11 +998,14 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
 
 static void free_tokenizer(Tokenizer *t) {
     int i;
-    for (i = 0; i < t->vocab_size; i++) free(t->vocab[i]);
-    rt_aligned_free(t->vocab);
-    rt_aligned_free(t->vocab_scores);
-    rt_aligned_free(t->sorted);
-    rt_aligned_free(t->sorted_id);
+    for (i = 0; i < t->vocab_size; i++) {
+        rt_count(strlen(t->vocab[i]) + 1, -1);
+        free(t->vocab[i]);
+    }
+    xfree(t->vocab);
+    xfree(t->vocab_scores);
+    xfree(t->sorted);
+    xfree(t->sorted_id);
 }
 
 static int str_lookup(const char *str, const Tokenizer *t) {
@@ -983,7 +1236,7 @@ static void build_sampler(Sampler *s, int vocab_size, float temperature, float t
 }
 
 static void free_sampler(Sampler *s) {
-    rt_aligned_free(s->probindex);
+    xfree(s->probindex);
 }
 
 static int sample(Sampler *s, float *logits) {
@@ -1091,7 +1344,7 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
         long end = rt_time_ms();
         fprintf(stderr, "achieved tok/s: %f\n", end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0);
     }
-    rt_aligned_free(prompt_tokens);
+    xfree(prompt_tokens);
 }
 
 /* Reads whitespace-separated token ids for teacher forcing. */
@@ -1124,6 +1377,9 @@ static void usage(void) {
     fprintf(stderr, "  -i <string> input prompt\n");
     fprintf(stderr, "  -T <file>   write a trace of every position for retro verify\n");
     fprintf(stderr, "  -F <file>   teacher forcing: feed these token ids instead of the prompt\n");
+    fprintf(stderr, "  -B <MB>     RAM budget; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
+    fprintf(stderr, "  -S <0|1>    1 = always stream the weights from disk, default %d\n", RT_DEFAULT_STREAM);
+    fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
     exit(1);
 }
 
@@ -1168,6 +1424,8 @@ int main(int argc, char *argv[]) {
     int n_forced = 0;
     float temperature = 1.0f, topp = 0.9f;
     int steps = 256, i;
+    double budget_mb = RT_DEFAULT_BUDGET_MB;
+    int force_stream = RT_DEFAULT_STREAM, verbose = 0;
     U64 seed;
     Transformer transformer;
     Tokenizer tokenizer;
@@ -1188,6 +1446,9 @@ int main(int argc, char *argv[]) {
         case 'i': prompt = argv[i + 1]; break;
         case 'T': trace_path = argv[i + 1]; break;
         case 'F': forced_path = argv[i + 1]; break;
+        case 'B': budget_mb = atof(argv[i + 1]); break;
+        case 'S': force_stream = atoi(argv[i + 1]); break;
+        case 'v': verbose = atoi(argv[i + 1]); break;
         default: usage();
         }
     }
@@ -1197,7 +1458,7 @@ int main(int argc, char *argv[]) {
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
     if (steps < 0) steps = 0;
 
-    build_transformer(&transformer, &tokenizer, model_path);
+    build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
     if (steps == 0 || steps > transformer.config.seq_len) steps = transformer.config.seq_len;
     build_sampler(&sampler, transformer.config.vocab_size, temperature, topp, seed);
     if (forced_path != NULL) forced = read_forced(forced_path, transformer.config.vocab_size, transformer.config.seq_len, &n_forced);
@@ -1209,8 +1470,13 @@ int main(int argc, char *argv[]) {
                 transformer.config.vocab_size, TRACE_TOP_K);
     }
     generate(&transformer, &tokenizer, &sampler, prompt, steps, trace, forced, n_forced);
+    if (verbose) {
+        /* counted after everything is built: what retro plan predicts */
+        fprintf(stderr, "retro: allocated %lu bytes (peak %lu)\n", (unsigned long)rt_live_bytes, (unsigned long)rt_peak_bytes);
+        if (transformer.stream.on) fprintf(stderr, "retro: read %lu bytes per token from %s\n", transformer.stream.read / (transformer.stream.tokens > 0 ? transformer.stream.tokens : 1UL), model_path);
+    }
     if (trace != NULL) fclose(trace);
-    rt_aligned_free(forced);
+    xfree(forced);
     free_sampler(&sampler);
     free_tokenizer(&tokenizer);
     free_transformer(&transformer);

@@ -1,0 +1,145 @@
+/**
+ * What the C engine will allocate, byte for byte as its xalloc calls do (templates/engine.c.ejs:
+ * build_transformer, build_run_state, read_tokenizer, build_sampler), and the same in-RAM or
+ * streaming decision it makes against a RAM budget.
+ */
+import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model.js';
+
+/** Where a tensor lies in the target's model file (the model writer's layout, by shape). */
+export interface Placement {
+  name: string;
+  layer: number;
+  kind: 'f32' | 'q8';
+  groupSize: number;
+  dataOffset: number;
+  dataBytes: number;
+  scaleOffset: number;
+  scaleBytes: number;
+}
+
+export interface FileLayout {
+  config: Config;
+  quant: 'f32' | 'q8';
+  groupSize: number;
+  alignment: number;
+  sharedClassifier: boolean;
+  entries: Placement[];
+  tokenizerBytes: number;
+}
+
+export type StreamUnit = 'layer' | 'half';
+
+export interface MemoryPart {
+  name: string;
+  bytes: number;
+}
+
+export interface EngineMemory {
+  mode: 'ram' | 'stream';
+  unit?: StreamUnit;
+  /** What the engine holds once built and running (its `-v 1` "allocated" figure). */
+  allocated: number;
+  parts: MemoryPart[];
+  streamBuffer: number;
+  /** Bytes read from the model file per token when streaming, else 0. */
+  readPerToken: number;
+  /** Weight bytes a token touches (resident or streamed). */
+  weightBytesPerToken: number;
+}
+
+export class DoesNotFit {
+  constructor(
+    readonly needs: number,
+    readonly budget: number,
+    readonly kvCache: number,
+  ) {}
+}
+
+const entryEnd = (e: Placement) => Math.max(e.dataOffset + e.dataBytes, e.kind === 'q8' ? e.scaleOffset + e.scaleBytes : 0);
+const entryBytes = (e: Placement) => e.dataBytes + (e.kind === 'q8' ? e.scaleBytes : 0);
+
+/** The engine's run state and sampler (state_bytes in the C). */
+function stateBytes(layout: FileLayout): number {
+  const c = layout.config;
+  const kv = kvDim(c);
+  const gs = layout.quant === 'q8' ? layout.groupSize : 32;
+  const cache = c.nLayers * c.seqLen * kv;
+  const floats = c.dim * 4 + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(c.dim, gs) + groupsPerRow(c.hiddenDim, gs);
+  return floats * 4 + c.dim + c.hiddenDim + c.vocabSize * 8;
+}
+
+export function kvCacheBytes(layout: FileLayout): number {
+  const c = layout.config;
+  return 2 * c.nLayers * c.seqLen * kvDim(c) * 4;
+}
+
+/**
+ * @param pointerBytes the target's pointer size (sizeof(char *))
+ * @param budget RAM budget in bytes (Infinity for none)
+ * @param forceStream the engine's -S 1 / retro build --stream
+ */
+export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: number, budget: number, forceStream: boolean): EngineMemory {
+  const c = layout.config;
+  const e = (name: string, layer = 0) => layout.entries.find((x) => x.name === name && x.layer === layer)!;
+  const L = c.nLayers;
+  const matrixStruct = 16 + 3 * pointerBytes + 16;
+  const small = 2 * L * c.dim * 4 + L * 7 * matrixStruct + c.dim * 4 + 2 * entryBytes(e('rope_cos'));
+  const layerMatrices = ['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'w2'];
+  let layers = 0;
+  for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
+  const emb = e('token_embedding');
+  const dequantized = emb.kind === 'q8' ? c.vocabSize * c.dim * 4 : 0;
+  const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
+  const resident = entryBytes(emb) + wcls + dequantized + layers;
+  const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 8);
+  const fixed = small + stateBytes(layout) + tokEstimate;
+  const tokenizer = vocab.pieces.reduce((n, p) => n + p.length + 1, 0) + c.vocabSize * (2 * pointerBytes + 8);
+  const base: MemoryPart[] = [
+    { name: 'norms, RoPE tables, matrix headers', bytes: small },
+    { name: 'KV cache', bytes: kvCacheBytes(layout) },
+    { name: 'activations and sampler', bytes: stateBytes(layout) - kvCacheBytes(layout) },
+    { name: 'tokenizer', bytes: tokenizer },
+  ];
+  const classifierRead = entryBytes(layout.sharedClassifier ? emb : e('wcls'));
+  const perToken = layers + classifierRead;
+  const fits = (n: number) => n <= budget;
+  if (!forceStream && fits(fixed + resident)) {
+    const weights = resident - (emb.kind === 'q8' && !layout.sharedClassifier ? entryBytes(emb) : 0);
+    const parts = [{ name: 'weights (resident)', bytes: weights }, ...base];
+    return { mode: 'ram', allocated: sum(parts), parts, streamBuffer: 0, readPerToken: 0, weightBytesPerToken: perToken };
+  }
+  const span = (unit: StreamUnit) => {
+    let most = 0;
+    for (let l = 0; l < L; l++) {
+      if (unit === 'layer') most = Math.max(most, entryEnd(e('w2', l)) - e('wq', l).dataOffset);
+      else most = Math.max(most, entryEnd(e('wo', l)) - e('wq', l).dataOffset, entryEnd(e('w2', l)) - e('w1', l).dataOffset);
+    }
+    return most + layout.alignment;
+  };
+  let unit: StreamUnit = 'layer';
+  let buffer = span('layer');
+  if (!fits(fixed + buffer)) {
+    unit = 'half';
+    buffer = span('half');
+  }
+  if (!fits(fixed + buffer)) throw new DoesNotFit(fixed + buffer, budget, kvCacheBytes(layout));
+  let read = emb.kind === 'q8' ? c.dim + groupsPerRow(c.dim, emb.groupSize) * 4 : c.dim * 4;
+  for (let l = 0; l < L; l++) {
+    if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
+    else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;
+  }
+  read += classifierRead;
+  const parts = [{ name: `stream buffer (${unit === 'layer' ? 'a layer' : 'half a layer'})`, bytes: buffer }, ...base];
+  return { mode: 'stream', unit, allocated: sum(parts), parts, streamBuffer: buffer, readPerToken: read, weightBytesPerToken: perToken };
+}
+
+function sum(parts: MemoryPart[]): number {
+  return parts.reduce((n, p) => n + p.bytes, 0);
+}
+
+/** Multiply-adds per token: every weight matrix once (attention over the context is left out). */
+export function macsPerToken(layout: FileLayout): number {
+  const c = layout.config;
+  const kv = kvDim(c);
+  return c.nLayers * (2 * c.dim * c.dim + 2 * kv * c.dim + 3 * c.dim * c.hiddenDim) + c.vocabSize * c.dim;
+}

@@ -1,0 +1,127 @@
+/**
+ * retro plan against reality: its memory figures against the engine's own accounting, the
+ * streaming engine against the in-RAM one, and a 110M-shaped model streamed under a 128 MB budget.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runBuild, type BuildReport } from '../../src/core/build.js';
+import { runPlan } from '../../src/core/plan.js';
+import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
+import { retro } from '../helpers/cli.js';
+import { model, ONCE, tempDir } from '../helpers/fixtures.js';
+import { haveTools } from '../helpers/tools.js';
+
+const enabled = haveTools('gcc');
+
+function engine(b: BuildReport, args: string[]) {
+  const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '20', '-i', ONCE, '-v', '1', ...args], { cwd: b.out, encoding: 'latin1' });
+  expect(r.status, r.stderr).toBe(0);
+  const allocated = Number(/allocated (\d+) bytes/.exec(r.stderr)?.[1]);
+  const read = Number(/read (\d+) bytes per token/.exec(r.stderr)?.[1] ?? 0);
+  return { stdout: r.stdout, stderr: r.stderr, allocated, read };
+}
+
+describe.runIf(enabled)('retro plan matches what the engine allocates', () => {
+  const cases: [string, string, 'f32' | 'q8', number][] = [
+    ['stories260K f32', 'stories260K.bin', 'f32', 32],
+    ['stories260K q8', 'stories260K.bin', 'q8', 32],
+    ['synthetic_v0 f32, unshared classifier', 'synthetic_v0.bin', 'f32', 32],
+    ['synthetic_v2_q8 q8, unshared classifier', 'synthetic_v2_q8.bin', 'q8', 64],
+  ];
+  for (const [name, file, quant, gs] of cases) {
+    it(`${name}: in RAM and streamed, plan's total within 1% of the engine's, and the same tokens`, async () => {
+      const b = await runBuild({ target: 'host', model: model(file), tokenizer: model('tok512.bin'), quant, groupSize: gs, out: join(tempDir(), 'b'), compile: true });
+      const plan = runPlan({ target: 'host', model: model(file), tokenizer: model('tok512.bin'), quant, groupSize: gs });
+      const ram = plan.options.find((o) => o.mode === 'ram')!;
+      const stream = plan.options.find((o) => o.mode === 'stream')!;
+      const inRam = engine(b, ['-S', '0']);
+      const streamed = engine(b, ['-S', '1']);
+      expect(inRam.stderr).toMatch(/memory: in RAM/);
+      expect(streamed.stderr).toMatch(/memory: streaming/);
+      expect(Math.abs(ram.allocated - inRam.allocated) / inRam.allocated).toBeLessThan(0.01);
+      expect(Math.abs(stream.allocated - streamed.allocated) / streamed.allocated).toBeLessThan(0.01);
+      expect(stream.memory!.readPerToken).toBe(streamed.read);
+      expect(streamed.allocated).toBeLessThan(inRam.allocated);
+      expect(streamed.stdout).toBe(inRam.stdout);
+    });
+  }
+
+  it('a budget the engine cannot meet even streaming is refused in one line', async () => {
+    const b = await runBuild({ target: 'host', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(tempDir(), 'b'), compile: true });
+    const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-n', '4', '-B', '0.2'], { cwd: b.out, encoding: 'latin1' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^retro: model\.rtr needs [\d.]+ MB even when streaming, over the RAM budget of 0\.2 MB \(fix: run retro plan/);
+  });
+});
+
+describe.runIf(enabled)('a 110M-shaped model (418 MB f32) under a 128 MB budget', () => {
+  const dir = tempDir('retro-110m-');
+  const src = join(dir, 'm110.bin');
+  const tok = join(dir, 'tok32000.bin');
+  let b: BuildReport;
+  beforeAll(async () => {
+    writeSyntheticV0(src, { config: shapeConfig('110M'), sharedClassifier: true, seed: 7 });
+    writeFileSync(tok, syntheticTokenizer(32000));
+    b = await runBuild({ target: 'host', model: src, tokenizer: tok, quant: 'f32', groupSize: 32, out: join(dir, 'host'), compile: true });
+  });
+
+  it('streams: the same 32 tokens as in RAM, peak RSS under 144 MB', () => {
+    // GNU time measures the peak RSS (Debian package time).
+    if (!existsSync('/usr/bin/time')) {
+      if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error('/usr/bin/time is missing (apt-get install time)');
+      return;
+    }
+    const run = (budget: string) => {
+      const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), 'model.rtr', '-t', '0', '-n', '32', '-i', ONCE, '-B', budget, '-v', '1'], { cwd: b.out, encoding: 'latin1' });
+      expect(r.status, r.stderr).toBe(0);
+      return { out: r.stdout, err: r.stderr, rssKb: Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]) };
+    };
+    const ram = run('0');
+    const streamed = run('128');
+    expect(ram.err).toMatch(/memory: in RAM/);
+    expect(streamed.err).toMatch(/memory: streaming a layer at a time/);
+    expect(streamed.out).toBe(ram.out);
+    expect(streamed.out.length).toBeGreaterThan(30);
+    expect(ram.rssKb).toBeGreaterThan(400 * 1024);
+    expect(streamed.rssKb).toBeLessThan(144 * 1024);
+    expect(Number(/read (\d+) bytes per token/.exec(streamed.err)?.[1])).toBeGreaterThan(400 * 1048576);
+  });
+
+  it('retro plan: f32 does not fit the Windows 98 PC, q8 streamed does; build --auto applies that', async () => {
+    const r = await retro(['plan', '--target', 'win98-pentium2', '--model', src, '-z', tok]);
+    expect(r.code, r.stderr).toBe(0);
+    const text = r.stdout.toString();
+    expect(text).toMatch(/^f32 +1024 +in RAM .* no: needs/m);
+    expect(text).toMatch(/^f32 +1024 +streamed .* no: needs/m);
+    expect(text).toMatch(/^q8 +1024 +streamed .* yes$/m);
+    expect(text).toMatch(/verdict: does not fit/);
+    expect(text).toMatch(/recommended: --quant q8 --stream/);
+    expect(text).toMatch(/estimated speed: [\d.]+ tok\/s \(ESTIMATE, disk-bound\)/);
+    const g4 = JSON.parse((await retro(['plan', '--target', 'powerbook-g4', '--model', src, '-z', tok, '--json'])).stdout.toString());
+    expect(g4.verdict).toBe('fits');
+    const xb = JSON.parse((await retro(['plan', '--target', 'xbox360-xenon', '--model', src, '-z', tok, '--json'])).stdout.toString());
+    expect(xb.verdict).toBe('fits with streaming');
+
+    const auto = await retro(['build', '--target', 'win98-pentium2', '--model', src, '-z', tok, '--auto', '--no-compile', '--out', join(dir, 'w98')]);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.stderr).toMatch(/--auto: q8, streaming the weights from disk, context 1024/);
+    const manifest = JSON.parse(readFileSync(join(dir, 'w98', 'manifest.json'), 'utf8'));
+    expect(manifest.model.quant).toBe('q8');
+    expect(manifest.memory.stream).toBe(true);
+    expect(readFileSync(join(dir, 'w98', 'retro.c'), 'latin1')).toMatch(/#define RT_DEFAULT_STREAM 1/);
+  });
+
+  it('the engine refuses a budget too small even for streaming, and so does --auto', async () => {
+    const cut = await retro(['build', '--target', 'win98-pentium2', '--model', src, '-z', tok, '--auto', '--ram-budget', '40', '--no-compile', '--out', join(dir, 'w98small')]);
+    // With a 40 MB budget only a shorter context fits: --auto caps it.
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(cut.stderr).toMatch(/--auto: q8, streaming the weights from disk, context (512|256|128)/);
+    const none = await retro(['build', '--target', 'win98-pentium2', '--model', src, '-z', tok, '--auto', '--ram-budget', '1', '--no-compile', '--out', join(dir, 'none')]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/does not fit win98-pentium2 even quantized and streamed/);
+    expect(existsSync(join(dir, 'none'))).toBe(false);
+  });
+});
