@@ -30,13 +30,16 @@ export interface FormatConstants {
 
 export const ENGINE_FILE = 'retro.c';
 
-/** SIMD kernels are files: templates/kernels/<simd>.c.ejs. The first the profile lists that exists wins; scalar always exists. */
+/**
+ * Kernels are files: templates/kernels/<simd>.c.ejs. The scalar one is always there (the
+ * reference order, and what -DRT_SCALAR builds); the first SIMD family the profile lists that
+ * has a file joins it and takes over where the compiler supports it.
+ */
 export function selectKernels(profile: Profile): { simd: string; template: string }[] {
-  for (const simd of profile.cpu.simd) {
-    const template = `kernels/${simd}.c.ejs`;
-    if (existsSync(join(TEMPLATES, template))) return [{ simd, template }];
-  }
-  return [{ simd: 'scalar', template: 'kernels/scalar.c.ejs' }];
+  const kernels = [{ simd: 'scalar', template: 'kernels/scalar.c.ejs' }];
+  const simd = profile.cpu.simd.find((s) => existsSync(join(TEMPLATES, `kernels/${s}.c.ejs`)));
+  if (simd) kernels.push({ simd, template: `kernels/${simd}.c.ejs` });
+  return kernels;
 }
 
 function render(template: string, data: Record<string, unknown>): string {

@@ -104,18 +104,22 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
           skipped.push({ build: build.id, reason });
           continue;
         }
-        for (const mode of req.modes) {
-          const traceName = `trace-${mode === 'free' ? 'fr' : 'tf'}.txt`;
-          const args =
-            mode === 'free'
-              ? [MODEL_FILE, '-t', String(req.temperature), '-p', String(req.topp), '-s', String(req.seed), '-n', String(steps), '-i', Buffer.from(req.prompt).toString('utf8'), '-T', traceName]
-              : [MODEL_FILE, '-n', String(steps), '-F', 'forced.txt', '-T', traceName];
-          progress(`running ${build.output} (${build.id}, ${mode})`);
-          const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });
-          if (r.exitCode !== 0) throw new ToolchainError(`${build.output} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`, 'run it by hand in the bundle folder to see why');
-          const tracePath = join(bundle, traceName);
-          add(`${build.id} (${build.run?.emulator || 'native'})`, compareTrace(readTrace(tracePath, profile.id, progress), config, weights, tol));
-          rmSync(tracePath);
+        // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
+        for (const kernel of bundleKernels(bundle)) {
+          for (const mode of req.modes) {
+            const traceName = `trace-${mode === 'free' ? 'fr' : 'tf'}.txt`;
+            const args =
+              mode === 'free'
+                ? [MODEL_FILE, '-t', String(req.temperature), '-p', String(req.topp), '-s', String(req.seed), '-n', String(steps), '-i', Buffer.from(req.prompt).toString('utf8'), '-T', traceName]
+                : [MODEL_FILE, '-n', String(steps), '-F', 'forced.txt', '-T', traceName];
+            if (kernel === 'scalar') args.push('-K', 'scalar');
+            progress(`running ${build.output} (${build.id}, ${kernel}, ${mode})`);
+            const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });
+            if (r.exitCode !== 0) throw new ToolchainError(`${build.output} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`, 'run it by hand in the bundle folder to see why');
+            const tracePath = join(bundle, traceName);
+            add(`${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, compareTrace(readTrace(tracePath, profile.id, progress), config, weights, tol));
+            rmSync(tracePath);
+          }
         }
       }
       rmSync(join(bundle, 'forced.txt'));
@@ -187,6 +191,16 @@ function readTrace(path: string, targetId: string, progress: (m: string) => void
   const trace = parseTrace(text, path);
   if (trace.header.target !== targetId) progress(`note: ${basename(path)} was written by the ${trace.header.target} engine`);
   return trace;
+}
+
+/** The kernels a bundle's engine can run: its SIMD family (the default) and scalar. */
+function bundleKernels(bundle: string): string[] {
+  try {
+    const kernels: string[] = JSON.parse(readFileSync(join(bundle, MANIFEST_FILE), 'utf8')).kernels ?? [];
+    return kernels.some((k) => k !== 'scalar') ? ['simd', 'scalar'] : ['scalar'];
+  } catch {
+    return ['scalar'];
+  }
 }
 
 function unrunnable(build: CrossBuild, bundle: string): string | undefined {

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runVerify, type VerifyRequest } from '../../src/core/verify.js';
+import { selectKernels } from '../../src/codegen/render.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { model, ONCE, tempDir } from './fixtures.js';
@@ -28,7 +29,8 @@ export function targetVerify(target: string): void {
       const bundle = join(dir, name.split(' ').slice(0, 2).join('-') + (over.quant ?? 'f32'));
       const r = await runVerify(verifyRequest(target, { ...over, bundle }));
       const builds = loadProfile(target).cross.length;
-      expect(r.runs).toHaveLength(builds * 2);
+      const kernels = selectKernels(loadProfile(target)).length;
+      expect(r.runs).toHaveLength(builds * 2 * kernels);
       for (const run of r.runs) {
         expect(run.result.failures, `${run.build} ${run.result.mode}`).toEqual([]);
         expect(run.result.positions.length).toBeGreaterThan(8);

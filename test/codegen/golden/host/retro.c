@@ -752,10 +752,10 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
     }
 }
 
-/* kernel: scalar (every target). Each row is summed left to right in float32,
- * the accumulation order the TS reference defines. */
+/* kernel: scalar (every target, and every build with -DRT_SCALAR). Each row is summed left to
+ * right in float32, the accumulation order the TS reference defines. */
 
-static void matmul_f32(float *xout, const float *x, const float *w, int n, int d) {
+static void matmul_f32_scalar(float *xout, const float *x, const float *w, int n, int d) {
     int i, j;
     for (i = 0; i < d; i++) {
         const float *row = w + (size_t)i * n;
@@ -769,7 +769,7 @@ static void matmul_f32(float *xout, const float *x, const float *w, int n, int d
 }
 
 /* runq's integer dot product per group; `val += (float)ival * w_scale * x_scale` */
-static void matmul_q8(float *xout, const QuantizedVector *x, const Matrix *w) {
+static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
     int groups = (n + gs - 1) / gs;
@@ -792,6 +792,30 @@ static void matmul_q8(float *xout, const QuantizedVector *x, const Matrix *w) {
     }
 }
 
+
+/* The SIMD kernel this compiler and CPU can build, else the scalar one (-DRT_SCALAR forces it). */
+#ifndef RT_SIMD
+#define RT_SIMD "scalar"
+#endif
+#ifndef RT_SIMD_MATMUL_F32
+#define RT_SIMD_MATMUL_F32 matmul_f32_scalar
+#endif
+#ifndef RT_SIMD_MATMUL_Q8
+#define RT_SIMD_MATMUL_Q8 matmul_q8_scalar
+#endif
+
+/* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
+typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
+typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w);
+static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
+static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
+static const char *kernel_name = RT_SIMD;
+
+static void use_scalar_kernels(void) {
+    matmul_f32 = matmul_f32_scalar;
+    matmul_q8 = matmul_q8_scalar;
+    kernel_name = "scalar";
+}
 
 /* W (d, n) @ x (n) -> xout (d); q8 weights quantize x first, as runq does */
 static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
@@ -1373,6 +1397,7 @@ static void usage(void) {
     fprintf(stderr, "  -B <MB>     RAM budget; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
     fprintf(stderr, "  -S <0|1>    1 = always stream the weights from disk, default %d\n", RT_DEFAULT_STREAM);
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
+    fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
     exit(1);
 }
 
@@ -1442,6 +1467,10 @@ int main(int argc, char *argv[]) {
         case 'B': budget_mb = atof(argv[i + 1]); break;
         case 'S': force_stream = atoi(argv[i + 1]); break;
         case 'v': verbose = atoi(argv[i + 1]); break;
+        case 'K':
+            if (strcmp(argv[i + 1], "scalar") == 0) use_scalar_kernels();
+            else if (strcmp(argv[i + 1], "simd") != 0) usage();
+            break;
         default: usage();
         }
     }
@@ -1451,6 +1480,7 @@ int main(int argc, char *argv[]) {
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
     if (steps < 0) steps = 0;
 
+    if (verbose) fprintf(stderr, "retro: kernels: %s\n", kernel_name);
     build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
     if (steps == 0 || steps > transformer.config.seq_len) steps = transformer.config.seq_len;
     build_sampler(&sampler, transformer.config.vocab_size, temperature, topp, seed);

@@ -759,10 +759,10 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
     }
 }
 
-/* kernel: scalar (every target). Each row is summed left to right in float32,
- * the accumulation order the TS reference defines. */
+/* kernel: scalar (every target, and every build with -DRT_SCALAR). Each row is summed left to
+ * right in float32, the accumulation order the TS reference defines. */
 
-static void matmul_f32(float *xout, const float *x, const float *w, int n, int d) {
+static void matmul_f32_scalar(float *xout, const float *x, const float *w, int n, int d) {
     int i, j;
     for (i = 0; i < d; i++) {
         const float *row = w + (size_t)i * n;
@@ -776,7 +776,7 @@ static void matmul_f32(float *xout, const float *x, const float *w, int n, int d
 }
 
 /* runq's integer dot product per group; `val += (float)ival * w_scale * x_scale` */
-static void matmul_q8(float *xout, const QuantizedVector *x, const Matrix *w) {
+static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
     int groups = (n + gs - 1) / gs;
@@ -799,6 +799,111 @@ static void matmul_q8(float *xout, const QuantizedVector *x, const Matrix *w) {
     }
 }
 
+/* kernel: MMX (Pentium II). Integer only: q8 dot products with pmaddwd (four int16 multiply-adds
+ * per instruction); float32 stays on the x87 scalar path. emms runs before any x87 code. gcc and
+ * mingw define __MMX__ for -march=pentium2; MSVC 6 with the Processor Pack: add /DRT_USE_MMX.
+ * Borland has no mmintrin.h and uses the scalar kernel, as does every build with -DRT_SCALAR. */
+#if (defined(__MMX__) || defined(RT_USE_MMX)) && !defined(RT_SCALAR)
+#include <mmintrin.h>
+
+#define RT_MMX_BATCH 64
+
+/* int8 to int16: each byte paired with itself, then shifted down arithmetically. */
+#define RT_LO16(v) _mm_srai_pi16(_mm_unpacklo_pi8((v), (v)), 8)
+#define RT_HI16(v) _mm_srai_pi16(_mm_unpackhi_pi8((v), (v)), 8)
+
+/* Two rows against the same x: each widening of x serves both. len is a multiple of 8. */
+static void dot2_q8_mmx(const i8 *w0, const i8 *w1, const i8 *xp, int len, i32 *s0, i32 *s1) {
+    __m64 acc0 = _mm_setzero_si64(), acc1 = _mm_setzero_si64();
+    int j;
+    for (j = 0; j < len; j += 8) {
+        __m64 xv, a, b, xl, xh;
+        memcpy(&xv, xp + j, 8);
+        memcpy(&a, w0 + j, 8);
+        memcpy(&b, w1 + j, 8);
+        xl = RT_LO16(xv);
+        xh = RT_HI16(xv);
+        acc0 = _mm_add_pi32(acc0, _mm_add_pi32(_mm_madd_pi16(RT_LO16(a), xl), _mm_madd_pi16(RT_HI16(a), xh)));
+        acc1 = _mm_add_pi32(acc1, _mm_add_pi32(_mm_madd_pi16(RT_LO16(b), xl), _mm_madd_pi16(RT_HI16(b), xh)));
+    }
+    *s0 = (i32)_mm_cvtsi64_si32(acc0) + (i32)_mm_cvtsi64_si32(_mm_srli_si64(acc0, 32));
+    *s1 = (i32)_mm_cvtsi64_si32(acc1) + (i32)_mm_cvtsi64_si32(_mm_srli_si64(acc1, 32));
+}
+
+/* Integer sums of up to RT_MMX_BATCH groups for two rows with MMX, then emms, then the float
+ * accumulation in the scalar order: bit for bit the scalar kernel's result. An odd last row is
+ * paired with itself. */
+static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
+    int n = w->cols;
+    int gs = w->group_size;
+    int groups = (n + gs - 1) / gs;
+    i32 isum0[RT_MMX_BATCH], isum1[RT_MMX_BATCH];
+    int i, g, g0, j;
+    for (i = 0; i < w->rows; i += 2) {
+        int i1 = i + 1 < w->rows ? i + 1 : i;
+        const i8 *r0 = w->q + (size_t)i * n;
+        const i8 *r1 = w->q + (size_t)i1 * n;
+        const float *ws0 = w->s + (size_t)i * groups;
+        const float *ws1 = w->s + (size_t)i1 * groups;
+        float v0 = 0.0f, v1 = 0.0f;
+        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
+            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
+            for (g = g0; g < g1; g++) {
+                int start = g * gs;
+                int end = start + gs < n ? start + gs : n;
+                int body = (end - start) & ~7;
+                i32 a = 0, b = 0;
+                if (body > 0) dot2_q8_mmx(r0 + start, r1 + start, x->q + start, body, &a, &b);
+                for (j = start + body; j < end; j++) {
+                    a += (i32)x->q[j] * (i32)r0[j];
+                    b += (i32)x->q[j] * (i32)r1[j];
+                }
+                isum0[g - g0] = a;
+                isum1[g - g0] = b;
+            }
+            _mm_empty();
+            for (g = g0; g < g1; g++) {
+                float a = (float)isum0[g - g0] * ws0[g];
+                float b = a * x->s[g];
+                float c = (float)isum1[g - g0] * ws1[g];
+                float d = c * x->s[g];
+                v0 += b;
+                v1 += d;
+            }
+        }
+        xout[i] = v0;
+        xout[i1] = v1;
+    }
+}
+
+#define RT_SIMD "mmx"
+#define RT_SIMD_MATMUL_Q8 matmul_q8_mmx
+#endif
+
+
+/* The SIMD kernel this compiler and CPU can build, else the scalar one (-DRT_SCALAR forces it). */
+#ifndef RT_SIMD
+#define RT_SIMD "scalar"
+#endif
+#ifndef RT_SIMD_MATMUL_F32
+#define RT_SIMD_MATMUL_F32 matmul_f32_scalar
+#endif
+#ifndef RT_SIMD_MATMUL_Q8
+#define RT_SIMD_MATMUL_Q8 matmul_q8_scalar
+#endif
+
+/* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
+typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
+typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w);
+static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
+static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
+static const char *kernel_name = RT_SIMD;
+
+static void use_scalar_kernels(void) {
+    matmul_f32 = matmul_f32_scalar;
+    matmul_q8 = matmul_q8_scalar;
+    kernel_name = "scalar";
+}
 
 /* W (d, n) @ x (n) -> xout (d); q8 weights quantize x first, as runq does */
 static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
@@ -1380,6 +1485,7 @@ static void usage(void) {
     fprintf(stderr, "  -B <MB>     RAM budget; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
     fprintf(stderr, "  -S <0|1>    1 = always stream the weights from disk, default %d\n", RT_DEFAULT_STREAM);
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
+    fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
     exit(1);
 }
 
@@ -1449,6 +1555,10 @@ int main(int argc, char *argv[]) {
         case 'B': budget_mb = atof(argv[i + 1]); break;
         case 'S': force_stream = atoi(argv[i + 1]); break;
         case 'v': verbose = atoi(argv[i + 1]); break;
+        case 'K':
+            if (strcmp(argv[i + 1], "scalar") == 0) use_scalar_kernels();
+            else if (strcmp(argv[i + 1], "simd") != 0) usage();
+            break;
         default: usage();
         }
     }
@@ -1458,6 +1568,7 @@ int main(int argc, char *argv[]) {
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
     if (steps < 0) steps = 0;
 
+    if (verbose) fprintf(stderr, "retro: kernels: %s\n", kernel_name);
     build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
     if (steps == 0 || steps > transformer.config.seq_len) steps = transformer.config.seq_len;
     build_sampler(&sampler, transformer.config.vocab_size, temperature, topp, seed);

@@ -759,10 +759,10 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
     }
 }
 
-/* kernel: scalar (every target). Each row is summed left to right in float32,
- * the accumulation order the TS reference defines. */
+/* kernel: scalar (every target, and every build with -DRT_SCALAR). Each row is summed left to
+ * right in float32, the accumulation order the TS reference defines. */
 
-static void matmul_f32(float *xout, const float *x, const float *w, int n, int d) {
+static void matmul_f32_scalar(float *xout, const float *x, const float *w, int n, int d) {
     int i, j;
     for (i = 0; i < d; i++) {
         const float *row = w + (size_t)i * n;
@@ -776,7 +776,7 @@ static void matmul_f32(float *xout, const float *x, const float *w, int n, int d
 }
 
 /* runq's integer dot product per group; `val += (float)ival * w_scale * x_scale` */
-static void matmul_q8(float *xout, const QuantizedVector *x, const Matrix *w) {
+static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
     int groups = (n + gs - 1) / gs;
@@ -799,6 +799,234 @@ static void matmul_q8(float *xout, const QuantizedVector *x, const Matrix *w) {
     }
 }
 
+/* kernel: AltiVec (PowerPC G4; the Xbox 360's VMX128 runs the same instructions). Written for
+ * gcc's altivec.h and Apple GCC 4.0's -faltivec alike: __vector, no vector literals. Builds
+ * without AltiVec, and builds with -DRT_SCALAR, use the scalar kernel. */
+#if defined(__ALTIVEC__) && defined(__BIG_ENDIAN__) && !defined(RT_SCALAR)
+#ifndef __APPLE_ALTIVEC__
+#include <altivec.h>
+#endif
+
+typedef union {
+    __vector float v;
+    float f[4];
+} VecF;
+
+typedef union {
+    __vector signed int v;
+    i32 i[4];
+} VecI;
+
+static float hsum_altivec(__vector float a) {
+    VecF u;
+    a = vec_add(a, vec_sld(a, a, 8));
+    a = vec_add(a, vec_sld(a, a, 4));
+    u.v = a;
+    return u.f[0];
+}
+
+/* f32: four rows per pass share each load of x; vec_madd fuses multiply and add and sums four
+ * lanes apart, so results differ from the scalar order in the last bits (README: tolerances). */
+static void matmul_f32_altivec(float *xout, const float *x, const float *w, int n, int d) {
+    const __vector float zero = (__vector float)vec_splat_u32(0);
+    int i = 0, j;
+    if ((n & 3) != 0 || ((size_t)w & 15) != 0 || ((size_t)x & 15) != 0) {
+        matmul_f32_scalar(xout, x, w, n, d);
+        return;
+    }
+    for (; i + 4 <= d; i += 4) {
+        const float *r0 = w + (size_t)i * n;
+        const float *r1 = r0 + n;
+        const float *r2 = r1 + n;
+        const float *r3 = r2 + n;
+        __vector float a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        for (j = 0; j < n; j += 4) {
+            __vector float xv = vec_ld(0, x + j);
+            a0 = vec_madd(vec_ld(0, r0 + j), xv, a0);
+            a1 = vec_madd(vec_ld(0, r1 + j), xv, a1);
+            a2 = vec_madd(vec_ld(0, r2 + j), xv, a2);
+            a3 = vec_madd(vec_ld(0, r3 + j), xv, a3);
+        }
+        xout[i] = hsum_altivec(a0);
+        xout[i + 1] = hsum_altivec(a1);
+        xout[i + 2] = hsum_altivec(a2);
+        xout[i + 3] = hsum_altivec(a3);
+    }
+    for (; i < d; i++) {
+        const float *r0 = w + (size_t)i * n;
+        __vector float a0 = zero;
+        for (j = 0; j < n; j += 4) a0 = vec_madd(vec_ld(0, r0 + j), vec_ld(0, x + j), a0);
+        xout[i] = hsum_altivec(a0);
+    }
+}
+
+/* q8: 16 int8 products per step, widened to int16 and summed with vec_msum; rows that start
+ * off a 16-byte boundary are realigned with vec_perm. Four groups are summed across lanes
+ * together. Integer sums are exact and the float steps run in the scalar order, so the result
+ * is bit for bit the scalar kernel's. */
+static __vector signed int dot_q8_altivec(const i8 *wp, const i8 *xp, int len, int aligned, __vector signed int acc) {
+    __vector unsigned char perm = vec_lvsl(0, (const unsigned char *)wp);
+    __vector signed char lo = vec_ld(0, (const signed char *)wp);
+    int j;
+    for (j = 0; j < len; j += 16) {
+        __vector signed char wv, xv = vec_ld(j, (const signed char *)xp);
+        if (aligned) {
+            wv = vec_ld(j, (const signed char *)wp);
+        } else {
+            __vector signed char hi = vec_ld(j + 16, (const signed char *)wp);
+            wv = vec_perm(lo, hi, perm);
+            lo = hi;
+        }
+        acc = vec_msum(vec_unpackh(wv), vec_unpackh(xv), acc);
+        acc = vec_msum(vec_unpackl(wv), vec_unpackl(xv), acc);
+    }
+    return acc;
+}
+
+/* [sum(a0), sum(a1), sum(a2), sum(a3)] */
+static __vector signed int sum4_altivec(__vector signed int a0, __vector signed int a1, __vector signed int a2, __vector signed int a3) {
+    __vector signed int u0 = vec_add(vec_mergeh(a0, a2), vec_mergel(a0, a2));
+    __vector signed int u1 = vec_add(vec_mergeh(a1, a3), vec_mergel(a1, a3));
+    return vec_add(vec_mergeh(u0, u1), vec_mergel(u0, u1));
+}
+
+/* Two rows at a time, four groups summed across lanes together: each load and widening of x
+ * serves both rows. Rows must be 16-byte aligned. */
+static void rows2_q8_altivec(float *out0, float *out1, const i8 *r0, const i8 *r1, const float *s0, const float *s1, const QuantizedVector *x, int n, int gs) {
+    const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
+    int groups = (n + gs - 1) / gs;
+    int full = n / gs;
+    float v0 = 0.0f, v1 = 0.0f;
+    int g, k, j;
+    for (g = 0; g + 4 <= full; g += 4) {
+        __vector signed int acc0[4], acc1[4];
+        VecF f0, f1;
+        for (k = 0; k < 4; k++) {
+            __vector signed int a0 = zero, a1 = zero;
+            int end = (g + k + 1) * gs;
+            for (j = (g + k) * gs; j < end; j += 16) {
+                __vector signed char xv = vec_ld(j, (const signed char *)x->q);
+                __vector signed short xh = vec_unpackh(xv), xl = vec_unpackl(xv);
+                __vector signed char w0 = vec_ld(j, (const signed char *)r0);
+                __vector signed char w1 = vec_ld(j, (const signed char *)r1);
+                a0 = vec_msum(vec_unpackh(w0), xh, a0);
+                a0 = vec_msum(vec_unpackl(w0), xl, a0);
+                a1 = vec_msum(vec_unpackh(w1), xh, a1);
+                a1 = vec_msum(vec_unpackl(w1), xl, a1);
+            }
+            acc0[k] = a0;
+            acc1[k] = a1;
+        }
+        /* int to float is exact here (|sum| < 2^24), as (float)ival is */
+        f0.v = vec_ctf(sum4_altivec(acc0[0], acc0[1], acc0[2], acc0[3]), 0);
+        f1.v = vec_ctf(sum4_altivec(acc1[0], acc1[1], acc1[2], acc1[3]), 0);
+        for (k = 0; k < 4; k++) {
+            float a = f0.f[k] * s0[g + k];
+            float b = a * x->s[g + k];
+            float c = f1.f[k] * s1[g + k];
+            float d = c * x->s[g + k];
+            v0 += b;
+            v1 += d;
+        }
+    }
+    for (; g < groups; g++) {
+        int start = g * gs;
+        int end = start + gs < n ? start + gs : n;
+        int body = (end - start) & ~15;
+        i32 i0 = 0, i1 = 0;
+        float a, b, c, d;
+        if (body > 0) {
+            VecI u0, u1;
+            u0.v = vec_sums(dot_q8_altivec(r0 + start, x->q + start, body, 1, zero), zero);
+            u1.v = vec_sums(dot_q8_altivec(r1 + start, x->q + start, body, 1, zero), zero);
+            i0 = u0.i[3];
+            i1 = u1.i[3];
+        }
+        for (j = start + body; j < end; j++) {
+            i0 += (i32)x->q[j] * (i32)r0[j];
+            i1 += (i32)x->q[j] * (i32)r1[j];
+        }
+        a = (float)i0 * s0[g];
+        b = a * x->s[g];
+        c = (float)i1 * s1[g];
+        d = c * x->s[g];
+        v0 += b;
+        v1 += d;
+    }
+    *out0 = v0;
+    *out1 = v1;
+}
+
+static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matrix *w) {
+    const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
+    int n = w->cols;
+    int gs = w->group_size;
+    int groups = (n + gs - 1) / gs;
+    int aligned = (n & 15) == 0 && ((size_t)w->q & 15) == 0;
+    int i = 0, g, j;
+    if ((gs & 15) != 0 || ((size_t)x->q & 15) != 0) {
+        matmul_q8_scalar(xout, x, w);
+        return;
+    }
+    if (aligned) {
+        for (; i + 2 <= w->rows; i += 2) {
+            const i8 *r0 = w->q + (size_t)i * n;
+            rows2_q8_altivec(xout + i, xout + i + 1, r0, r0 + n, w->s + (size_t)i * groups, w->s + (size_t)(i + 1) * groups, x, n, gs);
+        }
+    }
+    for (; i < w->rows; i++) {
+        const i8 *row = w->q + (size_t)i * n;
+        const float *ws = w->s + (size_t)i * groups;
+        float val = 0.0f;
+        VecI u;
+        for (g = 0; g < groups; g++) {
+            int start = g * gs;
+            int end = start + gs < n ? start + gs : n;
+            int body = (end - start) & ~15;
+            i32 ival = 0;
+            float a, b;
+            if (body > 0) {
+                u.v = vec_sums(dot_q8_altivec(row + start, x->q + start, body, aligned, zero), zero);
+                ival = u.i[3];
+            }
+            for (j = start + body; j < end; j++) ival += (i32)x->q[j] * (i32)row[j];
+            a = (float)ival * ws[g];
+            b = a * x->s[g];
+            val += b;
+        }
+        xout[i] = val;
+    }
+}
+
+#define RT_SIMD "altivec"
+#define RT_SIMD_MATMUL_F32 matmul_f32_altivec
+#define RT_SIMD_MATMUL_Q8 matmul_q8_altivec
+#endif
+
+
+/* The SIMD kernel this compiler and CPU can build, else the scalar one (-DRT_SCALAR forces it). */
+#ifndef RT_SIMD
+#define RT_SIMD "scalar"
+#endif
+#ifndef RT_SIMD_MATMUL_F32
+#define RT_SIMD_MATMUL_F32 matmul_f32_scalar
+#endif
+#ifndef RT_SIMD_MATMUL_Q8
+#define RT_SIMD_MATMUL_Q8 matmul_q8_scalar
+#endif
+
+/* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
+typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
+typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w);
+static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
+static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
+static const char *kernel_name = RT_SIMD;
+
+static void use_scalar_kernels(void) {
+    matmul_f32 = matmul_f32_scalar;
+    matmul_q8 = matmul_q8_scalar;
+    kernel_name = "scalar";
+}
 
 /* W (d, n) @ x (n) -> xout (d); q8 weights quantize x first, as runq does */
 static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
@@ -1380,6 +1608,7 @@ static void usage(void) {
     fprintf(stderr, "  -B <MB>     RAM budget; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
     fprintf(stderr, "  -S <0|1>    1 = always stream the weights from disk, default %d\n", RT_DEFAULT_STREAM);
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
+    fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
     exit(1);
 }
 
@@ -1449,6 +1678,10 @@ int main(int argc, char *argv[]) {
         case 'B': budget_mb = atof(argv[i + 1]); break;
         case 'S': force_stream = atoi(argv[i + 1]); break;
         case 'v': verbose = atoi(argv[i + 1]); break;
+        case 'K':
+            if (strcmp(argv[i + 1], "scalar") == 0) use_scalar_kernels();
+            else if (strcmp(argv[i + 1], "simd") != 0) usage();
+            break;
         default: usage();
         }
     }
@@ -1458,6 +1691,7 @@ int main(int argc, char *argv[]) {
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
     if (steps < 0) steps = 0;
 
+    if (verbose) fprintf(stderr, "retro: kernels: %s\n", kernel_name);
     build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
     if (steps == 0 || steps > transformer.config.seq_len) steps = transformer.config.seq_len;
     build_sampler(&sampler, transformer.config.vocab_size, temperature, topp, seed);
