@@ -119,7 +119,7 @@ const buildCommand: CommandModule<object, BuildArgs> = {
       .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
       .option('model', { alias: 'm', type: 'string', describe: 'model file (default: the built-in tiny model)' })
       .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin (optional for GGUF)' })
-      .option('quant', { choices: ['f32', 'q8'], default: 'f32', describe: 'weight storage on the target' })
+      .option('quant', { choices: ['f32', 'q8', 'q4'], default: 'f32', describe: 'weight storage on the target' })
       .option('group-size', { type: 'number', default: 32, describe: 'values per scale for q8' })
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default dist/<target>)' })
       .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' })
@@ -129,7 +129,7 @@ const buildCommand: CommandModule<object, BuildArgs> = {
       .option('auto', { type: 'boolean', describe: 'let retro plan choose quantization, streaming and context' }) as never,
   handler: async (a) => {
     const r = await runBuild(
-      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8', groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto },
+      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8' | 'q4', groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto },
       (m) => process.stderr.write(`retro: ${m}\n`),
     );
     const mb = (n: number) => `${(n / 1048576).toFixed(2)} MB`;
@@ -165,13 +165,13 @@ const planCommand: CommandModule<object, PlanArgs> = {
       .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
       .option('model', { alias: 'm', type: 'string', describe: 'model file (default: the built-in tiny model)' })
       .option('tokenizer', { alias: 'z', type: 'string' })
-      .option('quant', { choices: ['f32', 'q8'], describe: 'only this quantization (default: compare them)' })
+      .option('quant', { choices: ['f32', 'q8', 'q4'], describe: 'only this quantization (default: compare them)' })
       .option('group-size', { type: 'number', default: 32 })
       .option('seq-len', { type: 'number', describe: 'cap the context' })
       .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' })
       .option('json', { type: 'boolean' }) as never,
   handler: (a) => {
-    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8' | undefined, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'] });
+    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8' | 'q4' | undefined, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'] });
     const mb = (n: number) => (n / 1048576).toFixed(1);
     if (a.json) {
       print(JSON.stringify({ target: r.profile.id, model: r.model, usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null }, null, 2));
@@ -249,7 +249,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>; built if missing or --model is given)' })
       .option('model', { alias: 'm', type: 'string', describe: 'build this model first' })
       .option('tokenizer', { alias: 'z', type: 'string' })
-      .option('quant', { choices: ['f32', 'q8'], default: 'f32' })
+      .option('quant', { choices: ['f32', 'q8', 'q4'], default: 'f32' })
       .option('group-size', { type: 'number', default: 32 })
       .option('mode', { choices: ['free', 'forced', 'both'], default: 'both', describe: 'free-running generation, teacher-forced, or both' })
       .option('steps', { alias: 'n', type: 'number', default: 64 })
@@ -270,7 +270,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
         bundle: a.bundle,
         model: a.model,
         tokenizer: a.tokenizer,
-        quant: a.quant as 'f32' | 'q8',
+        quant: a.quant as 'f32' | 'q8' | 'q4',
         groupSize: a['group-size'],
         modes: parseModes(a.mode),
         steps: a.steps,

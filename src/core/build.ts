@@ -143,7 +143,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       description = usedDefault
         ? DEFAULT_MODEL.description
         : `${basename(modelPath!)} (${src.format}, dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads, vocab ${c.vocabSize}, context ${c.seqLen})`;
-      progress(`converting ${basename(modelPath!)} -> ${MODEL_FILE} (${req.quant}${req.quant === 'q8' ? `, groups of ${req.groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
+      progress(`converting ${basename(modelPath!)} -> ${MODEL_FILE} (${req.quant}${req.quant !== 'f32' ? `, groups of ${req.groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
       nativeBytes = convertModel(src, vocab, profile, req.quant, req.groupSize, join(stage, MODEL_FILE));
     } finally {
       opened.close();
@@ -185,7 +185,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
     const sizes = listed.map((name) => ({ name, bytes: statSync(join(stage, name)).size }));
     const readme = renderReadme(
       profile,
-      { modelDescription: description, modelFile: MODEL_FILE, modelBytes: nativeBytes, quant: req.quant === 'q8' ? `Q8 (int8, groups of ${req.groupSize})` : 'float32', files: sizes },
+      { modelDescription: description, modelFile: MODEL_FILE, modelBytes: nativeBytes, quant: req.quant === 'q8' ? `Q8 (int8, groups of ${req.groupSize})` : req.quant === 'q4' ? `Q4 (4-bit, two per byte, groups of ${req.groupSize})` : 'float32', files: sizes },
       readmeName,
     );
     writeFileSync(join(stage, readme.name), readme.content);
@@ -199,7 +199,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       files.push({ name, bytes: statSync(join(stage, name)).size, sha256: await sha256(join(stage, name)), role: roles[name] ?? 'other' });
     }
     const sourceBytes = statSync(modelPath!).size;
-    const model = { description, source: usedDefault ? 'built-in default' : resolve(modelPath!), tokenizer: usedDefault || tokenizerPath === undefined ? null : resolve(tokenizerPath), format: usedDefault ? 'synthetic' : openFormat(modelPath!), sourceBytes, nativeBytes, quant: req.quant, groupSize: req.quant === 'q8' ? req.groupSize : 0, usedDefault };
+    const model = { description, source: usedDefault ? 'built-in default' : resolve(modelPath!), tokenizer: usedDefault || tokenizerPath === undefined ? null : resolve(tokenizerPath), format: usedDefault ? 'synthetic' : openFormat(modelPath!), sourceBytes, nativeBytes, quant: req.quant, groupSize: req.quant !== 'f32' ? req.groupSize : 0, usedDefault };
     const manifest = {
       generator: `retro ${RETRO_VERSION}`,
       target: { id: profile.id, name: profile.name, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment },

@@ -114,7 +114,7 @@ export function runPlan(req: PlanRequest): PlanOutcome {
       throw e;
     }
   };
-  const quants: NativeQuant[] = req.quant ? [req.quant] : ['f32', 'q8'];
+  const quants: NativeQuant[] = req.quant ? [req.quant] : ['f32', 'q8', 'q4'];
   const options: PlanOption[] = [];
   for (const q of quants) {
     const l = layout(q, fullSeq);
@@ -128,8 +128,8 @@ export function runPlan(req: PlanRequest): PlanOutcome {
       ? `${asked[0].quant} in RAM ${asked[0].why}; streaming the weights from disk: ${asked[1].why}`
       : `${asked[0].quant} in RAM ${asked[0].why}; streaming ${asked[1].why}`;
 
-  // Best first: full precision in RAM, q8 in RAM, q8 streamed (reads 3.5x less than f32), f32 streamed; then shorter contexts.
-  const order: [NativeQuant, boolean][] = [['f32', false], ['q8', false], ['q8', true], ['f32', true]];
+  // Best first: f32 in RAM, q8 in RAM, q8 streamed (3.5x fewer bytes than f32); q4 only when q8 does not fit; then shorter contexts.
+  const order: [NativeQuant, boolean][] = [['f32', false], ['q8', false], ['q8', true], ['q4', false], ['q4', true], ['f32', true]];
   let recommendation = order.map(([q, s]) => options.find((o) => o.quant === q && (o.mode === 'stream') === s && o.fits)).find((o) => o);
   for (let seq = 2 ** Math.floor(Math.log2(fullSeq - 1)); !recommendation && seq >= 64; seq /= 2) {
     for (const [q, s] of order) {

@@ -36,7 +36,7 @@ export interface VerifyRequest {
   bundle?: string;
   model?: string;
   tokenizer?: string;
-  quant: 'f32' | 'q8';
+  quant: 'f32' | 'q8' | 'q4';
   groupSize: number;
   modes: VerifyMode[];
   steps: number;
@@ -64,8 +64,9 @@ export interface VerifyOutcome {
   pass: boolean;
 }
 
-function toleranceFor(profile: Profile, quant: 'f32' | 'q8'): Tolerance {
-  return profile.verify[quant];
+/** q4 runs q8's arithmetic (int8 activations, integer dot products per group): the same tolerance. */
+function toleranceFor(profile: Profile, quant: 'f32' | 'q8' | 'q4'): Tolerance {
+  return profile.verify[quant === 'q4' ? 'q8' : quant];
 }
 
 export async function runVerify(req: VerifyRequest, progress: (m: string) => void = () => {}): Promise<VerifyOutcome> {

@@ -21,7 +21,16 @@ export const NATIVE = {
   maxFileBytes: 0x7fffffff, // 32-bit long offsets on the targets
 } as const;
 
-export type NativeQuant = 'f32' | 'q8';
+export type NativeQuant = 'f32' | 'q8' | 'q4';
+
+/** Kind codes in the header and tensor table. */
+const KIND_CODE: Record<NativeQuant, number> = { f32: 0, q8: 1, q4: 2 };
+const KIND_OF = ['f32', 'q8', 'q4'] as const;
+
+/** Bytes of a row of values: 4 per f32, 1 per q8, two q4 values per byte (a row starts on a byte). */
+export function rowBytes(kind: NativeQuant, cols: number): number {
+  return kind === 'f32' ? cols * 4 : kind === 'q8' ? cols : Math.ceil(cols / 2);
+}
 export type ByteOrder = 'little' | 'big';
 
 /** Tensor names in file order; per-layer tensors repeat once per layer. */
@@ -87,10 +96,9 @@ export function planNative(config: Config, vocab: Vocab, quant: NativeQuant, gro
   const entries: NativeEntry[] = [];
   for (const [name, layer, rows, cols, isMatrix] of shapes) {
     const kind: NativeQuant = isMatrix ? quant : 'f32';
-    const n = rows * cols;
-    const e: NativeEntry = { name, layer, kind, rows, cols, groupSize: kind === 'q8' ? groupSize : 0, dataOffset: at, dataBytes: kind === 'q8' ? n : n * 4, scaleOffset: 0, scaleBytes: 0 };
+    const e: NativeEntry = { name, layer, kind, rows, cols, groupSize: kind === 'f32' ? 0 : groupSize, dataOffset: at, dataBytes: rows * rowBytes(kind, cols), scaleOffset: 0, scaleBytes: 0 };
     at = align(at + e.dataBytes, alignment);
-    if (kind === 'q8') {
+    if (kind !== 'f32') {
       e.scaleOffset = at;
       e.scaleBytes = rows * groupsPerRow(cols, groupSize) * 4;
       at = align(at + e.scaleBytes, alignment);
@@ -100,7 +108,7 @@ export function planNative(config: Config, vocab: Vocab, quant: NativeQuant, gro
   if (at > NATIVE.maxFileBytes) {
     throw new ModelFormatError(`${path}: the converted model would be ${at} bytes, over the 2 GB a 32-bit target can seek`, 'quantize with --quant q8 or use a smaller model');
   }
-  return { config, quant, groupSize: quant === 'q8' ? groupSize : 0, alignment, sharedClassifier, entries, tokenizerOffset, tokenizerBytes: tokBytes, size: at };
+  return { config, quant, groupSize: quant === 'f32' ? 0 : groupSize, alignment, sharedClassifier, entries, tokenizerOffset, tokenizerBytes: tokBytes, size: at };
 }
 
 class Encoder {
@@ -128,6 +136,28 @@ function f32Bytes(a: Float32Array, order: ByteOrder): Buffer {
   const swapped = Buffer.from(b);
   swapped.swap32();
   return swapped;
+}
+
+/** Q4 values two per byte, the even column in the low nibble, as 4-bit two's complement; rows start on a byte. */
+function packQ4(q: Int8Array, rows: number, cols: number): Buffer {
+  const rb = rowBytes('q4', cols);
+  const out = Buffer.alloc(rows * rb);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) out[r * rb + (j >> 1)] |= (q[r * cols + j] & 15) << ((j & 1) * 4);
+  }
+  return out;
+}
+
+function unpackQ4(b: Uint8Array, rows: number, cols: number): Int8Array {
+  const rb = rowBytes('q4', cols);
+  const q = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const v = (b[r * rb + (j >> 1)] >> ((j & 1) * 4)) & 15;
+      q[r * cols + j] = v >= 8 ? v - 16 : v;
+    }
+  }
+  return q;
 }
 
 /** Writes a native file tensor by tensor to a temporary name; `finish` renames it into place. */
@@ -160,7 +190,7 @@ export class NativeWriter {
     h.buf.write(NATIVE.magic, 0, 'latin1');
     h.u32(4, NATIVE.marker);
     h.u32(8, NATIVE.version);
-    h.u32(12, L.quant === 'q8' ? 1 : 0);
+    h.u32(12, KIND_CODE[L.quant]);
     h.u32(16, L.groupSize);
     h.u32(20, L.alignment);
     [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.seqLen, L.sharedClassifier ? 1 : 0].forEach((v, i) => h.u32(24 + i * 4, v));
@@ -177,7 +207,7 @@ export class NativeWriter {
     L.entries.forEach((e, i) => {
       const at = NATIVE.headerBytes + i * NATIVE.entryBytes;
       h.buf.write(e.name, at, 'latin1');
-      [e.kind === 'q8' ? 1 : 0, e.rows, e.cols, e.groupSize, e.dataOffset, e.dataBytes, e.scaleOffset, e.scaleBytes].forEach((v, k) => h.u32(at + NATIVE.nameBytes + k * 4, v));
+      [KIND_CODE[e.kind], e.rows, e.cols, e.groupSize, e.dataOffset, e.dataBytes, e.scaleOffset, e.scaleBytes].forEach((v, k) => h.u32(at + NATIVE.nameBytes + k * 4, v));
     });
     writeSync(this.fd, h.buf, 0, h.buf.length, 0);
     const t = new Encoder(L.tokenizerBytes, this.order === 'little');
@@ -199,13 +229,14 @@ export class NativeWriter {
   write(m: Matrix | Float32Array): void {
     const e = this.layout.entries[this.next++];
     if (m instanceof Float32Array) m = { kind: 'f32', rows: 1, cols: m.length, data: m };
-    if (m.kind !== e.kind || m.rows !== e.rows || m.cols !== e.cols || (m.kind === 'q8' && m.groupSize !== e.groupSize)) {
+    if (m.kind !== e.kind || m.rows !== e.rows || m.cols !== e.cols || (m.kind !== 'f32' && m.groupSize !== e.groupSize)) {
       throw new Error(`native writer: ${e.name}[${e.layer}] got ${m.kind} ${m.rows}x${m.cols}, planned ${e.kind} ${e.rows}x${e.cols}`);
     }
     if (m.kind === 'f32') {
       writeSync(this.fd, f32Bytes(m.data, this.order), 0, e.dataBytes, e.dataOffset);
     } else {
-      writeSync(this.fd, Buffer.from(m.q.buffer, m.q.byteOffset, m.q.byteLength), 0, e.dataBytes, e.dataOffset);
+      const values = m.kind === 'q8' ? Buffer.from(m.q.buffer, m.q.byteOffset, m.q.byteLength) : packQ4(m.q, m.rows, m.cols);
+      writeSync(this.fd, values, 0, e.dataBytes, e.dataOffset);
       writeSync(this.fd, f32Bytes(m.s, this.order), 0, e.scaleBytes, e.scaleOffset);
     }
   }
@@ -282,14 +313,16 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
     const layer = layers.get(name) ?? 0;
     layers.set(name, layer + 1);
     const v = (k: number) => tu(at + NATIVE.nameBytes + k * 4);
-    const e: NativeEntry = { name, layer, kind: v(0) === 1 ? 'q8' : 'f32', rows: v(1), cols: v(2), groupSize: v(3), dataOffset: v(4), dataBytes: v(5), scaleOffset: v(6), scaleBytes: v(7) };
+    const kind = KIND_OF[v(0)];
+    if (!kind) throw new ModelFormatError(`${path}: tensor ${name} has unknown kind ${v(0)}`, 'the file is corrupt or from a newer retro');
+    const e: NativeEntry = { name, layer, kind, rows: v(1), cols: v(2), groupSize: v(3), dataOffset: v(4), dataBytes: v(5), scaleOffset: v(6), scaleBytes: v(7) };
     if (e.dataOffset + e.dataBytes > file.size || e.scaleOffset + e.scaleBytes > file.size) throw new ModelFormatError(`${path}: tensor ${name} lies outside the file`, 'the file is corrupt');
     entries.push(e);
   }
   return {
     order,
     targetId,
-    quant: u(12) === 1 ? 'q8' : 'f32',
+    quant: KIND_OF[u(12)] ?? 'f32',
     groupSize: u(16),
     config,
     sharedClassifier: u(52) !== 0,
@@ -316,7 +349,9 @@ export function openNative(file: BinaryFile): ModelSource {
     const e = h.entries.find((x) => x.name === name && x.layer === layer);
     if (!e) throw new ModelFormatError(`${file.path}: tensor ${name}[${layer}] missing`, 'the file is corrupt');
     if (e.kind === 'f32') return { kind: 'f32', rows: e.rows, cols: e.cols, data: floats(e.dataOffset, e.rows * e.cols) };
-    return { kind: 'q8', rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: file.readI8(e.dataOffset, e.rows * e.cols), s: floats(e.scaleOffset, e.scaleBytes / 4) };
+    const s = floats(e.scaleOffset, e.scaleBytes / 4);
+    if (e.kind === 'q4') return { kind: 'q4', rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: unpackQ4(file.read(e.dataOffset, e.dataBytes), e.rows, e.cols), s };
+    return { kind: 'q8', rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: file.readI8(e.dataOffset, e.rows * e.cols), s };
   };
   const tok = Buffer.from(file.read(h.tokenizerOffset, h.tokenizerBytes));
   const pieces: string[] = [];
@@ -334,7 +369,7 @@ export function openNative(file: BinaryFile): ModelSource {
     format: 'retro-native',
     config: h.config,
     sharedClassifier: h.sharedClassifier,
-    storage: h.quant === 'q8' ? 'q8_0' : 'f32',
+    storage: h.quant === 'q8' ? 'q8_0' : h.quant === 'q4' ? 'q4' : 'f32',
     vocab: { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId },
     tokenEmbedding: () => read('token_embedding', 0),
     layerVector: (name, l) => vector(name, l),

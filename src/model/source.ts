@@ -16,7 +16,7 @@ export interface ModelSource {
   readonly config: Config;
   readonly sharedClassifier: boolean;
   /** Storage of the big matrices as found in the file. */
-  readonly storage: 'f32' | 'f16' | 'q8_0' | 'mixed';
+  readonly storage: 'f32' | 'f16' | 'q8_0' | 'q4' | 'mixed';
   readonly vocab?: Vocab;
   tokenEmbedding(): Matrix; // (vocab, dim)
   layerVector(name: VectorName, layer: number): Float32Array; // (dim)

@@ -9,7 +9,7 @@ import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model
 export interface Placement {
   name: string;
   layer: number;
-  kind: 'f32' | 'q8';
+  kind: 'f32' | 'q8' | 'q4';
   groupSize: number;
   dataOffset: number;
   dataBytes: number;
@@ -19,7 +19,7 @@ export interface Placement {
 
 export interface FileLayout {
   config: Config;
-  quant: 'f32' | 'q8';
+  quant: 'f32' | 'q8' | 'q4';
   groupSize: number;
   alignment: number;
   sharedClassifier: boolean;
@@ -55,14 +55,14 @@ export class DoesNotFit {
   ) {}
 }
 
-const entryEnd = (e: Placement) => Math.max(e.dataOffset + e.dataBytes, e.kind === 'q8' ? e.scaleOffset + e.scaleBytes : 0);
-const entryBytes = (e: Placement) => e.dataBytes + (e.kind === 'q8' ? e.scaleBytes : 0);
+const entryEnd = (e: Placement) => Math.max(e.dataOffset + e.dataBytes, e.kind !== 'f32' ? e.scaleOffset + e.scaleBytes : 0);
+const entryBytes = (e: Placement) => e.dataBytes + (e.kind !== 'f32' ? e.scaleBytes : 0);
 
 /** The engine's run state and sampler (state_bytes in the C). */
 function stateBytes(layout: FileLayout): number {
   const c = layout.config;
   const kv = kvDim(c);
-  const gs = layout.quant === 'q8' ? layout.groupSize : 32;
+  const gs = layout.quant !== 'f32' ? layout.groupSize : 32;
   const cache = c.nLayers * c.seqLen * kv;
   const floats = c.dim * 4 + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(c.dim, gs) + groupsPerRow(c.hiddenDim, gs);
   return floats * 4 + c.dim + c.hiddenDim + c.vocabSize * 8;
@@ -88,7 +88,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
   const emb = e('token_embedding');
-  const dequantized = emb.kind === 'q8' ? c.vocabSize * c.dim * 4 : 0;
+  const dequantized = emb.kind !== 'f32' ? c.vocabSize * c.dim * 4 : 0;
   const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
   const resident = entryBytes(emb) + wcls + dequantized + layers;
   const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 8);
@@ -104,7 +104,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const perToken = layers + classifierRead;
   const fits = (n: number) => n <= budget;
   if (!forceStream && fits(fixed + resident)) {
-    const weights = resident - (emb.kind === 'q8' && !layout.sharedClassifier ? entryBytes(emb) : 0);
+    const weights = resident - (emb.kind !== 'f32' && !layout.sharedClassifier ? entryBytes(emb) : 0);
     const parts = [{ name: 'weights (resident)', bytes: weights }, ...base];
     return { mode: 'ram', allocated: sum(parts), parts, streamBuffer: 0, readPerToken: 0, weightBytesPerToken: perToken };
   }
@@ -123,7 +123,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
     buffer = span('half');
   }
   if (!fits(fixed + buffer)) throw new DoesNotFit(fixed + buffer, budget, kvCacheBytes(layout));
-  let read = emb.kind === 'q8' ? c.dim + groupsPerRow(c.dim, emb.groupSize) * 4 : c.dim * 4;
+  let read = emb.kind === 'f32' ? c.dim * 4 : (emb.kind === 'q8' ? c.dim : Math.ceil(c.dim / 2)) + groupsPerRow(c.dim, emb.groupSize) * 4;
   for (let l = 0; l < L; l++) {
     if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
     else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;

@@ -10,7 +10,7 @@
  * Transcendentals (exp, pow, sin, cos) are computed in double and rounded once,
  * which matches a correctly rounded libm float function.
  */
-import type { Matrix, Q8Matrix } from './model.js';
+import type { IntMatrix, Matrix } from './model.js';
 
 const f = Math.fround;
 
@@ -115,7 +115,7 @@ export function matmulF32(xout: Float32Array, x: Float32Array, w: Float32Array, 
 }
 
 /** runq's matmul: integer dot product per group, then `val += (float)ival * w_scale * x_scale`. */
-export function matmulQ8(xout: Float32Array, xq: QuantizedVector, w: Q8Matrix): void {
+export function matmulQ8(xout: Float32Array, xq: QuantizedVector, w: IntMatrix): void {
   const n = w.cols;
   const gs = w.groupSize;
   const groups = Math.ceil(n / gs);
@@ -151,7 +151,7 @@ export class Quantizer {
   }
 }
 
-/** xout = W @ x for either storage kind; Q8 quantizes x first, as runq does. */
+/** xout = W @ x for any storage kind; Q8 and Q4 quantize x to int8 first, as runq does. */
 export function matmul(xout: Float32Array, x: Float32Array, w: Matrix, scratch: Quantizer): void {
   if (w.kind === 'f32') {
     matmulF32(xout, x, w.data, w.cols, w.rows);
@@ -162,8 +162,8 @@ export function matmul(xout: Float32Array, x: Float32Array, w: Matrix, scratch: 
   matmulQ8(xout, xq, w);
 }
 
-/** runq's `dequantize` of a Q8 matrix to float32: q * s, rounded to float32. */
-export function dequantize(w: Q8Matrix): Float32Array {
+/** runq's `dequantize` of a Q8 (or Q4) matrix to float32: q * s, rounded to float32. */
+export function dequantize(w: IntMatrix): Float32Array {
   const out = new Float32Array(w.rows * w.cols);
   const groups = Math.ceil(w.cols / w.groupSize);
   for (let i = 0; i < w.rows; i++) {

@@ -37,7 +37,23 @@ export interface Q8Matrix {
   s: Float32Array; // rows*ceil(cols/groupSize)
 }
 
-export type Matrix = F32Matrix | Q8Matrix;
+/**
+ * Q4: 4-bit symmetric values in [-7, 7] with one float32 scale per group, scale = max|w| / 7.
+ * Held unpacked here (one value per Int8) so the arithmetic is runq's; target files pack two per byte.
+ */
+export interface Q4Matrix {
+  kind: 'q4';
+  rows: number;
+  cols: number;
+  groupSize: number;
+  q: Int8Array; // rows*cols, each in [-7, 7]
+  s: Float32Array; // rows*ceil(cols/groupSize)
+}
+
+/** The integer kinds: the same per-group integer dot products, only the value range differs. */
+export type IntMatrix = Q8Matrix | Q4Matrix;
+
+export type Matrix = F32Matrix | IntMatrix;
 
 export interface LayerWeights {
   rmsAtt: Float32Array; // (dim)

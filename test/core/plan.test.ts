@@ -24,9 +24,10 @@ function engine(b: BuildReport, args: string[]) {
 }
 
 describe.runIf(enabled)('retro plan matches what the engine allocates', () => {
-  const cases: [string, string, 'f32' | 'q8', number][] = [
+  const cases: [string, string, 'f32' | 'q8' | 'q4', number][] = [
     ['stories260K f32', 'stories260K.bin', 'f32', 32],
     ['stories260K q8', 'stories260K.bin', 'q8', 32],
+    ['stories260K q4', 'stories260K.bin', 'q4', 32],
     ['synthetic_v0 f32, unshared classifier', 'synthetic_v0.bin', 'f32', 32],
     ['synthetic_v2_q8 q8, unshared classifier', 'synthetic_v2_q8.bin', 'q8', 64],
   ];

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { f16ToF32 } from '../../src/model/gguf.js';
 import { loadWeights, type ModelSource } from '../../src/model/source.js';
-import type { Matrix, Vocab, Weights } from '../../src/reference/model.js';
+import type { Matrix, Q8Matrix, Vocab, Weights } from '../../src/reference/model.js';
 
 const f32 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
@@ -43,7 +43,7 @@ export function writeV1(path: string, src: ModelSource): void {
 }
 
 /** Q8 with per-group scales rounded to f16, so the same numbers can be stored in GGUF Q8_0 too. */
-export function quantizeQ8(data: Float32Array, rows: number, cols: number, gs: number, f16Scales: boolean): Matrix {
+export function quantizeQ8(data: Float32Array, rows: number, cols: number, gs: number, f16Scales: boolean): Q8Matrix {
   const q = new Int8Array(rows * cols);
   const groups = Math.ceil(cols / gs);
   const s = new Float32Array(rows * groups);
@@ -70,8 +70,8 @@ export function writeV2(path: string, src: ModelSource, gs: number, f16Scales: b
   layers(w, (l) => l.rmsFfn).forEach((a) => parts.push(f32(a as Float32Array)));
   parts.push(f32(w.rmsFinal));
   const pushQ = (m: Matrix) => {
+    if (m.kind === 'q4') throw new Error('llama2.c v2 files hold no q4');
     const qm = m.kind === 'q8' ? m : quantizeQ8(m.data, m.rows, m.cols, gs, f16Scales);
-    if (qm.kind !== 'q8') throw new Error('unreachable');
     parts.push(Buffer.from(qm.q.buffer, qm.q.byteOffset, qm.q.byteLength), f32(qm.s));
   };
   pushQ({ kind: 'f32', rows: c.vocabSize, cols: c.dim, data: w.tokenEmbedding });

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertModel } from '../../src/core/build.js';
@@ -8,6 +8,7 @@ import { readNativeHeader } from '../../src/model/native.js';
 import { openModel } from '../../src/model/open.js';
 import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
+import { quantizeQ4 } from '../../src/quant/q8.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { generateText } from '../helpers/run.js';
@@ -15,7 +16,7 @@ import { generateText } from '../helpers/run.js';
 const dir = tempDir();
 const vocab = readTokenizer(model('tok512.bin'), 512);
 
-function convert(target: string, quant: 'f32' | 'q8', name: string, src = 'stories260K.bin'): string {
+function convert(target: string, quant: 'f32' | 'q8' | 'q4', name: string, src = 'stories260K.bin'): string {
   const path = join(dir, name);
   const m = openModel(model(src));
   convertModel(m, vocab, loadProfile(target), quant, 32, path);
@@ -70,6 +71,26 @@ describe('target-native model file', () => {
     expect(maxErr).toBeLessThanOrEqual(w.s[5] / 2 + 1e-7);
     const text = generateText({ model: p, temperature: 0, steps: 64, prompt: ONCE }).toString();
     expect(text.startsWith('Once upon a time, there was a little girl named Lily.')).toBe(true);
+  });
+
+  it('q4 packs two values a byte (rows of odd nibble count included) and reads back exactly, in either byte order', () => {
+    const f = loadWeights(openModel(model('stories260K.bin'))).layers[0].w2;
+    if (f.kind !== 'f32') throw new Error('kinds');
+    const expected = quantizeQ4(f, 32);
+    for (const [target, name] of [['host', 'q4le.rtr'], ['powerbook-g4', 'q4be.rtr']] as const) {
+      const p = convert(target, 'q4', name);
+      const h = readNativeHeader(BinaryFile.open(p, 'model'));
+      const w2 = h.entries.find((e) => e.name === 'w2')!;
+      expect(w2.kind).toBe('q4');
+      expect(w2.dataBytes).toBe(64 * 86); // 172 values: 86 bytes a row
+      const w = loadWeights(openModel(p)).layers[0].w2;
+      if (w.kind !== 'q4') throw new Error('kinds');
+      expect(Buffer.from(w.q.buffer).equals(Buffer.from(expected.q.buffer))).toBe(true);
+      expect(Buffer.from(w.s.buffer).equals(Buffer.from(expected.s.buffer))).toBe(true);
+      expect(Math.min(...w.q)).toBeGreaterThanOrEqual(-7);
+      expect(Math.max(...w.q)).toBeLessThanOrEqual(7);
+    }
+    expect(statSync(join(dir, 'q4le.rtr')).size).toBeLessThan(statSync(join(dir, 'q8.rtr')).size * 0.65);
   });
 
   it('an already-Q8 source with another group size is requantized; the same size passes through', () => {

@@ -123,6 +123,7 @@ static void xfree(void *p) {
 
 #define RT_F32 0
 #define RT_Q8 1
+#define RT_Q4 2
 
 typedef struct {
     int dim;        /* transformer width */
@@ -138,16 +139,16 @@ typedef struct {
 } Config;
 
 typedef struct {
-    int kind;       /* RT_F32 or RT_Q8 */
+    int kind;       /* RT_F32, RT_Q8 or RT_Q4 */
     int rows;
     int cols;
-    int group_size; /* RT_Q8: values per scale; groups restart at each row */
+    int group_size; /* RT_Q8, RT_Q4: values per scale; groups restart at each row */
     float *w;       /* RT_F32: (rows, cols) */
-    i8 *q;          /* RT_Q8: (rows, cols) */
-    float *s;       /* RT_Q8: (rows, ceil(cols / group_size)) */
+    i8 *q;          /* RT_Q8: (rows, cols); RT_Q4: (rows, ceil(cols / 2)), two 4-bit values a byte, even column low */
+    float *s;       /* RT_Q8, RT_Q4: (rows, ceil(cols / group_size)) */
     u32 data_offset;  /* where w or q lie in the model file (streaming reads them from there) */
     u32 data_bytes;
-    u32 scale_offset; /* where s lies (RT_Q8) */
+    u32 scale_offset; /* where s lies (RT_Q8, RT_Q4) */
     u32 scale_bytes;
 } Matrix;
 
@@ -295,8 +296,8 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
         (p->dim / p->n_heads) % 2 != 0 || p->vocab_size <= 0 || p->vocab_size > 2097152 || p->seq_len <= 0 || p->seq_len > 1048576) {
         die("impossible model dimensions in", mf->path, "the file is corrupt; convert it again");
     }
-    if ((t->quant_kind != RT_F32 && t->quant_kind != RT_Q8) || (t->quant_kind == RT_Q8 && (t->group_size <= 0 || t->group_size > 4096))) {
-        die("unknown quantization in", mf->path, "convert the model again with --quant f32 or q8");
+    if ((t->quant_kind != RT_F32 && t->quant_kind != RT_Q8 && t->quant_kind != RT_Q4) || (t->quant_kind != RT_F32 && (t->group_size <= 0 || t->group_size > 4096))) {
+        die("unknown quantization in", mf->path, "convert the model again with --quant f32, q8 or q4");
     }
     if (tok->max_token_length <= 0 || tok->max_token_length > 4096 || tok->bos_id < 0 || tok->bos_id >= p->vocab_size || tok->eos_id < 0 || tok->eos_id >= p->vocab_size) {
         die("impossible tokenizer header in", mf->path, "the file is corrupt; convert it again");
@@ -360,9 +361,10 @@ static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, in
     m->scale_bytes = get_u32(e + RT_NAME_BYTES + 28);
     if (m->kind == RT_F32) {
         if (m->data_bytes != mul_size(n, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
-    } else if (m->kind == RT_Q8 && m->group_size > 0) {
+    } else if ((m->kind == RT_Q8 || m->kind == RT_Q4) && m->group_size > 0) {
         size_t groups = mul_size((size_t)rows, (size_t)((cols + m->group_size - 1) / m->group_size), name);
-        if (m->data_bytes != n || m->scale_bytes != mul_size(groups, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
+        size_t values = m->kind == RT_Q8 ? n : mul_size((size_t)rows, (size_t)(cols + 1) / 2, name);
+        if (m->data_bytes != values || m->scale_bytes != mul_size(groups, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
     } else {
         die("unknown tensor kind for", name, "convert the model again");
     }
@@ -377,7 +379,7 @@ static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, in
 static u32 matrix_end(const Matrix *m) {
     u32 a = m->data_offset + m->data_bytes;
     u32 b = m->scale_offset + m->scale_bytes;
-    return m->kind == RT_Q8 && b > a ? b : a;
+    return m->kind != RT_F32 && b > a ? b : a;
 }
 
 static void free_matrix(Matrix *m) {
@@ -389,13 +391,28 @@ static void free_matrix(Matrix *m) {
     m->s = NULL;
 }
 
+/* Bytes of one row of quantized values. */
+static size_t row_bytes(int kind, int cols) {
+    return kind == RT_Q4 ? (size_t)(cols + 1) / 2 : (size_t)cols;
+}
+
+/* Value j of a row of 4-bit two's complement values, two a byte, the even one in the low nibble. */
+static int q4_at(const i8 *row, int j) {
+    int v = ((unsigned char)row[j >> 1] >> ((j & 1) * 4)) & 15;
+    return v >= 8 ? v - 16 : v;
+}
+
+/* One row of a q8 or q4 matrix to floats: q * s, as runq dequantizes. */
+static void dequantize_row(float *out, const i8 *row, const float *scales, int kind, int cols, int group_size) {
+    int j;
+    for (j = 0; j < cols; j++) out[j] = (kind == RT_Q4 ? q4_at(row, j) : row[j]) * scales[j / group_size];
+}
+
 static void dequantize_into(float *out, const Matrix *m) {
-    int i, j;
+    int i;
     int groups = (m->cols + m->group_size - 1) / m->group_size;
     for (i = 0; i < m->rows; i++) {
-        for (j = 0; j < m->cols; j++) {
-            out[(size_t)i * m->cols + j] = m->q[(size_t)i * m->cols + j] * m->s[(size_t)i * groups + j / m->group_size];
-        }
+        dequantize_row(out + (size_t)i * m->cols, m->q + (size_t)i * row_bytes(m->kind, m->cols), m->s + (size_t)i * groups, m->kind, m->cols, m->group_size);
     }
 }
 
@@ -454,7 +471,7 @@ static float *floats(size_t n, const char *what) {
 }
 
 static size_t matrix_bytes(const Matrix *m) {
-    return (size_t)m->data_bytes + (m->kind == RT_Q8 ? (size_t)m->scale_bytes : 0);
+    return (size_t)m->data_bytes + (m->kind != RT_F32 ? (size_t)m->scale_bytes : 0);
 }
 
 /* Bytes of the run state and sampler, as build_run_state and build_sampler allocate them. */
@@ -508,7 +525,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     read_at(mf, RT_HEADER_BYTES, mf->table, (size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
     kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
     hs = p->dim / p->n_heads;
-    gs = t->quant_kind == RT_Q8 ? t->group_size : 32;
+    gs = t->quant_kind != RT_F32 ? t->group_size : 32;
 
     /* First the table: shapes, offsets and the small vectors, in file order (docs/model-format.md). */
     read_matrix(mf, &w->token_embedding, "token_embedding", p->vocab_size, p->dim, 0);
@@ -543,7 +560,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
 
     /* Then the plan: everything in RAM if it fits the budget, else stream the big matrices. */
     resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
-    if (w->token_embedding.kind == RT_Q8) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
+    if (w->token_embedding.kind != RT_F32) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
     for (l = 0; l < p->n_layers; l++) {
         resident_weights += matrix_bytes(&w->wq[l]) + matrix_bytes(&w->wk[l]) + matrix_bytes(&w->wv[l]) + matrix_bytes(&w->wo[l]);
         resident_weights += matrix_bytes(&w->w1[l]) + matrix_bytes(&w->w3[l]) + matrix_bytes(&w->w2[l]);
@@ -590,7 +607,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
             w->wcls = w->token_embedding;
         } else {
             load_matrix(mf, &w->wcls, "wcls");
-            if (w->token_embedding.kind == RT_Q8) free_matrix(&w->token_embedding);
+            if (w->token_embedding.kind != RT_F32) free_matrix(&w->token_embedding);
         }
     }
     read_tokenizer(mf, tok, tok_offset, tok_bytes, p->vocab_size);
@@ -624,7 +641,7 @@ static void free_transformer(Transformer *t) {
             free_matrix(&w->w3[l]);
             free_matrix(&w->w2[l]);
         }
-        if (w->token_embedding.kind == RT_Q8) xfree(w->token_embedding_table);
+        if (w->token_embedding.kind != RT_F32) xfree(w->token_embedding_table);
         free_matrix(&w->token_embedding);
         if (!t->config.shared_classifier) free_matrix(&w->wcls);
     }
@@ -677,7 +694,6 @@ static void stream_layer(Transformer *t, int l, int half) {
 static void embed(Transformer *t, int token, float *x) {
     int dim = t->config.dim;
     const Matrix *e = &t->weights.token_embedding;
-    int j;
     if (!t->stream.on) {
         memcpy(x, t->weights.token_embedding_table + (size_t)token * dim, (size_t)dim * sizeof(float));
         return;
@@ -687,12 +703,13 @@ static void embed(Transformer *t, int token, float *x) {
         t->stream.read += (unsigned long)dim * 4;
     } else {
         int groups = (dim + e->group_size - 1) / e->group_size;
+        size_t rb = row_bytes(e->kind, dim);
         i8 *q = (i8 *)t->stream.buf;
-        float *s = (float *)(t->stream.buf + ((size_t)dim + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
-        read_at(&t->file, e->data_offset + (u32)token * (u32)dim, q, (size_t)dim, "embedding");
+        float *s = (float *)(t->stream.buf + (rb + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
+        read_at(&t->file, e->data_offset + (u32)token * (u32)rb, q, rb, "embedding");
         read_at(&t->file, e->scale_offset + (u32)token * (u32)groups * 4, s, (size_t)groups * 4, "embedding");
-        t->stream.read += (unsigned long)dim + (unsigned long)groups * 4;
-        for (j = 0; j < dim; j++) x[j] = q[j] * s[j / e->group_size];
+        t->stream.read += (unsigned long)rb + (unsigned long)groups * 4;
+        dequantize_row(x, q, s, e->kind, dim, e->group_size);
     }
 }
 
@@ -792,6 +809,31 @@ static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix
     }
 }
 
+/* q4: the same integer arithmetic on 4-bit values unpacked from their nibbles */
+static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix *w) {
+    int n = w->cols;
+    int gs = w->group_size;
+    int groups = (n + gs - 1) / gs;
+    size_t rb = row_bytes(RT_Q4, n);
+    int i, g, j;
+    for (i = 0; i < w->rows; i++) {
+        const i8 *row = w->q + (size_t)i * rb;
+        const float *ws = w->s + (size_t)i * groups;
+        float val = 0.0f;
+        for (g = 0; g < groups; g++) {
+            int start = g * gs;
+            int end = start + gs < n ? start + gs : n;
+            i32 ival = 0;
+            float a, b;
+            for (j = start; j < end; j++) ival += (i32)x->q[j] * (i32)q4_at(row, j);
+            a = (float)ival * ws[g];
+            b = a * x->s[g];
+            val += b;
+        }
+        xout[i] = val;
+    }
+}
+
 
 /* The SIMD kernel this compiler and CPU can build, else the scalar one (-DRT_SCALAR forces it). */
 #ifndef RT_SIMD
@@ -803,27 +845,33 @@ static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix
 #ifndef RT_SIMD_MATMUL_Q8
 #define RT_SIMD_MATMUL_Q8 matmul_q8_scalar
 #endif
+#ifndef RT_SIMD_MATMUL_Q4
+#define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
+#endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
 typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
 typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w);
 static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
+static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
+    matmul_q4 = matmul_q4_scalar;
     kernel_name = "scalar";
 }
 
-/* W (d, n) @ x (n) -> xout (d); q8 weights quantize x first, as runq does */
+/* W (d, n) @ x (n) -> xout (d); q8 and q4 weights quantize x to int8 first, as runq does */
 static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
     if (w->kind == RT_F32) {
         matmul_f32(xout, x, w->w, w->cols, w->rows);
     } else {
         quantize(scratch, x, w->cols, w->group_size);
-        matmul_q8(xout, scratch, w);
+        if (w->kind == RT_Q8) matmul_q8(xout, scratch, w);
+        else matmul_q4(xout, scratch, w);
     }
 }
 
@@ -859,8 +907,8 @@ static void classify(Transformer *t, const float *x) {
     Stream *st = &t->stream;
     const Matrix *c = &t->weights.wcls;
     Matrix chunk;
-    int r0, rows_per, groups = c->kind == RT_Q8 ? (c->cols + c->group_size - 1) / c->group_size : 0;
-    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : (size_t)c->cols;
+    int r0, rows_per, groups = c->kind != RT_F32 ? (c->cols + c->group_size - 1) / c->group_size : 0;
+    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c->kind, c->cols);
     size_t row_scales = (size_t)groups * 4;
     if (!st->on) {
         matmul(s->logits, x, c, &s->xq);
