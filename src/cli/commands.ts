@@ -5,6 +5,7 @@ import { runBuild } from '../core/build.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
 import { runGenerate } from '../core/generate.js';
 import { runPlan } from '../core/plan.js';
+import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
 import { InputFileError, UsageError } from '../errors.js';
@@ -197,6 +198,46 @@ const planCommand: CommandModule<object, PlanArgs> = {
   },
 };
 
+interface QualityArgs {
+  model: string;
+  tokenizer?: string;
+  quant: string[];
+  'group-size': number;
+  text?: string;
+  prompt: string;
+  steps: number;
+  json?: boolean;
+}
+
+const qualityCommand: CommandModule<object, QualityArgs> = {
+  command: 'quality',
+  describe: 'what q8/q4 cost against the f32 reference: top-1 agreement, KL divergence, perplexity',
+  builder: (y) =>
+    y
+      .option('model', { alias: 'm', type: 'string', demandOption: true })
+      .option('tokenizer', { alias: 'z', type: 'string' })
+      .option('quant', { type: 'array', choices: ['q8', 'q4'], default: ['q8', 'q4'] })
+      .option('group-size', { type: 'number', default: 32 })
+      .option('text', { type: 'string', describe: 'a held text to score (default: the f32 model\'s greedy story)' })
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
+      .option('steps', { alias: 'n', type: 'number', default: 256 })
+      .option('json', { type: 'boolean' }) as never,
+  handler: (a) => {
+    const r = runQuality({ model: a.model, tokenizer: a.tokenizer, quants: a.quant as ('q8' | 'q4')[], groupSize: a['group-size'], text: a.text, prompt: promptBytes(a.prompt, undefined), steps: a.steps });
+    if (a.json) {
+      print(JSON.stringify(r, null, 2));
+      return;
+    }
+    print(`text: ${r.text}, ${r.tokens} tokens`);
+    print(
+      table(
+        ['quant', 'group', 'positions', 'top-1 agreement', 'mean KL (nats)', 'max KL', 'perplexity f32', 'perplexity quant'],
+        r.scores.map((x) => [x.quant, String(x.groupSize), String(x.score.positions), `${(100 * x.score.top1Agreement).toFixed(1)}%`, x.score.meanKl.toExponential(2), x.score.maxKl.toExponential(2), x.score.perplexityRef.toFixed(3), x.score.perplexityQuant.toFixed(3)]),
+      ),
+    );
+  },
+};
+
 interface DoctorArgs {
   install?: boolean;
   targets?: string;
@@ -301,4 +342,4 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   },
 };
 
-export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, planCommand, verifyCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];
+export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, planCommand, verifyCommand, qualityCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];

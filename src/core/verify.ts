@@ -166,20 +166,23 @@ function referenceModel(bundle: string, modelPath: string, scratch: string, prog
   const src = openModel(sourcePath);
   try {
     const vocab = tokenizerPath ? readTokenizer(tokenizerPath, src.config.vocabSize) : src.vocab!;
-    const quant = m.quant;
-    const gs = m.groupSize || 32;
-    const view: ModelSource = {
-      ...src,
-      tokenEmbedding: () => convertMatrix(src.tokenEmbedding(), quant, gs),
-      layerMatrix: (name, l) => convertMatrix(src.layerMatrix(name, l), quant, gs),
-      classifier: () => convertMatrix(src.classifier(), quant, gs),
-      layerVector: (name, l) => src.layerVector(name, l),
-      rmsFinal: () => src.rmsFinal(),
-    };
-    return { config: src.config, weights: loadWeights(view), vocab };
+    return { config: src.config, weights: quantizedWeights(src, m.quant, m.groupSize || 32), vocab };
   } finally {
     src.close();
   }
+}
+
+/** A model's weights quantized in TypeScript exactly as the converter quantizes them. */
+export function quantizedWeights(src: ModelSource, quant: QuantKind, groupSize: number): Weights {
+  const view: ModelSource = {
+    ...src,
+    tokenEmbedding: () => convertMatrix(src.tokenEmbedding(), quant, groupSize),
+    layerMatrix: (name, l) => convertMatrix(src.layerMatrix(name, l), quant, groupSize),
+    classifier: () => convertMatrix(src.classifier(), quant, groupSize),
+    layerVector: (name, l) => src.layerVector(name, l),
+    rmsFinal: () => src.rmsFinal(),
+  };
+  return loadWeights(view);
 }
 
 function readTrace(path: string, targetId: string, progress: (m: string) => void): Trace {
