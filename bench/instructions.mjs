@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Guest instructions per token under qemu, per target, model and kernel: deterministic, unlike
 // time under an emulator. Builds a qemu TCG plugin (bench/plugins/count.c) with the host gcc,
-// runs each engine twice (-n 6 and -n 12, env -i) and divides the difference by 6 tokens, so
-// loading is left out. Also prints the weight bytes a token touches and what the profile's
+// runs each engine twice (-n 6 and -n 12, one thread, env -i) and divides the difference by
+// 6 tokens, so loading is left out. Also prints the weight bytes a token touches and what the profile's
 // cycles-per-instruction figure makes of the count on the real machine (an estimate).
 // Usage: npm run bench:instructions   (needs the cross compilers and qemu-user)
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -51,7 +51,7 @@ const VARIANTS = [
 
 function count(emulator, args, binary, steps, cwd, kernel) {
   const out = join(dir, 'count.txt');
-  const r = spawnSync('env', ['-i', emulator, ...args, '-plugin', `${plugin},arg=out=${out}`, binary, 'model.rtr', '-t', '0', '-n', String(steps), '-i', 'Once upon a time', '-K', kernel], { cwd, encoding: 'latin1' });
+  const r = spawnSync('env', ['-i', emulator, ...args, '-plugin', `${plugin},arg=out=${out}`, binary, 'model.rtr', '-t', '0', '-n', String(steps), '-i', 'Once upon a time', '-K', kernel, '-j', '1'], { cwd, encoding: 'latin1' });
   if (r.status !== 0) throw new Error(`${binary}: ${r.stderr}`);
   return Number(readFileSync(out, 'utf8').trim());
 }

@@ -65,6 +65,16 @@ export function usableMb(profile: Profile): number {
   return Math.min(profile.memory.ramMb - profile.memory.osReservedMb, profile.memory.addressSpaceMb);
 }
 
+/**
+ * Threads backends by OS family: POSIX threads where the machine has more than one hardware
+ * thread; libxenon's thread API is not wired yet, so the Xbox 360 Makefile build runs serial.
+ */
+const THREADS: Partial<Record<Profile['os']['family'], string>> = { posix: 'pthreads' };
+
+export function threadsBackend(profile: Profile, osFamily: Profile['os']['family']): string {
+  return profile.cpu.threads > 1 ? (THREADS[osFamily] ?? 'serial') : 'serial';
+}
+
 /** Left out of the engine's default RAM budget for its code, C library and stack. */
 export const codeReserveMb = 2;
 
@@ -83,6 +93,8 @@ export function renderEngine(profile: Profile, format: FormatConstants, version:
     format,
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `shims/${osFamily}.c.ejs`,
+    threads: `threads/${threadsBackend(profile, osFamily)}.c.ejs`,
+    defaultThreads: threadsBackend(profile, osFamily) === 'serial' ? 1 : profile.cpu.threads,
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
   });

@@ -37,6 +37,7 @@ typedef unsigned char u8;
 #define RT_MAX_ALLOC 2147483647UL
 #define RT_DEFAULT_BUDGET_MB 86
 #define RT_DEFAULT_STREAM 0
+#define RT_DEFAULT_THREADS 1
 
 static void die(const char *what, const char *detail, const char *fix) {
     fprintf(stderr, "retro: %s%s%s (fix: %s)\n", what, detail[0] ? ": " : "", detail, fix);
@@ -78,6 +79,22 @@ static void rt_aligned_free(void *p) {
     if (p != NULL) free(((void **)p)[-1]);
 }
 
+
+
+/* threads: none on this machine; every part runs in turn on the one core. */
+static int rt_threads = 1;
+
+static int rt_threads_start(int n) {
+    (void)n;
+    return rt_threads;
+}
+
+static void rt_threads_stop(void) {
+}
+
+static void rt_parallel(void (*fn)(void *ctx, int part, int parts), void *ctx) {
+    fn(ctx, 0, 1);
+}
 
 
 /* size_t arithmetic that cannot wrap on a 32-bit size_t */
@@ -952,15 +969,41 @@ static void use_scalar_kernels(void) {
     kernel_name = "scalar";
 }
 
-/* W (d, n) @ x (n) -> xout (d); q8 and q4 weights quantize x to int8 first, as runq does */
-static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
+typedef struct {
+    float *xout;
+    const float *x;
+    const Matrix *w;
+    const QuantizedVector *xq;
+} MatmulJob;
+
+/* One part of the rows of a matmul, as its own smaller matrix. */
+static void matmul_part(void *ctx, int part, int parts) {
+    const MatmulJob *job = (const MatmulJob *)ctx;
+    const Matrix *w = job->w;
+    int r0 = (int)((long)w->rows * part / parts), r1 = (int)((long)w->rows * (part + 1) / parts);
+    Matrix sub = *w;
+    if (r1 <= r0) return;
+    sub.rows = r1 - r0;
     if (w->kind == RT_F32) {
-        matmul_f32(xout, x, w->w, w->cols, w->rows);
-    } else {
-        quantize(scratch, x, w->cols, w->group_size);
-        if (w->kind == RT_Q8) matmul_q8(xout, scratch, w);
-        else matmul_q4(xout, scratch, w);
+        matmul_f32(job->xout + r0, job->x, w->w + (size_t)r0 * w->cols, w->cols, sub.rows);
+        return;
     }
+    sub.q = w->q + (size_t)r0 * row_bytes(w->kind, w->cols);
+    sub.s = w->s + (size_t)r0 * ((w->cols + w->group_size - 1) / w->group_size);
+    if (w->kind == RT_Q8) matmul_q8(job->xout + r0, job->xq, &sub);
+    else matmul_q4(job->xout + r0, job->xq, &sub);
+}
+
+/* W (d, n) @ x (n) -> xout (d), rows split across the threads; q8 and q4 weights quantize x to
+ * int8 first, as runq does */
+static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
+    MatmulJob job;
+    job.xout = xout;
+    job.x = x;
+    job.w = w;
+    job.xq = scratch;
+    if (w->kind != RT_F32) quantize(scratch, x, w->cols, w->group_size);
+    rt_parallel(matmul_part, &job);
 }
 
 /* RoPE with the angle tables from the model file: identical cos/sin on every target */
@@ -1021,6 +1064,50 @@ static void classify(Transformer *t, const float *x) {
     }
 }
 
+typedef struct {
+    Transformer *t;
+    int pos;
+    size_t loff; /* this layer's offset in the KV cache */
+} AttentionJob;
+
+/* Multi-head attention for one part of the heads: each head reads the cache and writes its own
+ * rows of att and xb. */
+static void attention_part(void *ctx, int part, int parts) {
+    const AttentionJob *job = (const AttentionJob *)ctx;
+    Config *p = &job->t->config;
+    RunState *s = &job->t->state;
+    int pos = job->pos;
+    int head_size = p->dim / p->n_heads;
+    int kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
+    int kv_mul = p->n_heads / p->n_kv_heads;
+    float sqrt_hs = (float)sqrt((double)head_size);
+    int h, i, tt;
+    for (h = p->n_heads * part / parts; h < p->n_heads * (part + 1) / parts; h++) {
+        float *q = s->q + h * head_size;
+        float *att = s->att + (size_t)h * p->seq_len;
+        float *xb = s->xb + h * head_size;
+        for (tt = 0; tt <= pos; tt++) {
+            float *k = s->key_cache + job->loff + (size_t)tt * kv_dim + (h / kv_mul) * head_size;
+            float score = 0.0f;
+            for (i = 0; i < head_size; i++) {
+                float qk = q[i] * k[i];
+                score += qk;
+            }
+            att[tt] = score / sqrt_hs;
+        }
+        softmax(att, pos + 1);
+        zero_floats(xb, (size_t)head_size);
+        for (tt = 0; tt <= pos; tt++) {
+            float *v = s->value_cache + job->loff + (size_t)tt * kv_dim + (h / kv_mul) * head_size;
+            float a = att[tt];
+            for (i = 0; i < head_size; i++) {
+                float av = a * v[i];
+                xb[i] += av;
+            }
+        }
+    }
+}
+
 static float *forward(Transformer *t, int token, int pos) {
     Config *p = &t->config;
     TransformerWeights *w = &t->weights;
@@ -1028,11 +1115,9 @@ static float *forward(Transformer *t, int token, int pos) {
     float *x = s->x;
     int dim = p->dim;
     int kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
-    int kv_mul = p->n_heads / p->n_kv_heads;
     int hidden_dim = p->hidden_dim;
-    int head_size = dim / p->n_heads;
-    float sqrt_hs = (float)sqrt((double)head_size);
-    int l, h, i, tt;
+    AttentionJob att_job;
+    int l, i;
 
     if (t->stream.on) t->stream.tokens++;
     embed(t, token, x);
@@ -1048,30 +1133,10 @@ static float *forward(Transformer *t, int token, int pos) {
         memcpy(s->key_cache + loff + (size_t)pos * kv_dim, s->k, (size_t)kv_dim * sizeof(float));
         memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
 
-        for (h = 0; h < p->n_heads; h++) {
-            float *q = s->q + h * head_size;
-            float *att = s->att + (size_t)h * p->seq_len;
-            float *xb = s->xb + h * head_size;
-            for (tt = 0; tt <= pos; tt++) {
-                float *k = s->key_cache + loff + (size_t)tt * kv_dim + (h / kv_mul) * head_size;
-                float score = 0.0f;
-                for (i = 0; i < head_size; i++) {
-                    float qk = q[i] * k[i];
-                    score += qk;
-                }
-                att[tt] = score / sqrt_hs;
-            }
-            softmax(att, pos + 1);
-            zero_floats(xb, (size_t)head_size);
-            for (tt = 0; tt <= pos; tt++) {
-                float *v = s->value_cache + loff + (size_t)tt * kv_dim + (h / kv_mul) * head_size;
-                float a = att[tt];
-                for (i = 0; i < head_size; i++) {
-                    float av = a * v[i];
-                    xb[i] += av;
-                }
-            }
-        }
+        att_job.t = t;
+        att_job.pos = pos;
+        att_job.loff = loff;
+        rt_parallel(attention_part, &att_job);
 
         matmul(s->xb2, s->xb, &w->wo[l], &s->xq);
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
@@ -1534,6 +1599,7 @@ static void usage(void) {
     fprintf(stderr, "  -S <0|1>    1 = always stream the weights from disk, default %d\n", RT_DEFAULT_STREAM);
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
     fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
+    fprintf(stderr, "  -j <int>    threads for matmul rows and attention heads, default %d\n", RT_DEFAULT_THREADS);
     exit(1);
 }
 
@@ -1579,7 +1645,7 @@ int main(int argc, char *argv[]) {
     float temperature = 1.0f, topp = 0.9f;
     int steps = 256, i;
     double budget_mb = RT_DEFAULT_BUDGET_MB;
-    int force_stream = RT_DEFAULT_STREAM, verbose = 0;
+    int force_stream = RT_DEFAULT_STREAM, verbose = 0, threads = RT_DEFAULT_THREADS;
     U64 seed;
     Transformer transformer;
     Tokenizer tokenizer;
@@ -1603,6 +1669,7 @@ int main(int argc, char *argv[]) {
         case 'B': budget_mb = atof(argv[i + 1]); break;
         case 'S': force_stream = atoi(argv[i + 1]); break;
         case 'v': verbose = atoi(argv[i + 1]); break;
+        case 'j': threads = atoi(argv[i + 1]); break;
         case 'K':
             if (strcmp(argv[i + 1], "scalar") == 0) use_scalar_kernels();
             else if (strcmp(argv[i + 1], "simd") != 0) usage();
@@ -1616,7 +1683,9 @@ int main(int argc, char *argv[]) {
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
     if (steps < 0) steps = 0;
 
-    if (verbose) fprintf(stderr, "retro: kernels: %s\n", kernel_name);
+    if (threads < 1) threads = 1;
+    threads = rt_threads_start(threads);
+    if (verbose) fprintf(stderr, "retro: kernels: %s, %d thread%s\n", kernel_name, threads, threads == 1 ? "" : "s");
     build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
     if (steps == 0 || steps > transformer.config.seq_len) steps = transformer.config.seq_len;
     build_sampler(&sampler, transformer.config.vocab_size, temperature, topp, seed);
@@ -1639,5 +1708,6 @@ int main(int argc, char *argv[]) {
     free_sampler(&sampler);
     free_tokenizer(&tokenizer);
     free_transformer(&transformer);
+    rt_threads_stop();
     return 0;
 }
