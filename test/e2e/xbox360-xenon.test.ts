@@ -18,7 +18,7 @@ describe('xbox360-xenon end to end', () => {
     const build = b.profile.cross.find((c) => c.id === 'linux-ppc64-970')!;
     const traces: string[] = [];
     for (const j of ['6', '1']) {
-      const r = await runBinary(build, join(b.out, build.output), ['model.rtr', '-t', '0', '-n', '40', '-i', ONCE, '-v', '1', '-j', j, '-T', `t${j}.txt`], { cwd: b.out });
+      const r = await runBinary(build, join(b.out, build.output), ['model.rtr', '-t', '0', '-s', '1', '-n', '40', '-i', ONCE, '-v', '1', '-j', j, '-T', `t${j}.txt`], { cwd: b.out });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stderr).toMatch(new RegExp(`kernels: altivec, ${j} thread`));
       traces.push(readFileSync(join(b.out, `t${j}.txt`), 'latin1'));
