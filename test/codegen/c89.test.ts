@@ -74,9 +74,28 @@ describe('C89 compile matrix', () => {
       ['powerpc64-linux-gnu-gcc', 'xbox360-xenon', ['-mcpu=970', '-maltivec']],
       ['i686-linux-gnu-gcc', 'win98-pentium2', ['-march=pentium2', '-mno-sse']],
     ] as const) {
-      const r = await cc(cmd, [...STRICT, ...extra, '-c', '-o', join(dir, `${t}.x.o`), source(t, t === 'win98-pentium2' ? 'posix' : undefined)]);
-      expect(r.out, cmd).toBe('');
-      expect(r.code).toBe(0);
+      for (const scalar of [[], ['-DRT_SCALAR']]) {
+        const r = await cc(cmd, [...STRICT, ...extra, ...scalar, '-c', '-o', join(dir, `${t}.x.o`), source(t, t === 'win98-pentium2' ? 'posix' : undefined)]);
+        expect(r.out, `${cmd} ${scalar.join(' ')}`).toBe('');
+        expect(r.code).toBe(0);
+      }
+    }
+  });
+
+  it('the SIMD kernels are in the SIMD builds and -DRT_SCALAR leaves them out', async () => {
+    if (!haveTools('powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'i686-linux-gnu-gcc', 'i686-linux-gnu-objdump')) return;
+    for (const [cmd, objdump, t, extra, insn] of [
+      ['powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'powerbook-g4', ['-mcpu=7450', '-maltivec'], /\bvmsumshm\b/],
+      ['i686-linux-gnu-gcc', 'i686-linux-gnu-objdump', 'win98-pentium2', ['-march=pentium2', '-mmmx', '-mno-sse'], /\bpmaddwd\b/],
+    ] as const) {
+      for (const scalar of [false, true]) {
+        const obj = join(dir, `${t}.k${scalar ? 's' : 'v'}.o`);
+        expect((await cc(cmd, [...STRICT, ...extra, ...(scalar ? ['-DRT_SCALAR'] : []), '-c', '-o', obj, source(t, t === 'win98-pentium2' ? 'posix' : undefined)])).code).toBe(0);
+        const dis = (await execa(objdump, ['-d', obj])).stdout;
+        expect(insn.test(dis), `${t} ${scalar ? 'scalar' : 'simd'}`).toBe(!scalar);
+        // Pentium II: not one SSE register anywhere.
+        if (t === 'win98-pentium2') expect(dis).not.toMatch(/%xmm/);
+      }
     }
   });
 
