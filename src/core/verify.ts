@@ -64,9 +64,8 @@ export interface VerifyOutcome {
   pass: boolean;
 }
 
-/** q4 runs q8's arithmetic (int8 activations, integer dot products per group): the same tolerance. */
 function toleranceFor(profile: Profile, quant: 'f32' | 'q8' | 'q4'): Tolerance {
-  return profile.verify[quant === 'q4' ? 'q8' : quant];
+  return profile.verify[quant];
 }
 
 export async function runVerify(req: VerifyRequest, progress: (m: string) => void = () => {}): Promise<VerifyOutcome> {

@@ -92,6 +92,7 @@ export const profileSchema = z
       .object({
         f32: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
         q8: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
+        q4: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
         why: z.string().describe('why this target may differ from the reference at all'),
       })
       .strict(),

@@ -1050,9 +1050,71 @@ static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matri
     }
 }
 
+/* q4: 32 values per 16 bytes. Nibbles are split with a mask and a shift, sign-extended as
+ * (v ^ 8) - 8, and merged back into column order (even columns in the low nibbles); then the q8
+ * arithmetic. Two rows per pass; rows and groups must be 16-byte aligned (else scalar). */
+static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matrix *w) {
+    const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
+    const __vector unsigned char low4 = vec_splat_u8(15);
+    const __vector unsigned char four = vec_splat_u8(4);
+    const __vector signed char eight = vec_splat_s8(8);
+    int n = w->cols;
+    int gs = w->group_size;
+    int groups = n / gs;
+    size_t rb = row_bytes(RT_Q4, n);
+    int i, r, g, j;
+    if ((gs & 31) != 0 || (n % gs) != 0 || (rb & 15) != 0 || ((size_t)w->q & 15) != 0 || ((size_t)x->q & 15) != 0) {
+        matmul_q4_scalar(xout, x, w);
+        return;
+    }
+    if (w->rows & 1) {
+        /* the odd last row on its own, as a one-row matrix */
+        Matrix last = *w;
+        last.rows = 1;
+        last.q = w->q + (size_t)(w->rows - 1) * rb;
+        last.s = w->s + (size_t)(w->rows - 1) * groups;
+        matmul_q4_scalar(xout + w->rows - 1, x, &last);
+    }
+    for (i = 0; i + 2 <= w->rows; i += 2) {
+        float val[2];
+        val[0] = 0.0f;
+        val[1] = 0.0f;
+        for (g = 0; g < groups; g++) {
+            __vector signed int acc[2];
+            VecI u;
+            acc[0] = zero;
+            acc[1] = zero;
+            for (j = g * gs; j < (g + 1) * gs; j += 32) {
+                __vector signed char x0 = vec_ld(j, (const signed char *)x->q);
+                __vector signed char x1 = vec_ld(j + 16, (const signed char *)x->q);
+                for (r = 0; r < 2; r++) {
+                    __vector unsigned char packed = vec_ld(j / 2, (const unsigned char *)(w->q + (size_t)(i + r) * rb));
+                    __vector signed char lo = vec_sub(vec_xor((__vector signed char)vec_and(packed, low4), eight), eight);
+                    __vector signed char hi = vec_sub(vec_xor((__vector signed char)vec_sr(packed, four), eight), eight);
+                    __vector signed char w0 = vec_mergeh(lo, hi), w1 = vec_mergel(lo, hi);
+                    acc[r] = vec_msum(vec_unpackh(w0), vec_unpackh(x0), acc[r]);
+                    acc[r] = vec_msum(vec_unpackl(w0), vec_unpackl(x0), acc[r]);
+                    acc[r] = vec_msum(vec_unpackh(w1), vec_unpackh(x1), acc[r]);
+                    acc[r] = vec_msum(vec_unpackl(w1), vec_unpackl(x1), acc[r]);
+                }
+            }
+            for (r = 0; r < 2; r++) {
+                float a, b;
+                u.v = vec_sums(acc[r], zero);
+                a = (float)u.i[3] * w->s[(size_t)(i + r) * groups + g];
+                b = a * x->s[g];
+                val[r] += b;
+            }
+        }
+        xout[i] = val[0];
+        xout[i + 1] = val[1];
+    }
+}
+
 #define RT_SIMD "altivec"
 #define RT_SIMD_MATMUL_F32 matmul_f32_altivec
 #define RT_SIMD_MATMUL_Q8 matmul_q8_altivec
+#define RT_SIMD_MATMUL_Q4 matmul_q4_altivec
 #endif
 
 

@@ -935,8 +935,61 @@ static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w
     }
 }
 
+/* q4: 16 values per 8 bytes, the nibbles split with a mask and a shift, sign-extended as
+ * (v ^ 8) - 8 and interleaved back into column order; then the q8 arithmetic. Groups must be a
+ * multiple of 16 values (else scalar). */
+static i32 dot_q4_mmx(const i8 *wp, const i8 *xp, int len) {
+    const __m64 low4 = _mm_set1_pi8(15);
+    const __m64 eight = _mm_set1_pi8(8);
+    __m64 acc = _mm_setzero_si64();
+    int j;
+    for (j = 0; j < len; j += 16) {
+        __m64 packed, lo, hi, w0, w1, x0, x1;
+        memcpy(&packed, wp + j / 2, 8);
+        memcpy(&x0, xp + j, 8);
+        memcpy(&x1, xp + j + 8, 8);
+        lo = _mm_sub_pi8(_mm_xor_si64(_mm_and_si64(packed, low4), eight), eight);
+        hi = _mm_sub_pi8(_mm_xor_si64(_mm_and_si64(_mm_srli_pi16(packed, 4), low4), eight), eight);
+        w0 = _mm_unpacklo_pi8(lo, hi);
+        w1 = _mm_unpackhi_pi8(lo, hi);
+        acc = _mm_add_pi32(acc, _mm_add_pi32(_mm_madd_pi16(RT_LO16(w0), RT_LO16(x0)), _mm_madd_pi16(RT_HI16(w0), RT_HI16(x0))));
+        acc = _mm_add_pi32(acc, _mm_add_pi32(_mm_madd_pi16(RT_LO16(w1), RT_LO16(x1)), _mm_madd_pi16(RT_HI16(w1), RT_HI16(x1))));
+    }
+    return (i32)_mm_cvtsi64_si32(acc) + (i32)_mm_cvtsi64_si32(_mm_srli_si64(acc, 32));
+}
+
+static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
+    int n = w->cols;
+    int gs = w->group_size;
+    int groups = n / gs;
+    size_t rb = row_bytes(RT_Q4, n);
+    i32 isum[RT_MMX_BATCH];
+    int i, g, g0;
+    if ((gs & 15) != 0 || (n % gs) != 0) {
+        matmul_q4_scalar(xout, x, w);
+        return;
+    }
+    for (i = 0; i < w->rows; i++) {
+        const i8 *row = w->q + (size_t)i * rb;
+        const float *ws = w->s + (size_t)i * groups;
+        float val = 0.0f;
+        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
+            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
+            for (g = g0; g < g1; g++) isum[g - g0] = dot_q4_mmx(row + g * gs / 2, x->q + g * gs, gs);
+            _mm_empty();
+            for (g = g0; g < g1; g++) {
+                float a = (float)isum[g - g0] * ws[g];
+                float b = a * x->s[g];
+                val += b;
+            }
+        }
+        xout[i] = val;
+    }
+}
+
 #define RT_SIMD "mmx"
 #define RT_SIMD_MATMUL_Q8 matmul_q8_mmx
+#define RT_SIMD_MATMUL_Q4 matmul_q4_mmx
 #endif
 
 
