@@ -14,8 +14,7 @@ export interface Estimate {
 
 export function estimateSpeed(profile: Profile, quant: 'f32' | 'q8' | 'q4', macs: number, weightBytes: number, readPerToken: number): Estimate {
   const e = profile.estimate;
-  // q4 runs q8's integer arithmetic on unpacked nibbles: counted as q8.
-  const ipm = e.instructionsPerMac[quant === 'q4' ? 'q8' : quant];
+  const ipm = e.instructionsPerMac[quant];
   const hz = profile.cpu.clockMhz * 1e6;
   const compute = (macs * ipm * e.cyclesPerInstruction) / hz;
   const memory = weightBytes / (profile.memory.bandwidthMbPerS * 1048576);

@@ -98,7 +98,7 @@ export const profileSchema = z
       .strict(),
     estimate: z
       .object({
-        instructionsPerMac: z.object({ f32: z.number().positive(), q8: z.number().positive() }).strict().describe('scalar engine instructions per weight multiply-add'),
+        instructionsPerMac: z.object({ f32: z.number().positive(), q8: z.number().positive(), q4: z.number().positive() }).strict().describe('engine instructions per weight multiply-add, default kernels'),
         cyclesPerInstruction: z.number().positive(),
         why: z.string().describe('where these numbers come from'),
       })
