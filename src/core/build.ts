@@ -68,7 +68,8 @@ export interface Progress {
   (message: string): void;
 }
 
-function sha256(path: string): Promise<string> {
+/** sha256 of a file, streamed. */
+export function sha256File(path: string): Promise<string> {
   return new Promise((ok, fail) => {
     const h = createHash('sha256');
     createReadStream(path)
@@ -196,7 +197,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
     for (const b of binaries) if (b.file) roles[b.file] = `binary:${b.build.id}`;
     const files = [];
     for (const name of readdirSync(stage).sort()) {
-      files.push({ name, bytes: statSync(join(stage, name)).size, sha256: await sha256(join(stage, name)), role: roles[name] ?? 'other' });
+      files.push({ name, bytes: statSync(join(stage, name)).size, sha256: await sha256File(join(stage, name)), role: roles[name] ?? 'other' });
     }
     const sourceBytes = statSync(modelPath!).size;
     const model = { description, source: usedDefault ? 'built-in default' : resolve(modelPath!), tokenizer: usedDefault || tokenizerPath === undefined ? null : resolve(tokenizerPath), format: usedDefault ? 'synthetic' : openFormat(modelPath!), sourceBytes, nativeBytes, quant: req.quant, groupSize: req.quant !== 'f32' ? req.groupSize : 0, usedDefault };

@@ -3,12 +3,11 @@
  * name, resumes where an interrupted run stopped, is checked against the manifest and only
  * then renamed, so no file ever sits under its final name with wrong content.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputFileError } from '../errors.js';
 import { deployFiles, type DeployEvent, type DeployFile, type DeployResult } from '../transport/deploy.js';
-import { MANIFEST_FILE } from './build.js';
+import { MANIFEST_FILE, sha256File } from './build.js';
 import { resolveRemote, type Remote, type RemoteRequest, type Secrets } from './remote.js';
 
 export interface DeployRequest extends RemoteRequest {
@@ -38,16 +37,6 @@ export function readManifest(bundle: string): Manifest {
   }
 }
 
-function hashFile(path: string): Promise<string> {
-  return new Promise((ok, fail) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (d) => h.update(d))
-      .on('end', () => ok(h.digest('hex')))
-      .on('error', fail);
-  });
-}
-
 /**
  * The files the real machine needs: sources, build scripts, model, README, and the binaries
  * that run on the machine itself (not the emulated stand-ins). Each is checked against the manifest.
@@ -62,7 +51,7 @@ export async function bundleFiles(remote: Remote, bundle: string): Promise<Deplo
   for (const f of manifest.files) {
     if (f.role.startsWith('binary:') && !onMachine.has(f.name)) continue;
     const local = join(bundle, f.name);
-    if (!existsSync(local) || (await hashFile(local)) !== f.sha256) {
+    if (!existsSync(local) || (await sha256File(local)) !== f.sha256) {
       throw new InputFileError(`${local}: missing or changed since the bundle was built`, `rebuild the bundle with retro build --target ${remote.profile.id}`);
     }
     files.push({ name: f.name, local, bytes: f.bytes, sha256: f.sha256, executable: f.role.startsWith('binary:') });
