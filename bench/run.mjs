@@ -61,7 +61,7 @@ const host = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.to
 const hostQ8 = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.tok, quant: 'q8', groupSize: 32, out: join(dir, 'host15q8'), compile: true });
 for (const [label, b] of [['f32', host], ['q8', hostQ8]]) {
   const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '64', '-i', 'Once upon a time'], { cwd: b.out, encoding: 'utf8' }).stderr;
-  rows.push([`host C build (gcc -O2 -std=c89, scalar kernel), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
+  rows.push([`host C build (gcc -O2 -std=c89, scalar kernel, default threads), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
 }
 
 // Streaming vs in RAM on the 110M shape: the same host binary, budget off vs 128 MB.
@@ -76,6 +76,15 @@ for (const quant of ['f32', 'q8']) {
   const st = run('128');
   rows.push([`host C build, 110M shape ${quant}, 24 steps: in RAM`, `${ram.tps.toFixed(1)} tok/s, peak RSS ${(ram.rss / 1024).toFixed(0)} MB`]);
   rows.push([`host C build, 110M shape ${quant}, 24 steps: streamed, 128 MB budget (file in page cache)`, `${st.tps.toFixed(1)} tok/s, peak RSS ${(st.rss / 1024).toFixed(0)} MB, ${(st.read / 1048576).toFixed(1)} MB read per token`]);
+}
+
+// Threads on the host: the same 110M f32 binary with one thread and with two.
+{
+  const b = join(dir, 'host110f32');
+  for (const j of ['1', '2']) {
+    const r = spawnSync(join(b, 'retro'), ['model.rtr', '-t', '0', '-n', '16', '-i', 'Once upon a time', '-j', j], { cwd: b, encoding: 'utf8' }).stderr;
+    rows.push([`host C build, 110M shape f32, 16 steps, -j ${j}`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
+  }
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';

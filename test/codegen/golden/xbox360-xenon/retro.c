@@ -38,6 +38,7 @@ typedef unsigned char u8;
 #define RT_DEFAULT_BUDGET_MB 446
 #define RT_DEFAULT_STREAM 0
 #define RT_DEFAULT_THREADS 1
+#define RT_PARALLEL_MIN 262144L /* multiply-adds below which work stays on one thread */
 
 static void die(const char *what, const char *detail, const char *fix) {
     fprintf(stderr, "retro: %s%s%s (fix: %s)\n", what, detail[0] ? ": " : "", detail, fix);
@@ -1188,7 +1189,9 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
     job.w = w;
     job.xq = scratch;
     if (w->kind != RT_F32) quantize(scratch, x, w->cols, w->group_size);
-    rt_parallel(matmul_part, &job);
+    /* waking the other threads costs more than a small matrix */
+    if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
+    else rt_parallel(matmul_part, &job);
 }
 
 /* RoPE with the angle tables from the model file: identical cos/sin on every target */
@@ -1321,7 +1324,8 @@ static float *forward(Transformer *t, int token, int pos) {
         att_job.t = t;
         att_job.pos = pos;
         att_job.loff = loff;
-        rt_parallel(attention_part, &att_job);
+        if ((long)(pos + 1) * dim < RT_PARALLEL_MIN) attention_part(&att_job, 0, 1);
+        else rt_parallel(attention_part, &att_job);
 
         matmul(s->xb2, s->xb, &w->wo[l], &s->xq);
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
