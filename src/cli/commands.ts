@@ -10,7 +10,7 @@ import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
 import { InputFileError, UsageError } from '../errors.js';
 import { consoleOutput, print, table } from './io.js';
-import { remoteCommands } from './remote.js';
+import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
 function promptBytes(prompt: string | undefined, promptFile: string | undefined): Uint8Array {
   if (promptFile !== undefined) {
@@ -259,7 +259,7 @@ const doctorCommand: CommandModule<object, DoctorArgs> = {
   },
 };
 
-interface VerifyArgs {
+interface VerifyArgs extends RemoteArgs {
   target: string;
   targets?: string;
   bundle?: string;
@@ -281,11 +281,11 @@ interface VerifyArgs {
 }
 
 const verifyCommand: CommandModule<object, VerifyArgs> = {
-  command: 'verify',
-  describe: 'run the built engine (emulated, or a trace from the machine) and compare it with the reference',
+  command: 'verify [machine]',
+  describe: 'run the built engine (emulated, on the machine with --via ssh, or a trace from it) and compare it with the reference',
   builder: (y) =>
-    y
-      .option('target', { type: 'string', demandOption: true, describe: 'target id or profile .json' })
+    remoteOptions(y)
+      .option('target', { type: 'string', describe: 'target id or profile .json (or the machine\'s, with --via ssh)' })
       .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
       .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>; built if missing or --model is given)' })
       .option('model', { alias: 'm', type: 'string', describe: 'build this model first' })
@@ -304,6 +304,12 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option('stream', { type: 'boolean', describe: 'build an engine that streams its weights from disk' })
       .option('ram-budget', { type: 'number', describe: 'build with this RAM budget in MB (a small one forces streaming)' }) as never,
   handler: async (a) => {
+    if (a.via !== undefined || a.machine !== undefined) {
+      // On the real machine over SSH: run the deployed engine with a trace, fetch it, compare.
+      await runOnMachine({ ...a, trace: true }, true);
+      return;
+    }
+    if (a.target === undefined) throw new UsageError('no target given', 'pass --target <id>, or --via ssh with a machine');
     const r = await runVerify(
       {
         target: a.target,

@@ -48,7 +48,7 @@ export const secrets: Secrets = {
   user: userInfo().username,
 };
 
-interface RemoteArgs {
+export interface RemoteArgs {
   machine?: string;
   config?: string;
   target?: string;
@@ -67,7 +67,7 @@ interface RemoteArgs {
   json?: boolean;
 }
 
-function remoteOptions<T>(y: Argv<T>) {
+export function remoteOptions<T>(y: Argv<T>) {
   return y
     .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json' })
     .option('config', { type: 'string', describe: 'project config file (default ./retro.config.json)' })
@@ -146,7 +146,7 @@ const deployCommand: CommandModule<object, RemoteArgs> = {
   },
 };
 
-interface RunArgs extends RemoteArgs {
+export interface RunArgs extends RemoteArgs {
   temperature: number;
   topp: number;
   seed?: string;
@@ -166,27 +166,30 @@ const runCommand: CommandModule<object, RunArgs> = {
       .option('steps', { alias: 'n', type: 'number', default: 64 })
       .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
       .option('trace', { type: 'boolean', describe: 'write a trace on the machine, fetch it and run retro verify on it' }) as never,
-  handler: async (a) => {
-    if (a.seed !== undefined && !/^\d+$/.test(a.seed)) throw new UsageError(`seed ${JSON.stringify(a.seed)} is not a whole number`, 'pass -s with e.g. 42');
-    const r = await runRemote(
-      { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: a.seed === undefined ? undefined : BigInt(a.seed), steps: a.steps, prompt: Buffer.from(a.prompt, 'utf8'), trace: a.trace === true },
-      secrets,
-      { stdout: (b) => consoleOutput.stdout(b), stderr: (b) => process.stderr.write(b) },
-      (m) => process.stderr.write(`retro: ${m}\n`),
-    );
-    if (r.verify) {
-      const v = r.verify;
-      const rows = v.runs.map((x) => [x.build, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]);
-      if (a.json) print(JSON.stringify({ exitCode: r.exitCode, trace: r.traceFile, pass: v.pass, report: v.report }, null, 2));
-      else print(`${table(['trace', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'], rows)}\nreport: ${v.report}`);
-      if (!v.pass) process.exitCode = 1;
-    }
-    if (r.exitCode !== 0) {
-      process.stderr.write(`retro: the engine exited with ${r.exitCode} on the machine (fix: read its message above)\n`);
-      process.exitCode = 1;
-    }
-  },
+  handler: (a) => runOnMachine(a, a.trace === true),
 };
+
+/** retro run, and retro verify --via ssh: run on the machine, stream its output, verify its trace. */
+export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
+  if (a.seed !== undefined && !/^\d+$/.test(a.seed)) throw new UsageError(`seed ${JSON.stringify(a.seed)} is not a whole number`, 'pass -s with e.g. 42');
+  const r = await runRemote(
+    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: a.seed === undefined ? undefined : BigInt(a.seed), steps: a.steps, prompt: Buffer.from(a.prompt, 'utf8'), trace },
+    secrets,
+    { stdout: (b) => consoleOutput.stdout(b), stderr: (b) => process.stderr.write(b) },
+    (m) => process.stderr.write(`retro: ${m}\n`),
+  );
+  if (r.verify) {
+    const v = r.verify;
+    const rows = v.runs.map((x) => [x.build, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]);
+    if (a.json) print(JSON.stringify({ exitCode: r.exitCode, trace: r.traceFile, pass: v.pass, report: v.report }, null, 2));
+    else print(`${table(['trace', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'], rows)}\nreport: ${v.report}`);
+    if (!v.pass) process.exitCode = 1;
+  }
+  if (r.exitCode !== 0) {
+    process.stderr.write(`retro: the engine exited with ${r.exitCode} on the machine (fix: read its message above)\n`);
+    process.exitCode = 1;
+  }
+}
 
 interface FetchArgs extends RemoteArgs {
   file: string;
