@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
-import { retro } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
+import { RETRO, retro } from '../helpers/cli.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { freePort, haveServers, startServers, type Servers } from '../helpers/servers.js';
 import { haveTools } from '../helpers/tools.js';
@@ -159,6 +161,24 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(bad.stdout.toString()).toMatch(/FAIL/);
     // FTP cannot run programs: said plainly.
     oneLineError(await retro(['run', '--target', 'host', '--bundle', host, ...ftp()], withPassword(s.password)), /ftp cannot run programs/);
+  });
+
+  it('on a terminal: one live progress line (file, overall, MB/s, ETA); without one: plain lines', async () => {
+    if (!haveTools('script')) return;
+    const src = join(work, 'm15.bin');
+    writeSyntheticV0(src, { config: shapeConfig('15M'), sharedClassifier: true, seed: 5 });
+    writeFileSync(join(work, 'tok32k.bin'), syntheticTokenizer(32000));
+    const big = (await runBuild({ target: 'host', model: src, tokenizer: join(work, 'tok32k.bin'), quant: 'f32', groupSize: 32, out: join(work, 'host15'), compile: false })).out;
+    const args = ['deploy', '--target', 'host', '--bundle', big, '--remote-dir', join(s.home, 'tty'), ...ssh()];
+    // util-linux script gives the command a pseudo-terminal and records what it printed
+    const tty = await execa('script', ['-qec', [process.execPath, RETRO, ...args].map((x) => `'${x}'`).join(' '), '/dev/null'], { reject: false });
+    expect(tty.exitCode, tty.stdout).toBe(0);
+    expect(tty.stdout).toMatch(/\r\x1b\[Kmodel\.rtr \d+%  all [\d.]+ MB\/[\d.]+ MB \d+%  [\d.]+ MB\/s  ETA \d+s/);
+    const plain = await retro([...args, '--remote-dir', join(s.home, 'plain')]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).not.toMatch(/\x1b|\r/);
+    expect(plain.stderr).toMatch(/^retro: model\.rtr: uploading \d+ bytes$/m);
+    expect(plain.stderr).toMatch(/^retro: model\.rtr: done in [\d.]+s, sha256 checked$/m);
   });
 
   it('fetch over FTP: a trace written at the Win98 machine comes back and verifies', async () => {
