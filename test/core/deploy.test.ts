@@ -181,6 +181,17 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(plain.stderr).toMatch(/^retro: model\.rtr: done in [\d.]+s, sha256 checked$/m);
   });
 
+  it('on a terminal without the variable, the password is asked for and never echoed', async () => {
+    if (!haveTools('script')) return;
+    const cmd = [process.execPath, RETRO, 'deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', join(s.home, 'ASKED'), ...ftp()].map((x) => `'${x}'`).join(' ');
+    // the answer arrives after the prompt, as a person would type it
+    const r = await execa('sh', ['-c', `(sleep 3; printf '%s\\r' "$PW") | script -qec "${cmd.replace(/"/g, '\\"')}" /dev/null`], { env: { PW: s.password }, reject: false });
+    expect(r.stdout).toMatch(/password for retrotest@127\.0\.0\.1: /);
+    expect(r.stdout).toMatch(/deployed to retrotest@127\.0\.0\.1:.* over ftp/);
+    expect(r.stdout).not.toContain(s.password);
+    expect(readFileSync(join(s.home, 'ASKED', 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
+  });
+
   it('fetch over FTP: a trace written at the Win98 machine comes back and verifies', async () => {
     const dir = join(s.home, 'W98F');
     expect((await retro(['deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', dir, ...ftp()], withPassword(s.password))).code).toBe(0);
