@@ -9,7 +9,7 @@ import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
 import { InputFileError, UsageError } from '../errors.js';
-import { consoleOutput, print, table } from './io.js';
+import { consoleOutput, print, printVerify, table } from './io.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
 function promptBytes(prompt: string | undefined, promptFile: string | undefined): Uint8Array {
@@ -332,19 +332,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
       },
       (m) => process.stderr.write(`retro: ${m}\n`),
     );
-    if (a.json) {
-      print(JSON.stringify({ target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) }, null, 2));
-    } else {
-      print(
-        table(
-          ['target', 'build', 'quant', 'mode', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'],
-          r.runs.map((x) => [x.target, x.build, x.quant, x.result.mode, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]),
-        ),
-      );
-      for (const sk of r.skipped) print(`skipped ${sk.build}: ${sk.reason}`);
-      print(`report: ${r.report}`);
-    }
-    if (!r.pass) process.exitCode = 1;
+    printVerify(r, a.json === true);
   },
 };
 

@@ -1,5 +1,6 @@
 /** Console output for the commands. */
 import type { Output } from '../core/generate.js';
+import type { VerifyOutcome } from '../core/verify.js';
 
 export const consoleOutput: Output = {
   stdout: (bytes) => {
@@ -19,4 +20,21 @@ export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The outcome of retro verify (also of a remote run's trace): a table or JSON; exit code 1 on failure. */
+export function printVerify(r: VerifyOutcome, json: boolean): void {
+  if (json) {
+    print(JSON.stringify({ target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) }, null, 2));
+  } else {
+    print(
+      table(
+        ['target', 'build', 'quant', 'mode', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'],
+        r.runs.map((x) => [x.target, x.build, x.quant, x.result.mode, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]),
+      ),
+    );
+    for (const sk of r.skipped) print(`skipped ${sk.build}: ${sk.reason}`);
+    print(`report: ${r.report}`);
+  }
+  if (!r.pass) process.exitCode = 1;
 }

@@ -7,7 +7,7 @@ import type { RemoteRequest, Secrets } from '../core/remote.js';
 import { runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
-import { consoleOutput, print, table } from './io.js';
+import { consoleOutput, print, printVerify, table } from './io.js';
 
 /** Reads a line from the terminal without echoing it. */
 function askHidden(prompt: string): Promise<string> {
@@ -178,13 +178,7 @@ export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
     { stdout: (b) => consoleOutput.stdout(b), stderr: (b) => process.stderr.write(b) },
     (m) => process.stderr.write(`retro: ${m}\n`),
   );
-  if (r.verify) {
-    const v = r.verify;
-    const rows = v.runs.map((x) => [x.build, String(x.result.positions.length), `${x.result.argmaxAgree}/${x.result.positions.length}`, x.result.worstLogitErr.toExponential(2), String(x.tolerance), x.result.pass ? 'PASS' : `FAIL (${x.result.failures[0]})`]);
-    if (a.json) print(JSON.stringify({ exitCode: r.exitCode, trace: r.traceFile, pass: v.pass, report: v.report }, null, 2));
-    else print(`${table(['trace', 'positions', 'argmax agree', 'worst logit err', 'tolerance', 'verdict'], rows)}\nreport: ${v.report}`);
-    if (!v.pass) process.exitCode = 1;
-  }
+  if (r.verify) printVerify(r.verify, a.json === true);
   if (r.exitCode !== 0) {
     process.stderr.write(`retro: the engine exited with ${r.exitCode} on the machine (fix: read its message above)\n`);
     process.exitCode = 1;

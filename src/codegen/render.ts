@@ -80,6 +80,7 @@ export const codeReserveMb = 2;
 
 export function renderEngine(profile: Profile, format: FormatConstants, version: string, osFamily: Profile['os']['family'] = profile.os.family, memory: MemoryDefaults = { budgetMb: usableMb(profile) - codeReserveMb, stream: false }): string {
   const primary = profile.cross[0]?.output ?? profile.toolchains[0]?.output ?? 'retro';
+  const threads = threadsBackend(profile, osFamily);
   return render('engine.c.ejs', {
     target: {
       id: profile.id,
@@ -93,8 +94,8 @@ export function renderEngine(profile: Profile, format: FormatConstants, version:
     format,
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `shims/${osFamily}.c.ejs`,
-    threads: `threads/${threadsBackend(profile, osFamily)}.c.ejs`,
-    defaultThreads: threadsBackend(profile, osFamily) === 'serial' ? 1 : profile.cpu.threads,
+    threads: `threads/${threads}.c.ejs`,
+    defaultThreads: threads === 'serial' ? 1 : profile.cpu.threads,
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
   });

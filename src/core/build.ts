@@ -5,11 +5,11 @@
  * scratch folder and moved into place only when complete.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ENGINE_FILE, checkFileName, codeReserveMb, renderBuildScripts, renderEngine, renderReadme, selectKernels, usableMb } from '../codegen/render.js';
-import { UsageError, VerifyError } from '../errors.js';
+import { InputFileError, UsageError, VerifyError } from '../errors.js';
 import { runPlan } from './plan.js';
 import { NATIVE, NativeWriter, planNative, type NativeQuant } from '../model/native.js';
 import { openModel } from '../model/open.js';
@@ -18,7 +18,7 @@ import { DEFAULT_MODEL, writeDefaultModel } from '../model/synthetic.js';
 import { readTokenizer } from '../model/tokenizer.js';
 import { loadProfile } from '../profile/load.js';
 import type { CrossBuild, Profile } from '../profile/schema.js';
-import { convertMatrix } from '../quant/q8.js';
+import { convertMatrix, type QuantKind } from '../quant/q8.js';
 import { CHECKS, compile, toolsFor, type CheckResult } from '../toolchain/tools.js';
 import { ropeTables } from '../reference/forward.js';
 import type { Matrix, Vocab } from '../reference/model.js';
@@ -66,6 +66,25 @@ export interface BuildReport {
 
 export interface Progress {
   (message: string): void;
+}
+
+/** What manifest.json says of a bundle (the fields its readers use). */
+export interface Manifest {
+  target: { id: string };
+  model?: { source?: string; tokenizer?: string | null; usedDefault?: boolean; quant?: QuantKind; groupSize?: number };
+  kernels?: string[];
+  files: { name: string; bytes: number; sha256: string; role: string }[];
+  binaries: { id: string; file: string | null }[];
+}
+
+export function readManifest(bundle: string): Manifest {
+  const path = join(bundle, MANIFEST_FILE);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputFileError(`${path}: ${code === 'ENOENT' ? 'no manifest: this is not a retro bundle' : 'the manifest is not valid JSON'}`, 'run retro build --target <id> first, or point --bundle at its output folder');
+  }
 }
 
 /** sha256 of a file, streamed. */

@@ -3,11 +3,11 @@
  * name, resumes where an interrupted run stopped, is checked against the manifest and only
  * then renamed, so no file ever sits under its final name with wrong content.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputFileError } from '../errors.js';
 import { deployFiles, type DeployEvent, type DeployFile, type DeployResult } from '../transport/deploy.js';
-import { MANIFEST_FILE, sha256File } from './build.js';
+import { readManifest, sha256File } from './build.js';
 import { resolveRemote, type Remote, type RemoteRequest, type Secrets } from './remote.js';
 
 export interface DeployRequest extends RemoteRequest {
@@ -19,22 +19,6 @@ export interface DeployOutcome extends DeployResult {
   protocol: string;
   remoteDir: string;
   files: DeployFile[];
-}
-
-interface Manifest {
-  target: { id: string };
-  files: { name: string; bytes: number; sha256: string; role: string }[];
-  binaries: { id: string; file: string | null }[];
-}
-
-export function readManifest(bundle: string): Manifest {
-  const path = join(bundle, MANIFEST_FILE);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Manifest;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputFileError(`${path}: ${code === 'ENOENT' ? 'no manifest: this is not a retro bundle' : 'the manifest is not valid JSON'}`, 'run retro build --target <id> first, or point --bundle at its output folder');
-  }
 }
 
 /**

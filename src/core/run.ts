@@ -6,9 +6,9 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TransportError, UsageError } from '../errors.js';
+import { shellQuote } from '../transport/ssh.js';
 import type { Transport } from '../transport/types.js';
-import { MODEL_FILE } from './build.js';
-import { readManifest } from './deploy.js';
+import { MODEL_FILE, readManifest } from './build.js';
 import { resolveRemote, type RemoteRequest, type Secrets } from './remote.js';
 import { runVerify, type VerifyOutcome } from './verify.js';
 
@@ -30,8 +30,6 @@ export interface RunOutcome {
 }
 
 export const REMOTE_TRACE = 'trace.txt';
-
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Downloads to a temporary name and renames when complete: a failed fetch leaves nothing behind. */
 async function download(t: Transport, remotePath: string, localPath: string, machine: string): Promise<number> {
@@ -66,8 +64,8 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
   if (req.seed !== undefined) args.push('-s', req.seed.toString());
   if (req.trace) args.push('-T', REMOTE_TRACE);
   const program = binary ?? native!.output;
-  const build = binary ? '' : `make -f ${quote(native!.file)} >&2 && `;
-  const command = `cd ${quote(remote.remoteDir)} && ${build}./${program} ${args.map(quote).join(' ')}`;
+  const build = binary ? '' : `make -f ${shellQuote(native!.file)} >&2 && `;
+  const command = `cd ${shellQuote(remote.remoteDir)} && ${build}./${program} ${args.map(shellQuote).join(' ')}`;
   const t = await remote.connect();
   let exitCode: number;
   let traceFile: string | undefined;

@@ -25,7 +25,7 @@ import { compareTrace, type CompareResult, type Tolerance } from '../verify/comp
 import { renderReport, type ReportRun } from '../verify/report.js';
 import { parseTrace, type Trace } from '../verify/trace.js';
 import { writeDefaultModel } from '../model/synthetic.js';
-import { MANIFEST_FILE, MODEL_FILE, runBuild } from './build.js';
+import { MODEL_FILE, readManifest, runBuild, type Manifest } from './build.js';
 import { encodePrompt, checkPrompt } from './generate.js';
 
 export type VerifyMode = 'free' | 'forced';
@@ -78,6 +78,13 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
   }
   const modelPath = join(bundle, MODEL_FILE);
   if (!existsSync(modelPath)) throw new InputFileError(`${modelPath}: no model in the bundle`, `run retro build --target ${profile.id} first (or give --bundle)`);
+  // No manifest (a bare model file): compare with the bundle's own model, scalar kernels only.
+  let manifest: Manifest = { target: { id: profile.id }, files: [], binaries: [] };
+  try {
+    manifest = readManifest(bundle);
+  } catch {
+    /* keep the bare defaults */
+  }
   const file = BinaryFile.open(modelPath, 'model');
   const header = readNativeHeader(file, { order: profile.cpu.byteOrder, targetId: profile.id });
   file.close();
@@ -87,7 +94,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
   const runs: VerifyRun[] = [];
   const skipped: { build: string; reason: string }[] = [];
   try {
-    const { config, weights, vocab } = referenceModel(bundle, modelPath, scratch, progress);
+    const { config, weights, vocab } = referenceModel(manifest, modelPath, scratch, progress);
     const add = (build: string, result: CompareResult) => runs.push({ target: profile.id, build, quant, result, tolerance: tol.logit });
     if (req.trace) {
       add(`trace ${basename(req.trace)}`, compareTrace(readTrace(req.trace, profile.id, progress), config, weights, tol));
@@ -98,14 +105,15 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
       // Teacher forcing feeds the reference's own greedy tokens.
       const forced = generate(buildTransformer(config, weights), tokenizer, new Sampler(0, 0.9, 1n), promptTokens, steps, { write: () => {} }).tokens;
       writeFileSync(join(bundle, 'forced.txt'), `${forced.join(' ')}\n`);
+      // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
+      const kernels = (manifest.kernels ?? []).some((k) => k !== 'scalar') ? ['simd', 'scalar'] : ['scalar'];
       for (const build of profile.cross) {
         const reason = unrunnable(build, bundle);
         if (reason) {
           skipped.push({ build: build.id, reason });
           continue;
         }
-        // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
-        for (const kernel of bundleKernels(bundle)) {
+        for (const kernel of kernels) {
           for (const mode of req.modes) {
             const traceName = `trace-${mode === 'free' ? 'fr' : 'tf'}.txt`;
             const args =
@@ -140,13 +148,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
  * exactly as the converter does, so a converter or file bug (a swapped tensor) shows up as a
  * difference. Falls back to the bundle's own model file when the source is not here.
  */
-function referenceModel(bundle: string, modelPath: string, scratch: string, progress: (m: string) => void): { config: Config; weights: Weights; vocab: Vocab } {
-  let manifest: { model?: { source?: string; tokenizer?: string | null; usedDefault?: boolean; quant?: QuantKind; groupSize?: number } } = {};
-  try {
-    manifest = JSON.parse(readFileSync(join(bundle, MANIFEST_FILE), 'utf8'));
-  } catch {
-    /* no manifest: use the bundle's model file */
-  }
+function referenceModel(manifest: Manifest, modelPath: string, scratch: string, progress: (m: string) => void): { config: Config; weights: Weights; vocab: Vocab } {
   const m = manifest.model;
   let sourcePath: string | undefined;
   let tokenizerPath: string | undefined;
@@ -194,16 +196,6 @@ function readTrace(path: string, targetId: string, progress: (m: string) => void
   const trace = parseTrace(text, path);
   if (trace.header.target !== targetId) progress(`note: ${basename(path)} was written by the ${trace.header.target} engine`);
   return trace;
-}
-
-/** The kernels a bundle's engine can run: its SIMD family (the default) and scalar. */
-function bundleKernels(bundle: string): string[] {
-  try {
-    const kernels: string[] = JSON.parse(readFileSync(join(bundle, MANIFEST_FILE), 'utf8')).kernels ?? [];
-    return kernels.some((k) => k !== 'scalar') ? ['simd', 'scalar'] : ['scalar'];
-  } catch {
-    return ['scalar'];
-  }
 }
 
 function unrunnable(build: CrossBuild, bundle: string): string | undefined {

@@ -10,7 +10,8 @@ import type { Connect, Endpoint, Transport } from './types.js';
 /** SFTP write requests in flight at once. */
 const WINDOW = 16;
 
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/** A word for a POSIX shell, single-quoted. */
+export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function sftpError(e: unknown, what: string, path: string): TransportError {
   const err = e as Error & { code?: number };
@@ -110,7 +111,7 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
     },
     async sha256(path) {
       let out = '';
-      const cmd = `(sha256sum ${quote(path)} 2>/dev/null || shasum -a 256 ${quote(path)} 2>/dev/null) | cut -c1-64`;
+      const cmd = `(sha256sum ${shellQuote(path)} 2>/dev/null || shasum -a 256 ${shellQuote(path)} 2>/dev/null) | cut -c1-64`;
       const code = await exec(cmd, (b) => (out += b.toString()), () => {});
       const h = out.trim();
       return code === 0 && /^[0-9a-f]{64}$/.test(h) ? h : undefined;

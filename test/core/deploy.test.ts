@@ -147,7 +147,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const r = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-t', '0', '-n', '64', '-i', ONCE, '--trace', ...ssh()]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.subarray(0, golden('stories260K_once-upon-a-time_t0_n64.txt').length).equals(golden('stories260K_once-upon-a-time_t0_n64.txt'))).toBe(true);
-    expect(r.stdout.toString()).toMatch(/trace-retrotest_127\.0\.0\.1\.txt\s+64\s+64\/64\s+\S+\s+\S+\s+PASS/);
+    expect(r.stdout.toString()).toMatch(/trace-retrotest_127\.0\.0\.1\.txt\s+f32\s+free\s+64\s+64\/64\s+\S+\s+\S+\s+PASS/);
     // The same through retro verify --via ssh.
     const v = await retro(['verify', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-n', '32', ...ssh()]);
     expect(v.code, v.stderr).toBe(0);

@@ -684,7 +684,7 @@ static void stream_in(Transformer *t, Matrix *const *ms, int count) {
     Stream *st = &t->stream;
     u32 start = ms[0]->data_offset, end = matrix_end(ms[count - 1]);
     int i;
-    if ((size_t)(end - start) > st->bytes) die("stream buffer too small for", ms[0]->kind == RT_F32 ? "a layer" : "a q8 layer", "the file is corrupt; convert it again");
+    if ((size_t)(end - start) > st->bytes) die("stream buffer too small for", "a layer", "the file is corrupt; convert it again");
     read_at(&t->file, start, st->buf, (size_t)(end - start), "layer");
     st->read += (unsigned long)(end - start);
     for (i = 0; i < count; i++) {
