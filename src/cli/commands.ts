@@ -1,5 +1,4 @@
 /** yargs command modules, registered from an explicit list (commandDir does not work in ESM). */
-import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { runBuild } from '../core/build.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
@@ -8,29 +7,13 @@ import { runPlan } from '../core/plan.js';
 import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
-import { InputFileError, UsageError } from '../errors.js';
-import { consoleOutput, print, printVerify, table } from './io.js';
+import { UsageError } from '../errors.js';
+import type { IntQuantKind, QuantKind } from '../quant/kinds.js';
+import { consoleOutput, print, printJson, printVerify, table } from './io.js';
+import { intQuantOption, jsonOption, modelOptions, parseSeed, promptBytes, quantOptions, samplingOptions, targetOptions } from './options.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
-function promptBytes(prompt: string | undefined, promptFile: string | undefined): Uint8Array {
-  if (promptFile !== undefined) {
-    try {
-      return readFileSync(promptFile);
-    } catch (e) {
-      throw new InputFileError(`${promptFile}: cannot read prompt file (${(e as NodeJS.ErrnoException).code})`, 'check the path given to --prompt-file');
-    }
-  }
-  if (prompt === undefined) return new Uint8Array(0);
-  // Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD.
-  if (prompt.includes('\uFFFD')) throw new UsageError('the prompt is not valid UTF-8', 'pass the prompt as UTF-8 text');
-  return Buffer.from(prompt, 'utf8');
-}
-
-function parseSeed(s: string | undefined): bigint | undefined {
-  if (s === undefined) return undefined;
-  if (!/^-?\d+$/.test(s)) throw new UsageError(`seed ${JSON.stringify(s)} is not an integer`, 'pass -s with a whole number, e.g. -s 42');
-  return BigInt.asUintN(64, BigInt(s));
-}
+const progress = (m: string) => process.stderr.write(`retro: ${m}\n`);
 
 interface GenerateArgs {
   model: string;
@@ -41,34 +24,25 @@ interface GenerateArgs {
   steps: number;
   prompt?: string;
   'prompt-file'?: string;
+  json?: boolean;
 }
 
 const generateCommand: CommandModule<object, GenerateArgs> = {
   command: 'generate',
   describe: 'run the TypeScript reference engine (flags and output as llama2.c run)',
   builder: (y) =>
-    y
-      .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'model file: llama2.c .bin (v0/v1/v2) or GGUF' })
-      .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin (optional for GGUF with an embedded vocab)' })
-      .option('temperature', { alias: 't', type: 'number', default: 1.0, describe: '0 = greedy' })
-      .option('topp', { alias: 'p', type: 'number', default: 0.9, describe: 'top-p (nucleus) sampling' })
-      .option('seed', { alias: 's', type: 'string', describe: 'RNG seed (default: time)' })
-      .option('steps', { alias: 'n', type: 'number', default: 256, describe: 'positions to run; 0 = seq_len' })
-      .option('prompt', { alias: 'i', type: 'string', describe: 'input prompt' })
+    jsonOption(samplingOptions(modelOptions(y, 'model file: llama2.c .bin (v0/v1/v2) or GGUF').demandOption('model'), { temperature: 1.0, steps: 256 }))
       .option('prompt-file', { type: 'string', describe: 'read the prompt bytes from a file' }) as never,
   handler: (a) => {
-    runGenerate(
-      {
-        model: a.model,
-        tokenizer: a.tokenizer,
-        temperature: a.temperature,
-        topp: a.topp,
-        seed: parseSeed(a.seed),
-        steps: a.steps,
-        prompt: promptBytes(a.prompt, a['prompt-file']),
-      },
-      consoleOutput,
+    const text: Uint8Array[] = [];
+    const r = runGenerate(
+      { model: a.model, tokenizer: a.tokenizer, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt, a['prompt-file']) },
+      a.json ? { stdout: (b) => text.push(b), stderr: () => {} } : consoleOutput,
     );
+    if (a.json) {
+      const generated = r.tokens.slice(r.promptTokens.length);
+      printJson({ promptIds: r.promptTokens, ids: generated, text: Buffer.concat(text).toString('utf8'), positions: r.positions, tokensPerSecond: r.tokensPerSecond });
+    }
   },
 };
 
@@ -80,11 +54,11 @@ interface TargetsArgs {
 const targetsCommand: CommandModule<object, TargetsArgs> = {
   command: 'targets',
   describe: 'list the target profiles',
-  builder: (y) => y.option('json', { type: 'boolean', describe: 'machine-readable output' }).option('targets', { type: 'string', describe: 'a folder of your own profiles' }) as never,
+  builder: (y) => jsonOption(y).option('targets', { type: 'string', describe: 'a folder of your own profiles' }) as never,
   handler: (a) => {
     const profiles = runTargets(a.targets);
     if (a.json) {
-      print(JSON.stringify(profiles, null, 2));
+      printJson(profiles);
       return;
     }
     print(
@@ -101,7 +75,7 @@ interface BuildArgs {
   targets?: string;
   model?: string;
   tokenizer?: string;
-  quant: string;
+  quant: QuantKind;
   'group-size': number;
   out?: string;
   compile: boolean;
@@ -109,30 +83,29 @@ interface BuildArgs {
   'ram-budget'?: number;
   'seq-len'?: number;
   auto?: boolean;
+  json?: boolean;
 }
 
 const buildCommand: CommandModule<object, BuildArgs> = {
   command: 'build',
   describe: 'convert a model and emit C source, build scripts and binaries for a target',
   builder: (y) =>
-    y
-      .option('target', { type: 'string', demandOption: true, describe: 'target id (retro targets) or a profile .json' })
-      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
-      .option('model', { alias: 'm', type: 'string', describe: 'model file (default: the built-in tiny model)' })
-      .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin (optional for GGUF)' })
-      .option('quant', { choices: ['f32', 'q8', 'q4'], default: 'f32', describe: 'weight storage on the target' })
-      .option('group-size', { type: 'number', default: 32, describe: 'values per scale for q8' })
+    jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { default: 'f32', describe: 'weight storage on the target' }))
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default dist/<target>)' })
       .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' })
       .option('stream', { type: 'boolean', describe: 'always stream the weights from disk (else only when they do not fit the RAM budget)' })
-      .option('ram-budget', { type: 'number', describe: 'the engine\'s default RAM budget in MB (default: what the machine leaves a program)' })
+      .option('ram-budget', { type: 'number', describe: "the engine's default RAM budget in MB (default: what the machine leaves a program)" })
       .option('seq-len', { type: 'number', describe: 'cap the context, and so the KV cache' })
       .option('auto', { type: 'boolean', describe: 'let retro plan choose quantization, streaming and context' }) as never,
   handler: async (a) => {
     const r = await runBuild(
-      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8' | 'q4', groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto },
-      (m) => process.stderr.write(`retro: ${m}\n`),
+      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto },
+      a.json ? () => {} : progress,
     );
+    if (a.json) {
+      printJson({ target: r.profile.id, out: r.out, model: r.model, kernels: r.kernels, files: r.files, binaries: r.binaries.map((b) => ({ id: b.build.id, status: b.status, file: b.file ?? null, reason: b.reason ?? null, checks: b.checks })), seconds: r.seconds });
+      return;
+    }
     const mb = (n: number) => `${(n / 1048576).toFixed(2)} MB`;
     print(`built ${r.profile.id} (${r.profile.name}) in ${r.out}`);
     print(`model: ${r.model.description}`);
@@ -150,7 +123,7 @@ interface PlanArgs {
   targets?: string;
   model?: string;
   tokenizer?: string;
-  quant?: string;
+  quant?: QuantKind;
   'group-size': number;
   'seq-len'?: number;
   'ram-budget'?: number;
@@ -161,21 +134,14 @@ const planCommand: CommandModule<object, PlanArgs> = {
   command: 'plan',
   describe: 'what a model needs on a target: memory, whether it fits (in RAM or streamed), the best setup, estimated speed',
   builder: (y) =>
-    y
-      .option('target', { type: 'string', demandOption: true, describe: 'target id or profile .json' })
-      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
-      .option('model', { alias: 'm', type: 'string', describe: 'model file (default: the built-in tiny model)' })
-      .option('tokenizer', { alias: 'z', type: 'string' })
-      .option('quant', { choices: ['f32', 'q8', 'q4'], describe: 'only this quantization (default: compare them)' })
-      .option('group-size', { type: 'number', default: 32 })
+    jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { describe: 'only this quantization (default: compare them)' }))
       .option('seq-len', { type: 'number', describe: 'cap the context' })
-      .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' })
-      .option('json', { type: 'boolean' }) as never,
+      .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' }) as never,
   handler: (a) => {
-    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant as 'f32' | 'q8' | 'q4' | undefined, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'] });
+    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'] });
     const mb = (n: number) => (n / 1048576).toFixed(1);
     if (a.json) {
-      print(JSON.stringify({ target: r.profile.id, model: r.model, usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null }, null, 2));
+      printJson({ target: r.profile.id, model: r.model, usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null });
       return;
     }
     print(`${r.profile.name}: ${r.profile.memory.ramMb} MB RAM, ${r.profile.memory.osReservedMb} MB kept by the OS, ${mb(r.budgetBytes)} MB budget for retro`);
@@ -201,7 +167,7 @@ const planCommand: CommandModule<object, PlanArgs> = {
 interface QualityArgs {
   model: string;
   tokenizer?: string;
-  quant: string[];
+  quant: IntQuantKind[];
   'group-size': number;
   text?: string;
   prompt: string;
@@ -213,19 +179,15 @@ const qualityCommand: CommandModule<object, QualityArgs> = {
   command: 'quality',
   describe: 'what q8/q4 cost against the f32 reference: top-1 agreement, KL divergence, perplexity',
   builder: (y) =>
-    y
-      .option('model', { alias: 'm', type: 'string', demandOption: true })
-      .option('tokenizer', { alias: 'z', type: 'string' })
-      .option('quant', { type: 'array', choices: ['q8', 'q4'], default: ['q8', 'q4'] })
-      .option('group-size', { type: 'number', default: 32 })
+    intQuantOption(modelOptions(y).demandOption('model'))
       .option('text', { type: 'string', describe: 'a held text to score (default: the f32 model\'s greedy story)' })
       .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
       .option('steps', { alias: 'n', type: 'number', default: 256 })
-      .option('json', { type: 'boolean' }) as never,
+      .option('json', { type: 'boolean', describe: 'machine-readable output (errors too)' }) as never,
   handler: (a) => {
-    const r = runQuality({ model: a.model, tokenizer: a.tokenizer, quants: a.quant as ('q8' | 'q4')[], groupSize: a['group-size'], text: a.text, prompt: promptBytes(a.prompt, undefined), steps: a.steps });
+    const r = runQuality({ model: a.model, tokenizer: a.tokenizer, quants: a.quant, groupSize: a['group-size'], text: a.text, prompt: promptBytes(a.prompt, undefined), steps: a.steps });
     if (a.json) {
-      print(JSON.stringify(r, null, 2));
+      printJson(r);
       return;
     }
     print(`text: ${r.text}, ${r.tokens} tokens`);
@@ -241,17 +203,22 @@ const qualityCommand: CommandModule<object, QualityArgs> = {
 interface DoctorArgs {
   install?: boolean;
   targets?: string;
+  json?: boolean;
 }
 
 const doctorCommand: CommandModule<object, DoctorArgs> = {
   command: 'doctor',
   describe: 'list the toolchains and emulators each target needs, and what is missing',
-  builder: (y) => y.option('install', { type: 'boolean', describe: 'apt-get install what is missing (root)' }).option('targets', { type: 'string', describe: 'a folder of your own profiles' }) as never,
+  builder: (y) => jsonOption(y).option('install', { type: 'boolean', describe: 'apt-get install what is missing (root)' }).option('targets', { type: 'string', describe: 'a folder of your own profiles' }) as never,
   handler: async (a) => {
     let rows = runDoctor(a.targets);
     if (a.install) {
-      await installPackages(missingPackages(rows), process.getuid?.() === 0, (l) => process.stderr.write(`retro: ${l}\n`));
+      await installPackages(missingPackages(rows), process.getuid?.() === 0, a.json ? () => {} : progress);
       rows = runDoctor(a.targets);
+    }
+    if (a.json) {
+      printJson({ rows, missing: missingPackages(rows) });
+      return;
     }
     print(table(['target', 'build', 'tool', 'status', 'package'], rows.flatMap((r) => r.tools.map((t) => [r.target, r.build, t.command, t.found ? `ok ${t.found}` : 'MISSING', t.package]))));
     const missing = missingPackages(rows);
@@ -265,7 +232,7 @@ interface VerifyArgs extends RemoteArgs {
   bundle?: string;
   model?: string;
   tokenizer?: string;
-  quant: string;
+  quant: QuantKind;
   'group-size': number;
   mode: string;
   steps: number;
@@ -284,22 +251,10 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: 'verify [machine]',
   describe: 'run the built engine (emulated, on the machine with --via ssh, or a trace from it) and compare it with the reference',
   builder: (y) =>
-    remoteOptions(y)
-      .option('target', { type: 'string', describe: 'target id or profile .json (or the machine\'s, with --via ssh)' })
-      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+    samplingOptions(quantOptions(modelOptions(remoteOptions(y), 'build this model first'), { default: 'f32', describe: 'weight storage, when verify builds the bundle' }), { temperature: 0, steps: 64, prompt: 'Once upon a time', seed: '42' })
       .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>; built if missing or --model is given)' })
-      .option('model', { alias: 'm', type: 'string', describe: 'build this model first' })
-      .option('tokenizer', { alias: 'z', type: 'string' })
-      .option('quant', { choices: ['f32', 'q8', 'q4'], default: 'f32' })
-      .option('group-size', { type: 'number', default: 32 })
       .option('mode', { choices: ['free', 'forced', 'both'], default: 'both', describe: 'free-running generation, teacher-forced, or both' })
-      .option('steps', { alias: 'n', type: 'number', default: 64 })
-      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
-      .option('temperature', { alias: 't', type: 'number', default: 0 })
-      .option('topp', { alias: 'p', type: 'number', default: 0.9 })
-      .option('seed', { alias: 's', type: 'string', default: '42' })
       .option('trace', { type: 'string', describe: 'compare this trace (from the real machine) instead of running anything' })
-      .option('json', { type: 'boolean' })
       .option('report', { type: 'string', describe: 'HTML report path (default next to the bundle)' })
       .option('stream', { type: 'boolean', describe: 'build an engine that streams its weights from disk' })
       .option('ram-budget', { type: 'number', describe: 'build with this RAM budget in MB (a small one forces streaming)' }) as never,
@@ -317,7 +272,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
         bundle: a.bundle,
         model: a.model,
         tokenizer: a.tokenizer,
-        quant: a.quant as 'f32' | 'q8' | 'q4',
+        quant: a.quant,
         groupSize: a['group-size'],
         modes: parseModes(a.mode),
         steps: a.steps,
@@ -330,7 +285,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
         stream: a.stream,
         ramBudgetMb: a['ram-budget'],
       },
-      (m) => process.stderr.write(`retro: ${m}\n`),
+      a.json ? () => {} : progress,
     );
     printVerify(r, a.json === true);
   },

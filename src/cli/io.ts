@@ -15,6 +15,11 @@ export function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
+/** --json output: one JSON document on stdout. */
+export function printJson(value: unknown): void {
+  print(JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
+}
+
 /** A plain text table: columns padded to their widest cell. */
 export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -25,7 +30,7 @@ export function table(head: string[], rows: string[][]): string {
 /** The outcome of retro verify (also of a remote run's trace): a table or JSON; exit code 1 on failure. */
 export function printVerify(r: VerifyOutcome, json: boolean): void {
   if (json) {
-    print(JSON.stringify({ target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) }, null, 2));
+    printJson({ target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) });
   } else {
     print(
       table(

@@ -2,17 +2,23 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { RetroError } from '../errors.js';
+import { RETRO_VERSION } from '../version.js';
 import { commands } from './commands.js';
 
+/** With --json, errors are JSON too (on stdout, where the result would have been), besides the one line on stderr. */
+const json = process.argv.includes('--json');
+
+function report(kind: string, message: string, fix: string, code: 1 | 2): never {
+  process.stderr.write(`retro: ${message} (fix: ${fix})\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ error: { kind, message, fix } }, null, 2)}\n`);
+  process.exit(code);
+}
+
 function fail(e: unknown): never {
-  if (e instanceof RetroError) {
-    process.stderr.write(`retro: ${e.message} (fix: ${e.hint})\n`);
-    process.exit(1);
-  }
+  if (e instanceof RetroError) report(e.constructor.name, e.message, e.hint, 1);
   const err = e as Error;
-  process.stderr.write(`retro: internal error: ${err?.message ?? String(e)} (this is a bug in retro; RETRO_DEBUG=1 shows the stack)\n`);
   if (process.env.RETRO_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
-  process.exit(2);
+  report('InternalError', `internal error: ${err?.message ?? String(e)}`, 'this is a bug in retro; RETRO_DEBUG=1 shows the stack', 2);
 }
 
 async function main(): Promise<void> {
@@ -29,11 +35,10 @@ async function main(): Promise<void> {
     .demandCommand(1, 'name a command: retro --help lists them')
     .recommendCommands()
     .help()
-    .version(false)
+    .version(RETRO_VERSION)
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`retro: ${msg} (fix: see retro --help)\n`);
-      process.exit(1);
+      report('UsageError', msg, 'see retro --help', 1);
     });
   for (const c of commands) cli = cli.command(c);
   await cli.parseAsync();

@@ -3,11 +3,12 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { runDeploy } from '../core/deploy.js';
-import type { RemoteRequest, Secrets } from '../core/remote.js';
+import type { RemoteRequest, Secrets } from '../transport/remote.js';
 import { runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
-import { consoleOutput, print, printVerify, table } from './io.js';
+import { consoleOutput, print, printJson, printVerify, table } from './io.js';
+import { parseSeed, promptBytes } from './options.js';
 
 /** Reads a line from the terminal without echoing it. */
 function askHidden(prompt: string): Promise<string> {
@@ -137,7 +138,7 @@ const deployCommand: CommandModule<object, RemoteArgs> = {
   handler: async (a) => {
     const r = await runDeploy({ ...remoteRequest(a), bundle: a.bundle }, secrets, progressPrinter(a.json === true));
     if (a.json) {
-      print(JSON.stringify({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, bytesSent: r.bytesSent, seconds: r.seconds }, null, 2));
+      printJson({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, bytesSent: r.bytesSent, seconds: r.seconds });
       return;
     }
     const state = (n: string) => (r.skipped.includes(n) ? 'already there' : r.resumed.includes(n) ? 'resumed' : 'uploaded');
@@ -171,14 +172,16 @@ const runCommand: CommandModule<object, RunArgs> = {
 
 /** retro run, and retro verify --via ssh: run on the machine, stream its output, verify its trace. */
 export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
-  if (a.seed !== undefined && !/^\d+$/.test(a.seed)) throw new UsageError(`seed ${JSON.stringify(a.seed)} is not a whole number`, 'pass -s with e.g. 42');
+  const json = a.json === true;
+  const text: Uint8Array[] = [];
   const r = await runRemote(
-    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: a.seed === undefined ? undefined : BigInt(a.seed), steps: a.steps, prompt: Buffer.from(a.prompt, 'utf8'), trace },
+    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt), trace },
     secrets,
-    { stdout: (b) => consoleOutput.stdout(b), stderr: (b) => process.stderr.write(b) },
-    (m) => process.stderr.write(`retro: ${m}\n`),
+    { stdout: (b) => (json ? text.push(b) : consoleOutput.stdout(b)), stderr: (b) => process.stderr.write(b) },
+    (m) => json || process.stderr.write(`retro: ${m}\n`),
   );
-  if (r.verify) printVerify(r.verify, a.json === true);
+  if (json && !trace) printJson({ exitCode: r.exitCode, output: Buffer.concat(text).toString('utf8') });
+  if (r.verify) printVerify(r.verify, json);
   if (r.exitCode !== 0) {
     process.stderr.write(`retro: the engine exited with ${r.exitCode} on the machine (fix: read its message above)\n`);
     process.exitCode = 1;
@@ -199,7 +202,7 @@ const fetchCommand: CommandModule<object, FetchArgs> = {
       .option('out', { alias: 'o', type: 'string', describe: 'local path (default: the file name, here)' }) as never,
   handler: async (a) => {
     const r = await runFetch({ ...remoteRequest(a), file: a.file, out: a.out }, secrets);
-    if (a.json) print(JSON.stringify(r, null, 2));
+    if (a.json) printJson(r);
     else print(`fetched ${a.file} from ${r.machine} -> ${r.local} (${r.bytes} bytes); check it with retro verify --target <id> --trace ${r.local}`);
   },
 };

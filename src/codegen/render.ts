@@ -1,16 +1,20 @@
 /**
- * Renders the C engine, the native build scripts and the bundle README from
- * templates/. All decisions are made here; templates only test profile
- * fields and loop over the lists computed below.
+ * Renders the C engine, the native build scripts and the bundle README from templates/. All
+ * decisions are made here; templates only test profile fields and loop over the lists computed
+ * below. Templates are found by folder: kernels/<simd>.c.ejs, os/<family>/ (shim.c.ejs, an
+ * optional threads.c.ejs, os.json), build/<script>.ejs.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
-import type { NativeToolchain, Profile } from '../profile/schema.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE } from '../model/format.js';
+import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
+import { QUANT_KINDS } from '../quant/kinds.js';
+import { TEMPLATES } from '../templates.js';
+import { RETRO_VERSION } from '../version.js';
 
-export const TEMPLATES = resolve(dirname(fileURLToPath(import.meta.url)), '../../templates');
+export const ENGINE_FILE = 'retro.c';
 
 export interface RenderedFile {
   name: string;
@@ -18,36 +22,30 @@ export interface RenderedFile {
   role: 'source' | 'build-script' | 'readme';
 }
 
-/** The native-format constants the engine is compiled against. */
-export interface FormatConstants {
-  version: number;
-  headerBytes: number;
-  entryBytes: number;
-  nameBytes: number;
-  fileSizeOffset: number;
-  targetIdOffset: number;
+/** OS-family facts from templates/os/<family>/os.json. */
+interface OsFacts {
+  run: string;
+  notes: string[];
 }
 
-export const ENGINE_FILE = 'retro.c';
+function osFacts(family: string): OsFacts {
+  return JSON.parse(readFileSync(join(TEMPLATES, 'os', family, 'os.json'), 'utf8')) as OsFacts;
+}
 
 /**
  * Kernels are files: templates/kernels/<simd>.c.ejs. The scalar one is always there (the
- * reference order, and what -DRT_SCALAR builds); the first SIMD family the profile lists that
- * has a file joins it and takes over where the compiler supports it.
+ * reference order, and what -DRT_SCALAR builds); the first SIMD family the profile lists joins it
+ * and takes over where the compiler supports it.
  */
 export function selectKernels(profile: Profile): { simd: string; template: string }[] {
   const kernels = [{ simd: 'scalar', template: 'kernels/scalar.c.ejs' }];
-  const simd = profile.cpu.simd.find((s) => existsSync(join(TEMPLATES, `kernels/${s}.c.ejs`)));
+  const simd = profile.cpu.simd[0];
   if (simd) kernels.push({ simd, template: `kernels/${simd}.c.ejs` });
   return kernels;
 }
 
 function render(template: string, data: Record<string, unknown>): string {
-  return ejs.render(readTemplate(template), data, { filename: join(TEMPLATES, template), rmWhitespace: false });
-}
-
-function readTemplate(name: string): string {
-  return ejs.fileLoader(join(TEMPLATES, name)).toString();
+  return ejs.render(ejs.fileLoader(join(TEMPLATES, template)).toString(), data, { filename: join(TEMPLATES, template), rmWhitespace: false });
 }
 
 export function lineEndings(text: string, profile: Profile): string {
@@ -60,25 +58,37 @@ export interface MemoryDefaults {
   stream: boolean;
 }
 
-/** The RAM a program may use on the machine: what the OS leaves, within the address space. */
-export function usableMb(profile: Profile): number {
-  return Math.min(profile.memory.ramMb - profile.memory.osReservedMb, profile.memory.addressSpaceMb);
+export function defaultMemory(profile: Profile): MemoryDefaults {
+  return { budgetMb: usableMb(profile) - codeReserveMb, stream: false };
 }
 
-/**
- * Threads backends by OS family: POSIX threads where the machine has more than one hardware
- * thread; libxenon's thread API is not wired yet, so the Xbox 360 Makefile build runs serial.
- */
-const THREADS: Partial<Record<Profile['os']['family'], string>> = { posix: 'pthreads' };
-
-export function threadsBackend(profile: Profile, osFamily: Profile['os']['family']): string {
-  return profile.cpu.threads > 1 ? (THREADS[osFamily] ?? 'serial') : 'serial';
+/** The OS family's own threads backend where the machine has more than one hardware thread, else serial. */
+export function threadsBackend(profile: Profile, osFamily: string): string {
+  const own = `os/${osFamily}/threads.c.ejs`;
+  return profile.cpu.threads > 1 && existsSync(join(TEMPLATES, own)) ? own : 'shared/threads-serial.c.ejs';
 }
 
-/** Left out of the engine's default RAM budget for its code, C library and stack. */
-export const codeReserveMb = 2;
+/** The model.rtr description as the C template's named constants. */
+function formatConstants() {
+  return {
+    version: NATIVE.version,
+    headerBytes: NATIVE.headerBytes,
+    entryBytes: NATIVE.entryBytes,
+    marker: `0x${NATIVE.marker.toString(16).padStart(8, '0')}`,
+    fields: [...HEADER_FIELDS, ...ENTRY_FIELDS].map((f) => ({ macro: f.macro, offset: f.offset })),
+    kinds: QUANT_KINDS.map((k) => ({ macro: `RT_${k.name.toUpperCase()}`, code: k.code })),
+  };
+}
 
-export function renderEngine(profile: Profile, format: FormatConstants, version: string, osFamily: Profile['os']['family'] = profile.os.family, memory: MemoryDefaults = { budgetMb: usableMb(profile) - codeReserveMb, stream: false }): string {
+export interface EngineOptions {
+  /** The platform shim for a stand-in build (default: the profile's OS). */
+  osFamily?: string;
+  memory?: MemoryDefaults;
+}
+
+export function renderEngine(profile: Profile, options: EngineOptions = {}): string {
+  const osFamily = options.osFamily ?? profile.os.family;
+  const memory = options.memory ?? defaultMemory(profile);
   const primary = profile.cross[0]?.output ?? profile.toolchains[0]?.output ?? 'retro';
   const threads = threadsBackend(profile, osFamily);
   return render('engine.c.ejs', {
@@ -89,16 +99,21 @@ export function renderEngine(profile: Profile, format: FormatConstants, version:
       alignment: profile.alignment,
       osFamily,
     },
-    retroVersion: version,
+    retroVersion: RETRO_VERSION,
     binaryName: primary,
-    format,
+    format: formatConstants(),
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
-    shim: `shims/${osFamily}.c.ejs`,
-    threads: `threads/${threads}.c.ejs`,
-    defaultThreads: threads === 'serial' ? 1 : profile.cpu.threads,
+    shim: `os/${osFamily}/shim.c.ejs`,
+    threads,
+    defaultThreads: threads.startsWith('shared/') ? 1 : profile.cpu.threads,
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
   });
+}
+
+/** How the person at the machine starts a program there. */
+export function runCommand(profile: Profile, program: string): string {
+  return osFacts(profile.os.family).run.replace('{program}', program);
 }
 
 function commandLine(t: NativeToolchain): string {
@@ -110,7 +125,7 @@ export function renderBuildScripts(profile: Profile): RenderedFile[] {
   return profile.toolchains.map((t) => ({
     name: t.file,
     role: 'build-script' as const,
-    content: lineEndings(render(`build/${t.script}.ejs`, { target: profile, toolchain: t, command: commandLine(t), source: ENGINE_FILE }), profile),
+    content: lineEndings(render(`build/${t.script}.ejs`, { target: profile, toolchain: t, command: commandLine(t), source: ENGINE_FILE, run: runCommand(profile, t.output) }), profile),
   }));
 }
 
@@ -123,8 +138,8 @@ export interface ReadmeFacts {
 }
 
 export function renderReadme(profile: Profile, facts: ReadmeFacts, name: string): RenderedFile {
-  const run = profile.os.family === 'win32' ? `${profile.toolchains[0]?.output ?? 'retro.exe'} ${facts.modelFile}` : `./${profile.toolchains[0]?.output ?? 'retro'} ${facts.modelFile}`;
-  return { name, role: 'readme', content: lineEndings(render('readme.txt.ejs', { target: profile, facts, run }), profile) };
+  const run = `${runCommand(profile, profile.toolchains[0]?.output ?? 'retro')} ${facts.modelFile}`;
+  return { name, role: 'readme', content: lineEndings(render('readme.txt.ejs', { target: profile, facts, run, notes: osFacts(profile.os.family).notes }), profile) };
 }
 
 /** File names the target can store: 8.3 (case-insensitive) or anything portable. */

@@ -6,9 +6,10 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputFileError } from '../errors.js';
+import { sha256File } from '../bundle/hash.js';
+import { readManifest } from '../bundle/manifest.js';
 import { deployFiles, type DeployEvent, type DeployFile, type DeployResult } from '../transport/deploy.js';
-import { readManifest, sha256File } from './build.js';
-import { resolveRemote, type Remote, type RemoteRequest, type Secrets } from './remote.js';
+import { resolveRemote, type Remote, type RemoteRequest, type Secrets } from '../transport/remote.js';
 
 export interface DeployRequest extends RemoteRequest {
   bundle?: string;

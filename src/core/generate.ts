@@ -1,11 +1,9 @@
 /** `retro generate`: the TypeScript reference engine, with llama2.c run's flags and output. */
 import { UsageError } from '../errors.js';
-import { openModel } from '../model/open.js';
+import { checkPrompt, encodePrompt, withInputs } from '../model/inputs.js';
 import { loadWeights } from '../model/source.js';
-import { readTokenizer } from '../model/tokenizer.js';
 import { buildTransformer } from '../reference/forward.js';
 import { clampSteps, generate, type GenerateResult } from '../reference/generate.js';
-import type { Vocab } from '../reference/model.js';
 import { Sampler } from '../reference/sampler.js';
 import { Tokenizer } from '../reference/tokenizer.js';
 
@@ -24,45 +22,16 @@ export interface Output {
   stderr(text: string): void;
 }
 
-export function checkPrompt(prompt: Uint8Array): void {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(prompt);
-  } catch {
-    throw new UsageError('the prompt is not valid UTF-8', 'pass the prompt as UTF-8 text (or with --prompt-file in UTF-8)');
-  }
+export interface GenerateOutcome extends GenerateResult {
+  promptTokens: number[];
 }
 
-/** Model, vocabulary and tokenizer ready to run. */
-export function loadForInference(modelPath: string, tokenizerPath: string | undefined) {
-  const source = openModel(modelPath);
-  try {
-    let vocab: Vocab | undefined = source.vocab;
-    if (tokenizerPath !== undefined) vocab = readTokenizer(tokenizerPath, source.config.vocabSize);
-    if (vocab === undefined) {
-      throw new UsageError(`${modelPath}: the model has no embedded tokenizer`, 'pass one with -z/--tokenizer (e.g. ../shared/models/tok512.bin)');
-    }
-    const weights = loadWeights(source);
-    return { source, config: source.config, weights, tokenizer: new Tokenizer(vocab) };
-  } finally {
-    source.close();
-  }
-}
-
-export function encodePrompt(tokenizer: Tokenizer, prompt: Uint8Array, seqLen: number): number[] {
-  checkPrompt(prompt);
-  const tokens = tokenizer.encode(prompt, true, false);
-  if (tokens.length > seqLen) {
-    throw new UsageError(`the prompt encodes to ${tokens.length} tokens, more than the model's context of ${seqLen}`, 'shorten the prompt');
-  }
-  return tokens;
-}
-
-export function runGenerate(req: GenerateRequest, out: Output): GenerateResult {
+export function runGenerate(req: GenerateRequest, out: Output): GenerateOutcome {
   if (!Number.isFinite(req.temperature) || !Number.isFinite(req.topp) || !Number.isFinite(req.steps)) {
     throw new UsageError('-t, -p and -n must be numbers', 'e.g. -t 0.8 -p 0.9 -n 256');
   }
   checkPrompt(req.prompt);
-  const { config, weights, tokenizer } = loadForInference(req.model, req.tokenizer);
+  const { config, weights, tokenizer } = withInputs(req, (inputs) => ({ config: inputs.config, weights: loadWeights(inputs.source), tokenizer: new Tokenizer(inputs.vocab) }));
   // run.c's clamps: negative temperature is greedy, top-p outside [0,1] is 0.9, negative steps is 0.
   const temperature = req.temperature < 0 ? 0 : req.temperature;
   const topp = req.topp < 0 || req.topp > 1 ? 0.9 : req.topp;
@@ -73,5 +42,5 @@ export function runGenerate(req: GenerateRequest, out: Output): GenerateResult {
   const sampler = new Sampler(temperature, topp, seed);
   const result = generate(transformer, tokenizer, sampler, promptTokens, steps, { write: (b) => out.stdout(b) });
   if (result.tokensPerSecond !== null) out.stderr(`achieved tok/s: ${result.tokensPerSecond.toFixed(6)}\n`);
-  return result;
+  return { ...result, promptTokens };
 }

@@ -4,13 +4,15 @@
  * `retro fetch`: download a file the engine wrote on a machine where nothing runs remotely.
  */
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { TransportError, UsageError } from '../errors.js';
+import { readManifest } from '../bundle/manifest.js';
+import { MODEL_FILE } from '../bundle/names.js';
+import { engineArgs } from '../codegen/engine-args.js';
+import { resolveRemote, type RemoteRequest, type Secrets } from '../transport/remote.js';
 import { shellQuote } from '../transport/ssh.js';
 import type { Transport } from '../transport/types.js';
-import { MODEL_FILE, readManifest } from './build.js';
-import { resolveRemote, type RemoteRequest, type Secrets } from './remote.js';
-import { runVerify, type VerifyOutcome } from './verify.js';
+import { bundleReference, verifyTrace, writeReport, type VerifyVerdict } from '../verify/bundle.js';
 
 export interface RunRequest extends RemoteRequest {
   bundle?: string;
@@ -26,7 +28,7 @@ export interface RunRequest extends RemoteRequest {
 export interface RunOutcome {
   exitCode: number;
   traceFile?: string;
-  verify?: VerifyOutcome;
+  verify?: VerifyVerdict;
 }
 
 export const REMOTE_TRACE = 'trace.txt';
@@ -60,9 +62,7 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
   const binary = remote.profile.cross.find((c) => c.deploy && manifest.files.some((f) => f.name === c.output))?.output;
   const native = remote.profile.toolchains.find((tc) => tc.script === 'makefile');
   if (!binary && !native) throw new UsageError(`${bundle} has no binary for ${remote.profile.id} and no Makefile to build one`, `deploy a bundle built with retro build --target ${remote.profile.id}`);
-  const args = [MODEL_FILE, '-t', String(req.temperature), '-p', String(req.topp), '-n', String(req.steps), '-i', Buffer.from(req.prompt).toString('utf8')];
-  if (req.seed !== undefined) args.push('-s', req.seed.toString());
-  if (req.trace) args.push('-T', REMOTE_TRACE);
+  const args = engineArgs({ model: MODEL_FILE, temperature: req.temperature, topp: req.topp, seed: req.seed, steps: req.steps, prompt: req.prompt, trace: req.trace ? REMOTE_TRACE : undefined });
   const program = binary ?? native!.output;
   const build = binary ? '' : `make -f ${shellQuote(native!.file)} >&2 && `;
   const command = `cd ${shellQuote(remote.remoteDir)} && ${build}./${program} ${args.map(shellQuote).join(' ')}`;
@@ -81,10 +81,9 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
     t.close();
   }
   if (!traceFile) return { exitCode };
-  const verify = await runVerify(
-    { target: remote.profile.id, targetsDir: req.targetsDir, bundle, quant: 'f32', groupSize: 32, modes: ['free'], steps: req.steps, prompt: req.prompt, temperature: req.temperature, topp: req.topp, seed: req.seed ?? 0n, trace: traceFile },
-    progress,
-  );
+  const ref = bundleReference(remote.profile, bundle, progress);
+  const runs = [verifyTrace(ref, traceFile, `trace ${basename(traceFile)}`, progress)];
+  const verify = { profile: remote.profile, bundle, runs, skipped: [], report: writeReport(ref, runs), pass: runs.every((r) => r.result.pass) };
   return { exitCode, traceFile, verify };
 }
 

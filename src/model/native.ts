@@ -5,128 +5,36 @@
  */
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ByteOrderError, ModelFormatError } from '../errors.js';
-import { groupsPerRow, kvDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
+import { kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
+import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
-import { validateConfig, type MatrixName, type ModelSource, type VectorName } from './source.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, headerField, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
+import { validateConfig, type ModelSource } from './source.js';
 
-export const NATIVE = {
-  magic: 'RTRO',
-  version: 2,
-  headerBytes: 128,
-  entryBytes: 64,
-  nameBytes: 32,
-  fileSizeOffset: 88,
-  targetIdOffset: 92,
-  marker: 0x01020304,
-  maxFileBytes: 0x7fffffff, // 32-bit long offsets on the targets
-} as const;
+export { NATIVE, planNative, type NativeEntry, type NativeLayout } from './format.js';
 
-export type NativeQuant = 'f32' | 'q8' | 'q4';
-
-/** Kind codes in the header and tensor table. */
-const KIND_CODE: Record<NativeQuant, number> = { f32: 0, q8: 1, q4: 2 };
-const KIND_OF = ['f32', 'q8', 'q4'] as const;
-
-/** Bytes of a row of values: 4 per f32, 1 per q8, two q4 values per byte (a row starts on a byte). */
-export function rowBytes(kind: NativeQuant, cols: number): number {
-  return kind === 'f32' ? cols * 4 : kind === 'q8' ? cols : Math.ceil(cols / 2);
-}
 export type ByteOrder = 'little' | 'big';
 
-/** Tensor names in file order; per-layer tensors repeat once per layer. */
-export type NativeTensorName = 'token_embedding' | VectorName | MatrixName | 'rms_final' | 'rope_cos' | 'rope_sin' | 'wcls';
+type Values<K extends string> = Record<K, number | string>;
 
-export interface NativeEntry {
-  name: NativeTensorName;
-  layer: number;
-  kind: NativeQuant;
-  rows: number;
-  cols: number;
-  groupSize: number;
-  dataOffset: number;
-  dataBytes: number;
-  scaleOffset: number;
-  scaleBytes: number;
+/** Writes fields of a format table into buf at `base`, numbers in the given byte order. */
+function encodeFields<K extends string>(buf: Buffer, base: number, fields: Field<K>[], values: Values<K>, le: boolean): void {
+  for (const f of fields) {
+    const v = values[f.key];
+    const at = base + f.offset;
+    if (f.type === 'bytes') buf.write(String(v).slice(0, f.bytes - (f.bytes > 4 ? 1 : 0)), at, 'latin1');
+    else if (f.type === 'f32') (le ? buf.writeFloatLE(Number(v), at) : buf.writeFloatBE(Number(v), at));
+    else (le ? buf.writeUInt32LE(Number(v) >>> 0, at) : buf.writeUInt32BE(Number(v) >>> 0, at));
+  }
 }
 
-export interface NativeLayout {
-  config: Config;
-  quant: NativeQuant;
-  groupSize: number;
-  alignment: number;
-  sharedClassifier: boolean;
-  entries: NativeEntry[];
-  tokenizerOffset: number;
-  tokenizerBytes: number;
-  size: number;
-}
-
-const align = (n: number, a: number) => Math.ceil(n / a) * a;
-
-function tokenizerBytes(v: Vocab): number {
-  return v.pieces.reduce((n, p) => n + 8 + p.length, 0);
-}
-
-/** Where every tensor goes; nothing is read or written yet. */
-export function planNative(config: Config, vocab: Vocab, quant: NativeQuant, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
-  const c = config;
-  const kv = kvDim(c);
-  // Each layer's tensors are contiguous, w1 next to w3, so a streaming engine reads a layer (or
-  // half of one) in one sequential read. [name, layer, rows, cols, is a big matrix]
-  const shapes: [NativeTensorName, number, number, number, boolean][] = [['token_embedding', 0, c.vocabSize, c.dim, true]];
-  for (let l = 0; l < c.nLayers; l++) {
-    shapes.push(
-      ['rms_att', l, 1, c.dim, false],
-      ['wq', l, c.dim, c.dim, true],
-      ['wk', l, kv, c.dim, true],
-      ['wv', l, kv, c.dim, true],
-      ['wo', l, c.dim, c.dim, true],
-      ['rms_ffn', l, 1, c.dim, false],
-      ['w1', l, c.hiddenDim, c.dim, true],
-      ['w3', l, c.hiddenDim, c.dim, true],
-      ['w2', l, c.dim, c.hiddenDim, true],
-    );
+function decodeFields<K extends string>(buf: Buffer, base: number, fields: Field<K>[], le: boolean): Values<K> {
+  const out = {} as Values<K>;
+  for (const f of fields) {
+    const at = base + f.offset;
+    out[f.key] = f.type === 'bytes' ? buf.toString('latin1', at, at + f.bytes).replace(/\0.*$/s, '') : f.type === 'f32' ? (le ? buf.readFloatLE(at) : buf.readFloatBE(at)) : le ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
   }
-  shapes.push(['rms_final', 0, 1, c.dim, false], ['rope_cos', 0, c.seqLen, c.dim / c.nHeads / 2, false], ['rope_sin', 0, c.seqLen, c.dim / c.nHeads / 2, false]);
-  if (!sharedClassifier) shapes.push(['wcls', 0, c.vocabSize, c.dim, true]);
-  const count = shapes.length;
-  const tokenizerOffset = align(NATIVE.headerBytes + count * NATIVE.entryBytes, alignment);
-  const tokBytes = tokenizerBytes(vocab);
-  let at = align(tokenizerOffset + tokBytes, alignment);
-  const entries: NativeEntry[] = [];
-  for (const [name, layer, rows, cols, isMatrix] of shapes) {
-    const kind: NativeQuant = isMatrix ? quant : 'f32';
-    const e: NativeEntry = { name, layer, kind, rows, cols, groupSize: kind === 'f32' ? 0 : groupSize, dataOffset: at, dataBytes: rows * rowBytes(kind, cols), scaleOffset: 0, scaleBytes: 0 };
-    at = align(at + e.dataBytes, alignment);
-    if (kind !== 'f32') {
-      e.scaleOffset = at;
-      e.scaleBytes = rows * groupsPerRow(cols, groupSize) * 4;
-      at = align(at + e.scaleBytes, alignment);
-    }
-    entries.push(e);
-  }
-  if (at > NATIVE.maxFileBytes) {
-    throw new ModelFormatError(`${path}: the converted model would be ${at} bytes, over the 2 GB a 32-bit target can seek`, 'quantize with --quant q8 or use a smaller model');
-  }
-  return { config, quant, groupSize: quant === 'f32' ? 0 : groupSize, alignment, sharedClassifier, entries, tokenizerOffset, tokenizerBytes: tokBytes, size: at };
-}
-
-class Encoder {
-  readonly buf: Buffer;
-  constructor(
-    size: number,
-    private readonly le: boolean,
-  ) {
-    this.buf = Buffer.alloc(size);
-  }
-  u32(at: number, v: number) {
-    if (this.le) this.buf.writeUInt32LE(v >>> 0, at);
-    else this.buf.writeUInt32BE(v >>> 0, at);
-  }
-  f32(at: number, v: number) {
-    if (this.le) this.buf.writeFloatLE(v, at);
-    else this.buf.writeFloatBE(v, at);
-  }
+  return out;
 }
 
 function f32Bytes(a: Float32Array, order: ByteOrder): Buffer {
@@ -136,28 +44,6 @@ function f32Bytes(a: Float32Array, order: ByteOrder): Buffer {
   const swapped = Buffer.from(b);
   swapped.swap32();
   return swapped;
-}
-
-/** Q4 values two per byte, the even column in the low nibble, as 4-bit two's complement; rows start on a byte. */
-function packQ4(q: Int8Array, rows: number, cols: number): Buffer {
-  const rb = rowBytes('q4', cols);
-  const out = Buffer.alloc(rows * rb);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) out[r * rb + (j >> 1)] |= (q[r * cols + j] & 15) << ((j & 1) * 4);
-  }
-  return out;
-}
-
-function unpackQ4(b: Uint8Array, rows: number, cols: number): Int8Array {
-  const rb = rowBytes('q4', cols);
-  const q = new Int8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < cols; j++) {
-      const v = (b[r * rb + (j >> 1)] >> ((j & 1) * 4)) & 15;
-      q[r * cols + j] = v >= 8 ? v - 16 : v;
-    }
-  }
-  return q;
 }
 
 /** Writes a native file tensor by tensor to a temporary name; `finish` renames it into place. */
@@ -186,39 +72,54 @@ export class NativeWriter {
   private writeHead(targetId: string, vocab: Vocab): void {
     const L = this.layout;
     const c = L.config;
-    const h = new Encoder(NATIVE.headerBytes + L.entries.length * NATIVE.entryBytes, this.order === 'little');
-    h.buf.write(NATIVE.magic, 0, 'latin1');
-    h.u32(4, NATIVE.marker);
-    h.u32(8, NATIVE.version);
-    h.u32(12, KIND_CODE[L.quant]);
-    h.u32(16, L.groupSize);
-    h.u32(20, L.alignment);
-    [c.dim, c.hiddenDim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.seqLen, L.sharedClassifier ? 1 : 0].forEach((v, i) => h.u32(24 + i * 4, v));
-    h.f32(56, c.ropeTheta);
-    h.f32(60, c.normEps);
-    h.u32(64, L.tokenizerOffset);
-    h.u32(68, L.tokenizerBytes);
-    h.u32(72, vocab.maxTokenLength);
-    h.u32(76, vocab.bosId);
-    h.u32(80, vocab.eosId);
-    h.u32(84, L.entries.length);
-    h.u32(NATIVE.fileSizeOffset, L.size);
-    h.buf.write(targetId.slice(0, 31), NATIVE.targetIdOffset, 'latin1');
-    L.entries.forEach((e, i) => {
-      const at = NATIVE.headerBytes + i * NATIVE.entryBytes;
-      h.buf.write(e.name, at, 'latin1');
-      [KIND_CODE[e.kind], e.rows, e.cols, e.groupSize, e.dataOffset, e.dataBytes, e.scaleOffset, e.scaleBytes].forEach((v, k) => h.u32(at + NATIVE.nameBytes + k * 4, v));
-    });
-    writeSync(this.fd, h.buf, 0, h.buf.length, 0);
-    const t = new Encoder(L.tokenizerBytes, this.order === 'little');
+    const le = this.order === 'little';
+    const h = Buffer.alloc(NATIVE.headerBytes + L.entries.length * NATIVE.entryBytes);
+    encodeFields(
+      h,
+      0,
+      HEADER_FIELDS,
+      {
+        magic: NATIVE.magic,
+        marker: NATIVE.marker,
+        version: NATIVE.version,
+        quant: quantKind(L.quant).code,
+        groupSize: L.groupSize,
+        alignment: L.alignment,
+        dim: c.dim,
+        hiddenDim: c.hiddenDim,
+        nLayers: c.nLayers,
+        nHeads: c.nHeads,
+        nKvHeads: c.nKvHeads,
+        vocabSize: c.vocabSize,
+        seqLen: c.seqLen,
+        sharedClassifier: L.sharedClassifier ? 1 : 0,
+        ropeTheta: c.ropeTheta,
+        normEps: c.normEps,
+        tokenizerOffset: L.tokenizerOffset,
+        tokenizerBytes: L.tokenizerBytes,
+        maxTokenLength: vocab.maxTokenLength,
+        bosId: vocab.bosId,
+        eosId: vocab.eosId,
+        tensorCount: L.entries.length,
+        fileSize: L.size,
+        targetId,
+        reserved: 0,
+      },
+      le,
+    );
+    L.entries.forEach((e, i) => encodeFields(h, NATIVE.headerBytes + i * NATIVE.entryBytes, ENTRY_FIELDS, { ...e, kind: quantKind(e.kind).code }, le));
+    writeSync(this.fd, h, 0, h.length, 0);
+    const t = Buffer.alloc(L.tokenizerBytes);
     let at = 0;
     vocab.pieces.forEach((p, i) => {
-      t.f32(at, vocab.scores[i]);
-      t.u32(at + 4, p.length);
-      t.buf.write(p, at + 8, 'latin1');
+      if (le) t.writeFloatLE(vocab.scores[i], at);
+      else t.writeFloatBE(vocab.scores[i], at);
+      if (le) t.writeUInt32LE(p.length, at + 4);
+      else t.writeUInt32BE(p.length, at + 4);
+      t.write(p, at + 8, 'latin1');
       at += 8 + p.length;
     });
-    writeSync(this.fd, t.buf, 0, t.buf.length, L.tokenizerOffset);
+    writeSync(this.fd, t, 0, t.length, L.tokenizerOffset);
   }
 
   /** The entry the next `write` expects. */
@@ -235,7 +136,7 @@ export class NativeWriter {
     if (m.kind === 'f32') {
       writeSync(this.fd, f32Bytes(m.data, this.order), 0, e.dataBytes, e.dataOffset);
     } else {
-      const values = m.kind === 'q8' ? Buffer.from(m.q.buffer, m.q.byteOffset, m.q.byteLength) : packQ4(m.q, m.rows, m.cols);
+      const values = quantKind(m.kind).pack!(m as IntMatrix);
       writeSync(this.fd, values, 0, e.dataBytes, e.dataOffset);
       writeSync(this.fd, f32Bytes(m.s, this.order), 0, e.scaleBytes, e.scaleOffset);
     }
@@ -262,7 +163,7 @@ export class NativeWriter {
 export interface NativeHeader {
   order: ByteOrder;
   targetId: string;
-  quant: NativeQuant;
+  quant: QuantKind;
   groupSize: number;
   config: Config;
   sharedClassifier: boolean;
@@ -283,56 +184,57 @@ export function isNative(file: BinaryFile): boolean {
 export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; targetId: string }): NativeHeader {
   const path = file.path;
   if (file.size < NATIVE.headerBytes) throw new ModelFormatError(`${path}: truncated: smaller than the ${NATIVE.headerBytes}-byte header`, 'copy or build the file again');
-  const h = Buffer.from(file.read(0, NATIVE.headerBytes));
-  const le = h.readUInt32LE(4) === NATIVE.marker;
-  if (!le && h.readUInt32BE(4) !== NATIVE.marker) throw new ModelFormatError(`${path}: bad byte-order marker`, 'the file is corrupt; build it again');
+  const buf = Buffer.from(file.read(0, NATIVE.headerBytes));
+  const markerAt = headerField('marker').offset;
+  const le = buf.readUInt32LE(markerAt) === NATIVE.marker;
+  if (!le && buf.readUInt32BE(markerAt) !== NATIVE.marker) throw new ModelFormatError(`${path}: bad byte-order marker`, 'the file is corrupt; build it again');
   const order: ByteOrder = le ? 'little' : 'big';
-  const targetId = h.toString('latin1', NATIVE.targetIdOffset, NATIVE.targetIdOffset + 32).replace(/\0.*$/s, '');
+  const h = decodeFields(buf, 0, HEADER_FIELDS, le);
+  const targetId = String(h.targetId);
   if (expect && expect.order !== order) {
     throw new ByteOrderError(
       `${path} was built for ${targetId} (${order}-endian), not for ${expect.targetId} (${expect.order}-endian)`,
       `run retro build --target ${expect.targetId}`,
     );
   }
-  const u = (at: number) => (le ? h.readUInt32LE(at) : h.readUInt32BE(at));
-  const f = (at: number) => (le ? h.readFloatLE(at) : h.readFloatBE(at));
-  if (u(8) !== NATIVE.version) throw new ModelFormatError(`${path}: native format version ${u(8)}, this retro reads ${NATIVE.version}`, 'build the file again with this retro');
-  const size = u(NATIVE.fileSizeOffset);
-  if (size !== file.size) throw new ModelFormatError(`${path}: truncated or padded: header says ${size} bytes, file has ${file.size}`, 'copy the file again in binary mode');
-  const config: Config = { dim: u(24), hiddenDim: u(28), nLayers: u(32), nHeads: u(36), nKvHeads: u(40), vocabSize: u(44), seqLen: u(48), ropeTheta: f(56), normEps: f(60) };
+  const u = (k: keyof typeof h) => Number(h[k]);
+  if (u('version') !== NATIVE.version) throw new ModelFormatError(`${path}: native format version ${u('version')}, this retro reads ${NATIVE.version}`, 'build the file again with this retro');
+  if (u('fileSize') !== file.size) throw new ModelFormatError(`${path}: truncated or padded: header says ${u('fileSize')} bytes, file has ${file.size}`, 'copy the file again in binary mode');
+  const config: Config = { dim: u('dim'), hiddenDim: u('hiddenDim'), nLayers: u('nLayers'), nHeads: u('nHeads'), nKvHeads: u('nKvHeads'), vocabSize: u('vocabSize'), seqLen: u('seqLen'), ropeTheta: u('ropeTheta'), normEps: u('normEps') };
   validateConfig(config, path);
-  const n = u(84);
+  const quant = kindOfCode(u('quant'));
+  if (!quant) throw new ModelFormatError(`${path}: unknown quantization kind ${u('quant')}`, 'the file is corrupt or from a newer retro; build it again');
+  const n = u('tensorCount');
   if (n === 0 || NATIVE.headerBytes + n * NATIVE.entryBytes > file.size) throw new ModelFormatError(`${path}: impossible tensor table of ${n} entries`, 'the file is corrupt');
-  const t = Buffer.from(file.read(NATIVE.headerBytes, n * NATIVE.entryBytes));
-  const tu = (at: number) => (le ? t.readUInt32LE(at) : t.readUInt32BE(at));
+  const table = Buffer.from(file.read(NATIVE.headerBytes, n * NATIVE.entryBytes));
   const layers = new Map<string, number>();
   const entries: NativeEntry[] = [];
   for (let i = 0; i < n; i++) {
-    const at = i * NATIVE.entryBytes;
-    const name = t.toString('latin1', at, at + NATIVE.nameBytes).replace(/\0.*$/s, '') as NativeTensorName;
+    const v = decodeFields(table, i * NATIVE.entryBytes, ENTRY_FIELDS, le);
+    const name = String(v.name) as NativeTensorName;
     const layer = layers.get(name) ?? 0;
     layers.set(name, layer + 1);
-    const v = (k: number) => tu(at + NATIVE.nameBytes + k * 4);
-    const kind = KIND_OF[v(0)];
-    if (!kind) throw new ModelFormatError(`${path}: tensor ${name} has unknown kind ${v(0)}`, 'the file is corrupt or from a newer retro');
-    const e: NativeEntry = { name, layer, kind, rows: v(1), cols: v(2), groupSize: v(3), dataOffset: v(4), dataBytes: v(5), scaleOffset: v(6), scaleBytes: v(7) };
+    const kind = kindOfCode(Number(v.kind));
+    if (!kind) throw new ModelFormatError(`${path}: tensor ${name} has unknown kind ${v.kind}`, 'the file is corrupt or from a newer retro');
+    const num = (k: keyof typeof v) => Number(v[k]);
+    const e: NativeEntry = { name, layer, kind: kind.name, rows: num('rows'), cols: num('cols'), groupSize: num('groupSize'), dataOffset: num('dataOffset'), dataBytes: num('dataBytes'), scaleOffset: num('scaleOffset'), scaleBytes: num('scaleBytes') };
     if (e.dataOffset + e.dataBytes > file.size || e.scaleOffset + e.scaleBytes > file.size) throw new ModelFormatError(`${path}: tensor ${name} lies outside the file`, 'the file is corrupt');
     entries.push(e);
   }
   return {
     order,
     targetId,
-    quant: KIND_OF[u(12)] ?? 'f32',
-    groupSize: u(16),
+    quant: quant.name,
+    groupSize: u('groupSize'),
     config,
-    sharedClassifier: u(52) !== 0,
+    sharedClassifier: u('sharedClassifier') !== 0,
     entries,
-    tokenizerOffset: u(64),
-    tokenizerBytes: u(68),
-    maxTokenLength: u(72),
-    bosId: u(76),
-    eosId: u(80),
-    size,
+    tokenizerOffset: u('tokenizerOffset'),
+    tokenizerBytes: u('tokenizerBytes'),
+    maxTokenLength: u('maxTokenLength'),
+    bosId: u('bosId'),
+    eosId: u('eosId'),
+    size: u('fileSize'),
   };
 }
 
@@ -350,8 +252,7 @@ export function openNative(file: BinaryFile): ModelSource {
     if (!e) throw new ModelFormatError(`${file.path}: tensor ${name}[${layer}] missing`, 'the file is corrupt');
     if (e.kind === 'f32') return { kind: 'f32', rows: e.rows, cols: e.cols, data: floats(e.dataOffset, e.rows * e.cols) };
     const s = floats(e.scaleOffset, e.scaleBytes / 4);
-    if (e.kind === 'q4') return { kind: 'q4', rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: unpackQ4(file.read(e.dataOffset, e.dataBytes), e.rows, e.cols), s };
-    return { kind: 'q8', rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: file.readI8(e.dataOffset, e.rows * e.cols), s };
+    return { kind: e.kind, rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: quantKind(e.kind).unpack!(file.read(e.dataOffset, e.dataBytes), e.rows, e.cols), s } as IntMatrix;
   };
   const tok = Buffer.from(file.read(h.tokenizerOffset, h.tokenizerBytes));
   const pieces: string[] = [];
@@ -369,7 +270,7 @@ export function openNative(file: BinaryFile): ModelSource {
     format: 'retro-native',
     config: h.config,
     sharedClassifier: h.sharedClassifier,
-    storage: h.quant === 'q8' ? 'q8_0' : h.quant === 'q4' ? 'q4' : 'f32',
+    storage: h.quant,
     vocab: { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId },
     tokenEmbedding: () => read('token_embedding', 0),
     layerVector: (name, l) => vector(name, l),

@@ -4,6 +4,7 @@
  * reads everything into the reference engine's in-memory form.
  */
 import { ModelFormatError } from '../errors.js';
+import { convertMatrix, type QuantKind } from '../quant/kinds.js';
 import { dequantize } from '../reference/math.js';
 import { kvDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
 
@@ -16,7 +17,7 @@ export interface ModelSource {
   readonly config: Config;
   readonly sharedClassifier: boolean;
   /** Storage of the big matrices as found in the file. */
-  readonly storage: 'f32' | 'f16' | 'q8_0' | 'q4' | 'mixed';
+  readonly storage: 'f32' | 'f16' | 'q8_0' | 'q8' | 'q4' | 'mixed';
   readonly vocab?: Vocab;
   tokenEmbedding(): Matrix; // (vocab, dim)
   layerVector(name: VectorName, layer: number): Float32Array; // (dim)
@@ -91,4 +92,16 @@ export function loadWeights(src: ModelSource): Weights {
       : emb
     : checkShape(src.classifier(), c.vocabSize, c.dim, 'classifier', p);
   return { tokenEmbedding, layers, rmsFinal: src.rmsFinal(), wcls };
+}
+
+/** A model's weights stored as `quant` exactly as the converter stores them, so the reference runs what a target loads. */
+export function loadQuantizedWeights(src: ModelSource, quant: QuantKind, groupSize: number): Weights {
+  return loadWeights({
+    ...src,
+    tokenEmbedding: () => convertMatrix(src.tokenEmbedding(), quant, groupSize),
+    layerMatrix: (name, l) => convertMatrix(src.layerMatrix(name, l), quant, groupSize),
+    classifier: () => convertMatrix(src.classifier(), quant, groupSize),
+    layerVector: (name, l) => src.layerVector(name, l),
+    rmsFinal: () => src.rmsFinal(),
+  });
 }

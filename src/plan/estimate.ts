@@ -4,6 +4,7 @@
  * and the memory bandwidth; disk time for what streaming reads. An estimate, never a measurement.
  */
 import type { Profile } from '../profile/schema.js';
+import type { QuantKind } from '../quant/kinds.js';
 
 export interface Estimate {
   tokensPerSecond: number;
@@ -12,7 +13,7 @@ export interface Estimate {
   assumptions: string[];
 }
 
-export function estimateSpeed(profile: Profile, quant: 'f32' | 'q8' | 'q4', macs: number, weightBytes: number, readPerToken: number): Estimate {
+export function estimateSpeed(profile: Profile, quant: QuantKind, macs: number, weightBytes: number, readPerToken: number): Estimate {
   const e = profile.estimate;
   const ipm = e.instructionsPerMac[quant];
   const hz = profile.cpu.clockMhz * 1e6;

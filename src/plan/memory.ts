@@ -3,29 +3,9 @@
  * build_transformer, build_run_state, read_tokenizer, build_sampler), and the same in-RAM or
  * streaming decision it makes against a RAM budget.
  */
-import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model.js';
-
-/** Where a tensor lies in the target's model file (the model writer's layout, by shape). */
-export interface Placement {
-  name: string;
-  layer: number;
-  kind: 'f32' | 'q8' | 'q4';
-  groupSize: number;
-  dataOffset: number;
-  dataBytes: number;
-  scaleOffset: number;
-  scaleBytes: number;
-}
-
-export interface FileLayout {
-  config: Config;
-  quant: 'f32' | 'q8' | 'q4';
-  groupSize: number;
-  alignment: number;
-  sharedClassifier: boolean;
-  entries: Placement[];
-  tokenizerBytes: number;
-}
+import type { NativeEntry as Placement, NativeLayout as FileLayout } from '../model/format.js';
+import { isIntKind, rowBytes } from '../quant/kinds.js';
+import { groupsPerRow, kvDim, type Vocab } from '../reference/model.js';
 
 export type StreamUnit = 'layer' | 'half';
 
@@ -55,14 +35,14 @@ export class DoesNotFit {
   ) {}
 }
 
-const entryEnd = (e: Placement) => Math.max(e.dataOffset + e.dataBytes, e.kind !== 'f32' ? e.scaleOffset + e.scaleBytes : 0);
-const entryBytes = (e: Placement) => e.dataBytes + (e.kind !== 'f32' ? e.scaleBytes : 0);
+const entryEnd = (e: Placement) => Math.max(e.dataOffset + e.dataBytes, isIntKind(e.kind) ? e.scaleOffset + e.scaleBytes : 0);
+const entryBytes = (e: Placement) => e.dataBytes + (isIntKind(e.kind) ? e.scaleBytes : 0);
 
 /** The engine's run state and sampler (state_bytes in the C). */
 function stateBytes(layout: FileLayout): number {
   const c = layout.config;
   const kv = kvDim(c);
-  const gs = layout.quant !== 'f32' ? layout.groupSize : 32;
+  const gs = isIntKind(layout.quant) ? layout.groupSize : 32;
   const cache = c.nLayers * c.seqLen * kv;
   const floats = c.dim * 4 + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(c.dim, gs) + groupsPerRow(c.hiddenDim, gs);
   return floats * 4 + c.dim + c.hiddenDim + c.vocabSize * 8;
@@ -88,7 +68,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
   const emb = e('token_embedding');
-  const dequantized = emb.kind !== 'f32' ? c.vocabSize * c.dim * 4 : 0;
+  const dequantized = isIntKind(emb.kind) ? c.vocabSize * c.dim * 4 : 0;
   const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
   const resident = entryBytes(emb) + wcls + dequantized + layers;
   const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 8);
@@ -104,7 +84,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const perToken = layers + classifierRead;
   const fits = (n: number) => n <= budget;
   if (!forceStream && fits(fixed + resident)) {
-    const weights = resident - (emb.kind !== 'f32' && !layout.sharedClassifier ? entryBytes(emb) : 0);
+    const weights = resident - (isIntKind(emb.kind) && !layout.sharedClassifier ? entryBytes(emb) : 0);
     const parts = [{ name: 'weights (resident)', bytes: weights }, ...base];
     return { mode: 'ram', allocated: sum(parts), parts, streamBuffer: 0, readPerToken: 0, weightBytesPerToken: perToken };
   }
@@ -123,7 +103,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
     buffer = span('half');
   }
   if (!fits(fixed + buffer)) throw new DoesNotFit(fixed + buffer, budget, kvCacheBytes(layout));
-  let read = emb.kind === 'f32' ? c.dim * 4 : (emb.kind === 'q8' ? c.dim : Math.ceil(c.dim / 2)) + groupsPerRow(c.dim, emb.groupSize) * 4;
+  let read = rowBytes(emb.kind, c.dim) + (isIntKind(emb.kind) ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0);
   for (let l = 0; l < L; l++) {
     if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
     else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
+import { templateCatalog } from '../templates.js';
 import { profileSchema, type Profile } from './schema.js';
 
 export const BUILTIN_TARGETS = resolve(dirname(fileURLToPath(import.meta.url)), '../../targets');
@@ -57,14 +58,34 @@ function resolveRaw(path: string, seen: string[]): Json {
   return merge(base, raw);
 }
 
+/** Names a profile gives templates (SIMD kernels, OS families, build scripts) must exist there. */
+function checkTemplateNames(p: Profile, path: string): void {
+  const known = templateCatalog();
+  const refuse = (field: string, value: string, list: string[], what: string, file: string) =>
+    new ProfileError(`${path}: field ${field}: unknown ${what} "${value}"; known: ${list.join(', ')}`, `use one of those, or add ${file}`);
+  p.cpu.simd.forEach((s, i) => {
+    if (!known.simd.includes(s)) throw refuse(`cpu.simd.${i}`, s, known.simd, 'SIMD family', `templates/kernels/${s}.c.ejs`);
+  });
+  const families = [['os.family', p.os.family], ...p.cross.map((c, i) => [`cross.${i}.osFamily`, c.osFamily])];
+  for (const [field, family] of families) {
+    if (family !== undefined && !known.osFamilies.includes(family)) throw refuse(field!, family, known.osFamilies, 'OS family', `templates/os/${family}/shim.c.ejs`);
+  }
+  p.toolchains.forEach((t, i) => {
+    if (!known.buildScripts.includes(t.script)) throw refuse(`toolchains.${i}.script`, t.script, known.buildScripts, 'build script', `templates/build/${t.script}.ejs`);
+  });
+}
+
 export function loadProfileFile(path: string): Profile {
   const raw = resolveRaw(resolve(path), []);
+  // A base holds only what its machines share; it is checked in full once a machine extends it.
+  if (raw.abstract === true) return raw as unknown as Profile;
   const parsed = profileSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.join('.') || '(top level)';
     throw new ProfileError(`${path}: field ${field}: ${issue.message}`, 'fix the profile; see targets/powerbook-g4.json for every field');
   }
+  checkTemplateNames(parsed.data, path);
   return parsed.data;
 }
 

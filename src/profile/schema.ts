@@ -1,5 +1,13 @@
 /** The shape of a target profile (targets/*.json), validated on load. */
 import { z } from 'zod';
+import { QUANT_NAMES, type QuantKind } from '../quant/kinds.js';
+
+/** One value per quantization kind (quant/kinds.ts), every kind required. */
+function perKind<T extends z.ZodTypeAny>(value: T) {
+  return z.object(Object.fromEntries(QUANT_NAMES.map((k) => [k, value])) as Record<QuantKind, T>).strict();
+}
+
+const tolerance = z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict();
 
 const run = z
   .object({
@@ -14,8 +22,7 @@ const check = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('pe-imports'),
-      objdump: z.string(),
-      allow: z.record(z.array(z.string())).describe('DLL name -> functions the target OS has'),
+      objdump: z.string().describe('the objdump that reads the binary; the allowlist is os.imports'),
     })
     .strict(),
 ]);
@@ -29,7 +36,7 @@ const crossBuild = z
     flags: z.array(z.string()),
     libs: z.array(z.string()).default([]),
     output: z.string(),
-    osFamily: z.enum(['posix', 'win32', 'xenon']).optional().describe('platform shim for this build when it differs from the target OS (an emulated Linux stand-in)'),
+    osFamily: z.string().optional().describe('platform shim for this build when it differs from the target OS (an emulated Linux stand-in)'),
     run: run.optional(),
     deploy: z.boolean().default(false).describe('the binary runs on the real machine itself, so deploy uploads it'),
     checks: z.array(check).default([]),
@@ -40,7 +47,7 @@ const nativeToolchain = z
   .object({
     id: z.string(),
     name: z.string(),
-    script: z.enum(['makefile', 'bat']),
+    script: z.string().describe('a template of templates/build'),
     file: z.string().describe('name of the build script in the bundle'),
     cc: z.string(),
     flags: z.array(z.string()),
@@ -65,7 +72,7 @@ export const profileSchema = z
         byteOrder: z.enum(['little', 'big']),
         wordBits: z.union([z.literal(16), z.literal(32), z.literal(64)]),
         fpu: z.string(),
-        simd: z.array(z.string()),
+        simd: z.array(z.string()).describe('SIMD families with a kernel in templates/kernels, best first'),
       })
       .strict(),
     memory: z
@@ -80,9 +87,10 @@ export const profileSchema = z
     os: z
       .object({
         name: z.string(),
-        family: z.enum(['posix', 'win32', 'xenon']),
+        family: z.string().describe('a folder of templates/os'),
         fileNames: z.enum(['posix', '8.3']),
         lineEndings: z.enum(['lf', 'crlf']),
+        imports: z.record(z.array(z.string())).optional().describe('DLL name -> functions the OS has: what a binary for it may import'),
       })
       .strict(),
     alignment: z.number().int().refine((n) => n >= 8 && (n & (n - 1)) === 0, 'a power of two, at least 8'),
@@ -90,15 +98,13 @@ export const profileSchema = z
     cross: z.array(crossBuild),
     verify: z
       .object({
-        f32: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
-        q8: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
-        q4: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
+        ...perKind(tolerance).shape,
         why: z.string().describe('why this target may differ from the reference at all'),
       })
       .strict(),
     estimate: z
       .object({
-        instructionsPerMac: z.object({ f32: z.number().positive(), q8: z.number().positive(), q4: z.number().positive() }).strict().describe('engine instructions per weight multiply-add, default kernels'),
+        instructionsPerMac: perKind(z.number().positive()).describe('engine instructions per weight multiply-add, default kernels'),
         cyclesPerInstruction: z.number().positive(),
         why: z.string().describe('where these numbers come from'),
       })
@@ -117,3 +123,11 @@ export type Profile = z.infer<typeof profileSchema>;
 export type CrossBuild = Profile['cross'][number];
 export type NativeToolchain = Profile['toolchains'][number];
 export type ImportCheck = CrossBuild['checks'][number];
+
+/** The RAM a program may use on the machine: what the OS leaves, within the address space. */
+export function usableMb(profile: Profile): number {
+  return Math.min(profile.memory.ramMb - profile.memory.osReservedMb, profile.memory.addressSpaceMb);
+}
+
+/** Left out of the engine's default RAM budget for its code, C library and stack. */
+export const codeReserveMb = 2;

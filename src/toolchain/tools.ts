@@ -2,8 +2,8 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
-import { ToolchainError } from '../errors.js';
-import type { CrossBuild, ImportCheck } from '../profile/schema.js';
+import { ProfileError, ToolchainError } from '../errors.js';
+import type { CrossBuild, ImportCheck, Profile } from '../profile/schema.js';
 
 /** The absolute path of a command on PATH, or undefined. Never spawns. */
 export function which(cmd: string, path = process.env.PATH ?? ''): string | undefined {
@@ -69,13 +69,14 @@ export interface CheckResult {
   detail: string;
 }
 
-type Checker = (check: ImportCheck, binary: string) => Promise<CheckResult>;
+type Checker = (check: ImportCheck, binary: string, profile: Profile) => Promise<CheckResult>;
 
 /** Binary checks by kind; a profile names the kind and supplies the data. */
 export const CHECKS: Record<ImportCheck['kind'], Checker> = {
-  'pe-imports': async (check, binary) => {
+  'pe-imports': async (check, binary, profile) => {
+    if (!profile.os.imports) throw new ProfileError(`target ${profile.id}: a pe-imports check needs os.imports (the DLL functions the OS has)`, 'extend an OS base that lists them, e.g. "extends": "base-win98"');
     const imports = await peImports(check.objdump, binary);
-    const allowed = new Map(Object.entries(check.allow).map(([k, v]) => [k.toLowerCase(), new Set(v)]));
+    const allowed = new Map(Object.entries(profile.os.imports).map(([k, v]) => [k.toLowerCase(), new Set(v)]));
     const bad: string[] = [];
     let count = 0;
     for (const [dll, fns] of imports) {

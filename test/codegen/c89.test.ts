@@ -4,8 +4,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { renderEngine } from '../../src/codegen/render.js';
-import { RETRO_VERSION } from '../../src/core/build.js';
-import { NATIVE } from '../../src/model/native.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { REPO, tempDir } from '../helpers/fixtures.js';
 import { haveTools } from '../helpers/tools.js';
@@ -16,7 +14,7 @@ const dir = tempDir();
 
 function source(target: string, family?: 'posix' | 'win32' | 'xenon'): string {
   const p = join(dir, `${target}-${family ?? 'native'}.c`);
-  writeFileSync(p, renderEngine(loadProfile(target), NATIVE, RETRO_VERSION, family));
+  writeFileSync(p, renderEngine(loadProfile(target), { osFamily: family }));
   return p;
 }
 

@@ -6,8 +6,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENGINE_FILE, renderBuildScripts, renderEngine, selectKernels } from '../../src/codegen/render.js';
-import { RETRO_VERSION } from '../../src/core/build.js';
-import { NATIVE } from '../../src/model/native.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { REPO } from '../helpers/fixtures.js';
 
@@ -28,14 +26,14 @@ describe('generated sources match their golden files', () => {
   for (const id of TARGETS) {
     it(id, () => {
       const p = loadProfile(id);
-      compareGolden(id, ENGINE_FILE, renderEngine(p, NATIVE, RETRO_VERSION));
+      compareGolden(id, ENGINE_FILE, renderEngine(p));
       for (const f of renderBuildScripts(p)) compareGolden(id, f.name, f.content);
     });
   }
 });
 
 describe('the engine reads like run.c', () => {
-  const c = renderEngine(loadProfile('powerbook-g4'), NATIVE, RETRO_VERSION);
+  const c = renderEngine(loadProfile('powerbook-g4'));
 
   it('section banners in order', () => {
     const banners = ['/* model */', '/* blocks', '/* tokenizer', '/* sampler', '/* generation */', '/* main */'].map((b) => c.indexOf(b));
@@ -61,8 +59,8 @@ describe('the engine reads like run.c', () => {
   });
 
   it('platform shims per OS family', () => {
-    expect(renderEngine(loadProfile('win98-pentium2'), NATIVE, RETRO_VERSION)).toContain('GetTickCount');
-    expect(renderEngine(loadProfile('xbox360-xenon'), NATIVE, RETRO_VERSION)).toContain('mftb()');
+    expect(renderEngine(loadProfile('win98-pentium2'))).toContain('GetTickCount');
+    expect(renderEngine(loadProfile('xbox360-xenon'))).toContain('mftb()');
     expect(c).not.toContain('GetTickCount');
   });
 

@@ -1,14 +1,14 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { convertModel } from '../../src/core/build.js';
+import { convertModel } from '../../src/model/convert.js';
 import { ByteOrderError, ModelFormatError } from '../../src/errors.js';
 import { BinaryFile } from '../../src/model/file.js';
 import { readNativeHeader } from '../../src/model/native.js';
 import { openModel } from '../../src/model/open.js';
 import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
-import { quantizeQ4 } from '../../src/quant/q8.js';
+import { quantizeMatrix } from '../../src/quant/kinds.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { generateText } from '../helpers/run.js';
@@ -19,7 +19,8 @@ const vocab = readTokenizer(model('tok512.bin'), 512);
 function convert(target: string, quant: 'f32' | 'q8' | 'q4', name: string, src = 'stories260K.bin'): string {
   const path = join(dir, name);
   const m = openModel(model(src));
-  convertModel(m, vocab, loadProfile(target), quant, 32, path);
+  const p = loadProfile(target);
+  convertModel(m, vocab, { id: p.id, byteOrder: p.cpu.byteOrder, alignment: p.alignment }, quant, 32, path);
   m.close();
   return path;
 }
@@ -76,7 +77,7 @@ describe('target-native model file', () => {
   it('q4 packs two values a byte (rows of odd nibble count included) and reads back exactly, in either byte order', () => {
     const f = loadWeights(openModel(model('stories260K.bin'))).layers[0].w2;
     if (f.kind !== 'f32') throw new Error('kinds');
-    const expected = quantizeQ4(f, 32);
+    const expected = quantizeMatrix(f, 'q4', 32);
     for (const [target, name] of [['host', 'q4le.rtr'], ['powerbook-g4', 'q4be.rtr']] as const) {
       const p = convert(target, 'q4', name);
       const h = readNativeHeader(BinaryFile.open(p, 'model'));

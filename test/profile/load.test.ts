@@ -39,6 +39,27 @@ describe('errors name the file, the field and the fix', () => {
     return p;
   };
 
+  it('a misspelt SIMD family, OS family or build script is refused with the known names', () => {
+    const simd = write('typo-simd.json', { extends: 'powerbook-g4', id: 'typo-simd', cpu: { simd: ['altivek'] } });
+    expect(() => loadProfile(simd)).toThrow(/field cpu\.simd\.0: unknown SIMD family "altivek"; known: altivec, mmx/);
+    const os = write('typo-os.json', { extends: 'powerbook-g4', id: 'typo-os', os: { family: 'posx' } });
+    expect(() => loadProfile(os)).toThrow(/field os\.family: unknown OS family "posx"; known: posix, win32, xenon/);
+    const standIn = write('typo-cross.json', { extends: 'win98-pentium2', id: 'typo-cross', cross: [{ ...loadProfile('win98-pentium2').cross[1], osFamily: 'linux' }] });
+    expect(() => loadProfile(standIn)).toThrow(/field cross\.0\.osFamily: unknown OS family "linux"/);
+    const script = write('typo-script.json', { extends: 'host', id: 'typo-script', toolchains: [{ ...loadProfile('host').toolchains[0], script: 'cmake' }] });
+    expect(() => loadProfile(script)).toThrow(/field toolchains\.0\.script: unknown build script "cmake"; known: bat, makefile/);
+    try {
+      loadProfile(simd);
+    } catch (e) {
+      expect((e as ProfileError).hint).toMatch(/templates\/kernels\/altivek\.c\.ejs/);
+    }
+  });
+
+  it('a Windows 98 machine gets its import allowlist from the OS base', () => {
+    const w = loadProfile('win98-pentium2');
+    expect(Object.keys(w.os.imports ?? {})).toEqual(expect.arrayContaining(['KERNEL32.dll', 'msvcrt.dll']));
+  });
+
   it('unknown id lists the known ones', () => {
     expect(() => loadProfile('amiga-500')).toThrow(/unknown target "amiga-500"; known targets: host, powerbook-g4, win98-pentium2, xbox360-xenon/);
   });

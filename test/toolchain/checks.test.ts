@@ -8,7 +8,8 @@ import { tempDir } from '../helpers/fixtures.js';
 import { haveTools } from '../helpers/tools.js';
 
 describe('Windows 98 import allowlist', () => {
-  const check = loadProfile('win98-pentium2').cross[0].checks[0];
+  const profile = loadProfile('win98-pentium2');
+  const check = profile.cross[0].checks[0];
   const dir = tempDir();
 
   async function exe(name: string, body: string): Promise<string> {
@@ -22,13 +23,13 @@ describe('Windows 98 import allowlist', () => {
   it('passes a plain C89 program and fails one that calls a post-98 API', async () => {
     if (!haveTools('i686-w64-mingw32-gcc', 'i686-w64-mingw32-objdump')) return;
     const ok = await exe('ok', '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n');
-    const good = await CHECKS[check.kind](check, ok);
+    const good = await CHECKS[check.kind](check, ok, profile);
     expect(good.ok, good.detail).toBe(true);
     // GetTickCount64 arrived with Windows Vista
     const bad = await exe('bad', '#include <windows.h>\n#include <stdio.h>\nint main(void) { printf("%lu\\n", (unsigned long)GetTickCount64()); return 0; }\n');
     const imports = await peImports(check.objdump, bad);
     expect(imports.get('KERNEL32.dll')).toContain('GetTickCount64');
-    const r = await CHECKS[check.kind](check, bad);
+    const r = await CHECKS[check.kind](check, bad, profile);
     expect(r.ok).toBe(false);
     expect(r.detail).toMatch(/KERNEL32\.dll!GetTickCount64/);
   });

@@ -201,6 +201,7 @@ static void xfree(void *p) {
 /* ------------------------------------------------------------------------ */
 /* model */
 
+/* quantization kinds, as model.rtr codes them */
 #define RT_F32 0
 #define RT_Q8 1
 #define RT_Q4 2
@@ -318,10 +319,44 @@ typedef struct {
     int *sorted_id;      /* (vocab_size) */
 } Tokenizer;
 
-/* The file header, as written by retro (docs/model-format.md). */
+/* The file header and tensor-table entry, as written by retro (docs/model-format.md): field offsets. */
 #define RT_HEADER_BYTES 128
 #define RT_ENTRY_BYTES 64
-#define RT_NAME_BYTES 32
+#define RT_MARKER 0x01020304UL
+#define RT_H_MAGIC 0
+#define RT_H_MARKER 4
+#define RT_H_VERSION 8
+#define RT_H_QUANT 12
+#define RT_H_GROUP_SIZE 16
+#define RT_H_ALIGNMENT 20
+#define RT_H_DIM 24
+#define RT_H_HIDDEN_DIM 28
+#define RT_H_N_LAYERS 32
+#define RT_H_N_HEADS 36
+#define RT_H_N_KV_HEADS 40
+#define RT_H_VOCAB_SIZE 44
+#define RT_H_SEQ_LEN 48
+#define RT_H_SHARED_CLASSIFIER 52
+#define RT_H_ROPE_THETA 56
+#define RT_H_NORM_EPS 60
+#define RT_H_TOKENIZER_OFFSET 64
+#define RT_H_TOKENIZER_BYTES 68
+#define RT_H_MAX_TOKEN_LENGTH 72
+#define RT_H_BOS_ID 76
+#define RT_H_EOS_ID 80
+#define RT_H_TENSOR_COUNT 84
+#define RT_H_FILE_SIZE 88
+#define RT_H_TARGET_ID 92
+#define RT_H_RESERVED 124
+#define RT_E_NAME 0
+#define RT_E_KIND 32
+#define RT_E_ROWS 36
+#define RT_E_COLS 40
+#define RT_E_GROUP_SIZE 44
+#define RT_E_DATA_OFFSET 48
+#define RT_E_DATA_BYTES 52
+#define RT_E_SCALE_OFFSET 56
+#define RT_E_SCALE_BYTES 60
 
 static u32 get_u32(const unsigned char *p) {
     u32 v;
@@ -337,40 +372,40 @@ static float get_f32(const unsigned char *p) {
 
 static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, Tokenizer *tok, u32 *tok_offset, u32 *tok_bytes) {
     char built_for[33];
-    u32 marker = get_u32(h + 4);
+    u32 marker = get_u32(h + RT_H_MARKER);
     Config *p = &t->config;
-    if (memcmp(h, "RTRO", 4) != 0) die("not a retro model file (bad magic)", mf->path, "convert the model with retro build");
-    memcpy(built_for, h + 92, 32);
+    if (memcmp(h + RT_H_MAGIC, "RTRO", 4) != 0) die("not a retro model file (bad magic)", mf->path, "convert the model with retro build");
+    memcpy(built_for, h + RT_H_TARGET_ID, 32);
     built_for[32] = '\0';
-    if (marker != 0x01020304UL) {
+    if (marker != RT_MARKER) {
         fprintf(stderr, "retro: %s was built for %s (%s byte order); this engine is %s (%s) (fix: run retro build --target %s and copy its model.rtr)\n",
                 mf->path, built_for, marker == 0x04030201UL ? "the other" : "an unknown", RT_TARGET_ID, RT_BYTE_ORDER, RT_TARGET_ID);
         exit(1);
     }
-    if (get_u32(h + 8) != RT_FORMAT_VERSION) die("model file format version does not match this engine", mf->path, "rebuild engine and model with the same retro");
-    if ((long)get_u32(h + 88) != mf->size) {
+    if (get_u32(h + RT_H_VERSION) != RT_FORMAT_VERSION) die("model file format version does not match this engine", mf->path, "rebuild engine and model with the same retro");
+    if ((long)get_u32(h + RT_H_FILE_SIZE) != mf->size) {
         fprintf(stderr, "retro: %s: truncated or padded: header says %lu bytes, file has %ld (fix: copy the file again in binary mode)\n",
-                mf->path, (unsigned long)get_u32(h + 88), mf->size);
+                mf->path, (unsigned long)get_u32(h + RT_H_FILE_SIZE), mf->size);
         exit(1);
     }
-    t->quant_kind = (int)get_u32(h + 12);
-    t->group_size = (int)get_u32(h + 16);
-    p->dim = (int)get_u32(h + 24);
-    p->hidden_dim = (int)get_u32(h + 28);
-    p->n_layers = (int)get_u32(h + 32);
-    p->n_heads = (int)get_u32(h + 36);
-    p->n_kv_heads = (int)get_u32(h + 40);
-    p->vocab_size = (int)get_u32(h + 44);
-    p->seq_len = (int)get_u32(h + 48);
-    p->shared_classifier = (int)get_u32(h + 52);
-    p->rope_theta = get_f32(h + 56);
-    p->norm_eps = get_f32(h + 60);
-    *tok_offset = get_u32(h + 64);
-    *tok_bytes = get_u32(h + 68);
-    tok->max_token_length = (int)get_u32(h + 72);
-    tok->bos_id = (int)get_u32(h + 76);
-    tok->eos_id = (int)get_u32(h + 80);
-    mf->n_tensors = get_u32(h + 84);
+    t->quant_kind = (int)get_u32(h + RT_H_QUANT);
+    t->group_size = (int)get_u32(h + RT_H_GROUP_SIZE);
+    p->dim = (int)get_u32(h + RT_H_DIM);
+    p->hidden_dim = (int)get_u32(h + RT_H_HIDDEN_DIM);
+    p->n_layers = (int)get_u32(h + RT_H_N_LAYERS);
+    p->n_heads = (int)get_u32(h + RT_H_N_HEADS);
+    p->n_kv_heads = (int)get_u32(h + RT_H_N_KV_HEADS);
+    p->vocab_size = (int)get_u32(h + RT_H_VOCAB_SIZE);
+    p->seq_len = (int)get_u32(h + RT_H_SEQ_LEN);
+    p->shared_classifier = (int)get_u32(h + RT_H_SHARED_CLASSIFIER);
+    p->rope_theta = get_f32(h + RT_H_ROPE_THETA);
+    p->norm_eps = get_f32(h + RT_H_NORM_EPS);
+    *tok_offset = get_u32(h + RT_H_TOKENIZER_OFFSET);
+    *tok_bytes = get_u32(h + RT_H_TOKENIZER_BYTES);
+    tok->max_token_length = (int)get_u32(h + RT_H_MAX_TOKEN_LENGTH);
+    tok->bos_id = (int)get_u32(h + RT_H_BOS_ID);
+    tok->eos_id = (int)get_u32(h + RT_H_EOS_ID);
+    mf->n_tensors = get_u32(h + RT_H_TENSOR_COUNT);
     if (p->dim <= 0 || p->dim > 65536 || p->hidden_dim <= 0 || p->hidden_dim > 262144 || p->n_layers <= 0 || p->n_layers > 1024 ||
         p->n_heads <= 0 || p->n_kv_heads <= 0 || p->n_kv_heads > p->n_heads || p->dim % p->n_heads != 0 || p->n_heads % p->n_kv_heads != 0 ||
         (p->dim / p->n_heads) % 2 != 0 || p->vocab_size <= 0 || p->vocab_size > 2097152 || p->seq_len <= 0 || p->seq_len > 1048576) {
@@ -398,7 +433,7 @@ static const unsigned char *next_entry(ModelFile *mf, const char *name, int rows
     if (mf->next >= mf->n_tensors) die("tensor table too short at", name, "the file is corrupt; convert it again");
     e = mf->table + (size_t)mf->next * RT_ENTRY_BYTES;
     mf->next++;
-    if (strncmp((const char *)e, name, RT_NAME_BYTES) != 0 || (int)get_u32(e + RT_NAME_BYTES + 4) != rows || (int)get_u32(e + RT_NAME_BYTES + 8) != cols) {
+    if (strncmp((const char *)e + RT_E_NAME, name, RT_E_KIND - RT_E_NAME) != 0 || (int)get_u32(e + RT_E_ROWS) != rows || (int)get_u32(e + RT_E_COLS) != cols) {
         die("unexpected tensor in the table, wanted", name, "the file is corrupt or from another retro; convert it again");
     }
     return e;
@@ -408,8 +443,8 @@ static const unsigned char *next_entry(ModelFile *mf, const char *name, int rows
 static void read_vector(ModelFile *mf, const char *name, int n, float *dst) {
     const unsigned char *e = next_entry(mf, name, 1, n);
     size_t bytes = mul_size((size_t)n, sizeof(float), name);
-    if (get_u32(e + RT_NAME_BYTES) != RT_F32 || get_u32(e + RT_NAME_BYTES + 20) != bytes) die("bad vector entry", name, "convert the model again");
-    read_at(mf, get_u32(e + RT_NAME_BYTES + 16), dst, bytes, name);
+    if (get_u32(e + RT_E_KIND) != RT_F32 || get_u32(e + RT_E_DATA_BYTES) != bytes) die("bad vector entry", name, "convert the model again");
+    read_at(mf, get_u32(e + RT_E_DATA_OFFSET), dst, bytes, name);
 }
 
 static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
@@ -428,17 +463,17 @@ static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
 static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, int cols, int resident) {
     const unsigned char *e = next_entry(mf, name, rows, cols);
     size_t n = mul_size((size_t)rows, (size_t)cols, name);
-    m->kind = (int)get_u32(e + RT_NAME_BYTES);
+    m->kind = (int)get_u32(e + RT_E_KIND);
     m->rows = rows;
     m->cols = cols;
-    m->group_size = (int)get_u32(e + RT_NAME_BYTES + 12);
+    m->group_size = (int)get_u32(e + RT_E_GROUP_SIZE);
     m->w = NULL;
     m->q = NULL;
     m->s = NULL;
-    m->data_offset = get_u32(e + RT_NAME_BYTES + 16);
-    m->data_bytes = get_u32(e + RT_NAME_BYTES + 20);
-    m->scale_offset = get_u32(e + RT_NAME_BYTES + 24);
-    m->scale_bytes = get_u32(e + RT_NAME_BYTES + 28);
+    m->data_offset = get_u32(e + RT_E_DATA_OFFSET);
+    m->data_bytes = get_u32(e + RT_E_DATA_BYTES);
+    m->scale_offset = get_u32(e + RT_E_SCALE_OFFSET);
+    m->scale_bytes = get_u32(e + RT_E_SCALE_BYTES);
     if (m->kind == RT_F32) {
         if (m->data_bytes != mul_size(n, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
     } else if ((m->kind == RT_Q8 || m->kind == RT_Q4) && m->group_size > 0) {

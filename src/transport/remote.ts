@@ -6,9 +6,9 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { loadProfile } from '../profile/load.js';
 import type { Profile } from '../profile/schema.js';
-import { CONFIG_FILE, findMachine, readMachines, type MachineConfig } from '../transport/machines.js';
-import { protocol } from '../transport/registry.js';
-import type { Endpoint, Transport } from '../transport/types.js';
+import { CONFIG_FILE, findMachine, readMachines, type MachineConfig } from './machines.js';
+import { protocol } from './registry.js';
+import type { Endpoint, Transport } from './types.js';
 
 export interface RemoteRequest {
   machine?: string;

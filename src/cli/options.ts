@@ -1,0 +1,68 @@
+/** Flag groups several commands share, and the parsing of values every command reads the same way. */
+import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { InputFileError, UsageError } from '../errors.js';
+import { INT_QUANT_NAMES, QUANT_NAMES } from '../quant/kinds.js';
+
+/** --target and --targets. */
+export function targetOptions<T>(y: Argv<T>, demand: boolean) {
+  return y
+    .option('target', { type: 'string', demandOption: demand, describe: 'target id (retro targets) or a profile .json' })
+    .option('targets', { type: 'string', describe: 'a folder of your own profiles' });
+}
+
+/** --model and --tokenizer. */
+export function modelOptions<T>(y: Argv<T>, describeModel = 'model file (default: the built-in tiny model)') {
+  return y
+    .option('model', { alias: 'm', type: 'string', describe: describeModel })
+    .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin (optional for models with an embedded vocabulary)' });
+}
+
+/** --quant (one kind, from quant/kinds.ts) and --group-size. */
+export function quantOptions<T>(y: Argv<T>, quant: { default?: string; describe: string }) {
+  return y.option('quant', { choices: QUANT_NAMES, ...quant }).option('group-size', { type: 'number', default: 32, describe: 'values per scale of the integer kinds' });
+}
+
+/** --quant for quality: the integer kinds, several at once. */
+export function intQuantOption<T>(y: Argv<T>) {
+  return y.option('quant', { type: 'array', choices: INT_QUANT_NAMES, default: [...INT_QUANT_NAMES] }).option('group-size', { type: 'number', default: 32 });
+}
+
+/** The sampling flags of llama2.c's run. */
+export function samplingOptions<T>(y: Argv<T>, defaults: { temperature: number; steps: number; prompt?: string; seed?: string }) {
+  return y
+    .option('temperature', { alias: 't', type: 'number', default: defaults.temperature, describe: '0 = greedy' })
+    .option('topp', { alias: 'p', type: 'number', default: 0.9, describe: 'top-p (nucleus) sampling' })
+    .option('seed', { alias: 's', type: 'string', default: defaults.seed, describe: 'RNG seed' })
+    .option('steps', { alias: 'n', type: 'number', default: defaults.steps, describe: 'positions to run; 0 = seq_len' })
+    .option('prompt', { alias: 'i', type: 'string', default: defaults.prompt, describe: 'input prompt' });
+}
+
+export function jsonOption<T>(y: Argv<T>) {
+  return y.option('json', { type: 'boolean', describe: 'machine-readable output (errors too)' });
+}
+
+/**
+ * A seed as llama2.c's run reads it: a whole number; negatives wrap to 64 bits as its
+ * `(unsigned long long)atoi(...)` does. Every command parses seeds here.
+ */
+export function parseSeed(s: string | undefined): bigint | undefined {
+  if (s === undefined) return undefined;
+  if (!/^-?\d+$/.test(s)) throw new UsageError(`seed ${JSON.stringify(s)} is not an integer`, 'pass -s with a whole number, e.g. -s 42');
+  return BigInt.asUintN(64, BigInt(s));
+}
+
+/** The prompt's bytes, from -i or --prompt-file. */
+export function promptBytes(prompt: string | undefined, promptFile?: string): Uint8Array {
+  if (promptFile !== undefined) {
+    try {
+      return readFileSync(promptFile);
+    } catch (e) {
+      throw new InputFileError(`${promptFile}: cannot read prompt file (${(e as NodeJS.ErrnoException).code})`, 'check the path given to --prompt-file');
+    }
+  }
+  if (prompt === undefined) return new Uint8Array(0);
+  // Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD.
+  if (prompt.includes('\uFFFD')) throw new UsageError('the prompt is not valid UTF-8', 'pass the prompt as UTF-8 text');
+  return Buffer.from(prompt, 'utf8');
+}

@@ -1,0 +1,125 @@
+/**
+ * What every command that reads a model does first: the model file (or retro's built-in default
+ * model when none is given), its tokenizer (embedded, or the -z file), opened once, with one error
+ * when there is no tokenizer; and the prompt, checked and encoded against the context.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { Config, Vocab } from '../reference/model.js';
+import type { Tokenizer } from '../reference/tokenizer.js';
+import { openModel } from './open.js';
+import type { ModelSource } from './source.js';
+import { DEFAULT_MODEL, writeDefaultModel } from './synthetic.js';
+import { readTokenizer } from './tokenizer.js';
+
+export interface InputsRequest {
+  /** Model file; undefined: the built-in default model. */
+  model?: string;
+  /** Tokenizer file; undefined: the one embedded in the model. */
+  tokenizer?: string;
+  /** Cap the context at this many positions. */
+  seqLen?: number;
+}
+
+export interface Inputs {
+  source: ModelSource;
+  config: Config;
+  vocab: Vocab;
+  sharedClassifier: boolean;
+  usedDefault: boolean;
+  /** Where the model and tokenizer were read from (the default model's are in a scratch folder). */
+  modelPath: string;
+  tokenizerPath?: string;
+  /** For people: the file and its shape, or the default model's description. */
+  description: string;
+  sourceBytes: number;
+  /** For the manifest: absolute paths, or the default model's marker. */
+  provenance: { source: string; tokenizer: string | null; format: string };
+  close(): void;
+}
+
+export function checkSeqLen(seqLen: number | undefined): void {
+  if (seqLen !== undefined && (!Number.isInteger(seqLen) || seqLen < 1)) throw new UsageError(`--seq-len ${seqLen} is not a positive whole number`, 'use e.g. --seq-len 256');
+}
+
+export function checkGroupSize(groupSize: number): void {
+  if (!Number.isInteger(groupSize) || groupSize < 1 || groupSize > 4096) throw new UsageError(`--group-size ${groupSize} is not a whole number in 1..4096`, 'use e.g. --group-size 32');
+}
+
+export function openInputs(req: InputsRequest): Inputs {
+  checkSeqLen(req.seqLen);
+  const usedDefault = req.model === undefined;
+  let scratch: string | undefined;
+  let modelPath = req.model;
+  let tokenizerPath = req.tokenizer;
+  if (usedDefault) {
+    scratch = mkdtempSync(join(tmpdir(), 'retro-default-'));
+    ({ model: modelPath, tokenizer: tokenizerPath } = writeDefaultModel(scratch));
+  }
+  const cleanup = () => scratch && rmSync(scratch, { recursive: true, force: true });
+  let opened: ModelSource;
+  try {
+    opened = openModel(modelPath!);
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+  try {
+    const vocab = tokenizerPath !== undefined ? readTokenizer(tokenizerPath, opened.config.vocabSize) : opened.vocab;
+    if (!vocab) throw new UsageError(`${modelPath}: the model has no embedded tokenizer`, 'pass one with -z/--tokenizer (e.g. ../shared/models/tok512.bin)');
+    const config = { ...opened.config, seqLen: Math.min(opened.config.seqLen, req.seqLen ?? Infinity) };
+    const source: ModelSource = { ...opened, config };
+    const c = config;
+    return {
+      source,
+      config,
+      vocab,
+      sharedClassifier: opened.sharedClassifier,
+      usedDefault,
+      modelPath: modelPath!,
+      tokenizerPath,
+      description: usedDefault ? DEFAULT_MODEL.description : `${basename(modelPath!)} (${opened.format}, dim ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads, vocab ${c.vocabSize}, context ${c.seqLen})`,
+      sourceBytes: statSync(modelPath!).size,
+      provenance: usedDefault
+        ? { source: 'built-in default', tokenizer: null, format: 'synthetic' }
+        : { source: resolve(modelPath!), tokenizer: tokenizerPath === undefined ? null : resolve(tokenizerPath), format: opened.format },
+      close() {
+        opened.close();
+        cleanup();
+      },
+    };
+  } catch (e) {
+    opened.close();
+    cleanup();
+    throw e;
+  }
+}
+
+/** Opens the inputs, hands them to `use`, and closes them whatever happens. */
+export function withInputs<T>(req: InputsRequest, use: (inputs: Inputs) => T): T {
+  const inputs = openInputs(req);
+  try {
+    return use(inputs);
+  } finally {
+    inputs.close();
+  }
+}
+
+export function checkPrompt(prompt: Uint8Array): void {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(prompt);
+  } catch {
+    throw new UsageError('the prompt is not valid UTF-8', 'pass the prompt as UTF-8 text (or with --prompt-file in UTF-8)');
+  }
+}
+
+export function encodePrompt(tokenizer: Tokenizer, prompt: Uint8Array, seqLen: number): number[] {
+  checkPrompt(prompt);
+  const tokens = tokenizer.encode(prompt, true, false);
+  if (tokens.length > seqLen) {
+    throw new UsageError(`the prompt encodes to ${tokens.length} tokens, more than the model's context of ${seqLen}`, 'shorten the prompt');
+  }
+  return tokens;
+}

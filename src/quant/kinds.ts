@@ -1,0 +1,137 @@
+/**
+ * The quantization kinds: how the target stores a weight matrix. One row per kind; the CLI's
+ * choices, the profile schema, the model.rtr writer and reader, plan and the C template all read
+ * this table. Adding a kind is adding a row here plus its kernels (docs/architecture.md).
+ *
+ * The integer kinds are runq's: int values with one float32 scale per group, scale = max|w| / qmax,
+ * values rounded half away from zero; groups restart at each row and the last one is short when
+ * the row length is not a multiple of the group size.
+ */
+import { dequantize } from '../reference/math.js';
+import { groupsPerRow, type F32Matrix, type IntMatrix, type Matrix } from '../reference/model.js';
+
+export interface QuantKindInfo<N extends string = string> {
+  name: N;
+  /** The code in model.rtr's header and tensor table, and the C macro RT_<NAME>'s value. */
+  code: number;
+  /** Largest integer value (0 for float kinds). */
+  qmax: number;
+  /** Bytes of one row of `cols` values (a row starts on a byte). */
+  rowBytes(cols: number): number;
+  /** rowBytes in words, for docs/model-format.md. */
+  rowBytesDoc: string;
+  /** For the bundle README. */
+  label(groupSize: number): string;
+  /** The C kernel that multiplies a matrix of this kind. */
+  kernel: string;
+  /** The row values as stored in the file (int kinds; f32 goes through the byte-order writer). */
+  pack?(m: IntMatrix): Uint8Array;
+  unpack?(bytes: Uint8Array, rows: number, cols: number): Int8Array;
+}
+
+/** Q4 values two per byte, the even column in the low nibble, as 4-bit two's complement. */
+function packQ4(m: IntMatrix): Uint8Array {
+  const rb = Math.ceil(m.cols / 2);
+  const out = new Uint8Array(m.rows * rb);
+  for (let r = 0; r < m.rows; r++) {
+    for (let j = 0; j < m.cols; j++) out[r * rb + (j >> 1)] |= (m.q[r * m.cols + j] & 15) << ((j & 1) * 4);
+  }
+  return out;
+}
+
+function unpackQ4(b: Uint8Array, rows: number, cols: number): Int8Array {
+  const rb = Math.ceil(cols / 2);
+  const q = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const v = (b[r * rb + (j >> 1)] >> ((j & 1) * 4)) & 15;
+      q[r * cols + j] = v >= 8 ? v - 16 : v;
+    }
+  }
+  return q;
+}
+
+export const QUANT_KINDS = [
+  { name: 'f32', code: 0, qmax: 0, rowBytes: (cols: number) => cols * 4, rowBytesDoc: 'cols x 4', label: () => 'float32', kernel: 'matmul_f32' },
+  {
+    name: 'q8',
+    code: 1,
+    qmax: 127,
+    rowBytes: (cols: number) => cols,
+    rowBytesDoc: 'cols',
+    label: (g: number) => `Q8 (int8, groups of ${g})`,
+    kernel: 'matmul_q8',
+    pack: (m: IntMatrix) => new Uint8Array(m.q.buffer, m.q.byteOffset, m.q.byteLength),
+    unpack: (b: Uint8Array, rows: number, cols: number) => new Int8Array(b.buffer, b.byteOffset, rows * cols).slice(),
+  },
+  {
+    name: 'q4',
+    code: 2,
+    qmax: 7,
+    rowBytes: (cols: number) => Math.ceil(cols / 2),
+    rowBytesDoc: 'ceil(cols / 2)',
+    label: (g: number) => `Q4 (4-bit, two per byte, groups of ${g})`,
+    kernel: 'matmul_q4',
+    pack: packQ4,
+    unpack: unpackQ4,
+  },
+] as const satisfies readonly QuantKindInfo[];
+
+export type QuantKind = (typeof QUANT_KINDS)[number]['name'];
+export type IntQuantKind = Exclude<QuantKind, 'f32'>;
+
+/** Kind names in table order, for CLI choices and schemas. */
+export const QUANT_NAMES = QUANT_KINDS.map((k) => k.name) as [QuantKind, ...QuantKind[]];
+export const INT_QUANT_NAMES = QUANT_NAMES.filter((n) => n !== 'f32') as [IntQuantKind, ...IntQuantKind[]];
+
+export function quantKind(name: QuantKind): QuantKindInfo<QuantKind> {
+  return QUANT_KINDS.find((k) => k.name === name)!;
+}
+
+/** The kind with this file code, or undefined for a code no kind has. */
+export function kindOfCode(code: number): QuantKindInfo<QuantKind> | undefined {
+  return QUANT_KINDS.find((k) => k.code === code);
+}
+
+export function rowBytes(kind: QuantKind, cols: number): number {
+  return quantKind(kind).rowBytes(cols);
+}
+
+export function isIntKind(kind: QuantKind): kind is IntQuantKind {
+  return quantKind(kind).qmax > 0;
+}
+
+/** runq's quantization of a float matrix to an integer kind. */
+export function quantizeMatrix(m: F32Matrix, kind: IntQuantKind, groupSize: number): IntMatrix {
+  const { rows, cols, data } = m;
+  const qmax = quantKind(kind).qmax;
+  const groups = groupsPerRow(cols, groupSize);
+  const q = new Int8Array(rows * cols);
+  const s = new Float32Array(rows * groups);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const a = r * cols + g * groupSize;
+      const b = r * cols + Math.min((g + 1) * groupSize, cols);
+      let max = 0;
+      for (let i = a; i < b; i++) max = Math.max(max, Math.abs(data[i]));
+      const scale = Math.fround(max / qmax);
+      s[r * groups + g] = scale;
+      for (let i = a; i < b; i++) {
+        const v = scale === 0 ? 0 : Math.fround(data[i] / scale);
+        q[i] = v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+      }
+    }
+  }
+  return { kind, rows, cols, groupSize, q, s } as IntMatrix;
+}
+
+export function toF32(m: Matrix): F32Matrix {
+  return m.kind === 'f32' ? m : { kind: 'f32', rows: m.rows, cols: m.cols, data: dequantize(m) };
+}
+
+/** The matrix in the requested storage; the same kind with the same group size passes through untouched. */
+export function convertMatrix(m: Matrix, kind: QuantKind, groupSize: number): Matrix {
+  if (!isIntKind(kind)) return toF32(m);
+  if (m.kind === kind && m.groupSize === groupSize) return m;
+  return quantizeMatrix(toF32(m), kind, groupSize);
+}

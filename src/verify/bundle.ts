@@ -1,0 +1,179 @@
+/**
+ * Verifying a bundle: the reference for the model file it holds, its binaries run under the
+ * profile's emulators (with the SIMD kernel and the scalar one), and traces from the real machine,
+ * each compared position by position.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { readManifest, type Manifest } from '../bundle/manifest.js';
+import { MODEL_FILE } from '../bundle/names.js';
+import { engineArgs } from '../codegen/engine-args.js';
+import { InputFileError, ToolchainError } from '../errors.js';
+import { withInputs } from '../model/inputs.js';
+import { BinaryFile } from '../model/file.js';
+import { readNativeHeader } from '../model/native.js';
+import { openModel } from '../model/open.js';
+import { loadQuantizedWeights, loadWeights } from '../model/source.js';
+import type { CrossBuild, Profile } from '../profile/schema.js';
+import type { QuantKind } from '../quant/kinds.js';
+import type { Config, Vocab, Weights } from '../reference/model.js';
+import { Tokenizer } from '../reference/tokenizer.js';
+import { runBinary, which } from '../toolchain/tools.js';
+import { compareTrace, type CompareResult, type Tolerance } from './compare.js';
+import { greedyTokens } from './reference.js';
+import { renderReport, type ReportRun } from './report.js';
+import { parseTrace, type Trace } from './trace.js';
+
+export type VerifyMode = 'free' | 'forced';
+
+export interface VerifyRun extends ReportRun {
+  tolerance: number;
+}
+
+/** The verdict on a bundle or a trace: what retro verify prints. */
+export interface VerifyVerdict {
+  profile: Profile;
+  bundle: string;
+  runs: VerifyRun[];
+  skipped: { build: string; reason: string }[];
+  report: string;
+  pass: boolean;
+}
+
+/** What a bundle's engines are compared with. */
+export interface BundleReference {
+  profile: Profile;
+  bundle: string;
+  manifest: Manifest | undefined;
+  quant: QuantKind;
+  tolerance: Tolerance;
+  config: Config;
+  weights: Weights;
+  vocab: Vocab;
+}
+
+/**
+ * The reference weights: the source model the bundle was built from, quantized in TypeScript
+ * exactly as the converter does, so a converter or file bug (a swapped tensor) shows up as a
+ * difference. Falls back to the bundle's own model file when the source is not here.
+ */
+export function bundleReference(profile: Profile, bundle: string, progress: (m: string) => void): BundleReference {
+  const modelPath = join(bundle, MODEL_FILE);
+  if (!existsSync(modelPath)) throw new InputFileError(`${modelPath}: no model in the bundle`, `run retro build --target ${profile.id} first (or give --bundle)`);
+  // No manifest (a bare model file): compare with the bundle's own model, scalar kernels only.
+  const manifest = existsSync(join(bundle, 'manifest.json')) ? readManifest(bundle) : undefined;
+  const file = BinaryFile.open(modelPath, 'model');
+  let quant: QuantKind;
+  try {
+    quant = readNativeHeader(file, { order: profile.cpu.byteOrder, targetId: profile.id }).quant;
+  } finally {
+    file.close();
+  }
+  const base = { profile, bundle, manifest, quant, tolerance: profile.verify[quant] };
+  const m = manifest?.model;
+  if (m && (m.usedDefault || existsSync(m.source))) {
+    return withInputs({ model: m.usedDefault ? undefined : m.source, tokenizer: m.tokenizer ?? undefined }, (inputs) => ({
+      ...base,
+      config: inputs.config,
+      weights: loadQuantizedWeights(inputs.source, m.quant, m.groupSize || 32),
+      vocab: inputs.vocab,
+    }));
+  }
+  progress("source model not found: comparing against the bundle's own model file");
+  const src = openModel(modelPath);
+  try {
+    return { ...base, config: src.config, weights: loadWeights(src), vocab: src.vocab! };
+  } finally {
+    src.close();
+  }
+}
+
+function readTrace(path: string, targetId: string, progress: (m: string) => void): Trace {
+  let text: string;
+  try {
+    text = readFileSync(path, 'latin1');
+  } catch (e) {
+    throw new InputFileError(`${path}: cannot read trace (${(e as NodeJS.ErrnoException).code})`, 'fetch the trace file from the machine first');
+  }
+  const trace = parseTrace(text, path);
+  if (trace.header.target !== targetId) progress(`note: ${basename(path)} was written by the ${trace.header.target} engine`);
+  return trace;
+}
+
+function run(ref: BundleReference, build: string, result: CompareResult): VerifyRun {
+  return { target: ref.profile.id, build, quant: ref.quant, result, tolerance: ref.tolerance.logit };
+}
+
+/** A trace written by an engine (here or on the real machine), compared with the reference. */
+export function verifyTrace(ref: BundleReference, tracePath: string, label: string, progress: (m: string) => void): VerifyRun {
+  return run(ref, label, compareTrace(readTrace(tracePath, ref.profile.id, progress), ref.config, ref.weights, ref.tolerance));
+}
+
+export interface EmulatedRequest {
+  modes: VerifyMode[];
+  steps: number;
+  prompt: Uint8Array;
+  promptTokens: number[];
+  temperature: number;
+  topp: number;
+  seed: bigint;
+}
+
+function unrunnable(build: CrossBuild, bundle: string): string | undefined {
+  if (!build.run) return 'the profile gives no way to run it here';
+  if (!existsSync(join(bundle, build.output))) return `${build.output} is not in the bundle (compiler missing at build time?)`;
+  if (build.run.emulator && !which(build.run.emulator)) return `${build.run.emulator} not installed (apt-get install ${build.run.package ?? build.run.emulator})`;
+  return undefined;
+}
+
+/** Runs every binary of the bundle that can run here, free-running and teacher-forced, SIMD and scalar. */
+export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest, progress: (m: string) => void): Promise<{ runs: VerifyRun[]; skipped: { build: string; reason: string }[] }> {
+  const { profile, bundle } = ref;
+  const runs: VerifyRun[] = [];
+  const skipped: { build: string; reason: string }[] = [];
+  const steps = Math.min(req.steps <= 0 ? ref.config.seqLen : req.steps, ref.config.seqLen);
+  // Teacher forcing feeds the reference's own greedy tokens.
+  const forced = greedyTokens(ref.config, ref.weights, new Tokenizer(ref.vocab), req.promptTokens, steps);
+  const forcedFile = 'forced.txt';
+  writeFileSync(join(bundle, forcedFile), `${forced.join(' ')}\n`);
+  const scratch = mkdtempSync(join(tmpdir(), 'retro-verify-'));
+  // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
+  const kernels = (ref.manifest?.kernels ?? []).some((k) => k !== 'scalar') ? (['simd', 'scalar'] as const) : (['scalar'] as const);
+  try {
+    for (const build of profile.cross) {
+      const reason = unrunnable(build, bundle);
+      if (reason) {
+        skipped.push({ build: build.id, reason });
+        continue;
+      }
+      for (const kernel of kernels) {
+        for (const mode of req.modes) {
+          const traceName = `trace-${mode === 'free' ? 'fr' : 'tf'}.txt`;
+          const common = { model: MODEL_FILE, steps, trace: traceName, kernel: kernel === 'scalar' ? ('scalar' as const) : undefined };
+          const args = engineArgs(mode === 'free' ? { ...common, temperature: req.temperature, topp: req.topp, seed: req.seed, prompt: req.prompt } : { ...common, forced: forcedFile });
+          progress(`running ${build.output} (${build.id}, ${kernel}, ${mode})`);
+          const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });
+          if (r.exitCode !== 0) throw new ToolchainError(`${build.output} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`, 'run it by hand in the bundle folder to see why');
+          const tracePath = join(bundle, traceName);
+          runs.push(verifyTrace(ref, tracePath, `${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, progress));
+          rmSync(tracePath);
+        }
+      }
+    }
+  } finally {
+    rmSync(join(bundle, forcedFile), { force: true });
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  if (runs.length === 0) {
+    throw new ToolchainError(`nothing to verify for ${profile.id}: ${skipped.map((x) => `${x.build}: ${x.reason}`).join('; ')}`, 'retro doctor --install, or verify a trace from the machine with --trace');
+  }
+  return { runs, skipped };
+}
+
+/** The HTML report with a per-position error chart, next to the bundle unless a path is given. */
+export function writeReport(ref: BundleReference, runs: VerifyRun[], path?: string): string {
+  const report = path ?? join(dirname(ref.bundle), `${basename(ref.bundle)}.verify.html`);
+  writeFileSync(report, renderReport(runs, `retro verify: ${ref.profile.name}`));
+  return report;
+}
