@@ -15,6 +15,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => join(repo, 'dist', m);
 const { shapeConfig, syntheticTokenizer, writeSyntheticV0 } = await import(dist('model/synthetic.js'));
 const { runBuild } = await import(dist('core/build.js'));
+const { engineArgs } = await import(dist('codegen/engine-args.js'));
 const { runPlan } = await import(dist('core/plan.js'));
 const { planNative } = await import(dist('model/native.js'));
 const { macsPerToken } = await import(dist('plan/memory.js'));
@@ -51,7 +52,7 @@ const VARIANTS = [
 
 function count(emulator, args, binary, steps, cwd, kernel) {
   const out = join(dir, 'count.txt');
-  const r = spawnSync('env', ['-i', emulator, ...args, '-plugin', `${plugin},arg=out=${out}`, binary, 'model.rtr', '-t', '0', '-n', String(steps), '-i', 'Once upon a time', '-K', kernel, '-j', '1'], { cwd, encoding: 'latin1' });
+  const r = spawnSync('env', ['-i', emulator, ...args, '-plugin', `${plugin},arg=out=${out}`, binary, ...engineArgs({ model: 'model.rtr', temperature: 0, steps, prompt: Buffer.from('Once upon a time'), kernel, threads: 1 })], { cwd, encoding: 'latin1' });
   if (r.status !== 0) throw new Error(`${binary}: ${r.stderr}`);
   return Number(readFileSync(out, 'utf8').trim());
 }

@@ -57,10 +57,12 @@ for (const quant of ['f32', 'q8']) {
 // Host C build on the 15M shape, compared with the reference in this same run.
 const m15 = model('15M');
 const { runBuild } = await import(dist('core/build.js'));
+const { engineArgs } = await import(dist('codegen/engine-args.js'));
+const prompt = Buffer.from('Once upon a time');
 const host = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.tok, quant: 'f32', groupSize: 32, out: join(dir, 'host15'), compile: true });
 const hostQ8 = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.tok, quant: 'q8', groupSize: 32, out: join(dir, 'host15q8'), compile: true });
 for (const [label, b] of [['f32', host], ['q8', hostQ8]]) {
-  const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '64', '-i', 'Once upon a time'], { cwd: b.out, encoding: 'utf8' }).stderr;
+  const r = spawnSync(join(b.out, 'retro'), engineArgs({ model: 'model.rtr', temperature: 0, steps: 64, prompt }), { cwd: b.out, encoding: 'utf8' }).stderr;
   rows.push([`host C build (gcc -O2 -std=c89, scalar kernel, default threads), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
 }
 
@@ -68,7 +70,7 @@ for (const [label, b] of [['f32', host], ['q8', hostQ8]]) {
 for (const quant of ['f32', 'q8']) {
   const b = await runBuild({ target: 'host', model: m110.path, tokenizer: m110.tok, quant, groupSize: 32, out: join(dir, `host110${quant}`), compile: true });
   const run = (budget) => {
-    const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), 'model.rtr', '-t', '0', '-n', '24', '-i', 'Once upon a time', '-B', budget, '-v', '1'], { cwd: b.out, encoding: 'utf8' }).stderr;
+    const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), ...engineArgs({ model: 'model.rtr', temperature: 0, steps: 24, prompt, extra: ['-B', budget, '-v', '1'] })], { cwd: b.out, encoding: 'utf8' }).stderr;
     const num = (re) => Number(re.exec(r)?.[1] ?? 0);
     return { tps: num(/achieved tok\/s: ([\d.]+)/), read: num(/read (\d+) bytes per token/), rss: num(/Maximum resident set size \(kbytes\): (\d+)/) };
   };
@@ -82,7 +84,7 @@ for (const quant of ['f32', 'q8']) {
 {
   const b = join(dir, 'host110f32');
   for (const j of ['1', '2']) {
-    const r = spawnSync(join(b, 'retro'), ['model.rtr', '-t', '0', '-n', '16', '-i', 'Once upon a time', '-j', j], { cwd: b, encoding: 'utf8' }).stderr;
+    const r = spawnSync(join(b, 'retro'), engineArgs({ model: 'model.rtr', temperature: 0, steps: 16, prompt, threads: Number(j) }), { cwd: b, encoding: 'utf8' }).stderr;
     rows.push([`host C build, 110M shape f32, 16 steps, -j ${j}`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
   }
 }

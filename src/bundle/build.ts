@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { checkFileName, defaultMemory, renderBuildScripts, renderEngine, renderReadme, selectKernels, type MemoryDefaults } from '../codegen/render.js';
 import { UsageError, VerifyError } from '../errors.js';
 import { convertModel } from '../model/convert.js';
-import { checkGroupSize, withInputs, type InputsRequest } from '../model/inputs.js';
+import { checkGroupSize, type Inputs } from '../model/inputs.js';
 import type { CrossBuild, Profile } from '../profile/schema.js';
 import { isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
 import { CHECKS, compile, toolsFor, type CheckResult } from '../toolchain/tools.js';
@@ -20,7 +20,7 @@ import { writeManifest, type Manifest, type ManifestFile, type ManifestModel } f
 import { ENGINE_FILE, MODEL_FILE, readmeName } from './names.js';
 import { Staging } from './staging.js';
 
-export interface BundleRequest extends InputsRequest {
+export interface BundleRequest {
   quant: QuantKind;
   groupSize: number;
   out: string;
@@ -76,20 +76,18 @@ async function compileAll(profile: Profile, req: BundleRequest, engine: string, 
   return binaries;
 }
 
-export async function buildBundle(profile: Profile, req: BundleRequest, progress: Progress = () => {}): Promise<BundleReport> {
+/** Builds the bundle from opened inputs (the caller closes them). */
+export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleRequest, progress: Progress = () => {}): Promise<BundleReport> {
   checkGroupSize(req.groupSize);
   if (req.ramBudgetMb !== undefined && !(req.ramBudgetMb > 0)) throw new UsageError(`--ram-budget ${req.ramBudgetMb} is not a positive number of MB`, 'use e.g. --ram-budget 64');
   const stage = new Staging(req.out);
   const scratch = mkdtempSync(join(tmpdir(), 'retro-build-'));
   try {
     const groupSize = isIntKind(req.quant) ? req.groupSize : 0;
-    const converted = withInputs(req, (inputs) => {
-      if (inputs.usedDefault) progress(`no --model given: using ${inputs.description}`);
-      progress(`converting ${basename(inputs.modelPath)} -> ${MODEL_FILE} (${req.quant}${groupSize ? `, groups of ${groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
-      const nativeBytes = convertModel(inputs.source, inputs.vocab, { id: profile.id, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment }, req.quant, req.groupSize, stage.path(MODEL_FILE));
-      const model: ManifestModel = { description: inputs.description, ...inputs.provenance, sourceBytes: inputs.sourceBytes, nativeBytes, quant: req.quant, groupSize, usedDefault: inputs.usedDefault };
-      return { model, seqLen: inputs.config.seqLen };
-    });
+    if (inputs.usedDefault) progress(`no --model given: using ${inputs.description}`);
+    progress(`converting ${basename(inputs.modelPath)} -> ${MODEL_FILE} (${req.quant}${groupSize ? `, groups of ${groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
+    const nativeBytes = convertModel(inputs.source, inputs.vocab, { id: profile.id, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment }, req.quant, req.groupSize, stage.path(MODEL_FILE));
+    const converted = { model: { description: inputs.description, ...inputs.provenance, sourceBytes: inputs.sourceBytes, nativeBytes, quant: req.quant, groupSize, usedDefault: inputs.usedDefault } as ManifestModel, seqLen: inputs.config.seqLen };
 
     const memory = { budgetMb: req.ramBudgetMb ?? defaultMemory(profile).budgetMb, stream: req.stream === true };
     const engine = renderEngine(profile, { memory });

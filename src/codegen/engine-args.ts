@@ -10,7 +10,8 @@ export interface EngineRun {
   trace?: string;
   /** Teacher forcing: feed the tokens in this file instead of sampling. */
   forced?: string;
-  kernel?: 'scalar';
+  /** -K: 'scalar' for the plain C kernels (else the build's best). */
+  kernel?: string;
   threads?: number;
   /** Anything else, passed through (e.g. -B, -S, -v). */
   extra?: string[];

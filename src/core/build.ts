@@ -1,13 +1,13 @@
-/** `retro build --target <id>`: the bundle for a target, with --auto taking plan's recommendation. */
+/** `retro build --target <id>`: the bundle for a target, with --auto taking plan's recommendation; the model is opened once. */
+import { join } from 'node:path';
 import { buildBundle, type BinaryReport, type Progress } from '../bundle/build.js';
 import type { ManifestFile, ManifestModel } from '../bundle/manifest.js';
 import { UsageError } from '../errors.js';
-import { checkGroupSize, withInputs } from '../model/inputs.js';
+import { capContext, checkGroupSize, withInputs } from '../model/inputs.js';
 import { planModel } from '../plan/plan.js';
 import { loadProfile } from '../profile/load.js';
 import type { Profile } from '../profile/schema.js';
 import type { QuantKind } from '../quant/kinds.js';
-import { join } from 'node:path';
 
 export interface BuildRequest {
   target: string;
@@ -42,13 +42,17 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
   const started = Date.now();
   const profile = loadProfile(req.target, req.targetsDir);
   checkGroupSize(req.groupSize);
-  if (req.auto) {
-    const plan = withInputs(req, (inputs) => planModel(profile, inputs, { groupSize: req.groupSize, seqLen: req.seqLen, ramBudgetMb: req.ramBudgetMb }));
-    const r = plan.recommendation;
-    if (!r) throw new UsageError(`${req.model ?? 'the default model'} does not fit ${profile.id} even quantized and streamed: ${plan.why}`, `run retro plan --target ${profile.id} for the numbers; use a smaller model`);
-    progress(`--auto: ${r.quant}, ${r.mode === 'stream' ? 'streaming the weights from disk' : 'weights in RAM'}, context ${r.seqLen} (${r.why})`);
-    req = { ...req, quant: r.quant, stream: r.mode === 'stream', seqLen: r.seqLen };
-  }
-  const made = await buildBundle(profile, { ...req, out: req.out ?? join('dist', profile.id) }, progress);
+  const made = await withInputs(req, async (opened) => {
+    let inputs = opened;
+    if (req.auto) {
+      const plan = planModel(profile, inputs, { groupSize: req.groupSize, seqLen: req.seqLen, ramBudgetMb: req.ramBudgetMb });
+      const r = plan.recommendation;
+      if (!r) throw new UsageError(`${req.model ?? 'the default model'} does not fit ${profile.id} even quantized and streamed: ${plan.why}`, `run retro plan --target ${profile.id} for the numbers; use a smaller model`);
+      progress(`--auto: ${r.quant}, ${r.mode === 'stream' ? 'streaming the weights from disk' : 'weights in RAM'}, context ${r.seqLen} (${r.why})`);
+      req = { ...req, quant: r.quant, stream: r.mode === 'stream' };
+      inputs = capContext(inputs, r.seqLen);
+    }
+    return buildBundle(profile, inputs, { ...req, out: req.out ?? join('dist', profile.id) }, progress);
+  });
   return { profile, ...made, seconds: (Date.now() - started) / 1000 };
 }

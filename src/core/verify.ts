@@ -9,7 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { buildBundle } from '../bundle/build.js';
 import { MODEL_FILE } from '../bundle/names.js';
 import { UsageError } from '../errors.js';
-import { checkPrompt, encodePrompt } from '../model/inputs.js';
+import { checkPrompt, encodePrompt, withInputs } from '../model/inputs.js';
 import { loadProfile } from '../profile/load.js';
 import type { QuantKind } from '../quant/kinds.js';
 import { Tokenizer } from '../reference/tokenizer.js';
@@ -46,7 +46,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
   checkPrompt(req.prompt);
   if (!req.trace && (req.model !== undefined || !existsSync(join(bundle, MODEL_FILE)))) {
     progress(`building ${profile.id} into ${bundle}`);
-    await buildBundle(profile, { model: req.model, tokenizer: req.tokenizer, quant: req.quant, groupSize: req.groupSize, out: bundle, compile: true, stream: req.stream, ramBudgetMb: req.ramBudgetMb }, progress);
+    await withInputs(req, (inputs) => buildBundle(profile, inputs, { quant: req.quant, groupSize: req.groupSize, out: bundle, compile: true, stream: req.stream, ramBudgetMb: req.ramBudgetMb }, progress));
   }
   const ref = bundleReference(profile, bundle, progress);
   let runs: VerifyRun[];

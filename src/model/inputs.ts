@@ -97,14 +97,26 @@ export function openInputs(req: InputsRequest): Inputs {
   }
 }
 
-/** Opens the inputs, hands them to `use`, and closes them whatever happens. */
+/** Opens the inputs, hands them to `use`, and closes them whatever happens (also when `use` is async). */
 export function withInputs<T>(req: InputsRequest, use: (inputs: Inputs) => T): T {
   const inputs = openInputs(req);
+  let result: T;
   try {
-    return use(inputs);
-  } finally {
+    result = use(inputs);
+  } catch (e) {
     inputs.close();
+    throw e;
   }
+  if (result instanceof Promise) return result.finally(() => inputs.close()) as T;
+  inputs.close();
+  return result;
+}
+
+/** The same inputs with the context capped at `seqLen` (the KV cache and RoPE tables shrink with it). */
+export function capContext(inputs: Inputs, seqLen: number): Inputs {
+  if (seqLen >= inputs.config.seqLen) return inputs;
+  const config = { ...inputs.config, seqLen };
+  return { ...inputs, config, source: { ...inputs.source, config } };
 }
 
 export function checkPrompt(prompt: Uint8Array): void {

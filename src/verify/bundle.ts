@@ -150,7 +150,7 @@ export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest,
       for (const kernel of kernels) {
         for (const mode of req.modes) {
           const traceName = `trace-${mode === 'free' ? 'fr' : 'tf'}.txt`;
-          const common = { model: MODEL_FILE, steps, trace: traceName, kernel: kernel === 'scalar' ? ('scalar' as const) : undefined };
+          const common = { model: MODEL_FILE, steps, trace: traceName, kernel: kernel === 'scalar' ? kernel : undefined };
           const args = engineArgs(mode === 'free' ? { ...common, temperature: req.temperature, topp: req.topp, seed: req.seed, prompt: req.prompt } : { ...common, forced: forcedFile });
           progress(`running ${build.output} (${build.id}, ${kernel}, ${mode})`);
           const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });

@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { engineArgs } from '../../src/codegen/engine-args.js';
 import { runBuild, type BuildReport } from '../../src/core/build.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
@@ -9,7 +10,7 @@ import { golden, model, ONCE, tempDir } from './fixtures.js';
 import { generateText } from './run.js';
 import { haveTools } from './tools.js';
 
-const GOLDEN_ARGS = ['-t', '0', '-n', '256', '-i', ONCE];
+const GOLDEN_ARGS = engineArgs({ model: 'model.rtr', temperature: 0, steps: 256, prompt: Buffer.from(ONCE) });
 
 function toolsOf(target: string): string[] {
   const p = loadProfile(target);
@@ -42,7 +43,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
   it(`every ${target} binary prints the stories260K greedy golden byte for byte (f32)`, async () => {
     if (!ready() || !f32) return;
     for (const b of f32.profile.cross) {
-      const r = await runBinary(b, join(f32.out, b.output), ['model.rtr', ...GOLDEN_ARGS], { cwd: f32.out, env: wineEnv(out) });
+      const r = await runBinary(b, join(f32.out, b.output), GOLDEN_ARGS, { cwd: f32.out, env: wineEnv(out) });
       expect(r.stderr, b.id).toMatch(/achieved tok\/s/);
       expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
       expect(r.stdout.toString('latin1'), b.id).toBe(golden('stories260K_once-upon-a-time_t0_n256.txt').toString('latin1'));
@@ -54,9 +55,9 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     const ref = generateText({ model: join(q8.out, 'model.rtr'), temperature: 0, steps: 256, prompt: ONCE });
     const seeded = golden('stories260K_once-upon-a-time_t1.0_p0.9_s42_n200.txt').toString('latin1');
     for (const b of q8.profile.cross) {
-      const r = await runBinary(b, join(q8.out, b.output), ['model.rtr', ...GOLDEN_ARGS], { cwd: q8.out, env: wineEnv(out) });
+      const r = await runBinary(b, join(q8.out, b.output), GOLDEN_ARGS, { cwd: q8.out, env: wineEnv(out) });
       expect(r.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
-      const s = await runBinary(b, join(f32.out, b.output), ['model.rtr', '-t', '1.0', '-p', '0.9', '-s', '42', '-n', '200', '-i', ONCE], { cwd: f32.out, env: wineEnv(out) });
+      const s = await runBinary(b, join(f32.out, b.output), engineArgs({ model: 'model.rtr', temperature: 1.0, topp: 0.9, seed: 42n, steps: 200, prompt: Buffer.from(ONCE) }), { cwd: f32.out, env: wineEnv(out) });
       expect(s.stdout.toString('latin1'), b.id).toBe(seeded);
     }
   });
