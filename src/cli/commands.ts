@@ -8,7 +8,7 @@ import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
 import { UsageError } from '../errors.js';
-import type { IntQuantKind, QuantKind } from '../quant/kinds.js';
+import { quantKind, type IntQuantKind, type QuantKind } from '../quant/kinds.js';
 import { consoleOutput, print, printJson, printVerify, table } from './io.js';
 import { intQuantOption, jsonOption, modelOptions, parseSeed, promptBytes, quantOptions, samplingOptions, targetOptions } from './options.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
@@ -148,14 +148,15 @@ const planCommand: CommandModule<object, PlanArgs> = {
     print(`model: ${r.model}`);
     print(
       table(
-        ['quant', 'context', 'weights', 'engine MB', 'file MB', 'read/token MB', 'fits'],
-        r.options.map((o) => [o.quant, String(o.seqLen), o.mode === 'ram' ? 'in RAM' : 'streamed', mb(o.allocated), mb(o.fileBytes), o.mode === 'stream' && o.memory ? mb(o.memory.readPerToken) : '-', o.fits ? 'yes' : `no: ${o.why}`]),
+        ['quant', 'context', 'weights', 'engine MB', 'file MB', 'read/token MB', 'est. tok/s', 'fits'],
+        r.options.map((o) => [o.quant, String(o.seqLen), o.mode === 'ram' ? 'in RAM' : 'streamed', mb(o.allocated), mb(o.fileBytes), o.mode === 'stream' && o.memory ? mb(o.memory.readPerToken) : '-', o.estimate ? o.estimate.tokensPerSecond.toPrecision(3) : '-', o.fits ? 'yes' : `no: ${o.why}`]),
       ),
     );
     print(`verdict: ${r.verdict} (${r.why})`);
     if (r.recommendation) {
       const o = r.recommendation;
-      print(`recommended: --quant ${o.quant}${o.mode === 'stream' ? ' --stream' : ''}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (retro build --auto applies it)`);
+      print(`recommended: --quant ${o.quant}${o.mode === 'stream' ? ' --stream' : ''}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (the fastest that fits by the estimates; retro build --auto applies it)`);
+      print(`quality cost of ${o.quant}: ${quantKind(o.quant).guard.cost}${o.quant === 'f32' ? '' : ` (on this model: retro quality --model M --quant ${o.quant})`}`);
     } else print('recommended: nothing fits this machine; use a smaller model');
     if (r.estimate) {
       print(`estimated speed: ${r.estimate.tokensPerSecond.toPrecision(3)} tok/s (ESTIMATE, ${r.estimate.bound}-bound), assuming:`);

@@ -117,7 +117,16 @@ export const SHAPES: Record<string, Omit<Config, 'ropeTheta' | 'normEps'>> = {
   tiny: { dim: 64, hiddenDim: 172, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512, seqLen: 128 },
   '15M': { dim: 288, hiddenDim: 768, nLayers: 6, nHeads: 6, nKvHeads: 6, vocabSize: 32000, seqLen: 256 },
   '110M': { dim: 768, hiddenDim: 2048, nLayers: 12, nHeads: 12, nKvHeads: 12, vocabSize: 32000, seqLen: 1024 },
+  // The shapes of models people download (for plan tables and benchmarks; weights are synthetic).
+  '42M': { dim: 512, hiddenDim: 1376, nLayers: 8, nHeads: 8, nKvHeads: 8, vocabSize: 32000, seqLen: 1024 },
+  'SmolLM2-135M': { dim: 576, hiddenDim: 1536, nLayers: 30, nHeads: 9, nKvHeads: 3, vocabSize: 49152, seqLen: 8192 },
+  'SmolLM2-360M': { dim: 960, hiddenDim: 2560, nLayers: 32, nHeads: 15, nKvHeads: 5, vocabSize: 49152, seqLen: 8192 },
+  'TinyLlama-1.1B': { dim: 2048, hiddenDim: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, vocabSize: 32000, seqLen: 2048 },
+  'Llama-3.2-1B': { dim: 2048, hiddenDim: 8192, nLayers: 16, nHeads: 32, nKvHeads: 8, vocabSize: 128256, seqLen: 131072 },
 };
+
+/** Shapes whose classifier is the token embedding (the rest have their own output matrix). */
+export const TIED_SHAPES = new Set(['tiny', '15M', '42M', '110M', 'SmolLM2-135M', 'SmolLM2-360M', 'Llama-3.2-1B']);
 
 export function shapeConfig(name: string): Config {
   return { ...SHAPES[name], ropeTheta: 10000, normEps: 1e-5 };

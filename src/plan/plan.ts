@@ -6,7 +6,7 @@
 import { ModelFormatError } from '../errors.js';
 import { planNative, type NativeLayout } from '../model/format.js';
 import { codeReserveMb, usableMb, type Profile } from '../profile/schema.js';
-import { QUANT_NAMES, type QuantKind } from '../quant/kinds.js';
+import { QUANT_NAMES, quantKind, type QuantKind } from '../quant/kinds.js';
 import type { Config, Vocab } from '../reference/model.js';
 import { estimateSpeed, type Estimate } from './estimate.js';
 import { DoesNotFit, engineMemory, kvCacheBytes, macsPerToken, type EngineMemory } from './memory.js';
@@ -40,6 +40,8 @@ export interface PlanOption {
   fileBytes: number;
   memory?: EngineMemory;
   why: string;
+  /** The speed estimate, for options that fit. */
+  estimate?: Estimate;
 }
 
 export interface PlanOutcome {
@@ -51,6 +53,8 @@ export interface PlanOutcome {
   options: PlanOption[];
   verdict: 'fits' | 'fits with streaming' | 'does not fit';
   why: string;
+  /** The options the recommendation was chosen from (at a shorter context when none fits the model's). */
+  considered: PlanOption[];
   recommendation?: PlanOption;
   estimate?: Estimate;
 }
@@ -65,7 +69,8 @@ function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, b
   try {
     const m = engineMemory(layout, vocab, pointer, budget, stream);
     if (m.mode !== whole.mode) throw new DoesNotFit(whole.allocated, budget, kvCacheBytes(layout));
-    return { quant, seqLen, mode: m.mode, fits: true, allocated: m.allocated, fileBytes: layout.size, memory: m, why: `${mb(m.allocated)} of ${mb(budget)}` };
+    const estimate = estimateSpeed(profile, quant, macsPerToken(layout), m.weightBytesPerToken, m.readPerToken);
+    return { quant, seqLen, mode: m.mode, fits: true, allocated: m.allocated, fileBytes: layout.size, memory: m, why: `${mb(m.allocated)} of ${mb(budget)}`, estimate };
   } catch (e) {
     if (!(e instanceof DoesNotFit)) throw e;
     const needs = stream ? e.needs : whole.allocated;
@@ -100,21 +105,30 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
       ? `${asked[0].quant} in RAM ${asked[0].why}; streaming the weights from disk: ${asked[1].why}`
       : `${asked[0].quant} in RAM ${asked[0].why}; streaming ${asked[1].why}`;
 
-  // Best first: f32 in RAM, q8 in RAM, q8 streamed (3.5x fewer bytes than f32); q4 only when q8 does not fit; then shorter contexts.
-  const order: [QuantKind, boolean][] = [['f32', false], ['q8', false], ['q8', true], ['q4', false], ['q4', true], ['f32', true]];
-  let recommendation = order.map(([q, s]) => options.find((o) => o.quant === q && (o.mode === 'stream') === s && o.fits)).find((o) => o);
+  let considered = options;
+  let recommendation = recommend(considered);
+  // Nothing fits at the model's context: try shorter ones, longest first.
   for (let seq = 2 ** Math.floor(Math.log2(fullSeq - 1)); !recommendation && seq >= 64; seq /= 2) {
-    for (const [q, s] of order) {
-      if (!quants.includes(q)) continue;
-      const o = option(layout(q, seq), facts.vocab, profile, budget, q, seq, s);
-      if (o.fits) {
-        recommendation = o;
-        break;
-      }
-    }
+    considered = quants.flatMap((q) => [false, true].map((s) => option(layout(q, seq), facts.vocab, profile, budget, q, seq, s)));
+    recommendation = recommend(considered);
   }
-  const estimate = recommendation?.memory
-    ? estimateSpeed(profile, recommendation.quant, macsPerToken(layout(recommendation.quant, recommendation.seqLen) as NativeLayout), recommendation.memory.weightBytesPerToken, recommendation.memory.readPerToken)
-    : undefined;
-  return { profile, model: facts.description, config: facts.config, usableMb: usable, budgetBytes: budget, options, verdict, why, recommendation, estimate };
+  const estimate = recommendation?.estimate;
+  return { profile, model: facts.description, config: facts.config, usableMb: usable, budgetBytes: budget, options, verdict, why, considered, recommendation, estimate };
+}
+
+const rank = (q: QuantKind) => QUANT_NAMES.indexOf(q);
+
+/**
+ * The fastest option that fits by its estimate, with a quality guard: a less exact kind is chosen
+ * over the best option of a more exact one only when it is estimated at least its `guard.speedup`
+ * times faster (quant/kinds.ts says why, from what retro quality measured).
+ */
+export function recommend(options: PlanOption[]): PlanOption | undefined {
+  const fitting = options.filter((o) => o.fits && o.estimate).sort((a, b) => b.estimate!.tokensPerSecond - a.estimate!.tokensPerSecond || rank(a.quant) - rank(b.quant));
+  let pick: PlanOption | undefined;
+  for (const o of fitting) {
+    if (!pick) pick = o;
+    else if (rank(o.quant) < rank(pick.quant) && o.estimate!.tokensPerSecond * quantKind(pick.quant).guard.speedup >= pick.estimate!.tokensPerSecond) pick = o;
+  }
+  return pick;
 }

@@ -24,6 +24,11 @@ export interface QuantKindInfo<N extends string = string> {
   label(groupSize: number): string;
   /** The C kernel that multiplies a matrix of this kind. */
   kernel: string;
+  /**
+   * Plan's quality guard: how many times faster than the best option of a more exact kind this
+   * kind must be estimated before plan recommends it, and why (what retro quality measured).
+   */
+  guard: { speedup: number; cost: string };
   /** The row values as stored in the file (int kinds; f32 goes through the byte-order writer). */
   pack?(m: IntMatrix): Uint8Array;
   unpack?(bytes: Uint8Array, rows: number, cols: number): Int8Array;
@@ -52,7 +57,7 @@ function unpackQ4(b: Uint8Array, rows: number, cols: number): Int8Array {
 }
 
 export const QUANT_KINDS = [
-  { name: 'f32', code: 0, qmax: 0, rowBytes: (cols: number) => cols * 4, rowBytesDoc: 'cols x 4', label: () => 'float32', kernel: 'matmul_f32' },
+  { name: 'f32', code: 0, qmax: 0, rowBytes: (cols: number) => cols * 4, rowBytesDoc: 'cols x 4', label: () => 'float32', kernel: 'matmul_f32', guard: { speedup: 1, cost: 'none: the reference itself' } },
   {
     name: 'q8',
     code: 1,
@@ -61,6 +66,7 @@ export const QUANT_KINDS = [
     rowBytesDoc: 'cols',
     label: (g: number) => `Q8 (int8, groups of ${g})`,
     kernel: 'matmul_q8',
+    guard: { speedup: 1.1, cost: 'small: retro quality on stories260K (groups of 32) measured 99.0% top-1 agreement with f32, mean KL 7.5e-4' },
     pack: (m: IntMatrix) => new Uint8Array(m.q.buffer, m.q.byteOffset, m.q.byteLength),
     unpack: (b: Uint8Array, rows: number, cols: number) => new Int8Array(b.buffer, b.byteOffset, rows * cols).slice(),
   },
@@ -72,6 +78,7 @@ export const QUANT_KINDS = [
     rowBytesDoc: 'ceil(cols / 2)',
     label: (g: number) => `Q4 (4-bit, two per byte, groups of ${g})`,
     kernel: 'matmul_q4',
+    guard: { speedup: 2, cost: 'large: retro quality on stories260K (groups of 32) measured 81.1% top-1 agreement with f32, mean KL 0.13' },
     pack: packQ4,
     unpack: unpackQ4,
   },

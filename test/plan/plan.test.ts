@@ -1,0 +1,55 @@
+/** plan's recommendation: the fastest setup that fits by its own estimate, behind the quality guard. */
+import { describe, expect, it } from 'vitest';
+import { planModel, type PlanOption } from '../../src/plan/plan.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { QUANT_NAMES, quantKind } from '../../src/quant/kinds.js';
+import { shapeConfig, syntheticTokenizer, TIED_SHAPES } from '../../src/model/synthetic.js';
+import type { Vocab } from '../../src/reference/model.js';
+
+function vocabOf(size: number): Vocab {
+  const b = syntheticTokenizer(size);
+  const pieces: string[] = [];
+  for (let at = 4; at < b.length; at += 8 + b.readInt32LE(at + 4)) pieces.push(b.toString('latin1', at + 8, at + 8 + b.readInt32LE(at + 4)));
+  return { pieces, scores: new Float32Array(size), maxTokenLength: 16, bosId: 1, eosId: 2 };
+}
+
+function plan(shape: string, target: string) {
+  const config = shapeConfig(shape);
+  return planModel(loadProfile(target), { config, vocab: vocabOf(config.vocabSize), sharedClassifier: TIED_SHAPES.has(shape), description: shape, modelPath: `${shape}.bin` }, { groupSize: 32 });
+}
+
+const tps = (o: PlanOption) => o.estimate!.tokensPerSecond;
+const rank = (o: PlanOption) => QUANT_NAMES.indexOf(o.quant);
+
+describe('retro plan recommends the fastest setup that fits', () => {
+  it('15M on the Pentium II: q8 in RAM (MMX), not f32 on x87', () => {
+    const r = plan('15M', 'win98-pentium2');
+    expect(r.recommendation?.quant).toBe('q8');
+    expect(r.recommendation?.mode).toBe('ram');
+    const f32 = r.options.find((o) => o.quant === 'f32' && o.mode === 'ram')!;
+    expect(f32.fits).toBe(true);
+    expect(tps(r.recommendation!)).toBeGreaterThan(2 * tps(f32));
+  });
+
+  for (const shape of ['15M', '110M', 'SmolLM2-135M', 'TinyLlama-1.1B']) {
+    for (const target of ['win98-pentium2', 'powerbook-g4', 'xbox360-xenon']) {
+      it(`${shape} on ${target}: nothing that fits is faster, except a less exact kind inside its guard`, () => {
+        const r = plan(shape, target);
+        const pick = r.recommendation;
+        if (!pick) {
+          expect(r.considered.some((o) => o.fits)).toBe(false);
+          return;
+        }
+        expect(pick.fits).toBe(true);
+        const candidates = r.considered.filter((o) => o.fits);
+        expect(candidates.every((o) => o.seqLen === pick.seqLen)).toBe(true);
+        expect(candidates).toContain(pick);
+        for (const o of candidates) {
+          if (tps(o) <= tps(pick)) continue;
+          expect(rank(o), `${o.quant} ${o.mode} is faster than ${pick.quant} ${pick.mode}`).toBeGreaterThan(rank(pick));
+          expect(tps(o)).toBeLessThan(tps(pick) * quantKind(o.quant).guard.speedup);
+        }
+      });
+    }
+  }
+});
