@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
+import { checkProfileSafety } from './safety.js';
 import { profileSchema, type Profile } from './schema.js';
 
 export const BUILTIN_TARGETS = resolve(dirname(fileURLToPath(import.meta.url)), '../../targets');
@@ -65,7 +66,7 @@ export function loadProfileFile(path: string): Profile {
     const field = issue.path.join('.') || '(top level)';
     throw new ProfileError(`${path}: field ${field}: ${issue.message}`, 'fix the profile; see targets/powerbook-g4.json for every field');
   }
-  return parsed.data;
+  return checkProfileSafety(parsed.data, path);
 }
 
 function profilesIn(dir: string): Map<string, string> {
