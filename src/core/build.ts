@@ -5,9 +5,9 @@
  * scratch folder and moved into place only when complete.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { createReadStream, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { openStaging } from '../bundle/outdir.js';
 import { ENGINE_FILE, checkFileName, codeReserveMb, renderBuildScripts, renderEngine, renderReadme, selectKernels, usableMb } from '../codegen/render.js';
 import { InputFileError, UsageError, VerifyError } from '../errors.js';
 import { runPlan } from './plan.js';
@@ -44,6 +44,8 @@ export interface BuildRequest {
   seqLen?: number;
   /** Let retro plan choose quantization, streaming and context for the machine. */
   auto?: boolean;
+  /** Replace --out even when it holds files retro did not make. */
+  force?: boolean;
 }
 
 export interface BinaryReport {
@@ -140,9 +142,8 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
     throw new UsageError(`--group-size ${req.groupSize} is not a whole number in 1..4096`, 'use e.g. --group-size 32');
   }
   const out = resolve(req.out ?? join('dist', profile.id));
-  mkdirSync(dirname(out), { recursive: true });
-  const stage = mkdtempSync(join(dirname(out), `.${basename(out)}.partial-`));
-  const scratch = mkdtempSync(join(tmpdir(), 'retro-build-'));
+  const staging = openStaging(out, req.force === true);
+  const { stage, scratch } = staging;
   try {
     let modelPath = req.model;
     let tokenizerPath = req.tokenizer;
@@ -232,14 +233,10 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
     // The manifest stays on the host side of the bundle: it is not subject to the target's file-name rule.
     writeFileSync(join(stage, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
 
-    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-    renameSync(stage, out);
+    staging.commit();
     return { profile, out, model, kernels: manifest.kernels, files, binaries, seconds: (Date.now() - started) / 1000 };
-  } catch (e) {
-    rmSync(stage, { recursive: true, force: true });
-    throw e;
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    staging.close();
   }
 }
 
