@@ -1,24 +1,21 @@
 /** yargs command modules, registered from an explicit list (commandDir does not work in ESM). */
-import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { runBuild } from '../core/build.js';
+import { MAX_PROMPT_BYTES } from '../core/generate.js';
+import { readBounded } from '../model/file.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
 import { runGenerate } from '../core/generate.js';
 import { runPlan } from '../core/plan.js';
 import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
-import { InputFileError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { consoleOutput, print, printVerify, table } from './io.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
 function promptBytes(prompt: string | undefined, promptFile: string | undefined): Uint8Array {
   if (promptFile !== undefined) {
-    try {
-      return readFileSync(promptFile);
-    } catch (e) {
-      throw new InputFileError(`${promptFile}: cannot read prompt file (${(e as NodeJS.ErrnoException).code})`, 'check the path given to --prompt-file');
-    }
+    return readBounded(promptFile, MAX_PROMPT_BYTES, 'prompt file', 'check the path given to --prompt-file; a prompt must fit the model\'s context');
   }
   if (prompt === undefined) return new Uint8Array(0);
   // Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD.

@@ -3,11 +3,11 @@
  * came back from the real machine) and compare it position by position with the reference
  * run on the very model file the target loads.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputFileError, ToolchainError, UsageError } from '../errors.js';
-import { BinaryFile } from '../model/file.js';
+import { BinaryFile, readBounded } from '../model/file.js';
 import { readNativeHeader } from '../model/native.js';
 import { openModel } from '../model/open.js';
 import { loadWeights, type ModelSource } from '../model/source.js';
@@ -23,7 +23,7 @@ import { Tokenizer } from '../reference/tokenizer.js';
 import { runBinary, which } from '../toolchain/tools.js';
 import { compareTrace, type CompareResult, type Tolerance } from '../verify/compare.js';
 import { renderReport, type ReportRun } from '../verify/report.js';
-import { parseTrace, type Trace } from '../verify/trace.js';
+import { MAX_TRACE_BYTES, parseTrace, type Trace } from '../verify/trace.js';
 import { writeDefaultModel } from '../model/synthetic.js';
 import { MODEL_FILE, readManifest, runBuild, type Manifest } from './build.js';
 import { encodePrompt, checkPrompt } from './generate.js';
@@ -187,12 +187,7 @@ export function quantizedWeights(src: ModelSource, quant: QuantKind, groupSize: 
 }
 
 function readTrace(path: string, targetId: string, progress: (m: string) => void): Trace {
-  let text: string;
-  try {
-    text = readFileSync(path, 'latin1');
-  } catch (e) {
-    throw new InputFileError(`${path}: cannot read trace (${(e as NodeJS.ErrnoException).code})`, 'fetch the trace file from the machine first');
-  }
+  const text = readBounded(path, MAX_TRACE_BYTES, 'trace', 'pass the file the engine wrote with -T (about 200 bytes a position)').toString('latin1');
   const trace = parseTrace(text, path);
   if (trace.header.target !== targetId) progress(`note: ${basename(path)} was written by the ${trace.header.target} engine`);
   return trace;
