@@ -95,12 +95,17 @@ static void fz_exit(int code) {
 
 static char fz_path[64];
 
+static void fz_remove_input(void) {
+    remove(fz_path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     fz_null = fopen("/dev/null", "w");
     if (freopen("/dev/null", "w", stdout) == NULL) abort();
     sprintf(fz_path, "/tmp/retro-fuzz-%ld.rtr", (long)getpid());
+    atexit(fz_remove_input);
     return 0;
 }
 
