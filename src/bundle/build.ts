@@ -4,8 +4,7 @@
  * in a scratch folder and renamed into place only when complete. `retro build` runs it, and
  * `retro verify` when the bundle it is asked to check does not exist yet.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { checkFileName, defaultMemory, renderBuildScripts, renderEngine, renderReadme, selectKernels, type MemoryDefaults } from '../codegen/render.js';
 import { UsageError, VerifyError } from '../errors.js';
@@ -18,7 +17,7 @@ import { RETRO_VERSION } from '../version.js';
 import { sha256File } from './hash.js';
 import { writeManifest, type Manifest, type ManifestFile, type ManifestModel } from './manifest.js';
 import { ENGINE_FILE, MODEL_FILE, readmeName } from './names.js';
-import { Staging } from './staging.js';
+import { openStaging } from './outdir.js';
 
 export interface BundleRequest {
   quant: QuantKind;
@@ -29,6 +28,8 @@ export interface BundleRequest {
   stream?: boolean;
   /** The engine's default RAM budget in MB (default: what the profile leaves a program). */
   ramBudgetMb?: number;
+  /** Replace `out` even when it holds files retro did not make. */
+  force?: boolean;
 }
 
 export interface BinaryReport {
@@ -49,7 +50,7 @@ export interface BundleReport {
 
 export type Progress = (message: string) => void;
 
-async function compileAll(profile: Profile, req: BundleRequest, engine: string, memory: MemoryDefaults, stage: Staging, scratch: string, progress: Progress): Promise<BinaryReport[]> {
+async function compileAll(profile: Profile, req: BundleRequest, engine: string, memory: MemoryDefaults, stage: { dir: string; path(name: string): string }, scratch: string, progress: Progress): Promise<BinaryReport[]> {
   const binaries: BinaryReport[] = [];
   for (const build of profile.cross) {
     if (!req.compile) {
@@ -80,8 +81,9 @@ async function compileAll(profile: Profile, req: BundleRequest, engine: string, 
 export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleRequest, progress: Progress = () => {}): Promise<BundleReport> {
   checkGroupSize(req.groupSize);
   if (req.ramBudgetMb !== undefined && !(req.ramBudgetMb > 0)) throw new UsageError(`--ram-budget ${req.ramBudgetMb} is not a positive number of MB`, 'use e.g. --ram-budget 64');
-  const stage = new Staging(req.out);
-  const scratch = mkdtempSync(join(tmpdir(), 'retro-build-'));
+  const staging = openStaging(req.out, req.force === true);
+  const { scratch } = staging;
+  const stage = { dir: staging.stage, path: (name: string) => join(staging.stage, name) };
   try {
     const groupSize = isIntKind(req.quant) ? req.groupSize : 0;
     if (inputs.usedDefault) progress(`no --model given: using ${inputs.description}`);
@@ -119,12 +121,9 @@ export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleR
       binaries: binaries.map((b) => ({ id: b.build.id, status: b.status, file: b.file ?? null, reason: b.reason ?? null, run: b.build.run ?? null })),
     };
     writeManifest(stage.dir, manifest);
-    const out = stage.commit();
-    return { out, model: manifest.model, kernels: manifest.kernels, files, binaries };
-  } catch (e) {
-    stage.abort();
-    throw e;
+    staging.commit();
+    return { out: staging.out, model: manifest.model, kernels: manifest.kernels, files, binaries };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    staging.close();
   }
 }

@@ -83,6 +83,7 @@ interface BuildArgs {
   'ram-budget'?: number;
   'seq-len'?: number;
   auto?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -93,13 +94,14 @@ const buildCommand: CommandModule<object, BuildArgs> = {
     jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { default: 'f32', describe: 'weight storage on the target' }))
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default dist/<target>)' })
       .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' })
+      .option('force', { type: 'boolean', describe: 'replace --out even when it holds files retro did not make' })
       .option('stream', { type: 'boolean', describe: 'always stream the weights from disk (else only when they do not fit the RAM budget)' })
       .option('ram-budget', { type: 'number', describe: "the engine's default RAM budget in MB (default: what the machine leaves a program)" })
       .option('seq-len', { type: 'number', describe: 'cap the context, and so the KV cache' })
       .option('auto', { type: 'boolean', describe: 'let retro plan choose quantization, streaming and context' }) as never,
   handler: async (a) => {
     const r = await runBuild(
-      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto },
+      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto, force: a.force },
       a.json ? () => {} : progress,
     );
     if (a.json) {

@@ -1,6 +1,7 @@
 /** The retro command line: parse, print, exit codes. The only module that touches process and the console. */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { removeUnfinished } from '../bundle/outdir.js';
 import { RetroError } from '../errors.js';
 import { RETRO_VERSION } from '../version.js';
 import { commands } from './commands.js';
@@ -22,6 +23,13 @@ function fail(e: unknown): never {
 }
 
 async function main(): Promise<void> {
+  // An interrupted build leaves no staging or scratch folder behind.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.on(signal, () => {
+      removeUnfinished();
+      process.exit(code);
+    });
+  }
   // `retro generate | head` closes the pipe early: that is not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);

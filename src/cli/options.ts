@@ -1,7 +1,8 @@
 /** Flag groups several commands share, and the parsing of values every command reads the same way. */
-import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { InputFileError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { readBounded } from '../model/file.js';
+import { MAX_PROMPT_BYTES } from '../model/inputs.js';
 import { INT_QUANT_NAMES, QUANT_NAMES } from '../quant/kinds.js';
 
 /** --target and --targets. */
@@ -55,11 +56,7 @@ export function parseSeed(s: string | undefined): bigint | undefined {
 /** The prompt's bytes, from -i or --prompt-file. */
 export function promptBytes(prompt: string | undefined, promptFile?: string): Uint8Array {
   if (promptFile !== undefined) {
-    try {
-      return readFileSync(promptFile);
-    } catch (e) {
-      throw new InputFileError(`${promptFile}: cannot read prompt file (${(e as NodeJS.ErrnoException).code})`, 'check the path given to --prompt-file');
-    }
+    return readBounded(promptFile, MAX_PROMPT_BYTES, 'prompt file', "check the path given to --prompt-file; a prompt must fit the model's context");
   }
   if (prompt === undefined) return new Uint8Array(0);
   // Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD.

@@ -26,6 +26,8 @@ export interface BuildRequest {
   seqLen?: number;
   /** Let retro plan choose quantization, streaming and context for the machine. */
   auto?: boolean;
+  /** Replace --out even when it holds files retro did not make. */
+  force?: boolean;
 }
 
 export interface BuildReport {

@@ -15,6 +15,17 @@ const GGML_F16 = 1;
 const GGML_Q8_0 = 8;
 const Q8_0_BLOCK = 32;
 const TYPE_NAMES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K' };
+/** [values, bytes] per block of every type above: how many bytes a tensor's data takes, whether retro reads the type or not. */
+const BLOCKS: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 10: [256, 84], 11: [256, 110], 12: [256, 144], 13: [256, 176], 14: [256, 210] };
+const MAX_ALIGNMENT = 1 << 16;
+/** The engine's limit on a token's length (max_token_length in model.rtr). */
+const MAX_PIECE_BYTES = 4096;
+
+/** A name or key from the file as an error shows it: printable ASCII, at most 64 characters; raw bytes are never echoed. */
+export function shown(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?');
+  return JSON.stringify(clean.length > 64 ? `${clean.slice(0, 64)}...` : clean);
+}
 
 type Value = number | bigint | boolean | string | Value[];
 
@@ -90,6 +101,8 @@ function readValue(c: Cursor, type: number, path: string): Value {
     case 8: return c.str();
     case 9: {
       const et = c.u32();
+      // llama metadata has flat arrays only; nesting would let a file drive the recursion as deep as it likes.
+      if (et === 9) throw new ModelFormatError(`${path}: corrupt GGUF: an array of arrays in the metadata`, 'the file is corrupt or not a llama GGUF');
       const n = c.count('array length', SCALAR_SIZE[et] ?? 1);
       const out: Value[] = new Array(n);
       for (let i = 0; i < n; i++) out[i] = readValue(c, et, path);
@@ -126,28 +139,33 @@ export function openGguf(file: BinaryFile): ModelSource {
   const meta = new Map<string, Value>();
   for (let i = 0; i < nKv; i++) {
     const key = c.str();
+    if (meta.has(key)) throw new ModelFormatError(`${path}: corrupt GGUF: metadata key ${shown(key)} appears twice`, 'the file is corrupt');
     meta.set(key, readValue(c, c.u32(), path));
   }
   const tensors = new Map<string, TensorInfo>();
   for (let i = 0; i < nTensors; i++) {
     const name = c.str();
     const nd = c.u32();
-    if (nd < 1 || nd > 4) throw new ModelFormatError(`${path}: corrupt GGUF: tensor ${name} has ${nd} dimensions`, 'the file is corrupt');
+    if (nd < 1 || nd > 4) throw new ModelFormatError(`${path}: corrupt GGUF: tensor ${shown(name)} has ${nd} dimensions`, 'the file is corrupt');
+    if (tensors.has(name)) throw new ModelFormatError(`${path}: corrupt GGUF: tensor ${shown(name)} appears twice`, 'the file is corrupt');
     const dims: number[] = [];
     for (let d = 0; d < nd; d++) dims.push(Number(c.u64()));
     tensors.set(name, { name, dims, type: c.u32(), offset: Number(c.u64()) });
   }
-  const alignment = Number(meta.get('general.alignment') ?? 32);
+  const alignment = meta.get('general.alignment') ?? 32;
+  if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment < 1 || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0) {
+    throw new ModelFormatError(`${path}: corrupt GGUF: general.alignment is not a power of two in 1..${MAX_ALIGNMENT}`, 'the file is corrupt');
+  }
   const dataStart = Math.ceil(c.pos / alignment) * alignment;
 
   const arch = meta.get('general.architecture');
   if (arch !== 'llama') {
-    throw new ModelFormatError(`${path}: GGUF architecture is ${JSON.stringify(arch)}, only "llama" is supported`, 'use a Llama-architecture model');
+    throw new ModelFormatError(`${path}: GGUF architecture is ${typeof arch === 'string' ? shown(arch) : 'missing'}, only "llama" is supported`, 'use a Llama-architecture model');
   }
   const num = (key: string, fallback?: number): number => {
     const v = meta.get(key);
     if (v === undefined && fallback !== undefined) return fallback;
-    if (typeof v === 'number') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
     if (typeof v === 'bigint') return Number(v);
     throw new ModelFormatError(`${path}: GGUF metadata ${key} is missing or not a number`, 'the file is not a complete llama GGUF');
   };
@@ -215,6 +233,7 @@ export function openGguf(file: BinaryFile): ModelSource {
     for (const [suffix, r, k] of Object.values(perLayer)) names.push([`blk.${l}.${suffix}.weight`, r, k]);
   }
   const infos = new Map(names.map(([n, r, k]) => [n, expect(n, r, k)]));
+  checkLayout(tensors, config.nLayers, dataStart, alignment, file.size, path);
   const types = new Set([...infos.values()].filter((t) => (t.dims[1] ?? 1) > 1).map((t) => t.type));
 
   const readMatrix = (name: string): Matrix => {
@@ -263,6 +282,28 @@ export function openGguf(file: BinaryFile): ModelSource {
   };
 }
 
+/**
+ * llama.cpp writes tensor data back to back in offset order, each at the next aligned offset, the
+ * last one ending the file. Anything else (overlapping, misaligned or gapped offsets, a type
+ * changed to one of another size, layers beyond block_count) is a damaged or doctored file.
+ */
+function checkLayout(tensors: Map<string, TensorInfo>, nLayers: number, dataStart: number, alignment: number, fileSize: number, path: string): void {
+  const corrupt = (what: string) => new ModelFormatError(`${path}: corrupt GGUF: ${what}`, 'the file is damaged or was edited; download or convert it again');
+  let end = 0;
+  for (const t of [...tensors.values()].sort((a, b) => a.offset - b.offset)) {
+    const layer = /^blk\.(\d+)\./.exec(t.name);
+    if (layer && Number(layer[1]) >= nLayers) throw corrupt(`tensor ${shown(t.name)} is beyond llama.block_count ${nLayers}`);
+    const block = BLOCKS[t.type];
+    if (!block) throw corrupt(`tensor ${shown(t.name)} has unknown type ${t.type}`);
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(n) || n % block[0] !== 0) throw corrupt(`tensor ${shown(t.name)} has ${n} values, not whole blocks of its type`);
+    const at = Math.ceil(end / alignment) * alignment;
+    if (t.offset !== at) throw corrupt(`tensor ${shown(t.name)} starts at ${t.offset}, not at ${at} where the tensor before it ends (overlapping, misaligned or retyped tensors)`);
+    end = at + (n / block[0]) * block[1];
+  }
+  if (dataStart + end !== fileSize) throw corrupt(`the tensors end at byte ${dataStart + end}, the file has ${fileSize}`);
+}
+
 const TOKEN_TYPE_CONTROL = 3;
 
 /** The llama (SentencePiece) vocabulary in llama2.c's form: spaces for U+2581, BOS/EOS as "\n<s>\n" / "\n</s>\n". */
@@ -278,8 +319,17 @@ function ggufVocab(meta: Map<string, Value>, vocabSize: number, path: string): V
   if (!Array.isArray(tokens) || !Array.isArray(scores) || scores.length !== tokens.length) {
     throw new TokenizerError(`${path}: embedded tokenizer has no scores for its ${Array.isArray(tokens) ? tokens.length : 0} tokens`, 'pass a llama2.c tokenizer.bin with --tokenizer');
   }
-  const bosId = Number(meta.get('tokenizer.ggml.bos_token_id') ?? 1);
-  const eosId = Number(meta.get('tokenizer.ggml.eos_token_id') ?? 2);
+  const bad = (what: string) => new TokenizerError(`${path}: embedded tokenizer: ${what}`, 'the file is damaged or was edited; pass a llama2.c tokenizer.bin with --tokenizer');
+  if (!tokens.every((t) => typeof t === 'string')) throw bad('tokenizer.ggml.tokens holds something other than strings');
+  if (!scores.every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('tokenizer.ggml.scores holds something other than finite numbers');
+  if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length || !types.every((v) => typeof v === 'number'))) throw bad('tokenizer.ggml.token_type is not one number per token');
+  const id = (key: string, fallback: number) => {
+    const v = meta.get(key) ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= vocabSize) throw bad(`${key} is not a token id below the vocabulary size ${vocabSize}`);
+    return v;
+  };
+  const bosId = id('tokenizer.ggml.bos_token_id', 1);
+  const eosId = id('tokenizer.ggml.eos_token_id', 2);
   const pieces = tokens.map((t, id) => {
     if (Array.isArray(types) && types[id] === TOKEN_TYPE_CONTROL && (id === bosId || id === eosId)) {
       return id === bosId ? '\n<s>\n' : '\n</s>\n';
@@ -289,10 +339,12 @@ function ggufVocab(meta: Map<string, Value>, vocabSize: number, path: string): V
   if (pieces.length !== vocabSize) {
     throw new TokenizerError(`${path}: embedded tokenizer has ${pieces.length} tokens, model vocab is ${vocabSize}`, 'the file is inconsistent');
   }
+  const longest = pieces.reduce((m, p) => Math.max(m, p.length), 0);
+  if (longest > MAX_PIECE_BYTES) throw bad(`a token of ${longest} bytes, more than the engine's ${MAX_PIECE_BYTES}`);
   return {
     pieces,
     scores: Float32Array.from(scores as number[]),
-    maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 0),
+    maxTokenLength: longest,
     bosId,
     eosId,
   };

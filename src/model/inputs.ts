@@ -127,7 +127,14 @@ export function checkPrompt(prompt: Uint8Array): void {
   }
 }
 
+/** The longest prompt file read: 8 bytes a position of the largest context (2^20) a model may have. */
+export const MAX_PROMPT_BYTES = 8 << 20;
+
 export function encodePrompt(tokenizer: Tokenizer, prompt: Uint8Array, seqLen: number): number[] {
+  // The engine's rule, checked before the quadratic BPE merge: more bytes than this cannot fit the context.
+  if (prompt.length > seqLen * 8 + 16) {
+    throw new UsageError(`the prompt is ${prompt.length} bytes, more than the model's context of ${seqLen} tokens can hold`, 'shorten the prompt');
+  }
   checkPrompt(prompt);
   const tokens = tokenizer.encode(prompt, true, false);
   if (tokens.length > seqLen) {

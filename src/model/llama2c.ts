@@ -78,7 +78,10 @@ export function openLlama2c(file: BinaryFile): ModelSource {
       throw new ModelFormatError(`${path}: llama2.c format version ${version} is not supported (1 and 2 are)`, 'export with llama2.c export.py --version 1 or 2');
     }
     format = version === 1 ? 'llama2c-v1' : 'llama2c-v2';
-    config = readConfig(head, 8).config;
+    const read = readConfig(head, 8);
+    config = read.config;
+    // Only v0 signs vocab_size to mean "unshared classifier"; v1/v2 have a flag for it.
+    if (read.rawVocab < 0) throw new ModelFormatError(`${path}: impossible model dimensions: vocab_size ${read.rawVocab} is negative in a ${format} header`, 'the header is corrupt');
     validateConfig(config, path);
     shared = head.getUint8(36) !== 0;
     if (version === 2) {

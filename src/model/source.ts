@@ -36,6 +36,8 @@ export const LIMITS = {
   seqLen: 1 << 20,
 };
 
+export const MIN_VOCAB = 259;
+
 /** Checks dimensions against each other before anything is allocated. */
 export function validateConfig(c: Config, path: string): void {
   const bad = (what: string) =>
@@ -52,7 +54,9 @@ export function validateConfig(c: Config, path: string): void {
   if (c.dim % c.nHeads !== 0) throw bad(`dim ${c.dim} is not a multiple of nHeads ${c.nHeads}`);
   if (c.nHeads % c.nKvHeads !== 0) throw bad(`nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
   if ((c.dim / c.nHeads) % 2 !== 0) throw bad(`head size ${c.dim / c.nHeads} is odd (RoPE rotates pairs)`);
-  if (!(c.ropeTheta > 0) || !(c.normEps > 0)) throw bad(`ropeTheta ${c.ropeTheta} / normEps ${c.normEps} must be positive`);
+  if (!(c.ropeTheta > 0 && Number.isFinite(c.ropeTheta)) || !(c.normEps > 0 && Number.isFinite(c.normEps))) throw bad(`ropeTheta ${c.ropeTheta} / normEps ${c.normEps} must be finite and positive`);
+  // The tokenizer's byte fallback uses ids 3..258 (<0x00>..<0xFF>): a smaller vocabulary cannot encode every prompt.
+  if (c.vocabSize < MIN_VOCAB) throw bad(`vocabSize = ${c.vocabSize} (less than ${MIN_VOCAB}: the byte-fallback tokens are ids 3..258)`);
 }
 
 function checkShape(m: Matrix, rows: number, cols: number, what: string, path: string): Matrix {

@@ -24,6 +24,7 @@ export function readTokenizer(path: string, vocabSize: number): Vocab {
       if (at + 8 > buf.length) throw new TokenizerError(`${path}: truncated in the record of token ${pieces.length}`, 'the file is incomplete');
       const score = buf.readFloatLE(at);
       const len = buf.readInt32LE(at + 4);
+      if (!Number.isFinite(score)) throw new TokenizerError(`${path}: token ${pieces.length} has score ${score}`, 'the file is corrupt; scores are finite numbers');
       if (len < 0 || len > maxTokenLength || at + 8 + len > buf.length) {
         throw new TokenizerError(`${path}: token ${pieces.length} has length ${len} (max_token_length ${maxTokenLength}, ${buf.length - at - 8} bytes left)`, 'the file is corrupt or not a llama2.c tokenizer');
       }

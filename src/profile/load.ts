@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
 import { templateCatalog } from '../templates.js';
+import { checkProfileSafety } from './safety.js';
 import { profileSchema, type Profile } from './schema.js';
 
 export const BUILTIN_TARGETS = resolve(dirname(fileURLToPath(import.meta.url)), '../../targets');
@@ -86,7 +87,7 @@ export function loadProfileFile(path: string): Profile {
     throw new ProfileError(`${path}: field ${field}: ${issue.message}`, 'fix the profile; see targets/powerbook-g4.json for every field');
   }
   checkTemplateNames(parsed.data, path);
-  return parsed.data;
+  return checkProfileSafety(parsed.data, path);
 }
 
 function profilesIn(dir: string): Map<string, string> {

@@ -3,7 +3,7 @@
  * profile's emulators (with the SIMD kernel and the scalar one), and traces from the real machine,
  * each compared position by position.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { readManifest, type Manifest } from '../bundle/manifest.js';
@@ -11,7 +11,7 @@ import { MODEL_FILE } from '../bundle/names.js';
 import { engineArgs } from '../codegen/engine-args.js';
 import { InputFileError, ToolchainError } from '../errors.js';
 import { withInputs } from '../model/inputs.js';
-import { BinaryFile } from '../model/file.js';
+import { BinaryFile, readBounded } from '../model/file.js';
 import { readNativeHeader } from '../model/native.js';
 import { openModel } from '../model/open.js';
 import { loadQuantizedWeights, loadWeights } from '../model/source.js';
@@ -23,7 +23,7 @@ import { runBinary, which } from '../toolchain/tools.js';
 import { compareTrace, type CompareResult, type Tolerance } from './compare.js';
 import { greedyTokens } from './reference.js';
 import { renderReport, type ReportRun } from './report.js';
-import { parseTrace, type Trace } from './trace.js';
+import { MAX_TRACE_BYTES, parseTrace, type Trace } from './trace.js';
 
 export type VerifyMode = 'free' | 'forced';
 
@@ -90,12 +90,7 @@ export function bundleReference(profile: Profile, bundle: string, progress: (m: 
 }
 
 function readTrace(path: string, targetId: string, progress: (m: string) => void): Trace {
-  let text: string;
-  try {
-    text = readFileSync(path, 'latin1');
-  } catch (e) {
-    throw new InputFileError(`${path}: cannot read trace (${(e as NodeJS.ErrnoException).code})`, 'fetch the trace file from the machine first');
-  }
+  const text = readBounded(path, MAX_TRACE_BYTES, 'trace', 'pass the file the engine wrote with -T (about 200 bytes a position)').toString('latin1');
   const trace = parseTrace(text, path);
   if (trace.header.target !== targetId) progress(`note: ${basename(path)} was written by the ${trace.header.target} engine`);
   return trace;

@@ -5,6 +5,11 @@
  */
 import { VerifyError } from '../errors.js';
 
+/** About 200 bytes a position: room for 300,000 positions, far more than any target's context. */
+export const MAX_TRACE_BYTES = 64 << 20;
+const MAX_TOP_K = 64;
+const MAX_VOCAB = 1 << 21;
+
 export interface TraceHeader {
   target: string;
   mode: 'free' | 'forced';
@@ -43,6 +48,13 @@ function logitValue(s: string): number {
   return NaN;
 }
 
+/** The seed as the engine prints it: two decimal 32-bit halves, hi:lo. */
+function parseSeedHalves(s: string | undefined, path: string): bigint {
+  const m = /^(\d{1,10}):(\d{1,10})$/.exec(s ?? '');
+  if (!m || Number(m[1]) > 0xffffffff || Number(m[2]) > 0xffffffff) throw bad(path, 1, 'header field seed is not hi:lo (two 32-bit numbers)');
+  return (BigInt(m[1]) << 32n) | BigInt(m[2]);
+}
+
 export function parseTrace(text: string, path: string): Trace {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length === 0) throw bad(path, 1, 'empty file');
@@ -51,17 +63,34 @@ export function parseTrace(text: string, path: string): Trace {
   const kv = new Map(h[1].split(/\s+/).map((p) => p.split('=') as [string, string]));
   const num = (k: string) => {
     const v = Number(kv.get(k));
-    if (!Number.isFinite(v)) throw bad(path, 1, `header field ${k} missing`);
+    if (kv.get(k) === undefined || kv.get(k) === '' || !Number.isFinite(v)) throw bad(path, 1, `header field ${k} missing or not a number`);
     return v;
   };
-  const [hi, lo] = (kv.get('seed') ?? '0:0').split(':').map((x) => BigInt(x));
+  const whole = (k: string, lo: number, hi: number) => {
+    const v = num(k);
+    if (!Number.isInteger(v) || v < lo || v > hi) throw bad(path, 1, `header field ${k} is not a whole number in ${lo}..${hi}`);
+    return v;
+  };
   const mode = kv.get('mode');
-  if (mode !== 'free' && mode !== 'forced') throw bad(path, 1, `mode ${mode}`);
-  const header: TraceHeader = { target: kv.get('target') ?? '?', mode, temperature: num('temperature'), topp: num('topp'), seed: (hi << 32n) | lo, steps: num('steps'), vocab: num('vocab'), k: num('k') };
+  if (mode !== 'free' && mode !== 'forced') throw bad(path, 1, 'header field mode is not free or forced');
+  const target = kv.get('target') ?? '?';
+  if (!/^[a-z0-9-]{1,64}$/.test(target)) throw bad(path, 1, 'header field target is not a target id');
+  const header: TraceHeader = {
+    target,
+    mode,
+    temperature: num('temperature'),
+    topp: num('topp'),
+    seed: parseSeedHalves(kv.get('seed'), path),
+    steps: whole('steps', 1, 1 << 20),
+    vocab: whole('vocab', 1, MAX_VOCAB),
+    k: whole('k', 1, MAX_TOP_K),
+  };
+  // Every position lists min(k, vocab) logits, largest first: a missing list is missing data, which must fail, never pass.
+  const topCount = Math.min(header.k, header.vocab);
   const steps: TraceStep[] = [];
   for (let i = 1; i < lines.length; i++) {
     const m = /^pos (\d+) token (\d+) next (-?\d+) src ([psf]) argmax (-?\d+) sum (\S+) l2 (\S+) top((?: -?\d+:\S+)*)$/.exec(lines[i]);
-    if (!m) throw bad(path, i + 1, `cannot read "${lines[i].slice(0, 60)}"`);
+    if (!m) throw bad(path, i + 1, 'the line is not "pos N token N next N src p|s|f argmax N sum X l2 X top id:value ..."');
     const top = m[8]
       .trim()
       .split(' ')
@@ -72,6 +101,9 @@ export function parseTrace(text: string, path: string): Trace {
       });
     const step: TraceStep = { pos: Number(m[1]), token: Number(m[2]), next: Number(m[3]), src: m[4] as TraceStep['src'], argmax: Number(m[5]), sum: logitValue(m[6]), l2: logitValue(m[7]), top };
     if (step.pos !== steps.length) throw bad(path, i + 1, `position ${step.pos} out of order`);
+    if (step.pos >= header.steps) throw bad(path, i + 1, `more positions than the header's steps=${header.steps}`);
+    if (top.length !== topCount) throw bad(path, i + 1, `${top.length} top logits, the header says ${topCount}`);
+    if (step.argmax !== top[0].id) throw bad(path, i + 1, `argmax ${step.argmax} is not the first top logit`);
     if (step.token >= header.vocab || step.argmax >= header.vocab || top.some((t) => t.id >= header.vocab)) {
       throw bad(path, i + 1, 'token id outside the vocabulary');
     }

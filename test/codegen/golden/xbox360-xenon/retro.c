@@ -13,6 +13,7 @@
 #include <string.h>
 #include <math.h>
 #include <limits.h>
+#include <float.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------------ */
@@ -32,6 +33,7 @@ typedef unsigned char u8;
 
 #define RT_FORMAT_VERSION 2
 #define RT_ALIGN 128
+#define RT_ALIGN_TEXT "128"
 #define RT_TARGET_ID "xbox360-xenon"
 #define RT_BYTE_ORDER "big-endian"
 #define RT_MAX_ALLOC 2147483647UL
@@ -231,6 +233,7 @@ typedef struct {
     u32 n_tensors;
     unsigned char *table; /* (n_tensors, RT_ENTRY_BYTES) */
     u32 next;             /* index of the next tensor to read */
+    u32 end;              /* where the last checked region ends: the next one starts at the next aligned offset */
 } ModelFile;
 
 typedef struct {
@@ -315,9 +318,33 @@ static float get_f32(const unsigned char *p) {
     return v;
 }
 
+/* A header or table field that no retro writes: one line naming it, before anything trusts it. */
+static void need(int ok, const ModelFile *mf, const char *field, const char *what) {
+    if (ok) return;
+    fprintf(stderr, "retro: %s: %s %s (fix: the file is corrupt or from another retro; convert the model again with retro build)\n", mf->path, field, what);
+    exit(1);
+}
+
+static int finite_positive(float v) {
+    return v > 0.0f && v <= FLT_MAX; /* false for NaN, inf, 0 and negatives */
+}
+
+/* Offsets are u32 below 2^31 (the file size is checked first), so this cannot wrap. */
+static u32 align_up(u32 n) {
+    return (n + (u32)(RT_ALIGN - 1)) / (u32)RT_ALIGN * (u32)RT_ALIGN;
+}
+
+/* The table entries the header implies: token_embedding, 9 per layer, rms_final, rope_cos, rope_sin, wcls unless shared. */
+static u32 expected_tensors(const Config *p) {
+    return (u32)4 + (u32)9 * (u32)p->n_layers + (p->shared_classifier ? 0 : 1);
+}
+
+/* Every header field is checked before the first allocation that depends on it. */
 static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, Tokenizer *tok, u32 *tok_offset, u32 *tok_bytes) {
     char built_for[33];
     u32 marker = get_u32(h + RT_H_MARKER);
+    u32 file_size = get_u32(h + RT_H_FILE_SIZE);
+    u32 shared = get_u32(h + RT_H_SHARED_CLASSIFIER);
     Config *p = &t->config;
     if (memcmp(h + RT_H_MAGIC, "RTRO", 4) != 0) die("not a retro model file (bad magic)", mf->path, "convert the model with retro build");
     memcpy(built_for, h + RT_H_TARGET_ID, 32);
@@ -328,13 +355,25 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
         exit(1);
     }
     if (get_u32(h + RT_H_VERSION) != RT_FORMAT_VERSION) die("model file format version does not match this engine", mf->path, "rebuild engine and model with the same retro");
-    if ((long)get_u32(h + RT_H_FILE_SIZE) != mf->size) {
+    need(file_size <= 0x7FFFFFFFUL, mf, "header field file size", "is 2 GB or more (offsets >= 2^31 do not fit a 32-bit long)");
+    if ((long)file_size != mf->size) {
         fprintf(stderr, "retro: %s: truncated or padded: header says %lu bytes, file has %ld (fix: copy the file again in binary mode)\n",
-                mf->path, (unsigned long)get_u32(h + RT_H_FILE_SIZE), mf->size);
+                mf->path, (unsigned long)file_size, mf->size);
         exit(1);
     }
+    need(get_u32(h + RT_H_ALIGNMENT) == (u32)RT_ALIGN, mf, "header field alignment", "is not this engine's alignment of " RT_ALIGN_TEXT " bytes");
     t->quant_kind = (int)get_u32(h + RT_H_QUANT);
+    need(get_u32(h + RT_H_QUANT) <= RT_Q4, mf, "header field quantization", "is not 0 (f32), 1 (q8) or 2 (q4)");
+    need(t->quant_kind == RT_F32 ? get_u32(h + RT_H_GROUP_SIZE) == 0 : get_u32(h + RT_H_GROUP_SIZE) >= 1 && get_u32(h + RT_H_GROUP_SIZE) <= 4096, mf, "header field group size", "is not 0 for f32, or 1..4096 for q8 and q4");
     t->group_size = (int)get_u32(h + RT_H_GROUP_SIZE);
+    need(get_u32(h + RT_H_DIM) >= 2 && get_u32(h + RT_H_DIM) <= 65536, mf, "header field dim", "is not in 2..65536");
+    need(get_u32(h + RT_H_HIDDEN_DIM) >= 1 && get_u32(h + RT_H_HIDDEN_DIM) <= 262144, mf, "header field hidden_dim", "is not in 1..262144");
+    need(get_u32(h + RT_H_N_LAYERS) >= 1 && get_u32(h + RT_H_N_LAYERS) <= 1024, mf, "header field n_layers", "is not in 1..1024");
+    need(get_u32(h + RT_H_N_HEADS) >= 1 && get_u32(h + RT_H_N_HEADS) <= 4096, mf, "header field n_heads", "is not in 1..4096");
+    need(get_u32(h + RT_H_N_KV_HEADS) >= 1 && get_u32(h + RT_H_N_KV_HEADS) <= get_u32(h + RT_H_N_HEADS), mf, "header field n_kv_heads", "is not in 1..n_heads");
+    need(get_u32(h + RT_H_VOCAB_SIZE) >= 259 && get_u32(h + RT_H_VOCAB_SIZE) <= 2097152, mf, "header field vocab_size", "is not in 259..2097152 (ids 3..258 are the byte-fallback tokens)");
+    need(get_u32(h + RT_H_SEQ_LEN) >= 1 && get_u32(h + RT_H_SEQ_LEN) <= 1048576, mf, "header field seq_len", "is not in 1..1048576");
+    need(shared <= 1, mf, "header field shared_classifier", "is not 0 or 1");
     p->dim = (int)get_u32(h + RT_H_DIM);
     p->hidden_dim = (int)get_u32(h + RT_H_HIDDEN_DIM);
     p->n_layers = (int)get_u32(h + RT_H_N_LAYERS);
@@ -342,54 +381,78 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     p->n_kv_heads = (int)get_u32(h + RT_H_N_KV_HEADS);
     p->vocab_size = (int)get_u32(h + RT_H_VOCAB_SIZE);
     p->seq_len = (int)get_u32(h + RT_H_SEQ_LEN);
-    p->shared_classifier = (int)get_u32(h + RT_H_SHARED_CLASSIFIER);
+    p->shared_classifier = (int)shared;
+    need(p->dim % p->n_heads == 0 && (p->dim / p->n_heads) % 2 == 0, mf, "header field n_heads", "does not divide dim into heads of an even size");
+    need(p->n_heads % p->n_kv_heads == 0, mf, "header field n_kv_heads", "does not divide n_heads");
     p->rope_theta = get_f32(h + RT_H_ROPE_THETA);
     p->norm_eps = get_f32(h + RT_H_NORM_EPS);
+    need(finite_positive(p->rope_theta), mf, "header field rope theta", "is not a finite positive number");
+    need(finite_positive(p->norm_eps), mf, "header field rms epsilon", "is not a finite positive number");
     *tok_offset = get_u32(h + RT_H_TOKENIZER_OFFSET);
     *tok_bytes = get_u32(h + RT_H_TOKENIZER_BYTES);
+    need(get_u32(h + RT_H_MAX_TOKEN_LENGTH) >= 1 && get_u32(h + RT_H_MAX_TOKEN_LENGTH) <= 4096, mf, "header field max token length", "is not in 1..4096");
+    need(get_u32(h + RT_H_BOS_ID) < get_u32(h + RT_H_VOCAB_SIZE), mf, "header field BOS id", "is not below vocab_size");
+    need(get_u32(h + RT_H_EOS_ID) < get_u32(h + RT_H_VOCAB_SIZE), mf, "header field EOS id", "is not below vocab_size");
     tok->max_token_length = (int)get_u32(h + RT_H_MAX_TOKEN_LENGTH);
     tok->bos_id = (int)get_u32(h + RT_H_BOS_ID);
     tok->eos_id = (int)get_u32(h + RT_H_EOS_ID);
     mf->n_tensors = get_u32(h + RT_H_TENSOR_COUNT);
-    if (p->dim <= 0 || p->dim > 65536 || p->hidden_dim <= 0 || p->hidden_dim > 262144 || p->n_layers <= 0 || p->n_layers > 1024 ||
-        p->n_heads <= 0 || p->n_kv_heads <= 0 || p->n_kv_heads > p->n_heads || p->dim % p->n_heads != 0 || p->n_heads % p->n_kv_heads != 0 ||
-        (p->dim / p->n_heads) % 2 != 0 || p->vocab_size <= 0 || p->vocab_size > 2097152 || p->seq_len <= 0 || p->seq_len > 1048576) {
-        die("impossible model dimensions in", mf->path, "the file is corrupt; convert it again");
-    }
-    if ((t->quant_kind != RT_F32 && t->quant_kind != RT_Q8 && t->quant_kind != RT_Q4) || (t->quant_kind != RT_F32 && (t->group_size <= 0 || t->group_size > 4096))) {
-        die("unknown quantization in", mf->path, "convert the model again with --quant f32, q8 or q4");
-    }
-    if (tok->max_token_length <= 0 || tok->max_token_length > 4096 || tok->bos_id < 0 || tok->bos_id >= p->vocab_size || tok->eos_id < 0 || tok->eos_id >= p->vocab_size) {
-        die("impossible tokenizer header in", mf->path, "the file is corrupt; convert it again");
-    }
-    if (mf->n_tensors == 0 || mf->n_tensors > 65536 || (long)*tok_offset > mf->size || (long)*tok_bytes > mf->size - (long)*tok_offset) {
-        die("impossible tensor table in", mf->path, "the file is corrupt; convert it again");
-    }
+    need(mf->n_tensors == expected_tensors(p), mf, "header field tensor count", "does not match n_layers and shared_classifier");
+    /* the tokenizer section comes right after the table; every tensor after it */
+    need(*tok_offset == align_up((u32)RT_HEADER_BYTES + mf->n_tensors * (u32)RT_ENTRY_BYTES), mf, "header field tokenizer offset", "is not right after the tensor table at the file's alignment");
+    need(*tok_offset <= file_size, mf, "header field tokenizer offset", "is outside the file");
+    need(*tok_bytes >= (u32)p->vocab_size * 8 && *tok_bytes <= file_size - *tok_offset, mf, "header field tokenizer bytes", "is not between 8 bytes a token and the end of the file");
+    mf->end = *tok_offset + *tok_bytes;
 }
 
 static void read_at(ModelFile *mf, u32 offset, void *dst, size_t bytes, const char *what) {
-    if ((long)offset > mf->size || (long)bytes > mf->size - (long)offset) die("tensor outside the file", what, "the file is corrupt; convert it again");
+    if ((unsigned long)offset > (unsigned long)mf->size || bytes > (size_t)((unsigned long)mf->size - offset)) die("tensor outside the file", what, "the file is corrupt; convert it again");
     if (fseek(mf->f, (long)offset, SEEK_SET) != 0 || fread(dst, 1, bytes, mf->f) != bytes) die("read error in", mf->path, "check the disk and copy the file again");
 }
 
-/* Reads the next tensor of the table, checking its name, kind and shape. */
-static const unsigned char *next_entry(ModelFile *mf, const char *name, int rows, int cols) {
+/* One region of the file (a tensor's data or scales) where the layout puts it: right after the
+ * previous region at the file's alignment, so regions are aligned, in the engine's order, never
+ * overlap, and each layer is one contiguous block for streaming; and it ends inside the file. */
+static void check_region(ModelFile *mf, u32 offset, u32 bytes, const char *field, const char *what) {
+    char name[96];
+    sprintf(name, "%s %s", field, what);
+    need(offset == align_up(mf->end), mf, name, "is not where the layout puts it (aligned, right after the previous tensor)");
+    need(offset <= (u32)mf->size && bytes <= (u32)mf->size - offset, mf, name, "runs past the end of the file");
+    mf->end = offset + bytes;
+}
+
+/* Checks the next table entry against everything the header implies before anything trusts it:
+ * name, shape, kind, group size, byte counts (compared in double, exact and free of wraparound on
+ * a 32-bit size_t), and where its data and scales lie. */
+static const unsigned char *next_entry(ModelFile *mf, const char *name, int kind, int group_size, int rows, int cols) {
     const unsigned char *e;
+    char field[64];
+    double values, groups;
     if (mf->next >= mf->n_tensors) die("tensor table too short at", name, "the file is corrupt; convert it again");
     e = mf->table + (size_t)mf->next * RT_ENTRY_BYTES;
+    sprintf(field, "tensor %lu (%s)", (unsigned long)mf->next, name);
     mf->next++;
-    if (strncmp((const char *)e + RT_E_NAME, name, RT_E_KIND - RT_E_NAME) != 0 || (int)get_u32(e + RT_E_ROWS) != rows || (int)get_u32(e + RT_E_COLS) != cols) {
-        die("unexpected tensor in the table, wanted", name, "the file is corrupt or from another retro; convert it again");
-    }
+    need(memchr(e + RT_E_NAME, '\0', RT_E_KIND - RT_E_NAME) != NULL && strcmp((const char *)e + RT_E_NAME, name) == 0, mf, field, "has another name: the table is not in the engine's order");
+    need(get_u32(e + RT_E_ROWS) == (u32)rows, mf, field, "rows do not match the header");
+    need(get_u32(e + RT_E_COLS) == (u32)cols, mf, field, "cols do not match the header");
+    need(get_u32(e + RT_E_KIND) == (u32)kind, mf, field, kind == RT_F32 ? "kind is not f32" : "kind is not the header's quantization");
+    need(get_u32(e + RT_E_GROUP_SIZE) == (u32)(kind == RT_F32 ? 0 : group_size), mf, field, "group size is not the header's");
+    values = (double)rows * (double)cols;
+    need(values < 2147483648.0, mf, field, "has 2^31 values or more, more than this engine indexes");
+    groups = kind == RT_F32 ? 0.0 : (double)rows * (double)((cols + group_size - 1) / group_size);
+    need((double)get_u32(e + RT_E_DATA_BYTES) == (kind == RT_F32 ? values * 4.0 : kind == RT_Q8 ? values : (double)rows * (double)((cols + 1) / 2)), mf, field,
+         "data bytes do not match its shape");
+    need((double)get_u32(e + RT_E_SCALE_BYTES) == groups * 4.0, mf, field, "scale bytes do not match its shape");
+    check_region(mf, get_u32(e + RT_E_DATA_OFFSET), get_u32(e + RT_E_DATA_BYTES), field, "data");
+    if (kind != RT_F32) check_region(mf, get_u32(e + RT_E_SCALE_OFFSET), get_u32(e + RT_E_SCALE_BYTES), field, "scales");
+    else need(get_u32(e + RT_E_SCALE_OFFSET) == 0, mf, field, "scale offset is not 0 for f32");
     return e;
 }
 
 /* Reads the next table entry, a float vector of n, into dst. */
 static void read_vector(ModelFile *mf, const char *name, int n, float *dst) {
-    const unsigned char *e = next_entry(mf, name, 1, n);
-    size_t bytes = mul_size((size_t)n, sizeof(float), name);
-    if (get_u32(e + RT_E_KIND) != RT_F32 || get_u32(e + RT_E_DATA_BYTES) != bytes) die("bad vector entry", name, "convert the model again");
-    read_at(mf, get_u32(e + RT_E_DATA_OFFSET), dst, bytes, name);
+    const unsigned char *e = next_entry(mf, name, RT_F32, 0, 1, n);
+    read_at(mf, get_u32(e + RT_E_DATA_OFFSET), dst, (size_t)get_u32(e + RT_E_DATA_BYTES), name);
 }
 
 static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
@@ -405,13 +468,12 @@ static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
 }
 
 /* Checks the next table entry and notes where the matrix lies; reads it only when resident. */
-static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, int cols, int resident) {
-    const unsigned char *e = next_entry(mf, name, rows, cols);
-    size_t n = mul_size((size_t)rows, (size_t)cols, name);
-    m->kind = (int)get_u32(e + RT_E_KIND);
+static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int kind, int group_size, int rows, int cols, int resident) {
+    const unsigned char *e = next_entry(mf, name, kind, group_size, rows, cols);
+    m->kind = kind;
     m->rows = rows;
     m->cols = cols;
-    m->group_size = (int)get_u32(e + RT_E_GROUP_SIZE);
+    m->group_size = group_size;
     m->w = NULL;
     m->q = NULL;
     m->s = NULL;
@@ -419,19 +481,6 @@ static void read_matrix(ModelFile *mf, Matrix *m, const char *name, int rows, in
     m->data_bytes = get_u32(e + RT_E_DATA_BYTES);
     m->scale_offset = get_u32(e + RT_E_SCALE_OFFSET);
     m->scale_bytes = get_u32(e + RT_E_SCALE_BYTES);
-    if (m->kind == RT_F32) {
-        if (m->data_bytes != mul_size(n, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
-    } else if ((m->kind == RT_Q8 || m->kind == RT_Q4) && m->group_size > 0) {
-        size_t groups = mul_size((size_t)rows, (size_t)((cols + m->group_size - 1) / m->group_size), name);
-        size_t values = m->kind == RT_Q8 ? n : mul_size((size_t)rows, (size_t)(cols + 1) / 2, name);
-        if (m->data_bytes != values || m->scale_bytes != mul_size(groups, sizeof(float), name)) die("bad matrix entry", name, "convert the model again");
-    } else {
-        die("unknown tensor kind for", name, "convert the model again");
-    }
-    if ((long)m->data_offset > mf->size || (long)m->data_bytes > mf->size - (long)m->data_offset ||
-        (long)m->scale_offset > mf->size || (long)m->scale_bytes > mf->size - (long)m->scale_offset) {
-        die("tensor outside the file", name, "the file is corrupt; convert it again");
-    }
     if (resident) load_matrix(mf, m, name);
 }
 
@@ -571,7 +620,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     TransformerWeights *w = &t->weights;
     Stream *st = &t->stream;
     size_t resident_weights, fixed, budget;
-    int kv_dim, hs, l, gs;
+    int kv_dim, hs, l, gs, qk;
     mf->path = path;
     mf->next = 0;
     mf->f = fopen(path, "rb");
@@ -580,15 +629,15 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     if (mf->size < RT_HEADER_BYTES) die("truncated model file (smaller than its header)", path, "copy the file again in binary mode");
     if (fseek(mf->f, 0, SEEK_SET) != 0 || fread(header, 1, RT_HEADER_BYTES, mf->f) != RT_HEADER_BYTES) die("cannot read header of", path, "copy the file again");
     check_header(mf, header, t, tok, &tok_offset, &tok_bytes);
-    if ((long)mf->n_tensors * RT_ENTRY_BYTES > mf->size - RT_HEADER_BYTES) die("tensor table outside the file", path, "the file is corrupt; convert it again");
     mf->table = (unsigned char *)xalloc((size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
     read_at(mf, RT_HEADER_BYTES, mf->table, (size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
     kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
     hs = p->dim / p->n_heads;
     gs = t->quant_kind != RT_F32 ? t->group_size : 32;
+    qk = t->quant_kind;
 
     /* First the table: shapes, offsets and the small vectors, in file order (docs/model-format.md). */
-    read_matrix(mf, &w->token_embedding, "token_embedding", p->vocab_size, p->dim, 0);
+    read_matrix(mf, &w->token_embedding, "token_embedding", qk, gs, p->vocab_size, p->dim, 0);
     w->rms_att_weight = floats(mul_size((size_t)p->n_layers, (size_t)p->dim, "rms"), "rms_att");
     w->rms_ffn_weight = floats(mul_size((size_t)p->n_layers, (size_t)p->dim, "rms"), "rms_ffn");
     w->wq = (Matrix *)xalloc(mul_size((size_t)p->n_layers, sizeof(Matrix) * 7, "layers"), "layer matrices");
@@ -600,23 +649,23 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     w->w2 = w->w3 + p->n_layers;
     for (l = 0; l < p->n_layers; l++) {
         read_vector(mf, "rms_att", p->dim, w->rms_att_weight + (size_t)l * p->dim);
-        read_matrix(mf, &w->wq[l], "wq", p->dim, p->dim, 0);
-        read_matrix(mf, &w->wk[l], "wk", kv_dim, p->dim, 0);
-        read_matrix(mf, &w->wv[l], "wv", kv_dim, p->dim, 0);
-        read_matrix(mf, &w->wo[l], "wo", p->dim, p->dim, 0);
+        read_matrix(mf, &w->wq[l], "wq", qk, gs, p->dim, p->dim, 0);
+        read_matrix(mf, &w->wk[l], "wk", qk, gs, kv_dim, p->dim, 0);
+        read_matrix(mf, &w->wv[l], "wv", qk, gs, kv_dim, p->dim, 0);
+        read_matrix(mf, &w->wo[l], "wo", qk, gs, p->dim, p->dim, 0);
         read_vector(mf, "rms_ffn", p->dim, w->rms_ffn_weight + (size_t)l * p->dim);
-        read_matrix(mf, &w->w1[l], "w1", p->hidden_dim, p->dim, 0);
-        read_matrix(mf, &w->w3[l], "w3", p->hidden_dim, p->dim, 0);
-        read_matrix(mf, &w->w2[l], "w2", p->dim, p->hidden_dim, 0);
+        read_matrix(mf, &w->w1[l], "w1", qk, gs, p->hidden_dim, p->dim, 0);
+        read_matrix(mf, &w->w3[l], "w3", qk, gs, p->hidden_dim, p->dim, 0);
+        read_matrix(mf, &w->w2[l], "w2", qk, gs, p->dim, p->hidden_dim, 0);
     }
     w->rms_final_weight = floats((size_t)p->dim, "rms_final");
     read_vector(mf, "rms_final", p->dim, w->rms_final_weight);
-    read_matrix(mf, &w->rope_cos, "rope_cos", p->seq_len, hs / 2, 1);
-    read_matrix(mf, &w->rope_sin, "rope_sin", p->seq_len, hs / 2, 1);
-    if (w->rope_cos.kind != RT_F32 || w->rope_sin.kind != RT_F32) die("RoPE tables must be float32 in", path, "convert the model again");
+    read_matrix(mf, &w->rope_cos, "rope_cos", RT_F32, 0, p->seq_len, hs / 2, 1);
+    read_matrix(mf, &w->rope_sin, "rope_sin", RT_F32, 0, p->seq_len, hs / 2, 1);
     if (p->shared_classifier) w->wcls = w->token_embedding;
-    else read_matrix(mf, &w->wcls, "wcls", p->vocab_size, p->dim, 0);
+    else read_matrix(mf, &w->wcls, "wcls", qk, gs, p->vocab_size, p->dim, 0);
     if (mf->next != mf->n_tensors) die("tensor table has extra entries in", path, "the file is from another retro; convert it again");
+    need(align_up(mf->end) == (u32)mf->size, mf, "header field file size", "does not end where the last tensor ends");
 
     /* Then the plan: everything in RAM if it fits the budget, else stream the big matrices. */
     resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
@@ -644,6 +693,9 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
                     path, MB(fixed + st->bytes), MB(budget));
             exit(1);
         }
+        /* one embedding row and one classifier row (each with its scales) must fit the buffer */
+        need(st->bytes >= 2 * RT_ALIGN + (size_t)w->token_embedding.data_bytes / (size_t)p->vocab_size + (size_t)w->token_embedding.scale_bytes / (size_t)p->vocab_size, mf, "stream buffer", "cannot hold one embedding row");
+        need(st->bytes >= 2 * RT_ALIGN + (size_t)w->wcls.data_bytes / (size_t)p->vocab_size + (size_t)w->wcls.scale_bytes / (size_t)p->vocab_size, mf, "stream buffer", "cannot hold one classifier row");
         st->buf = (unsigned char *)xalloc(st->bytes, "stream buffer");
         w->token_embedding_table = NULL;
     } else {
@@ -807,6 +859,16 @@ static void softmax(float *x, int size) {
     for (i = 0; i < size; i++) x[i] /= sum;
 }
 
+/* A rounded value to int8 as the TS reference's Int8Array stores it: NaN (from NaN or infinite
+ * activations) becomes 0, anything else wraps modulo 256, never an undefined conversion. |v| stays
+ * below 2^24 here (x / scale with scale = max|x| / 127), so the long conversion is defined. */
+static i8 to_i8(double v) {
+    int b;
+    if (!(v > -16777216.0 && v < 16777216.0)) return 0;
+    b = (int)((unsigned long)(long)v & 255UL);
+    return (i8)(b >= 128 ? b - 256 : b);
+}
+
 /* runq's quantize: symmetric int8 per group, scale = max|x| / 127, round half away from zero */
 static void quantize(QuantizedVector *qx, const float *x, int n, int group_size) {
     int groups = (n + group_size - 1) / group_size;
@@ -824,7 +886,7 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
         qx->s[g] = scale;
         for (i = start; i < end; i++) {
             float qv = scale == 0.0f ? 0.0f : x[i] / scale;
-            qx->q[i] = (i8)(qv < 0.0f ? -floor((double)-qv + 0.5) : floor((double)qv + 0.5));
+            qx->q[i] = to_i8(qv < 0.0f ? -floor((double)-qv + 0.5) : floor((double)qv + 0.5));
         }
     }
 }
@@ -1414,6 +1476,7 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
         u32 len;
         if (bytes - at < 8) die("tokenizer section truncated in", mf->path, "convert the model again");
         tok->vocab_scores[i] = get_f32(buf + at);
+        need(tok->vocab_scores[i] >= -FLT_MAX && tok->vocab_scores[i] <= FLT_MAX, mf, "tokenizer score", "is not a finite number");
         len = get_u32(buf + at + 4);
         at += 8;
         if (len > (u32)tok->max_token_length || len > bytes - at) die("tokenizer piece too long in", mf->path, "convert the model again");
@@ -1424,6 +1487,7 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
         tok->vocab[i][len] = '\0';
         at += len;
     }
+    need(at == bytes, mf, "header field tokenizer bytes", "is more than the pieces take");
     xfree(buf);
     for (i = 0; i < 256; i++) {
         tok->byte_pieces[i * 2] = (unsigned char)i;
@@ -1827,6 +1891,32 @@ static void usage(void) {
     exit(1);
 }
 
+/* A bad command line is one line naming the flag. */
+static void bad_arg(const char *flag, const char *value, const char *what) {
+    fprintf(stderr, "retro: %s%s%s: %s (fix: run %s without arguments for the options)\n", flag, value[0] ? " " : "", value, what, "retro-ppc64");
+    exit(1);
+}
+
+/* A finite number, the whole argument: atof would read "abc" as 0 and accept "nan". */
+static double parse_number(const char *flag, const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !(v >= -DBL_MAX && v <= DBL_MAX)) bad_arg(flag, s, "not a finite number");
+    return v;
+}
+
+/* A whole number in [lo, hi], the whole argument: atoi would read "abc" as 0. */
+static int parse_int(const char *flag, const char *s, long lo, long hi) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v < lo || v > hi) {
+        char range[64];
+        sprintf(range, "not a whole number in %ld..%ld", lo, hi);
+        bad_arg(flag, s, range);
+    }
+    return (int)v;
+}
+
 /* llama2.c takes the seed with atoi into an unsigned 64-bit state: parse the same way without a 64-bit type */
 static U64 parse_seed(const char *s) {
     U64 v;
@@ -1881,24 +1971,25 @@ int main(int argc, char *argv[]) {
     if (argc < 2) usage();
     model_path = argv[1];
     for (i = 2; i < argc; i += 2) {
-        if (i + 1 >= argc || argv[i][0] != '-' || strlen(argv[i]) != 2) usage();
-        switch (argv[i][1]) {
-        case 't': temperature = (float)atof(argv[i + 1]); break;
-        case 'p': topp = (float)atof(argv[i + 1]); break;
-        case 's': seed = parse_seed(argv[i + 1]); break;
-        case 'n': steps = atoi(argv[i + 1]); break;
-        case 'i': prompt = argv[i + 1]; break;
-        case 'T': trace_path = argv[i + 1]; break;
-        case 'F': forced_path = argv[i + 1]; break;
-        case 'B': budget_mb = atof(argv[i + 1]); break;
-        case 'S': force_stream = atoi(argv[i + 1]); break;
-        case 'v': verbose = atoi(argv[i + 1]); break;
-        case 'j': threads = atoi(argv[i + 1]); break;
-        case 'K':
-            if (strcmp(argv[i + 1], "scalar") == 0) use_scalar_kernels();
-            else if (strcmp(argv[i + 1], "simd") != 0) usage();
+        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
+        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsniTFBSvjK", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
+        if (i + 1 >= argc) bad_arg(flag, "", "needs a value");
+        switch (flag[1]) {
+        case 't': temperature = (float)parse_number(flag, value); break;
+        case 'p': topp = (float)parse_number(flag, value); break;
+        case 's': seed = parse_seed(value); break;
+        case 'n': steps = parse_int(flag, value, 0, INT_MAX); break;
+        case 'i': prompt = value; break;
+        case 'T': trace_path = value; break;
+        case 'F': forced_path = value; break;
+        case 'B': budget_mb = parse_number(flag, value); break;
+        case 'S': force_stream = parse_int(flag, value, 0, 1); break;
+        case 'v': verbose = parse_int(flag, value, 0, 1); break;
+        case 'j': threads = parse_int(flag, value, 1, 1024); break;
+        default:
+            if (strcmp(value, "scalar") == 0) use_scalar_kernels();
+            else if (strcmp(value, "simd") != 0) bad_arg(flag, value, "not simd or scalar");
             break;
-        default: usage();
         }
     }
     if (!utf8_valid((const unsigned char *)prompt)) die("the prompt is not valid UTF-8", "", "pass the prompt as UTF-8 text");
@@ -1927,7 +2018,9 @@ int main(int argc, char *argv[]) {
         fprintf(stderr, "retro: allocated %lu bytes (peak %lu)\n", (unsigned long)rt_live_bytes, (unsigned long)rt_peak_bytes);
         if (transformer.stream.on) fprintf(stderr, "retro: read %lu bytes per token from %s\n", transformer.stream.read / (transformer.stream.tokens > 0 ? transformer.stream.tokens : 1UL), model_path);
     }
-    if (trace != NULL) fclose(trace);
+    /* a full disk or a closed pipe is an error, not a silently lost trace or answer */
+    if (trace != NULL && (ferror(trace) || fclose(trace) != 0)) die("cannot write trace file", trace_path, "check the free space and the path");
+    if (fflush(stdout) != 0 || ferror(stdout)) die("cannot write the output", "stdout", "check where the output goes and its free space");
     xfree(forced);
     free_sampler(&sampler);
     free_tokenizer(&tokenizer);

@@ -1,0 +1,212 @@
+/**
+ * Each reader finding of issue 12, replayed: a real file changed where the attacker changed it,
+ * refused with a RetroError that names what is wrong and echoes no raw bytes; huge and endless
+ * inputs refused within time bounds.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ModelFormatError, RetroError, TokenizerError, VerifyError } from '../../src/errors.js';
+import { readBounded } from '../../src/model/file.js';
+import { openModel } from '../../src/model/open.js';
+import { loadWeights } from '../../src/model/source.js';
+import { readTokenizer } from '../../src/model/tokenizer.js';
+import { MAX_TRACE_BYTES, parseTrace } from '../../src/verify/trace.js';
+import { retro } from '../helpers/cli.js';
+import { model, ONCE, tempDir } from '../helpers/fixtures.js';
+import { ggufString, joinGguf, kvU32, setKv, splitGguf, type GgufKv, type GgufParts } from '../helpers/gguf-edit.js';
+
+const dir = tempDir('retro-hostile-');
+let n = 0;
+
+function open(bytes: Buffer): void {
+  const p = join(dir, `f${n++}`);
+  writeFileSync(p, bytes);
+  const src = openModel(p);
+  try {
+    loadWeights(src);
+  } finally {
+    src.close();
+  }
+}
+
+/** The error a hostile file ends in: a RetroError of the given class, short and printable. */
+function refused(f: () => void, cls: typeof RetroError, want: RegExp): void {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, 'must be refused').toBeInstanceOf(cls);
+  const m = (err as Error).message;
+  expect(m).toMatch(want);
+  expect(m.length, m).toBeLessThan(300);
+  expect(m).toMatch(/^[\x20-\x7e]*$/);
+}
+
+describe('GGUF', () => {
+  const real = readFileSync(model('stories260K.gguf'));
+  const g = splitGguf(real);
+  const gguf = (edit: (g: GgufParts) => GgufParts) => () => open(joinGguf(edit({ ...g, kvs: [...g.kvs], tensors: g.tensors.map((t) => ({ ...t })) })));
+  const f32kv = (key: string, v: number): GgufKv => {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(v);
+    return { key, type: 6, value: b };
+  };
+  const tokens = (): string[] => {
+    const v = g.kvs.find((k) => k.key === 'tokenizer.ggml.tokens')!.value;
+    const out: string[] = [];
+    let p = 12;
+    for (let i = 0; i < Number(v.readBigUInt64LE(4)); i++) {
+      const len = Number(v.readBigUInt64LE(p));
+      out.push(v.toString('utf8', p + 8, p + 8 + len));
+      p += 8 + len;
+    }
+    return out;
+  };
+  const array = (et: number, items: Buffer[]) => {
+    const h = Buffer.alloc(12);
+    h.writeUInt32LE(et, 0);
+    h.writeBigUInt64LE(BigInt(items.length), 4);
+    return Buffer.concat([h, ...items]);
+  };
+  const blockCount = g.kvs.find((k) => k.key === 'llama.block_count')!.value.readUInt32LE(0);
+  const matrix = g.tensors.findIndex((t) => t.dims.length === 2 && t.dims[1] > 1 && t.name.toString().startsWith('blk.0.'));
+
+  it('the split and joined file still loads (control)', () => {
+    expect(() => open(joinGguf(g))).not.toThrow();
+  });
+
+  it('general.alignment 0, odd or negative', () => {
+    refused(gguf((x) => setKv(x, kvU32('general.alignment', 0))), ModelFormatError, /general\.alignment is not a power of two/);
+    refused(gguf((x) => setKv(x, kvU32('general.alignment', 33))), ModelFormatError, /general\.alignment/);
+    refused(gguf((x) => setKv(x, { key: 'general.alignment', type: 5, value: Buffer.from([0xe0, 0xff, 0xff, 0xff]) })), ModelFormatError, /general\.alignment/);
+  });
+
+  it('200,000 nested arrays: refused at once, no stack overflow', () => {
+    let v = Buffer.concat([Buffer.from([4, 0, 0, 0]), Buffer.alloc(8)]);
+    const levels = 200_000;
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(9, 0);
+    head.writeBigUInt64LE(1n, 4);
+    v = Buffer.concat([...Array.from({ length: levels }, () => head), v]);
+    const t0 = Date.now();
+    refused(gguf((x) => setKv(x, { key: 'x.nested', type: 9, value: v })), ModelFormatError, /an array of arrays/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('a tensor name of raw bytes is never echoed', () => {
+    const junk = Buffer.concat([Buffer.from('blk.99.'), Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 37) & 255))]);
+    refused(gguf((x) => ((x.tensors[matrix].name = junk), x)), ModelFormatError, /tensor "blk\.99\.[^"]*\.\.\." is beyond llama\.block_count|GGUF tensor .* is missing/);
+  });
+
+  it('block_count lowered: the dropped layers are not silently ignored', () => {
+    refused(gguf((x) => setKv(x, kvU32('llama.block_count', blockCount - 1))), ModelFormatError, new RegExp(`is beyond llama\\.block_count ${blockCount - 1}`));
+  });
+
+  it('an F32 tensor relabelled Q8_0 or F16', () => {
+    refused(gguf((x) => ((x.tensors[matrix].type = 8), x)), ModelFormatError, /retyped|not whole blocks|end at byte/);
+    refused(gguf((x) => ((x.tensors[matrix].type = 1), x)), ModelFormatError, /retyped|end at byte/);
+  });
+
+  it('overlapping, misaligned and duplicate tensors, duplicate keys', () => {
+    refused(gguf((x) => ((x.tensors[matrix].offset = x.tensors[matrix - 1].offset), x)), ModelFormatError, /overlapping, misaligned or retyped/);
+    refused(gguf((x) => ((x.tensors[matrix].offset += 4), x)), ModelFormatError, /overlapping, misaligned or retyped/);
+    refused(gguf((x) => ((x.tensors = [...x.tensors, { ...x.tensors[matrix] }]), x)), ModelFormatError, /appears twice/);
+    refused(gguf((x) => ((x.kvs = [...x.kvs, x.kvs.find((k) => k.key === 'llama.block_count')!]), x)), ModelFormatError, /metadata key "llama\.block_count" appears twice/);
+  });
+
+  it('tokens stored as integers, scores as strings', () => {
+    const ids = tokens().map((_, i) => kvU32('', i).value);
+    refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.tokens', type: 9, value: array(4, ids) })), TokenizerError, /tokens holds something other than strings/);
+    const strs = tokens().map(() => ggufString('1.0'));
+    refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.scores', type: 9, value: array(8, strs) })), TokenizerError, /scores holds something other than finite numbers/);
+  });
+
+  it('BOS or EOS outside the vocabulary, a 5,000-byte piece', () => {
+    const vocab = tokens().length;
+    refused(gguf((x) => setKv(x, kvU32('tokenizer.ggml.bos_token_id', vocab))), TokenizerError, /bos_token_id is not a token id below the vocabulary size/);
+    refused(gguf((x) => setKv(x, kvU32('tokenizer.ggml.eos_token_id', vocab + 7))), TokenizerError, /eos_token_id/);
+    const long = tokens().map((t, i) => ggufString(i === 300 ? 'x'.repeat(5000) : t));
+    refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.tokens', type: 9, value: array(8, long) })), TokenizerError, /a token of 5000 bytes/);
+  });
+
+  it('RMSNorm epsilon NaN or inf', () => {
+    refused(gguf((x) => setKv(x, f32kv('llama.attention.layer_norm_rms_epsilon', NaN))), ModelFormatError, /layer_norm_rms_epsilon is missing or not a number/);
+    refused(gguf((x) => setKv(x, f32kv('llama.attention.layer_norm_rms_epsilon', Infinity))), ModelFormatError, /layer_norm_rms_epsilon is missing or not a number/);
+  });
+});
+
+describe('llama2.c and tokenizer.bin', () => {
+  const v0 = readFileSync(model('stories260K.bin'));
+
+  it('a vocabulary under 259 (no room for the byte-fallback ids)', () => {
+    const b = Buffer.from(v0);
+    b.writeInt32LE(258, 20);
+    refused(() => open(b), ModelFormatError, /vocabSize = 258 \(less than 259/);
+  });
+
+  it('a negative vocab_size in a v1/v2 header', () => {
+    const b = readFileSync(model('synthetic_v2_q8.bin'));
+    const m = Buffer.from(b);
+    m.writeInt32LE(-m.readInt32LE(8 + 20), 8 + 20);
+    refused(() => open(m), ModelFormatError, /vocab_size -\d+ is negative in a llama2c-v2 header/);
+  });
+
+  it('NaN and inf scores', () => {
+    for (const v of [NaN, Infinity, -Infinity]) {
+      const b = Buffer.from(readFileSync(model('tok512.bin')));
+      b.writeFloatLE(v, 4 + 8 + b.readInt32LE(8) + 0);
+      const p = join(dir, `tok-${n++}`);
+      writeFileSync(p, b);
+      refused(() => readTokenizer(p, 512), TokenizerError, /token 1 has score (NaN|-?Infinity)/);
+    }
+  });
+});
+
+describe('traces', () => {
+  const good = (over: Record<string, string> = {}, top = ' 7:17.0235157 8:15.4 9:15.3 10:15.2 11:15.1 12:15 13:14.9 14:14.8') => {
+    const h = { target: 'host', mode: 'free', temperature: '0', topp: '0.9', seed: '0:42', steps: '2', vocab: '512', k: '8', ...over };
+    const head = `# retro-trace 1 ${Object.entries(h).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+    return [head, `pos 0 token 1 next 2 src p argmax 7 sum -1.5 l2 12.5 top${top}`, `pos 1 token 2 next 3 src s argmax 7 sum -1.5 l2 12.5 top${top}`].join('\n');
+  };
+
+  it('a good trace parses (control)', () => {
+    expect(parseTrace(good(), 't').steps.length).toBe(2);
+  });
+
+  it('bad seeds are one clear error, not an internal one', () => {
+    for (const seed of ['abc', '17', '', '1.5', '1:99999999999']) refused(() => parseTrace(good({ seed }), 't'), VerifyError, /header field seed is not hi:lo/);
+  });
+
+  it('all-empty top-8 lists fail: missing data never passes', () => {
+    refused(() => parseTrace(good({}, ''), 't'), VerifyError, /0 top logits, the header says 8/);
+  });
+
+  it('/dev/zero and files over the limit are refused after reading at most the limit', () => {
+    const t0 = Date.now();
+    refused(() => readBounded('/dev/zero', MAX_TRACE_BYTES, 'trace', 'x'), RetroError, new RegExp(`trace is larger than ${MAX_TRACE_BYTES} bytes`));
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+});
+
+describe('prompts', () => {
+  it('--prompt-file /dev/zero is refused quickly', async () => {
+    const t0 = Date.now();
+    const r = await retro(['generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--prompt-file', '/dev/zero']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^retro: \/dev\/zero: prompt file is larger than \d+ bytes \(fix: /);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
+  it('a 100 KB prompt is refused by its byte length before the BPE merge', async () => {
+    const p = join(dir, 'long.txt');
+    writeFileSync(p, `${ONCE} `.repeat(6000));
+    const t0 = Date.now();
+    const r = await retro(['generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--prompt-file', p]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^retro: the prompt is 102000 bytes, more than the model's context of 512 tokens can hold/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+});
