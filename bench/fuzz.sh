@@ -4,7 +4,7 @@
 # 1. libFuzzer (clang -fsanitize=fuzzer,address,undefined) on the emitted host engine: every input
 #    a model.rtr, run through the engine's main() in RAM and streamed (test/fuzz/engine-harness.c);
 #    seeds: stories260K from ../shared/models converted as f32, q8 and q4.
-# 2. The TS readers (llama2.c, GGUF, tokenizer.bin, trace) under seeded mutations
+# 2. The TS readers (model.rtr, llama2.c, GGUF, tokenizer.bin, trace) under seeded mutations
 #    (test/fuzz/readers.test.ts), as many mutations per reader as fit a fifth of the time.
 # Needs clang with libclang-rt (apt-get install clang libclang-rt-14-dev) and the fixtures.
 set -eu

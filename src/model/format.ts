@@ -183,9 +183,13 @@ export function tokenizerBytes(v: Vocab): number {
 
 /** Where every tensor goes; nothing is read or written yet. */
 export function planNative(config: Config, vocab: Vocab, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
+  return layoutFor(config, tokenizerBytes(vocab), quant, groupSize, alignment, sharedClassifier, path);
+}
+
+/** The layout for a tokenizer section of `tokBytes`: what the writer writes and the readers expect, entry by entry. */
+export function layoutFor(config: Config, tokBytes: number, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
   const shapes = tensorOrder(config, sharedClassifier);
   const tokenizerOffset = align(NATIVE.headerBytes + shapes.length * NATIVE.entryBytes, alignment);
-  const tokBytes = tokenizerBytes(vocab);
   let at = align(tokenizerOffset + tokBytes, alignment);
   const entries: NativeEntry[] = [];
   for (const { name, layer, rows, cols, matrix } of shapes) {

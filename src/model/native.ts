@@ -5,10 +5,10 @@
  */
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ByteOrderError, ModelFormatError } from '../errors.js';
-import { kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
+import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
 import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
-import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, headerField, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, headerField, layoutFor, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
 import { validateConfig, type ModelSource } from './source.js';
 
 export { NATIVE, planNative, type NativeEntry, type NativeLayout } from './format.js';
@@ -198,46 +198,63 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
     );
   }
   const u = (k: keyof typeof h) => Number(h[k]);
+  const corrupt = (what: string) => new ModelFormatError(`${path}: ${what}`, 'the file is corrupt or not made by this retro; build it again');
   if (u('version') !== NATIVE.version) throw new ModelFormatError(`${path}: native format version ${u('version')}, this retro reads ${NATIVE.version}`, 'build the file again with this retro');
   if (u('fileSize') !== file.size) throw new ModelFormatError(`${path}: truncated or padded: header says ${u('fileSize')} bytes, file has ${file.size}`, 'copy the file again in binary mode');
   const config: Config = { dim: u('dim'), hiddenDim: u('hiddenDim'), nLayers: u('nLayers'), nHeads: u('nHeads'), nKvHeads: u('nKvHeads'), vocabSize: u('vocabSize'), seqLen: u('seqLen'), ropeTheta: u('ropeTheta'), normEps: u('normEps') };
   validateConfig(config, path);
   const quant = kindOfCode(u('quant'));
-  if (!quant) throw new ModelFormatError(`${path}: unknown quantization kind ${u('quant')}`, 'the file is corrupt or from a newer retro; build it again');
-  const n = u('tensorCount');
-  if (n === 0 || NATIVE.headerBytes + n * NATIVE.entryBytes > file.size) throw new ModelFormatError(`${path}: impossible tensor table of ${n} entries`, 'the file is corrupt');
-  const table = Buffer.from(file.read(NATIVE.headerBytes, n * NATIVE.entryBytes));
-  const layers = new Map<string, number>();
-  const entries: NativeEntry[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = decodeFields(table, i * NATIVE.entryBytes, ENTRY_FIELDS, le);
-    const name = String(v.name) as NativeTensorName;
-    const layer = layers.get(name) ?? 0;
-    layers.set(name, layer + 1);
-    const kind = kindOfCode(Number(v.kind));
-    if (!kind) throw new ModelFormatError(`${path}: tensor ${name} has unknown kind ${v.kind}`, 'the file is corrupt or from a newer retro');
-    const num = (k: keyof typeof v) => Number(v[k]);
-    const e: NativeEntry = { name, layer, kind: kind.name, rows: num('rows'), cols: num('cols'), groupSize: num('groupSize'), dataOffset: num('dataOffset'), dataBytes: num('dataBytes'), scaleOffset: num('scaleOffset'), scaleBytes: num('scaleBytes') };
-    if (e.dataOffset + e.dataBytes > file.size || e.scaleOffset + e.scaleBytes > file.size) throw new ModelFormatError(`${path}: tensor ${name} lies outside the file`, 'the file is corrupt');
-    entries.push(e);
+  if (!quant) throw corrupt(`header field quant: unknown quantization kind ${u('quant')}`);
+  const groupSize = u('groupSize');
+  if (isIntKind(quant.name) ? groupSize < 1 || groupSize > 4096 : groupSize !== 0) throw corrupt(`header field groupSize: ${groupSize} (must be 1..4096 for ${quant.name}, 0 for f32)`);
+  const alignment = u('alignment');
+  if (alignment < 8 || alignment > 4096 || (alignment & (alignment - 1)) !== 0) throw corrupt(`header field alignment: ${alignment} is not a power of two in 8..4096`);
+  if (u('sharedClassifier') > 1) throw corrupt(`header field sharedClassifier: ${u('sharedClassifier')} (must be 0 or 1)`);
+  const maxTokenLength = u('maxTokenLength');
+  if (maxTokenLength < 1 || maxTokenLength > 4096) throw corrupt(`header field maxTokenLength: ${maxTokenLength} (must be 1..4096)`);
+  for (const k of ['bosId', 'eosId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
+  // Everything else follows from these: the layout the writer produces, entry by entry, before any tensor is read.
+  const sharedClassifier = u('sharedClassifier') === 1;
+  let want: NativeLayout;
+  try {
+    want = layoutFor(config, u('tokenizerBytes'), quant.name, groupSize, alignment, sharedClassifier, path);
+  } catch (e) {
+    if (e instanceof ModelFormatError) throw corrupt(`its header describes a model over the 2 GB a model.rtr may hold`);
+    throw e;
   }
+  const n = u('tensorCount');
+  if (n !== want.entries.length) throw corrupt(`header field tensorCount: ${n}, the header's shape has ${want.entries.length} tensors`);
+  if (u('tokenizerOffset') !== want.tokenizerOffset) throw corrupt(`header field tokenizerOffset: ${u('tokenizerOffset')}, expected ${want.tokenizerOffset}`);
+  if (want.size !== file.size) throw corrupt(`the header's shape needs a file of ${want.size} bytes, not ${file.size}`);
+  const table = Buffer.from(file.read(NATIVE.headerBytes, n * NATIVE.entryBytes));
+  const entries: NativeEntry[] = [];
+  want.entries.forEach((w, i) => {
+    const v = decodeFields(table, i * NATIVE.entryBytes, ENTRY_FIELDS, le);
+    const where = `tensor ${i} (${w.name}${['token_embedding', 'rms_final', 'rope_cos', 'rope_sin', 'wcls'].includes(w.name) ? '' : `[${w.layer}]`})`;
+    if (v.name !== w.name) throw corrupt(`${where}: the table holds another name here`);
+    const kind = kindOfCode(Number(v.kind));
+    if (kind?.name !== w.kind) throw corrupt(`${where}: kind ${v.kind}, expected ${quantKind(w.kind).code} (${w.kind})`);
+    for (const f of ['rows', 'cols', 'groupSize', 'dataOffset', 'dataBytes', 'scaleOffset', 'scaleBytes'] as const) {
+      if (Number(v[f]) !== w[f]) throw corrupt(`${where}: ${f} ${v[f]}, expected ${w[f]}`);
+    }
+    entries.push(w);
+  });
   return {
     order,
     targetId,
     quant: quant.name,
-    groupSize: u('groupSize'),
+    groupSize,
     config,
-    sharedClassifier: u('sharedClassifier') !== 0,
+    sharedClassifier,
     entries,
     tokenizerOffset: u('tokenizerOffset'),
     tokenizerBytes: u('tokenizerBytes'),
-    maxTokenLength: u('maxTokenLength'),
+    maxTokenLength,
     bosId: u('bosId'),
     eosId: u('eosId'),
     size: u('fileSize'),
   };
 }
-
 /** A native file as a ModelSource, in either byte order, so the reference can run exactly what a target loads. */
 export function openNative(file: BinaryFile): ModelSource {
   const h = readNativeHeader(file);
@@ -258,12 +275,17 @@ export function openNative(file: BinaryFile): ModelSource {
   const pieces: string[] = [];
   const scores = new Float32Array(h.config.vocabSize);
   let at = 0;
+  const bad = (what: string) => new ModelFormatError(`${file.path}: tokenizer section: ${what}`, 'the file is corrupt; build it again');
   for (let i = 0; i < h.config.vocabSize; i++) {
+    if (at + 8 > tok.length) throw bad(`ends inside token ${i}`);
     scores[i] = le ? tok.readFloatLE(at) : tok.readFloatBE(at);
     const len = le ? tok.readUInt32LE(at + 4) : tok.readUInt32BE(at + 4);
+    if (!Number.isFinite(scores[i])) throw bad(`token ${i} has a score that is not a finite number`);
+    if (len > h.maxTokenLength || at + 8 + len > tok.length) throw bad(`token ${i} has length ${len} (max ${h.maxTokenLength}, ${tok.length - at - 8} bytes left)`);
     pieces.push(tok.toString('latin1', at + 8, at + 8 + len));
     at += 8 + len;
   }
+  if (at !== tok.length) throw bad(`${tok.length - at} bytes after the last token`);
   const vector = (name: NativeTensorName, l: number) => (read(name, l) as { data: Float32Array }).data;
   return {
     path: file.path,

@@ -2,13 +2,14 @@
  * The TS readers under mutation (issue 12): seed files from ../shared/models with a few bytes
  * changed, cut or u32 fields set to edge values, from a seeded RNG. Every outcome must be
  * success or a RetroError (one line for the user), never another exception, never slow.
- * The model.rtr reader is fuzzed where its header table lives (src/model/native.ts).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RetroError } from '../../src/errors.js';
+import { convertModel } from '../../src/model/convert.js';
 import { openModel } from '../../src/model/open.js';
+import { loadProfile } from '../../src/profile/load.js';
 import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { parseTrace } from '../../src/verify/trace.js';
@@ -60,7 +61,22 @@ const trace = () => {
   return Buffer.from(`${lines.join('\n')}\n`, 'latin1');
 };
 
+/** A real converted model.rtr: stories260K for the host (little-endian) or the G4 (big-endian). */
+function rtr(target: string, quant: 'f32' | 'q8' | 'q4'): Buffer {
+  const p = loadProfile(target);
+  const src = openModel(model('stories260K.bin'));
+  const path = join(dir, `seed-${target}-${quant}.rtr`);
+  try {
+    convertModel(src, readTokenizer(model('tok512.bin'), 512), { id: p.id, byteOrder: p.cpu.byteOrder, alignment: p.alignment }, quant, 32, path);
+  } finally {
+    src.close();
+  }
+  return readFileSync(path);
+}
+
 const TARGETS: Target[] = [
+  { name: 'model.rtr (host, q8)', seed: () => rtr('host', 'q8'), run: (p) => load(p) },
+  { name: 'model.rtr (powerbook-g4, q4, big-endian)', seed: () => rtr('powerbook-g4', 'q4'), run: (p) => load(p) },
   { name: 'llama2.c checkpoint', seed: () => readFileSync(model('stories260K.bin')), run: (p) => load(p) },
   { name: 'llama2.c v2 (Q8_0) checkpoint', seed: () => readFileSync(model('synthetic_v2_q8.bin')), run: (p) => load(p) },
   { name: 'GGUF', seed: () => readFileSync(model('stories260K.gguf')), run: (p) => load(p) },

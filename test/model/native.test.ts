@@ -12,6 +12,7 @@ import { quantizeMatrix } from '../../src/quant/kinds.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { generateText } from '../helpers/run.js';
+import { HEADER, RtrFile } from '../helpers/rtr.js';
 
 const dir = tempDir();
 const vocab = readTokenizer(model('tok512.bin'), 512);
@@ -107,5 +108,25 @@ describe('target-native model file', () => {
     writeFileSync(cut, readFileSync(be).subarray(0, 100000));
     expect(() => openModel(cut)).toThrow(ModelFormatError);
     expect(() => openModel(cut)).toThrow(/truncated or padded: header says \d+ bytes, file has 100000/);
+  });
+
+  it('the reader checks every table entry against the layout its header implies (issue 12)', () => {
+    const q8 = readFileSync(convert('host', 'q8', 'hostile-q8.rtr'));
+    const cases: [string, (f: RtrFile) => void, RegExp][] = [
+      ['header group size 32 -> 4096', (f) => f.setU32(HEADER.groupSize, 4096), /the header's shape needs a file of \d+ bytes, not \d+/],
+      ['an f32 vector relabelled q8', (f) => f.setU32(f.entry(f.find('rms_att'), 'kind'), 1), /tensor 1 \(rms_att\[0\]\): kind 1, expected 0 \(f32\)/],
+      ['a tensor offset moved', (f) => f.setU32(f.entry(f.find('wk', 1), 'dataOffset'), 4096), /\(wk\[1\]\): dataOffset 4096, expected \d+/],
+      ['a 32768 x 65536 claim in a small file', (f) => f.setU32(HEADER.dim, 32768).setU32(HEADER.seqLen, 65536), /needs a file of \d+ bytes|over the 2 GB|impossible model dimensions/],
+      ['BOS beyond the vocabulary', (f) => f.setU32(HEADER.bos, 600), /header field bosId: 600 is not below the vocabulary of 512/],
+    ];
+    for (const [name, edit, message] of cases) {
+      const f = new RtrFile(q8);
+      edit(f);
+      const path = join(dir, 'hostile.rtr');
+      writeFileSync(path, f.buf);
+      const t0 = Date.now();
+      expect(() => openModel(path), name).toThrow(message);
+      expect(Date.now() - t0, name).toBeLessThan(500);
+    }
   });
 });
