@@ -69,36 +69,7 @@ export class BinaryFile {
   }
 }
 
-/**
- * A whole file of at most `limit` bytes, read without trusting its size: a device such as
- * /dev/zero or a runaway file is refused after limit + 1 bytes, never read to the end.
- */
-export function readBounded(path: string, limit: number, what: string, hint: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new InputFileError(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code})`, hint);
-  }
-  try {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(Math.min(1 << 20, limit + 1 - n));
-      const got = readSync(fd, chunk, 0, chunk.length, null);
-      if (got === 0) break;
-      chunks.push(chunk.subarray(0, got));
-      n += got;
-      if (n > limit) throw new InputFileError(`${path}: ${what} is larger than ${limit} bytes`, hint);
-    }
-    return Buffer.concat(chunks, n);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EISDIR') throw new InputFileError(`${path}: is a directory, not a ${what}`, hint);
-    throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
+export { readBounded } from '../files.js';
 
 const hostIsLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 

@@ -3,10 +3,11 @@
  * user's folder of profiles. `extends` merges a base profile (objects merge,
  * arrays and values replace). Every profile is validated before use.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
+import { readJsonFile } from '../files.js';
 import { templateCatalog } from '../templates.js';
 import { checkProfileSafety } from './safety.js';
 import { profileSchema, type Profile } from './schema.js';
@@ -25,19 +26,11 @@ function merge(base: Json, over: Json): Json {
   return out;
 }
 
+/** Profiles are small: the largest built-in one is 10 KB. */
+const MAX_PROFILE_BYTES = 1 << 20;
+
 function readJson(path: string): Json {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ProfileError(`${path}: cannot read profile (${(e as NodeJS.ErrnoException).code})`, 'check the path of the profile');
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    throw new ProfileError(`${path}: not valid JSON: ${(e as Error).message}`, 'fix the JSON syntax');
-  }
+  const data = readJsonFile(path, MAX_PROFILE_BYTES, 'profile', (message, hint) => new ProfileError(message, hint));
   if (!isObject(data)) throw new ProfileError(`${path}: a profile must be a JSON object`, 'see targets/powerbook-g4.json for an example');
   return data;
 }

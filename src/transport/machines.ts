@@ -3,9 +3,10 @@
  * The file holds where and how to connect, never a secret: a password is named by the
  * environment variable that holds it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
+import { readJsonFile } from '../files.js';
 
 const machine = z
   .object({
@@ -27,6 +28,8 @@ const configSchema = z.object({ machines: z.record(machine).default({}) }).stric
 
 export type MachineConfig = z.infer<typeof machine>;
 export const CONFIG_FILE = 'retro.config.json';
+/** A project config names a few machines: 1 MB is far more than any needs. */
+const MAX_CONFIG_BYTES = 1 << 20;
 
 /** The machines of a config file; none when the default file does not exist. */
 export function readMachines(path: string, explicit: boolean): Record<string, MachineConfig> {
@@ -34,12 +37,7 @@ export function readMachines(path: string, explicit: boolean): Record<string, Ma
     if (explicit) throw new UsageError(`${path}: config file not found`, 'check the path given to --config');
     return {};
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`, 'fix the JSON syntax');
-  }
+  const data = readJsonFile(path, MAX_CONFIG_BYTES, 'config file', (message, hint) => new UsageError(message, hint));
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -9,11 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { RetroError } from '../../src/errors.js';
 import { convertModel } from '../../src/model/convert.js';
 import { openModel } from '../../src/model/open.js';
-import { loadProfile } from '../../src/profile/load.js';
+import { loadProfile, loadProfileFile } from '../../src/profile/load.js';
+import { readMachines } from '../../src/transport/machines.js';
 import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { parseTrace } from '../../src/verify/trace.js';
-import { model, tempDir } from '../helpers/fixtures.js';
+import { model, REPO, tempDir } from '../helpers/fixtures.js';
 
 /** xorshift32: the same mutations on every run. */
 export function rng(seed: number): () => number {
@@ -82,6 +83,8 @@ const TARGETS: Target[] = [
   { name: 'GGUF', seed: () => readFileSync(model('stories260K.gguf')), run: (p) => load(p) },
   { name: 'tokenizer.bin', seed: () => readFileSync(model('tok512.bin')), run: (p) => readTokenizer(p, 512) },
   { name: 'trace', seed: trace, run: (p, bytes) => parseTrace(bytes.toString('latin1'), p) },
+  { name: 'profile', seed: () => readFileSync(join(REPO, 'targets/win98-pentium2.json')), run: (p) => loadProfileFile(p) },
+  { name: 'retro.config.json', seed: () => Buffer.from(JSON.stringify({ machines: { 'old-pc': { target: 'win98-pentium2', host: '192.168.1.98', via: 'ftp', user: 'retro', remoteDir: '/RETRO', passwordEnv: 'OLD_PC_PASSWORD' }, powerbook: { target: 'powerbook-g4', host: 'powerbook.local', via: 'ssh', user: 'me', identity: 'keys/id_ed25519', port: 22 } } }, null, 2)), run: (p) => readMachines(p, true) },
 ];
 
 function load(path: string): void {
@@ -114,6 +117,8 @@ describe('reader fuzzing: success or a RetroError, never another exception, neve
           if (e instanceof RetroError) {
             refused++;
             if (e.message.length > 400) failures.push(`#${i}: message of ${e.message.length} characters`);
+            // Raw file bytes are never echoed: no control characters in what the user reads.
+            if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(e.message + e.hint)) failures.push(`#${i}: control characters in the message: ${JSON.stringify(e.message.slice(0, 120))}`);
           } else {
             failures.push(`#${i}: ${(e as Error).name}: ${(e as Error).message.slice(0, 200)}`);
             writeFileSync(join(dir, `crash-${ti}-${i}`), bytes);
