@@ -12,11 +12,14 @@ import { openModel } from '../../src/model/open.js';
 import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { MAX_TRACE_BYTES, parseTrace } from '../../src/verify/trace.js';
-import { retro } from '../helpers/cli.js';
+import { runBuild } from '../../src/core/build.js';
+import { retro, retroMeasured } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { ggufString, joinGguf, kvU32, setKv, splitGguf, type GgufKv, type GgufParts } from '../helpers/gguf-edit.js';
 
 const dir = tempDir('retro-hostile-');
+/** Node itself takes about 60-100 MB; before the limits, /dev/zero as a prompt reached 3.2 GB. */
+const MAX_RSS_KB = 300 * 1024;
 let n = 0;
 
 function open(bytes: Buffer): void {
@@ -192,21 +195,34 @@ describe('traces', () => {
 });
 
 describe('prompts', () => {
-  it('--prompt-file /dev/zero is refused quickly', async () => {
+  it('--prompt-file /dev/zero is refused quickly, in bounded memory', async () => {
     const t0 = Date.now();
-    const r = await retro(['generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--prompt-file', '/dev/zero']);
+    const r = await retroMeasured(['generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--prompt-file', '/dev/zero']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^retro: \/dev\/zero: prompt file is larger than \d+ bytes \(fix: /);
     expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.rssKb).toBeLessThan(MAX_RSS_KB);
+  });
+
+  it('verify --trace /dev/zero is refused quickly, in bounded memory', async () => {
+    const t0 = Date.now();
+    const b = await runBuild({ target: 'host', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(dir, 'bundle'), compile: false });
+    const r = await retroMeasured(['verify', '--target', 'host', '--bundle', b.out, '--trace', '/dev/zero']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^retro: \/dev\/zero: trace is larger than \d+ bytes/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r.rssKb).toBeLessThan(MAX_RSS_KB);
   });
 
   it('a 100 KB prompt is refused by its byte length before the BPE merge', async () => {
     const p = join(dir, 'long.txt');
     writeFileSync(p, `${ONCE} `.repeat(6000));
     const t0 = Date.now();
-    const r = await retro(['generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--prompt-file', p]);
+    const r = await retroMeasured(['generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--prompt-file', p]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^retro: the prompt is 102000 bytes, more than the model's context of 512 tokens can hold/);
     expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(r.rssKb).toBeLessThan(MAX_RSS_KB);
   });
 });
