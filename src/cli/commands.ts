@@ -157,7 +157,8 @@ const planCommand: CommandModule<object, PlanArgs> = {
     print(`verdict: ${r.verdict} (${r.why})`);
     if (r.recommendation) {
       const o = r.recommendation;
-      print(`recommended: --quant ${o.quant}${o.mode === 'stream' ? ' --stream' : ''}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (the fastest that fits by the estimates; retro build --auto applies it)`);
+      const streams = o.mode === 'stream' && o.memory ? `; streamed by the budget: ${o.memory.residentLayers ?? 0} of ${r.config.nLayers} layers resident, ${mb(o.memory.readPerToken)} MB read from disk per token` : '';
+      print(`recommended: --quant ${o.quant}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (the fastest that fits by the estimates${streams}; retro build --auto applies it)`);
       print(`quality cost of ${o.quant}: ${quantKind(o.quant).guard.cost}${o.quant === 'f32' ? '' : ` (on this model: retro quality --model M --quant ${o.quant})`}`);
     } else print('recommended: nothing fits this machine; use a smaller model');
     if (r.estimate) {

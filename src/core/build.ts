@@ -51,7 +51,8 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       const r = plan.recommendation;
       if (!r) throw new UsageError(`${req.model ?? 'the default model'} does not fit ${profile.id} even quantized and streamed: ${plan.why}`, `run retro plan --target ${profile.id} for the numbers; use a smaller model`);
       progress(`--auto: ${r.quant}, ${r.mode === 'stream' ? 'streaming the weights from disk' : 'weights in RAM'}, context ${r.seqLen} (${r.why})`);
-      req = { ...req, quant: r.quant, stream: r.mode === 'stream' };
+      // The budget baked into the engine makes it stream (keeping what layers fit) where plan says so.
+      req = { ...req, quant: r.quant };
       inputs = capContext(inputs, r.seqLen);
     }
     return buildBundle(profile, inputs, { ...req, out: req.out ?? join('dist', profile.id) }, progress);

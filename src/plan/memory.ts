@@ -17,6 +17,8 @@ export interface MemoryPart {
 export interface EngineMemory {
   mode: 'ram' | 'stream';
   unit?: StreamUnit;
+  /** Streaming: layers kept in RAM (the first ones); the rest are read per token. */
+  residentLayers?: number;
   /** What the engine holds once built and running (its `-v 1` "allocated" figure). */
   allocated: number;
   parts: MemoryPart[];
@@ -103,14 +105,24 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
     buffer = span('half');
   }
   if (!fits(fixed + buffer)) throw new DoesNotFit(fixed + buffer, budget, kvCacheBytes(layout));
+  // As the engine does: when the budget decides (not -S 1), the first layers stay resident as far as it allows.
+  const layerBytes = (l: number) => layerMatrices.reduce((n, m) => n + entryBytes(e(m, l)), 0);
+  let residentLayers = 0;
+  let kept = 0;
+  if (!forceStream) {
+    for (let room = budget - fixed - buffer; residentLayers < L && layerBytes(residentLayers) <= room; residentLayers++) {
+      room -= layerBytes(residentLayers);
+      kept += layerBytes(residentLayers);
+    }
+  }
   let read = rowBytes(emb.kind, c.dim) + (isIntKind(emb.kind) ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0);
-  for (let l = 0; l < L; l++) {
+  for (let l = residentLayers; l < L; l++) {
     if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
     else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;
   }
   read += classifierRead;
-  const parts = [{ name: `stream buffer (${unit === 'layer' ? 'a layer' : 'half a layer'})`, bytes: buffer }, ...base];
-  return { mode: 'stream', unit, allocated: sum(parts), parts, streamBuffer: buffer, readPerToken: read, weightBytesPerToken: perToken };
+  const parts = [{ name: `stream buffer (${unit === 'layer' ? 'a layer' : 'half a layer'})`, bytes: buffer }, ...(kept > 0 ? [{ name: `weights of the first ${residentLayers} layers (resident)`, bytes: kept }] : []), ...base];
+  return { mode: 'stream', unit, residentLayers, allocated: sum(parts), parts, streamBuffer: buffer, readPerToken: read, weightBytesPerToken: perToken };
 }
 
 function sum(parts: MemoryPart[]): number {

@@ -33,6 +33,7 @@ export interface ModelFacts {
 export interface PlanOption {
   quant: QuantKind;
   seqLen: number;
+  /** 'stream': the engine streams because the weights do not fit the budget (or, where they do, because it is told to). */
   mode: 'ram' | 'stream';
   fits: boolean;
   /** Bytes the engine allocates (what -v 1 reports), when it can run at all. */
@@ -66,8 +67,11 @@ function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, b
   if (typeof layout === 'string') return { quant, seqLen, mode: stream ? 'stream' : 'ram', fits: false, allocated: 0, fileBytes: 0, why: layout };
   const pointer = profile.cpu.wordBits / 8;
   const whole = engineMemory(layout, vocab, pointer, Infinity, stream);
+  // Streaming is forced (-S 1, every layer streamed) only where the weights would fit in RAM;
+  // otherwise the budget makes the engine stream, and it keeps what layers it can resident.
+  const forced = stream && engineMemory(layout, vocab, pointer, Infinity, false).allocated <= budget;
   try {
-    const m = engineMemory(layout, vocab, pointer, budget, stream);
+    const m = engineMemory(layout, vocab, pointer, budget, forced);
     if (m.mode !== whole.mode) throw new DoesNotFit(whole.allocated, budget, kvCacheBytes(layout));
     const estimate = estimateSpeed(profile, quant, macsPerToken(layout), m.weightBytesPerToken, m.readPerToken);
     return { quant, seqLen, mode: m.mode, fits: true, allocated: m.allocated, fileBytes: layout.size, memory: m, why: `${mb(m.allocated)} of ${mb(budget)}`, estimate };

@@ -69,26 +69,42 @@ describe.runIf(enabled)('a 110M-shaped model (418 MB f32) under a 128 MB budget'
     b = await runBuild({ target: 'host', model: src, tokenizer: tok, quant: 'f32', groupSize: 32, out: join(dir, 'host'), compile: true });
   });
 
-  it('streams: the same 32 tokens as in RAM, peak RSS under 144 MB', () => {
+  it('streams: the same 32 tokens as in RAM, peak RSS under 144 MB; the layers the budget allows stay resident', () => {
     // GNU time measures the peak RSS (Debian package time).
     if (!existsSync('/usr/bin/time')) {
       if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error('/usr/bin/time is missing (apt-get install time)');
       return;
     }
-    const run = (budget: string) => {
-      const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), 'model.rtr', '-t', '0', '-n', '32', '-i', ONCE, '-B', budget, '-v', '1'], { cwd: b.out, encoding: 'latin1' });
+    const run = (...args: string[]) => {
+      const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), 'model.rtr', '-t', '0', '-n', '32', '-i', ONCE, '-v', '1', ...args], { cwd: b.out, encoding: 'latin1' });
       expect(r.status, r.stderr).toBe(0);
-      return { out: r.stdout, err: r.stderr, rssKb: Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]) };
+      const read = Number(/read (\d+) bytes per token/.exec(r.stderr)?.[1] ?? 0);
+      const resident = Number(/(\d+) of 12 layers resident/.exec(r.stderr)?.[1]);
+      return { out: r.stdout, err: r.stderr, read, resident, rssKb: Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]) };
     };
-    const ram = run('0');
-    const streamed = run('128');
+    const ram = run('-B', '0');
+    const streamed = run('-B', '128');
+    const all = run('-S', '1');
+    const partial = run('-B', '256');
     expect(ram.err).toMatch(/memory: in RAM/);
-    expect(streamed.err).toMatch(/memory: streaming a layer at a time/);
-    expect(streamed.out).toBe(ram.out);
-    expect(streamed.out.length).toBeGreaterThan(30);
+    for (const x of [streamed, all, partial]) {
+      expect(x.err).toMatch(/memory: streaming a layer at a time/);
+      expect(x.out).toBe(ram.out);
+    }
+    expect(ram.out.length).toBeGreaterThan(30);
     expect(ram.rssKb).toBeGreaterThan(400 * 1024);
     expect(streamed.rssKb).toBeLessThan(144 * 1024);
-    expect(Number(/read (\d+) bytes per token/.exec(streamed.err)?.[1])).toBeGreaterThan(400 * 1048576);
+    expect(partial.rssKb).toBeLessThan(272 * 1024);
+    // -S 1 streams every layer; a budget keeps the first layers resident, as retro plan predicts.
+    expect(all.resident).toBe(0);
+    expect(all.read).toBeGreaterThan(400 * 1048576);
+    expect(partial.resident).toBeGreaterThan(streamed.resident);
+    expect(partial.read).toBeLessThan(all.read);
+    for (const [budget, x] of [[128, streamed], [256, partial]] as const) {
+      const plan = runPlan({ target: 'host', model: src, tokenizer: tok, quant: 'f32', groupSize: 32, ramBudgetMb: budget }).options.find((o) => o.mode === 'stream')!;
+      expect(plan.memory!.residentLayers).toBe(x.resident);
+      expect(plan.memory!.readPerToken).toBe(x.read);
+    }
   });
 
   it('retro plan: f32 does not fit the Windows 98 PC, q8 streamed does; build --auto applies that', async () => {
@@ -99,7 +115,7 @@ describe.runIf(enabled)('a 110M-shaped model (418 MB f32) under a 128 MB budget'
     expect(text).toMatch(/^f32 +1024 +streamed .* no: needs/m);
     expect(text).toMatch(/^q8 +1024 +streamed .* yes$/m);
     expect(text).toMatch(/verdict: does not fit/);
-    expect(text).toMatch(/recommended: --quant q8 --stream/);
+    expect(text).toMatch(/recommended: --quant q8 \(the fastest that fits by the estimates; streamed by the budget: \d+ of 12 layers resident, [\d.]+ MB read from disk per token/);
     expect(text).toMatch(/estimated speed: [\d.]+ tok\/s \(ESTIMATE, disk-bound\)/);
     const g4 = JSON.parse((await retro(['plan', '--target', 'powerbook-g4', '--model', src, '-z', tok, '--json'])).stdout.toString());
     expect(g4.verdict).toBe('fits');
@@ -111,8 +127,10 @@ describe.runIf(enabled)('a 110M-shaped model (418 MB f32) under a 128 MB budget'
     expect(auto.stderr).toMatch(/--auto: q8, streaming the weights from disk, context 1024/);
     const manifest = JSON.parse(readFileSync(join(dir, 'w98', 'manifest.json'), 'utf8'));
     expect(manifest.model.quant).toBe('q8');
-    expect(manifest.memory.stream).toBe(true);
-    expect(readFileSync(join(dir, 'w98', 'retro.c'), 'latin1')).toMatch(/#define RT_DEFAULT_STREAM 1/);
+    // Not forced: the budget baked into the engine makes it stream, keeping resident what layers fit.
+    expect(manifest.memory.stream).toBe(false);
+    expect(manifest.memory.ramBudgetMb).toBe(86);
+    expect(readFileSync(join(dir, 'w98', 'retro.c'), 'latin1')).toMatch(/#define RT_DEFAULT_BUDGET_MB 86\b/);
   });
 
   it('the engine refuses a budget too small even for streaming, and so does --auto', async () => {

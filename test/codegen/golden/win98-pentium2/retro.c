@@ -222,7 +222,8 @@ typedef struct {
 
 /* Streaming: each layer's matrices are read from the model file into one reused buffer as the
  * forward pass reaches them (a whole layer per read, or its attention and FFN halves when the
- * budget is tighter); the classifier is read in chunks of rows; embeddings one row per token. */
+ * budget is tighter); the classifier is read in chunks of rows; embeddings one row per token.
+ * When the budget decides (not -S 1), the first layers stay resident as far as it allows. */
 #define RT_UNIT_LAYER 0
 #define RT_UNIT_HALF 1
 
@@ -239,6 +240,7 @@ typedef struct {
 typedef struct {
     int on;
     int unit;              /* RT_UNIT_LAYER or RT_UNIT_HALF */
+    int resident;          /* layers 0..resident-1 are loaded once; the rest stream */
     unsigned char *buf;    /* (bytes) the reused read buffer */
     size_t bytes;
     unsigned long read;    /* bytes read from the file */
@@ -610,6 +612,40 @@ static size_t unit_span(const TransformerWeights *w, int n_layers, int unit) {
     return most + RT_ALIGN;
 }
 
+/* The seven matrices of layer l, in file order. */
+static void layer_matrices(TransformerWeights *w, int l, Matrix **ms) {
+    ms[0] = &w->wq[l];
+    ms[1] = &w->wk[l];
+    ms[2] = &w->wv[l];
+    ms[3] = &w->wo[l];
+    ms[4] = &w->w1[l];
+    ms[5] = &w->w3[l];
+    ms[6] = &w->w2[l];
+}
+
+static size_t layer_bytes(TransformerWeights *w, int l) {
+    Matrix *ms[7];
+    size_t n = 0;
+    int i;
+    layer_matrices(w, l, ms);
+    for (i = 0; i < 7; i++) n += matrix_bytes(ms[i]);
+    return n;
+}
+
+static void load_layer(ModelFile *mf, TransformerWeights *w, int l) {
+    Matrix *ms[7];
+    int i;
+    layer_matrices(w, l, ms);
+    for (i = 0; i < 7; i++) load_matrix(mf, ms[i], "layer");
+}
+
+static void free_layer(TransformerWeights *w, int l) {
+    Matrix *ms[7];
+    int i;
+    layer_matrices(w, l, ms);
+    for (i = 0; i < 7; i++) free_matrix(ms[i]);
+}
+
 #define MB(x) ((double)(x) / 1048576.0)
 
 static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, double budget_mb, int force_stream, int verbose) {
@@ -670,10 +706,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     /* Then the plan: everything in RAM if it fits the budget, else stream the big matrices. */
     resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
     if (w->token_embedding.kind != RT_F32) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
-    for (l = 0; l < p->n_layers; l++) {
-        resident_weights += matrix_bytes(&w->wq[l]) + matrix_bytes(&w->wk[l]) + matrix_bytes(&w->wv[l]) + matrix_bytes(&w->wo[l]);
-        resident_weights += matrix_bytes(&w->w1[l]) + matrix_bytes(&w->w3[l]) + matrix_bytes(&w->w2[l]);
-    }
+    for (l = 0; l < p->n_layers; l++) resident_weights += layer_bytes(w, l);
     fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, p->vocab_size);
     budget = budget_mb > 0.0 && budget_mb < MB((size_t)-1) ? (size_t)(budget_mb * 1048576.0) : (size_t)-1;
     st->on = force_stream || (resident_weights > budget - (fixed < budget ? fixed : budget));
@@ -681,6 +714,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     st->tokens = 0;
     st->buf = NULL;
     st->bytes = 0;
+    st->resident = 0;
     if (st->on) {
         st->unit = RT_UNIT_LAYER;
         st->bytes = unit_span(w, p->n_layers, RT_UNIT_LAYER);
@@ -698,6 +732,15 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
         need(st->bytes >= 2 * RT_ALIGN + (size_t)w->wcls.data_bytes / (size_t)p->vocab_size + (size_t)w->wcls.scale_bytes / (size_t)p->vocab_size, mf, "stream buffer", "cannot hold one classifier row");
         st->buf = (unsigned char *)xalloc(st->bytes, "stream buffer");
         w->token_embedding_table = NULL;
+        /* What the budget leaves after the buffer keeps the first layers resident (never with -S 1). */
+        if (!force_stream) {
+            size_t room = budget - fixed - st->bytes;
+            while (st->resident < p->n_layers && layer_bytes(w, st->resident) <= room) {
+                room -= layer_bytes(w, st->resident);
+                load_layer(mf, w, st->resident);
+                st->resident++;
+            }
+        }
     } else {
         load_matrix(mf, &w->token_embedding, "token_embedding");
         if (w->token_embedding.kind == RT_F32) {
@@ -706,15 +749,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
             w->token_embedding_table = floats(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), "embedding");
             dequantize_into(w->token_embedding_table, &w->token_embedding);
         }
-        for (l = 0; l < p->n_layers; l++) {
-            load_matrix(mf, &w->wq[l], "wq");
-            load_matrix(mf, &w->wk[l], "wk");
-            load_matrix(mf, &w->wv[l], "wv");
-            load_matrix(mf, &w->wo[l], "wo");
-            load_matrix(mf, &w->w1[l], "w1");
-            load_matrix(mf, &w->w3[l], "w3");
-            load_matrix(mf, &w->w2[l], "w2");
-        }
+        for (l = 0; l < p->n_layers; l++) load_layer(mf, w, l);
         if (p->shared_classifier) {
             w->wcls = w->token_embedding;
         } else {
@@ -731,8 +766,8 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     }
     build_run_state(&t->state, p, gs);
     if (verbose) {
-        fprintf(stderr, "retro: memory: %s, weights %.2f MB %s, kv cache %.2f MB, budget %s\n", st->on ? (st->unit == RT_UNIT_LAYER ? "streaming a layer at a time" : "streaming half a layer at a time") : "in RAM",
-                MB(st->on ? st->bytes : resident_weights), st->on ? "stream buffer" : "resident",
+        fprintf(stderr, "retro: memory: %s, %d of %d layers resident, weights %.2f MB %s, kv cache %.2f MB, budget %s\n", st->on ? (st->unit == RT_UNIT_LAYER ? "streaming a layer at a time" : "streaming half a layer at a time") : "in RAM",
+                st->on ? st->resident : p->n_layers, p->n_layers, MB(st->on ? st->bytes : resident_weights), st->on ? "stream buffer" : "resident",
                 MB(mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv"), (size_t)kv_dim, "kv") * 2 * sizeof(float)), budget == (size_t)-1 ? "none" : "set");
     }
 }
@@ -741,18 +776,11 @@ static void free_transformer(Transformer *t) {
     TransformerWeights *w = &t->weights;
     int l;
     if (t->stream.on) {
+        for (l = 0; l < t->stream.resident; l++) free_layer(w, l);
         xfree(t->stream.buf);
         fclose(t->file.f);
     } else {
-        for (l = 0; l < t->config.n_layers; l++) {
-            free_matrix(&w->wq[l]);
-            free_matrix(&w->wk[l]);
-            free_matrix(&w->wv[l]);
-            free_matrix(&w->wo[l]);
-            free_matrix(&w->w1[l]);
-            free_matrix(&w->w3[l]);
-            free_matrix(&w->w2[l]);
-        }
+        for (l = 0; l < t->config.n_layers; l++) free_layer(w, l);
         if (w->token_embedding.kind != RT_F32) xfree(w->token_embedding_table);
         free_matrix(&w->token_embedding);
         if (!t->config.shared_classifier) free_matrix(&w->wcls);
@@ -786,15 +814,9 @@ static void stream_in(Transformer *t, Matrix *const *ms, int count) {
 }
 
 static void stream_layer(Transformer *t, int l, int half) {
-    TransformerWeights *w = &t->weights;
     Matrix *ms[7];
-    ms[0] = &w->wq[l];
-    ms[1] = &w->wk[l];
-    ms[2] = &w->wv[l];
-    ms[3] = &w->wo[l];
-    ms[4] = &w->w1[l];
-    ms[5] = &w->w3[l];
-    ms[6] = &w->w2[l];
+    if (l < t->stream.resident) return;
+    layer_matrices(&t->weights, l, ms);
     if (t->stream.unit == RT_UNIT_LAYER) {
         if (half == 0) stream_in(t, ms, 7);
     } else {
