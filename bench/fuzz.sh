@@ -40,6 +40,6 @@ echo "engine (libFuzzer, ASan+UBSan): ${runs:-0} executions in ${secs:-?} s, cor
 READER_MUTATIONS=${RETRO_FUZZ_MUTATIONS:-$((SECONDS_TOTAL * 5))}
 start=$(date +%s)
 if RETRO_FUZZ_MUTATIONS=$READER_MUTATIONS npx vitest run test/fuzz/readers.test.ts > "$WORK/readers.log" 2>&1; then rstatus=0; else rstatus=$?; fi
-echo "TS readers: 5 readers x $READER_MUTATIONS mutations in $(( $(date +%s) - start )) s, internal errors or other exceptions: $([ "$rstatus" -eq 0 ] && echo 0 || echo 'see below')"
+echo "TS readers: $(grep -c "^  { name:" test/fuzz/readers.test.ts) readers x $READER_MUTATIONS mutations in $(( $(date +%s) - start )) s, internal errors or other exceptions: $([ "$rstatus" -eq 0 ] && echo 0 || echo 'see below')"
 [ "$rstatus" -eq 0 ] || grep -E '#[0-9]+:|failures' "$WORK/readers.log" | head -20
 [ "$status" -eq 0 ] && [ "$rstatus" -eq 0 ]

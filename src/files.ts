@@ -53,3 +53,9 @@ export function readJsonFile(path: string, limit: number, what: string, fail: (m
     throw fail(`${path}: not valid JSON${line === undefined ? '' : ` (line ${line})`}`, 'fix the JSON syntax');
   }
 }
+
+/** Text from a file, fit for a one-line message: control characters shown as ?, at most `max` characters. */
+export function printable(text: string, max = 200): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean;
+}

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
-import { readJsonFile } from '../files.js';
+import { printable, readJsonFile } from '../files.js';
 import { templateCatalog } from '../templates.js';
 import { checkProfileSafety } from './safety.js';
 import { profileSchema, type Profile } from './schema.js';
@@ -42,10 +42,10 @@ function resolveRaw(path: string, seen: string[]): Json {
   delete raw.extends;
   delete raw.$comment;
   if (ext === undefined) return raw;
-  if (typeof ext !== 'string') throw new ProfileError(`${path}: field extends: expected a profile name, got ${JSON.stringify(ext)}`, 'name the base profile, e.g. "base-powerpc"');
+  if (typeof ext !== 'string') throw new ProfileError(`${path}: field extends: expected a profile name, got ${printable(JSON.stringify(ext) ?? String(ext), 80)}`, 'name the base profile, e.g. "base-powerpc"');
   const candidates = [join(dirname(path), `${ext}.json`), join(BUILTIN_TARGETS, `${ext}.json`)];
   const basePath = candidates.find((p) => existsSync(p));
-  if (!basePath) throw new ProfileError(`${path}: extends unknown profile "${ext}"`, `create ${candidates[0]} or use a built-in base`);
+  if (!basePath) throw new ProfileError(`${path}: extends unknown profile "${printable(ext, 80)}"`, `create ${printable(candidates[0], 120)} or use a built-in base`);
   // Being a base is not inherited.
   const base = resolveRaw(basePath, [...seen, path]);
   delete base.abstract;
@@ -56,7 +56,7 @@ function resolveRaw(path: string, seen: string[]): Json {
 function checkTemplateNames(p: Profile, path: string): void {
   const known = templateCatalog();
   const refuse = (field: string, value: string, list: string[], what: string, file: string) =>
-    new ProfileError(`${path}: field ${field}: unknown ${what} "${value}"; known: ${list.join(', ')}`, `use one of those, or add ${file}`);
+    new ProfileError(`${path}: field ${field}: unknown ${what} "${printable(value, 80)}"; known: ${list.join(', ')}`, `use one of those, or add ${printable(file, 120)}`);
   p.cpu.simd.forEach((s, i) => {
     if (!known.simd.includes(s)) throw refuse(`cpu.simd.${i}`, s, known.simd, 'SIMD family', `templates/kernels/${s}.c.ejs`);
   });
@@ -77,7 +77,7 @@ export function loadProfileFile(path: string): Profile {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.join('.') || '(top level)';
-    throw new ProfileError(`${path}: field ${field}: ${issue.message}`, 'fix the profile; see targets/powerbook-g4.json for every field');
+    throw new ProfileError(`${path}: field ${printable(field, 80)}: ${printable(issue.message)}`, 'fix the profile; see targets/powerbook-g4.json for every field');
   }
   checkTemplateNames(parsed.data, path);
   return checkProfileSafety(parsed.data, path);

@@ -6,6 +6,7 @@
  * and the planner rely on. Checked once, when a profile is loaded.
  */
 import { ProfileError } from '../errors.js';
+import { printable } from '../files.js';
 import type { Profile } from './schema.js';
 
 interface Rule {
@@ -26,7 +27,7 @@ const OUTPUT_FLAG: Rule = { pattern: /^[-/][A-Za-z]{1,4}=? ?$/, says: 'an output
 
 function check(value: string, rule: Rule, field: string, where: string): void {
   if (!rule.pattern.test(value)) {
-    throw new ProfileError(`${where}: field ${field}: ${JSON.stringify(value.slice(0, 40))}${value.length > 40 ? '...' : ''} is not allowed here: ${rule.says}`, 'fix the profile; these strings are written into the generated C, build scripts and README');
+    throw new ProfileError(`${where}: field ${field}: "${printable(value, 40)}" is not allowed here: ${rule.says}`, 'fix the profile; these strings are written into the generated C, build scripts and README');
   }
 }
 

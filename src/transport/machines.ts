@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { readJsonFile } from '../files.js';
+import { printable, readJsonFile } from '../files.js';
 
 const machine = z
   .object({
@@ -43,7 +43,7 @@ export function readMachines(path: string, explicit: boolean): Record<string, Ma
     const issue = parsed.error.issues[0];
     const field = issue.path.join('.');
     const hint = issue.code === 'unrecognized_keys' && issue.keys.some((k) => /pass/i.test(k)) ? 'never store a password in the file: name its environment variable with "passwordEnv"' : 'see the retro.config.json example in README';
-    throw new UsageError(`${path}: field ${field || '(top level)'}: ${issue.message}`, hint);
+    throw new UsageError(`${path}: field ${printable(field, 80) || '(top level)'}: ${printable(issue.message)}`, hint);
   }
   return parsed.data.machines;
 }
