@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
 import type { NativeToolchain, Profile } from '../profile/schema.js';
+import { EXPF_CONSTANTS, EXPF_EXCEPTIONS, EXPF_TAB_HI, EXPF_TAB_LO } from '../reference/expf.js';
 
 export const TEMPLATES = resolve(dirname(fileURLToPath(import.meta.url)), '../../templates');
 
@@ -95,10 +96,30 @@ export function renderEngine(profile: Profile, format: FormatConstants, version:
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `shims/${osFamily}.c.ejs`,
     threads: `threads/${threads}.c.ejs`,
+    fpu: `fpu/${profile.cpu.fpuControl ?? 'none'}.c.ejs`,
     defaultThreads: threads === 'serial' ? 1 : profile.cpu.threads,
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
+    expf: expfData(),
   });
+}
+
+const hex = (bits: number) => `0x${bits.toString(16).padStart(8, '0')}UL`;
+
+/** The reference's exp tables as C initializer rows (templates/expf.c.ejs). */
+export function expfData(): { constants: [string, string][]; tabHi: string[]; tabLo: string[]; exceptions: string[] } {
+  const rows = (t: readonly number[]) => Array.from({ length: t.length / 8 }, (_, i) => t.slice(i * 8, i * 8 + 8).map((b) => `{${hex(b)}},`).join(' '));
+  return {
+    constants: Object.entries(EXPF_CONSTANTS).map(([name, bits]) => [name, `0x${bits.toString(16).padStart(8, '0')}`]),
+    tabHi: rows(EXPF_TAB_HI),
+    tabLo: rows(EXPF_TAB_LO),
+    exceptions: EXPF_EXCEPTIONS.map(([x, y]) => `{{${hex(x)}}, {${hex(y)}}},`),
+  };
+}
+
+/** retro's exp alone, for the exhaustive check (test/reference/expf.test.ts); the engine includes the same template. */
+export function renderExpf(): string {
+  return render('expf.c.ejs', { expf: expfData() });
 }
 
 function commandLine(t: NativeToolchain): string {

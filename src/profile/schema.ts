@@ -65,6 +65,7 @@ export const profileSchema = z
         byteOrder: z.enum(['little', 'big']),
         wordBits: z.union([z.literal(16), z.literal(32), z.literal(64)]),
         fpu: z.string(),
+        fpuControl: z.enum(['x87']).optional().describe('an FPU that keeps wider intermediates unless its precision control is set: the engine sets it to single (templates/fpu/<fpuControl>.c.ejs)'),
         simd: z.array(z.string()),
       })
       .strict(),
