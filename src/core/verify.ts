@@ -53,6 +53,7 @@ export interface VerifyRequest {
 
 export interface VerifyRun extends ReportRun {
   tolerance: number;
+  kernel: 'simd' | 'scalar';
 }
 
 export interface VerifyOutcome {
@@ -64,8 +65,9 @@ export interface VerifyOutcome {
   pass: boolean;
 }
 
-function toleranceFor(profile: Profile, quant: 'f32' | 'q8' | 'q4'): Tolerance {
-  return profile.verify[quant];
+/** The scalar kernels and the integer SIMD kernels must be exact (the profile says 0); a SIMD kernel that fuses or reorders float math has its own stated tolerance. */
+export function toleranceFor(profile: Profile, quant: 'f32' | 'q8' | 'q4', kernel: 'simd' | 'scalar'): Tolerance {
+  return (kernel === 'simd' ? profile.verify.simd?.[quant] : undefined) ?? profile.verify[quant];
 }
 
 export async function runVerify(req: VerifyRequest, progress: (m: string) => void = () => {}): Promise<VerifyOutcome> {
@@ -89,15 +91,16 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
   const header = readNativeHeader(file, { order: profile.cpu.byteOrder, targetId: profile.id });
   file.close();
   const quant = header.quant;
-  const tol = toleranceFor(profile, quant);
   const scratch = mkdtempSync(join(tmpdir(), 'retro-verify-'));
   const runs: VerifyRun[] = [];
   const skipped: { build: string; reason: string }[] = [];
   try {
     const { config, weights, vocab } = referenceModel(manifest, modelPath, scratch, progress);
-    const add = (build: string, result: CompareResult) => runs.push({ target: profile.id, build, quant, result, tolerance: tol.logit });
+    const add = (build: string, kernel: 'simd' | 'scalar', result: CompareResult) => runs.push({ target: profile.id, build, quant, kernel, result, tolerance: toleranceFor(profile, quant, kernel).logit });
     if (req.trace) {
-      add(`trace ${basename(req.trace)}`, compareTrace(readTrace(req.trace, profile.id, progress), config, weights, tol));
+      // A trace from the machine comes from the engine's default kernel: SIMD where there is one.
+      const kernel = (manifest.kernels ?? []).some((k) => k !== 'scalar') ? 'simd' : 'scalar';
+      add(`trace ${basename(req.trace)}`, kernel, compareTrace(readTrace(req.trace, profile.id, progress), config, weights, toleranceFor(profile, quant, kernel)));
     } else {
       const tokenizer = new Tokenizer(vocab);
       const promptTokens = encodePrompt(tokenizer, req.prompt, config.seqLen);
@@ -106,7 +109,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
       const forced = generate(buildTransformer(config, weights), tokenizer, new Sampler(0, 0.9, 1n), promptTokens, steps, { write: () => {} }).tokens;
       writeFileSync(join(bundle, 'forced.txt'), `${forced.join(' ')}\n`);
       // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
-      const kernels = (manifest.kernels ?? []).some((k) => k !== 'scalar') ? ['simd', 'scalar'] : ['scalar'];
+      const kernels: ('simd' | 'scalar')[] = (manifest.kernels ?? []).some((k) => k !== 'scalar') ? ['simd', 'scalar'] : ['scalar'];
       for (const build of profile.cross) {
         const reason = unrunnable(build, bundle);
         if (reason) {
@@ -125,7 +128,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
             const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });
             if (r.exitCode !== 0) throw new ToolchainError(`${build.output} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`, 'run it by hand in the bundle folder to see why');
             const tracePath = join(bundle, traceName);
-            add(`${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, compareTrace(readTrace(tracePath, profile.id, progress), config, weights, tol));
+            add(`${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, kernel, compareTrace(readTrace(tracePath, profile.id, progress), config, weights, toleranceFor(profile, quant, kernel)));
             rmSync(tracePath);
           }
         }

@@ -50,6 +50,9 @@ const nativeToolchain = z
   })
   .strict();
 
+/** Largest allowed |logit error| over the engine's top-k and relative L2 difference; 0 = bit for bit. */
+const tolerance = z.object({ logit: z.number().nonnegative(), relL2: z.number().nonnegative() }).strict();
+
 export const profileSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
@@ -91,9 +94,14 @@ export const profileSchema = z
     cross: z.array(crossBuild),
     verify: z
       .object({
-        f32: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
-        q8: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
-        q4: z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict(),
+        f32: tolerance,
+        q8: tolerance,
+        q4: tolerance,
+        simd: z
+          .object({ f32: tolerance.optional(), q8: tolerance.optional(), q4: tolerance.optional() })
+          .strict()
+          .optional()
+          .describe('SIMD kernels that fuse multiply-add or sum in another order: their own tolerance (the scalar kernel always runs next to them, with the tolerance above)'),
         why: z.string().describe('why this target may differ from the reference at all'),
       })
       .strict(),

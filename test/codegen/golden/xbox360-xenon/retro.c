@@ -991,8 +991,31 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
  * right in float32, the accumulation order the TS reference defines. */
 
 static void matmul_f32_scalar(float *xout, const float *x, const float *w, int n, int d) {
-    int i, j;
-    for (i = 0; i < d; i++) {
+    int i = 0, j;
+    /* four rows at a time share each load of x[j]; each row still sums left to right */
+    for (; i + 4 <= d; i += 4) {
+        const float *r0 = w + (size_t)i * n;
+        const float *r1 = r0 + n;
+        const float *r2 = r1 + n;
+        const float *r3 = r2 + n;
+        float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
+        for (j = 0; j < n; j++) {
+            float xj = x[j];
+            float p0 = r0[j] * xj;
+            float p1 = r1[j] * xj;
+            float p2 = r2[j] * xj;
+            float p3 = r3[j] * xj;
+            v0 += p0;
+            v1 += p1;
+            v2 += p2;
+            v3 += p3;
+        }
+        xout[i] = v0;
+        xout[i + 1] = v1;
+        xout[i + 2] = v2;
+        xout[i + 3] = v3;
+    }
+    for (; i < d; i++) {
         const float *row = w + (size_t)i * n;
         float val = 0.0f;
         for (j = 0; j < n; j++) {
