@@ -100,10 +100,10 @@ static void rt_parallel(void (*fn)(void *ctx, int part, int parts), void *ctx) {
 
 /* x87 computes with 64-bit mantissas unless told otherwise. While the engine computes, its
  * precision control is single, so every float operation rounds to float32 once, as the reference
- * does, without a store after each step (the exponent range stays x87's; nothing the engine
- * computes leaves float32's normal range except exp's own results, which rt_expf rounds itself).
- * The trace's double statistics run with double precision. The caller's control word comes back at
- * exit. Each compiler has its own call: */
+ * does, without a store after each step. The exponent range stays x87's: a result below float32's
+ * normal range (a softmax probability under 2^-126) is rounded twice, to 24 bits and then when
+ * stored; rt_expf rounds its own subnormal results exactly. The trace's double statistics run with
+ * double precision. The caller's control word comes back at exit. Each compiler has its own call: */
 #if (defined(__GNUC__) || defined(__TINYC__)) && !(defined(__i386__) && !defined(__SSE_MATH__))
 /* compiled for a CPU whose float operations are float32 already (x86-64 SSE, another machine) */
 static unsigned rt_fpu_get(void) { return 0; }
