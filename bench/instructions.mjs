@@ -37,11 +37,14 @@ const MODELS = [
   { name: '15M shape', model: m15, tok: tok32k },
 ];
 // The build each target is measured with: the emulated stand-in for the real machine.
-const TARGETS = [
+// RETRO_BENCH_TARGETS=win98-pentium2 (comma-separated) measures only those.
+const ONLY = process.env.RETRO_BENCH_TARGETS?.split(',');
+const ALL_TARGETS = [
   { id: 'powerbook-g4', build: 'linux-ppc-g4' },
   { id: 'xbox360-xenon', build: 'linux-ppc32-cell' },
   { id: 'win98-pentium2', build: 'linux-i686-p2' },
 ];
+const TARGETS = ALL_TARGETS.filter((t) => !ONLY || ONLY.includes(t.id));
 const VARIANTS = [
   { label: 'f32 scalar', quant: 'f32', kernel: 'scalar' },
   { label: 'f32 SIMD', quant: 'f32', kernel: 'simd' },

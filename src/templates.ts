@@ -21,6 +21,8 @@ export interface TemplateCatalog {
   osFamilies: string[];
   /** Native build scripts (templates/build/<script>.ejs). */
   buildScripts: string[];
+  /** FPU precision controls (templates/fpu/<name>.c.ejs; none is the default). */
+  fpuControls: string[];
 }
 
 export function templateCatalog(): TemplateCatalog {
@@ -30,5 +32,6 @@ export function templateCatalog(): TemplateCatalog {
       .filter((d) => existsSync(join(TEMPLATES, 'os', d, 'shim.c.ejs')))
       .sort(),
     buildScripts: namesIn('build', '.ejs'),
+    fpuControls: namesIn('fpu', '.c.ejs').filter((f) => f !== 'none'),
   };
 }

@@ -13,6 +13,7 @@ import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../
 import { QUANT_KINDS } from '../quant/kinds.js';
 import { TEMPLATES } from '../templates.js';
 import { RETRO_VERSION } from '../version.js';
+import { EXPF_CONSTANTS, EXPF_EXCEPTIONS, EXPF_TAB_HI, EXPF_TAB_LO } from '../reference/expf.js';
 
 export const ENGINE_FILE = 'retro.c';
 
@@ -105,15 +106,35 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `os/${osFamily}/shim.c.ejs`,
     threads,
+    fpu: `fpu/${profile.cpu.fpuControl ?? 'none'}.c.ejs`,
     defaultThreads: threads.startsWith('shared/') ? 1 : profile.cpu.threads,
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
+    expf: expfData(),
   });
 }
 
 /** How the person at the machine starts a program there. */
 export function runCommand(profile: Profile, program: string): string {
   return osFacts(profile.os.family).run.replace('{program}', program);
+}
+
+const hex = (bits: number) => `0x${bits.toString(16).padStart(8, '0')}UL`;
+
+/** The reference's exp tables as C initializer rows (templates/expf.c.ejs). */
+export function expfData(): { constants: [string, string][]; tabHi: string[]; tabLo: string[]; exceptions: string[] } {
+  const rows = (t: readonly number[]) => Array.from({ length: t.length / 8 }, (_, i) => t.slice(i * 8, i * 8 + 8).map((b) => `{${hex(b)}},`).join(' '));
+  return {
+    constants: Object.entries(EXPF_CONSTANTS).map(([name, bits]) => [name, `0x${bits.toString(16).padStart(8, '0')}`]),
+    tabHi: rows(EXPF_TAB_HI),
+    tabLo: rows(EXPF_TAB_LO),
+    exceptions: EXPF_EXCEPTIONS.map(([x, y]) => `{{${hex(x)}}, {${hex(y)}}},`),
+  };
+}
+
+/** retro's exp alone, for the exhaustive check (test/reference/expf.test.ts); the engine includes the same template. */
+export function renderExpf(): string {
+  return render('expf.c.ejs', { expf: expfData() });
 }
 
 function commandLine(t: NativeToolchain): string {

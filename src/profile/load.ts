@@ -64,6 +64,8 @@ function checkTemplateNames(p: Profile, path: string): void {
   for (const [field, family] of families) {
     if (family !== undefined && !known.osFamilies.includes(family)) throw refuse(field!, family, known.osFamilies, 'OS family', `templates/os/${family}/shim.c.ejs`);
   }
+  const fpu = p.cpu.fpuControl;
+  if (fpu !== undefined && !known.fpuControls.includes(fpu)) throw refuse('cpu.fpuControl', fpu, known.fpuControls, 'FPU precision control', `templates/fpu/${fpu}.c.ejs`);
   p.toolchains.forEach((t, i) => {
     if (!known.buildScripts.includes(t.script)) throw refuse(`toolchains.${i}.script`, t.script, known.buildScripts, 'build script', `templates/build/${t.script}.ejs`);
   });

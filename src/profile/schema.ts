@@ -7,7 +7,8 @@ function perKind<T extends z.ZodTypeAny>(value: T) {
   return z.object(Object.fromEntries(QUANT_NAMES.map((k) => [k, value])) as Record<QuantKind, T>).strict();
 }
 
-const tolerance = z.object({ logit: z.number().positive(), relL2: z.number().positive() }).strict();
+/** Largest allowed |logit error| over the engine's top-k and relative L2 difference; 0 = bit for bit. */
+const tolerance = z.object({ logit: z.number().nonnegative(), relL2: z.number().nonnegative() }).strict();
 
 const run = z
   .object({
@@ -72,6 +73,7 @@ export const profileSchema = z
         byteOrder: z.enum(['little', 'big']),
         wordBits: z.union([z.literal(16), z.literal(32), z.literal(64)]),
         fpu: z.string(),
+        fpuControl: z.string().optional().describe('an FPU that keeps wider intermediates unless its precision control is set: the engine sets it to single (templates/fpu/<fpuControl>.c.ejs)'),
         simd: z.array(z.string()).describe('SIMD families with a kernel in templates/kernels, best first'),
       })
       .strict(),
@@ -99,6 +101,7 @@ export const profileSchema = z
     verify: z
       .object({
         ...perKind(tolerance).shape,
+        simd: perKind(tolerance).partial().strict().optional().describe('SIMD kernels that fuse multiply-add or sum in another order: their own tolerance (the scalar kernel always runs next to them, with the tolerance above)'),
         why: z.string().describe('why this target may differ from the reference at all'),
       })
       .strict(),

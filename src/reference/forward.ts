@@ -3,6 +3,7 @@
  * Names match the generated C so the two can be read side by side.
  */
 import { headSize as headSizeOf, kvDim as kvDimOf, type Config, type Weights } from './model.js';
+import { expf } from './expf.js';
 import { matmul, Quantizer, rmsnorm, softmax } from './math.js';
 
 const f = Math.fround;
@@ -138,7 +139,7 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
     matmul(s.hb2, s.xb, lw.w3, s.scratch);
     for (let i = 0; i < hiddenDim; i++) {
       let val = s.hb[i];
-      val = f(val * f(1 / f(1 + f(Math.exp(-val)))));
+      val = f(val * f(1 / f(1 + expf(-val))));
       s.hb[i] = f(val * s.hb2[i]);
     }
     matmul(s.xb, s.hb, lw.w2, s.scratch);

@@ -7,9 +7,10 @@
  * over j. `Math.fround` after each double operation gives the correctly
  * rounded float32 result, since a double holds a float32 product exactly and
  * double-rounding is harmless for +, *, /, sqrt on float32 inputs.
- * Transcendentals (exp, pow, sin, cos) are computed in double and rounded once,
- * which matches a correctly rounded libm float function.
+ * exp is retro's own correctly rounded float32 routine (expf.ts), which the C
+ * engine runs operation for operation instead of any C library's exp.
  */
+import { expf } from './expf.js';
 import type { IntMatrix, Matrix } from './model.js';
 
 const f = Math.fround;
@@ -28,7 +29,7 @@ export function softmax(x: Float32Array, size: number, offset = 0): void {
   for (let i = 1; i < size; i++) if (x[offset + i] > maxVal) maxVal = x[offset + i];
   let sum = 0;
   for (let i = 0; i < size; i++) {
-    const e = f(Math.exp(f(x[offset + i] - maxVal)));
+    const e = expf(f(x[offset + i] - maxVal));
     x[offset + i] = e;
     sum = f(sum + e);
   }

@@ -29,6 +29,14 @@ export type VerifyMode = 'free' | 'forced';
 
 export interface VerifyRun extends ReportRun {
   tolerance: number;
+  kernel: Kernel;
+}
+
+type Kernel = 'simd' | 'scalar';
+
+/** The scalar kernels and the integer SIMD kernels must be exact (the profile says 0); a SIMD kernel that fuses or reorders float math has its own stated tolerance. */
+export function toleranceFor(profile: Profile, quant: QuantKind, kernel: Kernel): Tolerance {
+  return (kernel === 'simd' ? profile.verify.simd?.[quant] : undefined) ?? profile.verify[quant];
 }
 
 /** The verdict on a bundle or a trace: what retro verify prints. */
@@ -47,7 +55,6 @@ export interface BundleReference {
   bundle: string;
   manifest: Manifest | undefined;
   quant: QuantKind;
-  tolerance: Tolerance;
   config: Config;
   weights: Weights;
   vocab: Vocab;
@@ -70,7 +77,7 @@ export function bundleReference(profile: Profile, bundle: string, progress: (m: 
   } finally {
     file.close();
   }
-  const base = { profile, bundle, manifest, quant, tolerance: profile.verify[quant] };
+  const base = { profile, bundle, manifest, quant };
   const m = manifest?.model;
   if (m && (m.usedDefault || existsSync(m.source))) {
     return withInputs({ model: m.usedDefault ? undefined : m.source, tokenizer: m.tokenizer ?? undefined }, (inputs) => ({
@@ -96,13 +103,16 @@ function readTrace(path: string, targetId: string, progress: (m: string) => void
   return trace;
 }
 
-function run(ref: BundleReference, build: string, result: CompareResult): VerifyRun {
-  return { target: ref.profile.id, build, quant: ref.quant, result, tolerance: ref.tolerance.logit };
+/** The kernel a bundle's engine runs by default: SIMD where the bundle has one. */
+function defaultKernel(ref: BundleReference): Kernel {
+  return (ref.manifest?.kernels ?? []).some((k) => k !== 'scalar') ? 'simd' : 'scalar';
 }
 
-/** A trace written by an engine (here or on the real machine), compared with the reference. */
-export function verifyTrace(ref: BundleReference, tracePath: string, label: string, progress: (m: string) => void): VerifyRun {
-  return run(ref, label, compareTrace(readTrace(tracePath, ref.profile.id, progress), ref.config, ref.weights, ref.tolerance));
+/** A trace written by an engine (here or on the real machine, with `kernel`, by default its default one), compared with the reference. */
+export function verifyTrace(ref: BundleReference, tracePath: string, label: string, progress: (m: string) => void, kernel: Kernel = defaultKernel(ref)): VerifyRun {
+  const tol = toleranceFor(ref.profile, ref.quant, kernel);
+  const result = compareTrace(readTrace(tracePath, ref.profile.id, progress), ref.config, ref.weights, tol);
+  return { target: ref.profile.id, build: label, quant: ref.quant, kernel, result, tolerance: tol.logit };
 }
 
 export interface EmulatedRequest {
@@ -134,7 +144,7 @@ export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest,
   writeFileSync(join(bundle, forcedFile), `${forced.join(' ')}\n`);
   const scratch = mkdtempSync(join(tmpdir(), 'retro-verify-'));
   // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
-  const kernels = (ref.manifest?.kernels ?? []).some((k) => k !== 'scalar') ? (['simd', 'scalar'] as const) : (['scalar'] as const);
+  const kernels: Kernel[] = defaultKernel(ref) === 'simd' ? ['simd', 'scalar'] : ['scalar'];
   try {
     for (const build of profile.cross) {
       const reason = unrunnable(build, bundle);
@@ -151,7 +161,7 @@ export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest,
           const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });
           if (r.exitCode !== 0) throw new ToolchainError(`${build.output} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`, 'run it by hand in the bundle folder to see why');
           const tracePath = join(bundle, traceName);
-          runs.push(verifyTrace(ref, tracePath, `${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, progress));
+          runs.push(verifyTrace(ref, tracePath, `${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, progress, kernel));
           rmSync(tracePath);
         }
       }

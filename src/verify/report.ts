@@ -28,7 +28,7 @@ function chart(run: ReportRun): string {
   return `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="per-position logit error">
 ${ticks.join('\n')}
 <line x1="${P}" x2="${W - 10}" y1="${y(run.tolerance)}" y2="${y(run.tolerance)}" stroke="orange" stroke-dasharray="4"/>
-<text x="${W - 150}" y="${y(run.tolerance) - 4}" font-size="10" fill="orange">tolerance ${run.tolerance}</text>
+<text x="${W - 150}" y="${y(run.tolerance) - 4}" font-size="10" fill="orange">${run.tolerance === 0 ? 'exact (tolerance 0)' : `tolerance ${run.tolerance}`}</text>
 <polyline points="${line}" fill="none" stroke="steelblue" stroke-width="1.5"/>
 ${bad.join('\n')}
 <text x="${P}" y="${H - 4}" font-size="10">position 0 .. ${pts.length - 1} (errors of exactly 0 drawn at 1e-9)</text>

@@ -41,9 +41,10 @@ const bad = (path: string, line: number, what: string) =>
   new VerifyError(`${path}:${line}: not a retro trace: ${what}`, 'pass the file the engine wrote with -T (fetch it in binary or ASCII mode, both work)');
 
 /** A logit as the engine printed it (%.9g, exact as float32); nan/inf in any C library's spelling become NaN/Infinity. */
-function logitValue(s: string): number {
+/** A float32 logit, or (float32 = false) one of the trace's double statistics, which must not be rounded to float32. */
+function logitValue(s: string, float32 = true): number {
   const v = Number(s);
-  if (!Number.isNaN(v)) return Math.fround(v);
+  if (!Number.isNaN(v)) return float32 ? Math.fround(v) : v;
   if (/inf/i.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
   return NaN;
 }
@@ -99,7 +100,7 @@ export function parseTrace(text: string, path: string): Trace {
         const [id, value] = p.split(':');
         return { id: Number(id), value: logitValue(value) };
       });
-    const step: TraceStep = { pos: Number(m[1]), token: Number(m[2]), next: Number(m[3]), src: m[4] as TraceStep['src'], argmax: Number(m[5]), sum: logitValue(m[6]), l2: logitValue(m[7]), top };
+    const step: TraceStep = { pos: Number(m[1]), token: Number(m[2]), next: Number(m[3]), src: m[4] as TraceStep['src'], argmax: Number(m[5]), sum: logitValue(m[6], false), l2: logitValue(m[7], false), top };
     if (step.pos !== steps.length) throw bad(path, i + 1, `position ${step.pos} out of order`);
     if (step.pos >= header.steps) throw bad(path, i + 1, `more positions than the header's steps=${header.steps}`);
     if (top.length !== topCount) throw bad(path, i + 1, `${top.length} top logits, the header says ${topCount}`);

@@ -32,6 +32,18 @@ describe('generated sources match their golden files', () => {
   }
 });
 
+describe('no C library transcendental at run time', () => {
+  for (const id of TARGETS) {
+    it(`${id}: the only libm call is sqrt (exp is rt_expf; RoPE's pow, cos and sin are tables)`, () => {
+      const c = renderEngine(loadProfile(id)).replace(/\/\*[\s\S]*?\*\//g, '');
+      const calls = new Set([...c.matchAll(/\b(exp|expf|log|logf|pow|powf|sin|sinf|cos|cosf|tanh|floor|floorf|ceil|fabs|fabsf|sqrt|sqrtf)\s*\(/g)].map((m) => m[1]));
+      expect([...calls]).toEqual(['sqrt']);
+      expect(c).toMatch(/x\[i\] = rt_expf\(d\);/);
+      expect(c).toMatch(/float e = rt_expf\(-val\);/);
+    });
+  }
+});
+
 describe('the engine reads like run.c', () => {
   const c = renderEngine(loadProfile('powerbook-g4'));
 

@@ -62,6 +62,23 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     }
   });
 
+  it(`every ${target} binary prints llama2.c's other goldens byte for byte (multinomial sampling, synthetic_v0, runq on synthetic_v2_q8)`, async () => {
+    if (!ready() || !f32) return;
+    const v0 = await runBuild({ target, model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'v0'), compile: true });
+    const v2 = await runBuild({ target, model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64, out: join(out, 'v2'), compile: true });
+    const runs: [BuildReport, string[], string][] = [
+      [f32, ['-t', '0.8', '-p', '1.0', '-s', '1337', '-n', '200', '-i', 'The little dog'], 'stories260K_the-little-dog_t0.8_p1.0_s1337_n200.txt'],
+      [v0, ['-t', '0', '-n', '60', '-i', ONCE], 'synthetic_v0_t0_n60.txt'],
+      [v2, ['-t', '0', '-n', '60', '-i', ONCE], 'synthetic_v2q8_t0_n60.txt'],
+    ];
+    for (const [bundle, args, file] of runs) {
+      for (const b of bundle.profile.cross) {
+        const r = await runBinary(b, join(bundle.out, b.output), ['model.rtr', ...args], { cwd: bundle.out, env: wineEnv(out) });
+        expect(r.stdout.toString('latin1'), `${b.id} ${file}`).toBe(golden(file).toString('latin1'));
+      }
+    }
+  });
+
   it(`${target} refuses a model built for the other byte order, and a truncated one`, async () => {
     if (!ready() || !f32) return;
     const b = f32.profile.cross[0];

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runVerify, type VerifyRequest } from '../../src/core/verify.js';
+import { toleranceFor } from '../../src/verify/bundle.js';
 import { selectKernels } from '../../src/codegen/render.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
@@ -35,9 +36,18 @@ export function targetVerify(target: string): void {
       const kernels = selectKernels(loadProfile(target)).length;
       expect(r.runs).toHaveLength(builds * 2 * kernels);
       for (const run of r.runs) {
-        expect(run.result.failures, `${run.build} ${run.result.mode}`).toEqual([]);
+        const what = `${run.build} ${run.result.mode}`;
+        expect(run.result.failures, what).toEqual([]);
         expect(run.result.positions.length).toBeGreaterThan(8);
+        // Scalar and integer SIMD kernels: bit for bit, every token the reference's.
+        if (toleranceFor(r.profile, run.quant as 'f32' | 'q8' | 'q4', run.kernel).logit === 0) {
+          expect(run.result.worstLogitErr, what).toBe(0);
+          expect(run.result.worstRelL2, what).toBe(0);
+          expect(run.result.argmaxAgree, what).toBe(run.result.positions.length);
+        }
       }
+      // Every kernel that may differ is run next to an exact one.
+      expect(r.runs.filter((x) => x.kernel === 'scalar').length).toBe(r.runs.length / kernels);
       expect(r.pass).toBe(true);
       if (over.stream || over.ramBudgetMb) {
         // The engine did stream: it says so, and how much it read per token.

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { runVerify } from '../../src/core/verify.js';
 import { BinaryFile } from '../../src/model/file.js';
-import { readNativeHeader } from '../../src/model/native.js';
+import { readNativeHeader, type NativeHeader } from '../../src/model/native.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { compile } from '../../src/toolchain/tools.js';
 import { model, tempDir } from '../helpers/fixtures.js';
@@ -85,4 +85,56 @@ describe('a bug planted in a SIMD kernel fails the SIMD runs and only them', () 
     expect(r.pass).toBe(false);
     for (const run of r.runs) expect(run.result.pass, run.build).toBe(run.build.endsWith('scalar)'));
   });
+});
+
+describe('on the Pentium II, q8 bugs far below the old 0.5 tolerance fail verify', () => {
+  // Before x87 ran in single precision and exp was retro's own, win98-pentium2 allowed 0.5 on q8
+  // logits (and 2% on their L2 norm); these bugs move the logits by far less, and now fail every
+  // run (wine and qemu, MMX and scalar).
+  const p2 = join(dir, 'p2-q8');
+  const ready = () => haveTools('i686-w64-mingw32-gcc', 'wine', 'i686-linux-gnu-gcc', 'qemu-i386');
+  beforeAll(async () => {
+    if (!ready()) return;
+    await runBuild({ target: 'win98-pentium2', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, out: p2, compile: true });
+  });
+
+  type Entry = NativeHeader['entries'][number];
+  // Row 403 of the classifier (shared with the embedding in stories260K) is " Once", in the engine's top 8 from the first position on.
+  const bugs: [string, (buf: Buffer, entries: Entry[]) => void][] = [
+    [
+      "one weight of layer 0's w1 one quantization step off",
+      (buf, entries) => {
+        const at = entries.find((x) => x.name === 'w1' && x.layer === 0)!.dataOffset;
+        buf.writeInt8(buf.readInt8(at) === 127 ? 126 : buf.readInt8(at) + 1, at);
+      },
+    ],
+    [
+      "one group scale of the classifier's row 403 one ulp off",
+      (buf, entries) => {
+        const e = entries.find((x) => x.name === 'token_embedding')!;
+        const at = e.scaleOffset + 403 * Math.ceil(e.cols / e.groupSize) * 4;
+        buf.writeUInt32LE(buf.readUInt32LE(at) + 1, at);
+      },
+    ],
+  ];
+  for (const [name, change] of bugs) {
+    it(name, async () => {
+      if (!ready()) return;
+      const b = join(dir, `p2-${name.replace(/\W+/g, '-')}`);
+      cpSync(p2, b, { recursive: true });
+      const p = join(b, 'model.rtr');
+      const buf = readFileSync(p);
+      change(buf, readNativeHeader(BinaryFile.open(p, 'model'), { order: 'little', targetId: 'win98-pentium2' }).entries);
+      writeFileSync(p, buf);
+      const r = await runVerify(verifyRequest('win98-pentium2', { bundle: b, steps: 32 }));
+      expect(r.runs).toHaveLength(8);
+      for (const run of r.runs) {
+        expect(run.result.pass, run.build).toBe(false);
+        // the old tolerance would have passed it: every argmax the same, the errors far below it
+        expect(run.result.worstLogitErr, run.build).toBeLessThan(0.5);
+        expect(run.result.worstRelL2, run.build).toBeLessThan(0.02);
+        expect(run.result.argmaxAgree, run.build).toBe(run.result.positions.length);
+      }
+    });
+  }
 });

@@ -100,6 +100,73 @@ static void rt_parallel(void (*fn)(void *ctx, int part, int parts), void *ctx) {
 }
 
 
+/* x87 computes with 64-bit mantissas unless told otherwise. While the engine computes, its
+ * precision control is single, so every float operation rounds to float32 once, as the reference
+ * does, without a store after each step. The exponent range stays x87's: a result below float32's
+ * normal range (a softmax probability under 2^-126) is rounded twice, to 24 bits and then when
+ * stored; rt_expf rounds its own subnormal results exactly. The trace's double statistics run with
+ * double precision. The caller's control word comes back at exit. Each compiler has its own call: */
+#if (defined(__GNUC__) || defined(__TINYC__)) && !(defined(__i386__) && !defined(__SSE_MATH__))
+/* compiled for a CPU whose float operations are float32 already (x86-64 SSE, another machine) */
+static unsigned rt_fpu_get(void) { return 0; }
+static void rt_fpu_precision(unsigned pc) { (void)pc; }
+#define RT_FPU_SINGLE 0u
+#define RT_FPU_DOUBLE 0u
+#elif defined(__GNUC__) || defined(__TINYC__)
+/* gcc, mingw, clang: the control word itself (no msvcrt import) */
+static unsigned rt_fpu_get(void) {
+    unsigned short cw;
+    __asm__ __volatile__("fnstcw %0" : "=m"(cw));
+    return cw;
+}
+static void rt_fpu_precision(unsigned pc) {
+    unsigned short cw = (unsigned short)((rt_fpu_get() & ~0x0300u) | pc);
+    __asm__ __volatile__("fldcw %0" : : "m"(cw));
+}
+#define RT_FPU_SINGLE 0x0000u
+#define RT_FPU_DOUBLE 0x0200u
+#elif defined(_MSC_VER)
+/* MSVC 6: _controlfp with its abstract bits (float.h) */
+#include <float.h>
+static unsigned rt_fpu_get(void) { return _controlfp(0, 0) & _MCW_PC; }
+static void rt_fpu_precision(unsigned pc) { _controlfp(pc, _MCW_PC); }
+#define RT_FPU_SINGLE _PC_24
+#define RT_FPU_DOUBLE _PC_53
+#elif defined(__BORLANDC__) || defined(__WATCOMC__)
+/* Borland C++ 5.02 and OpenWatcom: _control87 with the hardware bits (Borland's float.h names them
+ * only without -A, so they are spelled out here) */
+#include <float.h>
+static unsigned rt_fpu_get(void) { return _control87(0, 0) & 0x0300u; }
+static void rt_fpu_precision(unsigned pc) { _control87(pc, 0x0300u); }
+#define RT_FPU_SINGLE 0x0000u
+#define RT_FPU_DOUBLE 0x0200u
+#else
+#error "retro: set the x87 precision control to single for this compiler (see rt_fpu_precision)"
+#endif
+
+static unsigned rt_fpu_saved;
+static int rt_fpu_started = 0;
+
+static void rt_fpu_restore(void) {
+    rt_fpu_precision(rt_fpu_saved);
+}
+
+/* float32 arithmetic from here on */
+static void rt_fpu_float(void) {
+    if (!rt_fpu_started) {
+        rt_fpu_saved = rt_fpu_get();
+        rt_fpu_started = 1;
+        atexit(rt_fpu_restore);
+    }
+    rt_fpu_precision(RT_FPU_SINGLE);
+}
+
+/* double arithmetic (the trace's sums) from here on */
+static void rt_fpu_double(void) {
+    rt_fpu_precision(RT_FPU_DOUBLE);
+}
+
+
 /* size_t arithmetic that cannot wrap on a 32-bit size_t */
 static size_t mul_size(size_t a, size_t b, const char *what) {
     if (b != 0 && a > (size_t)-1 / b) die("size overflow", what, "the model is too large for this machine");
@@ -848,6 +915,189 @@ static void embed(Transformer *t, int token, float *x) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* exp */
+
+/* retro's own float32 exp, src/reference/expf.ts line by line: correctly rounded on every float32
+ * input, float operations only (no double, no libm), so every compiler on every machine gets the
+ * reference's bits. On x87 it needs the precision control set to single, as the engine does.
+ * Constants are bit patterns, not decimals, so no compiler's decimal conversion can change them. */
+typedef union {
+    u32 u;
+    float f;
+} RtBits;
+
+static const RtBits rt_expf_k[] = {
+    {0x42b8aa3bUL}, /* INV_L */
+    {0x3c314000UL}, /* L1 */
+    {0x37484000UL}, /* L2 */
+    {0x31fefa3aUL}, /* L3 */
+    {0x31fef000UL}, /* L3H */
+    {0x2ba3a000UL}, /* L3L */
+    {0xa4065436UL}, /* L4 */
+    {0x3e2aaaabUL}, /* C3 */
+    {0x3d2aaaabUL}, /* C4 */
+    {0x3c088889UL}, /* C5 */
+    {0x29000000UL}, /* EPS */
+    {0x33000000UL}, /* TINY */
+    {0x42b17217UL}, /* OVER */
+    {0xc2d00000UL}, /* UNDER */
+    {0x1f800000UL}, /* TWO_M64 */
+    {0x7f800000UL}, /* INF */
+};
+#define RT_EXPF_INV_L rt_expf_k[0].f
+#define RT_EXPF_L1 rt_expf_k[1].f
+#define RT_EXPF_L2 rt_expf_k[2].f
+#define RT_EXPF_L3 rt_expf_k[3].f
+#define RT_EXPF_L3H rt_expf_k[4].f
+#define RT_EXPF_L3L rt_expf_k[5].f
+#define RT_EXPF_L4 rt_expf_k[6].f
+#define RT_EXPF_C3 rt_expf_k[7].f
+#define RT_EXPF_C4 rt_expf_k[8].f
+#define RT_EXPF_C5 rt_expf_k[9].f
+#define RT_EXPF_EPS rt_expf_k[10].f
+#define RT_EXPF_TINY rt_expf_k[11].f
+#define RT_EXPF_OVER rt_expf_k[12].f
+#define RT_EXPF_UNDER rt_expf_k[13].f
+#define RT_EXPF_TWO_M64 rt_expf_k[14].f
+#define RT_EXPF_INF rt_expf_k[15].f
+
+/* 2^(j/64) = hi[j] + lo[j] */
+static const RtBits rt_expf_tab_hi[64] = {
+    {0x3f800000UL}, {0x3f8164d2UL}, {0x3f82cd87UL}, {0x3f843a29UL}, {0x3f85aac3UL}, {0x3f871f62UL}, {0x3f88980fUL}, {0x3f8a14d5UL},
+    {0x3f8b95c2UL}, {0x3f8d1adfUL}, {0x3f8ea43aUL}, {0x3f9031dcUL}, {0x3f91c3d3UL}, {0x3f935a2bUL}, {0x3f94f4f0UL}, {0x3f96942dUL},
+    {0x3f9837f0UL}, {0x3f99e046UL}, {0x3f9b8d3aUL}, {0x3f9d3edaUL}, {0x3f9ef532UL}, {0x3fa0b051UL}, {0x3fa27043UL}, {0x3fa43516UL},
+    {0x3fa5fed7UL}, {0x3fa7cd94UL}, {0x3fa9a15bUL}, {0x3fab7a3aUL}, {0x3fad583fUL}, {0x3faf3b79UL}, {0x3fb123f6UL}, {0x3fb311c4UL},
+    {0x3fb504f3UL}, {0x3fb6fd92UL}, {0x3fb8fbafUL}, {0x3fbaff5bUL}, {0x3fbd08a4UL}, {0x3fbf179aUL}, {0x3fc12c4dUL}, {0x3fc346cdUL},
+    {0x3fc5672aUL}, {0x3fc78d75UL}, {0x3fc9b9beUL}, {0x3fcbec15UL}, {0x3fce248cUL}, {0x3fd06334UL}, {0x3fd2a81eUL}, {0x3fd4f35bUL},
+    {0x3fd744fdUL}, {0x3fd99d16UL}, {0x3fdbfbb8UL}, {0x3fde60f5UL}, {0x3fe0ccdfUL}, {0x3fe33f89UL}, {0x3fe5b907UL}, {0x3fe8396aUL},
+    {0x3feac0c7UL}, {0x3fed4f30UL}, {0x3fefe4baUL}, {0x3ff28177UL}, {0x3ff5257dUL}, {0x3ff7d0dfUL}, {0x3ffa83b3UL}, {0x3ffd3e0cUL},
+};
+static const RtBits rt_expf_tab_lo[64] = {
+    {0x00000000UL}, {0xb1c43fd0UL}, {0xb34ea7a9UL}, {0xb2f14c87UL}, {0x334f9891UL}, {0xb352c2e6UL}, {0xb37eda4bUL}, {0x336a92deUL},
+    {0xb260aba1UL}, {0x3336fcb7UL}, {0xb3697465UL}, {0x330628cdUL}, {0x33675624UL}, {0x32bc4f9cUL}, {0xb32e0212UL}, {0x32dc8061UL},
+    {0x33231b71UL}, {0xb359be90UL}, {0xb30c5563UL}, {0xb331a601UL}, {0x33412342UL}, {0x31fb9715UL}, {0x30c3125aUL}, {0xb323ec33UL},
+    {0xb32c9d5eUL}, {0xb3162d36UL}, {0xb3162b08UL}, {0xb314ad82UL}, {0xb22deaf6UL}, {0xb3252debUL}, {0xb37c5aa8UL}, {0x32154889UL},
+    {0x32cfe77aUL}, {0xb266b974UL}, {0x330ec5f7UL}, {0xb31bd983UL}, {0xb3414fe8UL}, {0xb3130b1aUL}, {0xb2d6663eUL}, {0xb2976da2UL},
+    {0x320aa837UL}, {0xb2dd5119UL}, {0xb37323a2UL}, {0xb006c6c2UL}, {0x3228fc24UL}, {0xb2944353UL}, {0xb35c1daaUL}, {0xb3286024UL},
+    {0xb2d4a58aUL}, {0xb2f61d41UL}, {0xb3504a1cUL}, {0xb37b43e3UL}, {0xb21eab59UL}, {0x33657d15UL}, {0xb2441be6UL}, {0x33207898UL},
+    {0xb24116deUL}, {0x3276cca1UL}, {0xb348464aUL}, {0x32f167ffUL}, {0x32292436UL}, {0x336615a2UL}, {0xb2923758UL}, {0x31cf486cUL},
+};
+
+/* (x, exp(x)) where the rounding test cannot decide and v0 + v1 rounds the wrong way, sorted by x */
+static const RtBits rt_expf_exc[12][2] = {
+    {{0xc16912cdUL}, {0x34fd331bUL}},
+    {{0xc13d6631UL}, {0x36f28e33UL}},
+    {{0xbf81eadfUL}, {0x3eb98dc1UL}},
+    {{0xbbf0edf1UL}, {0x3f7e1fe9UL}},
+    {{0xbae0e25cUL}, {0x3f7f8fa7UL}},
+    {{0x33800000UL}, {0x3f800001UL}},
+    {{0x383a3ef1UL}, {0x3f800175UL}},
+    {{0x39c6be5bUL}, {0x3f800c6dUL}},
+    {{0x39e5bb1dUL}, {0x3f800e5dUL}},
+    {{0x3c608a0eUL}, {0x3f81c42bUL}},
+    {{0x40315b33UL}, {0x417fa47dUL}},
+    {{0x4288942bUL}, {0x70b7a4c5UL}},
+};
+
+/* exp(x) from the exceptions, or -1 when x is not there */
+static float rt_expf_exception(float x) {
+    int lo = 0, hi = 11;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (rt_expf_exc[mid][0].f < x) lo = mid + 1;
+        else if (rt_expf_exc[mid][0].f > x) hi = mid - 1;
+        else return rt_expf_exc[mid][1].f;
+    }
+    return -1.0f;
+}
+
+static float rt_expf(float x) {
+    RtBits w;
+    float t, tm, kf, a, b, s, bb, e, r0, r1, c, kh, kl, c0, c1, lo, rh, rl, hh, hl, q0, q1;
+    float cube, poly, half, small, eh, el, th, tl, th1, th2, eh1, eh2, p0, p1, v0, v1, low, y, z;
+    i32 kk, ke;
+    if (x != x) return x;
+    if (x > RT_EXPF_OVER) return RT_EXPF_INF;
+    if (x < RT_EXPF_UNDER) return 0.0f;
+    if (x < RT_EXPF_TINY && x > -RT_EXPF_TINY) return 1.0f;
+    /* k = round(x * 64/ln2), read from the mantissa of t + 1.5 * 2^23 */
+    t = x * RT_EXPF_INV_L;
+    tm = t + 12582912.0f;
+    w.f = tm;
+    kk = (i32)(w.u - (0x4b400000UL - 9728UL));
+    kf = tm - 12582912.0f;
+    ke = kk / 64 - 152;
+    /* r = x - k*ln2/64 as rh + rl */
+    a = x - kf * RT_EXPF_L1;
+    b = kf * RT_EXPF_L2;
+    s = a - b;
+    bb = s - a;
+    e = (a - (s - bb)) - (b + bb);
+    r0 = s;
+    r1 = e;
+    c = 4097.0f * kf;
+    kh = c - (c - kf);
+    kl = kf - kh;
+    c0 = kf * RT_EXPF_L3;
+    c1 = (((kh * RT_EXPF_L3H - c0) + kh * RT_EXPF_L3L) + kl * RT_EXPF_L3H) + kl * RT_EXPF_L3L;
+    s = r0 - c0;
+    bb = s - r0;
+    e = (r0 - (s - bb)) - (c0 + bb);
+    lo = ((e + r1) - c1) - kf * RT_EXPF_L4;
+    rh = s + lo;
+    rl = lo - (rh - s);
+    /* exp(r) - 1 = eh + el */
+    c = 4097.0f * rh;
+    hh = c - (c - rh);
+    hl = rh - hh;
+    q0 = rh * rh;
+    q1 = (((hh * hh - q0) + hh * hl) + hl * hh) + hl * hl;
+    cube = q0 * rh;
+    poly = RT_EXPF_C3 + rh * (RT_EXPF_C4 + rh * RT_EXPF_C5);
+    half = q0 * 0.5f;
+    small = (((q0 * rl * 0.5f + q1 * 0.5f) + rh * rl) + rl) + cube * poly;
+    s = rh + half;
+    lo = (half - (s - rh)) + small;
+    eh = s + lo;
+    el = lo - (eh - s);
+    /* v = 2^(j/64) * (1 + e) = v0 + v1 */
+    th = rt_expf_tab_hi[kk % 64].f;
+    tl = rt_expf_tab_lo[kk % 64].f;
+    c = 4097.0f * th;
+    th1 = c - (c - th);
+    th2 = th - th1;
+    c = 4097.0f * eh;
+    eh1 = c - (c - eh);
+    eh2 = eh - eh1;
+    p0 = th * eh;
+    p1 = (((th1 * eh1 - p0) + th1 * eh2) + th2 * eh1) + th2 * eh2;
+    v0 = th + p0;
+    v1 = (p0 - (v0 - th)) + (((p1 + th * el) + tl * eh) + tl);
+    w.u = (u32)(1 - ke) << 23;
+    if (ke > -126 || v0 >= w.f) {
+        if (v0 + (v1 + RT_EXPF_EPS) != v0 + (v1 - RT_EXPF_EPS)) {
+            y = rt_expf_exception(x);
+            if (y >= 0.0f) return y;
+        }
+        w.f = v0 + v1;
+        w.u = (u32)((i32)w.u + ke * 8388608L);
+        return w.f;
+    }
+    /* below 2^-126: rounded on the subnormal grid by adding 2^(-126-K) (a fast two-sum), same test */
+    low = w.f;
+    s = low + v0;
+    e = v0 - (s - low);
+    if (s + (e + (v1 + RT_EXPF_EPS)) != s + (e + (v1 - RT_EXPF_EPS))) {
+        y = rt_expf_exception(x);
+        if (y >= 0.0f) return y;
+    }
+    z = (s + (e + v1)) - low;
+    w.u = (u32)(ke + 191) << 23;
+    return z * w.f * RT_EXPF_TWO_M64;
+}
+
+
+/* ------------------------------------------------------------------------ */
 /* blocks: the kernels every target shares, float32 step by step like the TS reference */
 
 static void rmsnorm(float *o, const float *x, const float *weight, int size, float eps) {
@@ -875,7 +1125,7 @@ static void softmax(float *x, int size) {
     }
     for (i = 0; i < size; i++) {
         float d = x[i] - max_val;
-        x[i] = (float)exp((double)d);
+        x[i] = rt_expf(d);
         sum += x[i];
     }
     for (i = 0; i < size; i++) x[i] /= sum;
@@ -901,14 +1151,19 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
         float wmax = 0.0f;
         float scale;
         for (i = start; i < end; i++) {
-            float v = (float)fabs((double)x[i]);
+            float v = x[i] < 0.0f ? -x[i] : x[i];
             if (v > wmax) wmax = v;
         }
         scale = wmax / 127.0f;
         qx->s[g] = scale;
         for (i = start; i < end; i++) {
+            /* round half away from zero without double (floor(qv + 0.5) in double is not exact
+             * under x87 single precision): the truncation and qv - n are exact */
             float qv = scale == 0.0f ? 0.0f : x[i] / scale;
-            qx->q[i] = to_i8(qv < 0.0f ? -floor((double)-qv + 0.5) : floor((double)qv + 0.5));
+            float a = qv < 0.0f ? -qv : qv;
+            long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0, as the reference's Int8Array stores it */
+            if (a - (float)n >= 0.5f) n++;
+            qx->q[i] = to_i8((double)(qv < 0.0f ? -n : n));
         }
     }
 }
@@ -917,8 +1172,31 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
  * right in float32, the accumulation order the TS reference defines. */
 
 static void matmul_f32_scalar(float *xout, const float *x, const float *w, int n, int d) {
-    int i, j;
-    for (i = 0; i < d; i++) {
+    int i = 0, j;
+    /* four rows at a time share each load of x[j]; each row still sums left to right */
+    for (; i + 4 <= d; i += 4) {
+        const float *r0 = w + (size_t)i * n;
+        const float *r1 = r0 + n;
+        const float *r2 = r1 + n;
+        const float *r3 = r2 + n;
+        float v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, v3 = 0.0f;
+        for (j = 0; j < n; j++) {
+            float xj = x[j];
+            float p0 = r0[j] * xj;
+            float p1 = r1[j] * xj;
+            float p2 = r2[j] * xj;
+            float p3 = r3[j] * xj;
+            v0 += p0;
+            v1 += p1;
+            v2 += p2;
+            v3 += p3;
+        }
+        xout[i] = v0;
+        xout[i + 1] = v1;
+        xout[i + 2] = v2;
+        xout[i + 3] = v3;
+    }
+    for (; i < d; i++) {
         const float *row = w + (size_t)i * n;
         float val = 0.0f;
         for (j = 0; j < n; j++) {
@@ -1323,7 +1601,7 @@ static float *forward(Transformer *t, int token, int pos) {
         matmul(s->hb2, s->xb, &w->w3[l], &s->xq);
         for (i = 0; i < hidden_dim; i++) {
             float val = s->hb[i];
-            float e = (float)exp((double)-val);
+            float e = rt_expf(-val);
             float sig = 1.0f / (1.0f + e);
             val *= sig;
             val *= s->hb2[i];
@@ -1714,8 +1992,11 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     if (forced != NULL && steps > n_forced) steps = n_forced;
     token = forced != NULL ? forced[0] : prompt_tokens[0];
     while (pos < steps) {
-        float *logits = forward(t, token, pos);
+        float *logits;
         char src;
+        rt_fpu_float();
+        logits = forward(t, token, pos);
+        rt_fpu_double();
         if (trace != NULL) trace_collect(&ts, logits, t->config.vocab_size);
         if (forced != NULL) {
             src = 'f';
@@ -1725,7 +2006,9 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
             next = prompt_tokens[pos + 1];
         } else {
             src = 's';
+            rt_fpu_float();
             next = sample(sampler, logits);
+            rt_fpu_double();
         }
         if (trace != NULL) trace_write(trace, &ts, pos, token, next, src);
         pos++;
