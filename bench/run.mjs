@@ -37,6 +37,30 @@ function reference(shape, steps) {
 
 const t15 = reference('15M', 64);
 rows.push(['TS reference, 15M shape (dim 288, 6 layers, vocab 32000), greedy, 64 steps', `${t15.toFixed(1)} tok/s`]);
+
+// The anchor: llama2.c's run, built by you (RETRO_RUNC=/path/to/run, gcc -O3); retro never builds it.
+// Five interleaved runs each of run, the TS reference and the host C build, medians compared.
+const runc = process.env.RETRO_RUNC;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const tokps = (r) => Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0);
+async function anchorRows() {
+  const m = model('15M');
+  const { runBuild } = await import(dist('core/build.js'));
+  const { engineArgs } = await import(dist('codegen/engine-args.js'));
+  const b = await runBuild({ target: 'host', model: m.path, tokenizer: m.tok, quant: 'f32', groupSize: 32, out: join(dir, 'host15-anchor'), compile: true });
+  const args = (model) => engineArgs({ model, temperature: 0, steps: 64, prompt: Buffer.from('Once upon a time') });
+  const c = { run: [], ts: [], host: [] };
+  for (let i = 0; i < 5; i++) {
+    c.run.push(tokps(spawnSync(runc, [...args(m.path).slice(0, 1), '-z', m.tok, ...args(m.path).slice(1)], { encoding: 'utf8' }).stderr));
+    c.ts.push(reference('15M', 64));
+    c.host.push(tokps(spawnSync(join(b.out, 'retro'), [...args('model.rtr'), '-j', '1'], { cwd: b.out, encoding: 'utf8' }).stderr));
+  }
+  const r = median(c.run);
+  rows.push(['anchor: llama2.c run (gcc -O3), 15M shape, 64 steps, median of 5 interleaved', `${r.toFixed(1)} tok/s`]);
+  rows.push(['TS reference, same runs', `${median(c.ts).toFixed(1)} tok/s = ${(median(c.ts) / r).toFixed(2)}x run`]);
+  rows.push(['host C build (gcc -O2, scalar kernel, one thread), same runs', `${median(c.host).toFixed(1)} tok/s = ${(median(c.host) / r).toFixed(2)}x run`]);
+}
+if (runc) await anchorRows();
 const t110 = reference('110M', 12);
 rows.push(['TS reference, 110M shape (dim 768, 12 layers, vocab 32000), greedy, 12 steps', `${t110.toFixed(2)} tok/s`]);
 

@@ -2,7 +2,8 @@
  * The transformer forward pass, step for step as llama2.c's `forward()`.
  * Names match the generated C so the two can be read side by side.
  */
-import { headSize as headSizeOf, kvDim as kvDimOf, type Config, type Weights } from './model.js';
+import { headSize as headSizeOf, kvDim as kvDimOf, type Config, type F32Matrix, type Matrix, type Weights } from './model.js';
+import { createArena } from './wasm.js';
 import { expf } from './expf.js';
 import { matmul, Quantizer, rmsnorm, softmax } from './math.js';
 
@@ -23,18 +24,19 @@ export class RunState {
   readonly valueCache: Float32Array; // (nLayers, seqLen, kvDim)
   readonly scratch = new Quantizer();
 
-  constructor(c: Config) {
+  /** `alloc` places the matmul operands (in a wasm arena, by buildTransformer). */
+  constructor(c: Config, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     const kvDim = kvDimOf(c);
-    this.x = new Float32Array(c.dim);
-    this.xb = new Float32Array(c.dim);
-    this.xb2 = new Float32Array(c.dim);
-    this.hb = new Float32Array(c.hiddenDim);
-    this.hb2 = new Float32Array(c.hiddenDim);
-    this.q = new Float32Array(c.dim);
-    this.k = new Float32Array(kvDim);
-    this.v = new Float32Array(kvDim);
+    this.x = alloc(c.dim);
+    this.xb = alloc(c.dim);
+    this.xb2 = alloc(c.dim);
+    this.hb = alloc(c.hiddenDim);
+    this.hb2 = alloc(c.hiddenDim);
+    this.q = alloc(c.dim);
+    this.k = alloc(kvDim);
+    this.v = alloc(kvDim);
+    this.logits = alloc(c.vocabSize);
     this.att = new Float32Array(c.nHeads * c.seqLen);
-    this.logits = new Float32Array(c.vocabSize);
     this.keyCache = new Float32Array(c.nLayers * c.seqLen * kvDim);
     this.valueCache = new Float32Array(c.nLayers * c.seqLen * kvDim);
   }
@@ -46,8 +48,28 @@ export interface Transformer {
   state: RunState;
 }
 
+/** The run state's vectors that matmul reads or writes (see RunState), in floats. */
+const stateFloats = (c: Config) => c.dim * 5 + c.hiddenDim * 2 + kvDimOf(c) * 2 + c.vocabSize;
+
+/**
+ * The transformer ready to run. Its float32 matrices and the run state's matmul operands are copied
+ * into one wasm arena when they fit one, so matmulF32 runs its wasm kernel (the same arithmetic).
+ */
 export function buildTransformer(config: Config, weights: Weights): Transformer {
-  return { config, weights, state: new RunState(config) };
+  const f32s = [...weights.layers.flatMap((l) => [l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3]), weights.wcls].filter((m): m is F32Matrix => m.kind === 'f32');
+  const distinct = [...new Set(f32s.map((m) => m.data))];
+  const floats = distinct.reduce((n, d) => n + d.length, 0) + stateFloats(config);
+  const arena = distinct.length > 0 ? createArena(floats, distinct.length + 9) : undefined;
+  if (!arena) return { config, weights, state: new RunState(config) };
+  const moved = new Map(distinct.map((d) => [d, arena.alloc(d.length)]));
+  for (const [from, to] of moved) to.set(from);
+  const place = (m: Matrix): Matrix => (m.kind === 'f32' ? { ...m, data: moved.get(m.data)! } : m);
+  const placed: Weights = {
+    ...weights,
+    layers: weights.layers.map((l) => ({ ...l, wq: place(l.wq), wk: place(l.wk), wv: place(l.wv), wo: place(l.wo), w1: place(l.w1), w2: place(l.w2), w3: place(l.w3) })),
+    wcls: place(weights.wcls),
+  };
+  return { config, weights: placed, state: new RunState(config, (n) => arena.alloc(n)) };
 }
 
 /** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32. */

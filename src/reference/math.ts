@@ -12,6 +12,7 @@
  */
 import { expf } from './expf.js';
 import type { IntMatrix, Matrix } from './model.js';
+import { wasmMatmul } from './wasm.js';
 
 const f = Math.fround;
 
@@ -67,8 +68,17 @@ export function quantize(qx: QuantizedVector, x: Float32Array, n: number, groupS
   }
 }
 
-/** W (d x n) @ x (n) -> xout (d), float32 step by step. Eight rows at a time for speed; each row's sum keeps its own order. */
+/**
+ * W (d x n) @ x (n) -> xout (d), float32 step by step. Arrays in a wasm arena (buildTransformer puts
+ * them there) run the same steps as WebAssembly f32 operations (wasm.ts); otherwise eight rows at a
+ * time in JS. Either way each row's sum keeps its own order.
+ */
 export function matmulF32(xout: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number): void {
+  const kernel = wasmMatmul(xout, x, w);
+  if (kernel) {
+    kernel(xout.byteOffset, x.byteOffset, w.byteOffset, n, d);
+    return;
+  }
   let i = 0;
   for (; i + 8 <= d; i += 8) {
     const o0 = i * n;
