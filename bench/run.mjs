@@ -35,14 +35,17 @@ function reference(shape, steps) {
   return tps;
 }
 
-const t15 = reference('15M', 64);
-rows.push(['TS reference, 15M shape (dim 288, 6 layers, vocab 32000), greedy, 64 steps', `${t15.toFixed(1)} tok/s`]);
-
-// The anchor: llama2.c's run, built by you (RETRO_RUNC=/path/to/run, gcc -O3); retro never builds it.
-// Five interleaved runs each of run, the TS reference and the host C build, medians compared.
 const runc = process.env.RETRO_RUNC;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const tokps = (r) => Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0);
+// `node bench/run.mjs anchor`: only the comparison with llama2.c's run below.
+const only = process.argv[2];
+
+const t15 = only === 'anchor' ? 0 : reference('15M', 64);
+if (only !== 'anchor') rows.push(['TS reference, 15M shape (dim 288, 6 layers, vocab 32000), greedy, 64 steps', `${t15.toFixed(1)} tok/s`]);
+
+// The anchor: llama2.c's run, built by you (RETRO_RUNC=/path/to/run, gcc -O3); retro never builds it.
+// Five interleaved runs each of run, the TS reference and the host C build, medians compared.
 async function anchorRows() {
   const m = model('15M');
   const { runBuild } = await import(dist('core/build.js'));
@@ -61,6 +64,11 @@ async function anchorRows() {
   rows.push(['host C build (gcc -O2, scalar kernel, one thread), same runs', `${median(c.host).toFixed(1)} tok/s = ${(median(c.host) / r).toFixed(2)}x run`]);
 }
 if (runc) await anchorRows();
+if (only === 'anchor') {
+  console.log('| benchmark | result |\n| --- | --- |');
+  for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+  process.exit(0);
+}
 const t110 = reference('110M', 12);
 rows.push(['TS reference, 110M shape (dim 768, 12 layers, vocab 32000), greedy, 12 steps', `${t110.toFixed(2)} tok/s`]);
 
