@@ -126,24 +126,46 @@ function progressPrinter(json: boolean): (e: DeployEvent) => void {
     }
     if (tty) process.stderr.write('\r\x1b[K');
     if (e.kind === 'skip') process.stderr.write(`retro: ${e.file}: skipped, ${e.reason}\n`);
+    if (e.kind === 'note') process.stderr.write(`retro: ${e.file}: ${e.message}\n`);
+    if (e.kind === 'plan') process.stderr.write(`retro: ${e.file}: would ${e.action === 'check' ? 'check' : e.action}: ${e.detail}\n`);
     if (e.kind === 'start') process.stderr.write(`retro: ${e.file}: uploading ${e.bytes} bytes${e.resumeFrom > 0 ? `, resuming at ${e.resumeFrom}` : ''}\n`);
-    if (e.kind === 'done') process.stderr.write(`retro: ${e.file}: done in ${e.seconds.toFixed(1)}s, ${e.checked} checked\n`);
+    if (e.kind === 'done') process.stderr.write(`retro: ${e.file}: done in ${e.seconds.toFixed(1)}s, ${e.checked}\n`);
   };
 }
 
-const deployCommand: CommandModule<object, RemoteArgs> = {
+interface DeployArgs extends RemoteArgs {
+  checksum?: boolean;
+  'size-only'?: boolean;
+  force?: boolean;
+  'dry-run'?: boolean;
+}
+
+const deployCommand: CommandModule<object, DeployArgs> = {
   command: 'deploy [machine]',
-  describe: 'upload a bundle to the real machine over FTP or SSH (resumable, checked, atomic)',
-  builder: (y) => remoteOptions(y) as never,
+  describe: 'upload a bundle to the real machine over FTP or SSH (resumable, checked by content, atomic)',
+  builder: (y) =>
+    remoteOptions(y)
+      .option('checksum', { type: 'boolean', describe: 'check content by a cryptographic digest or by reading it back, never by a CRC alone' })
+      .option('size-only', { type: 'boolean', describe: 'check sizes only (faster over FTP servers without digest commands; content NOT checked)' })
+      .option('force', { type: 'boolean', describe: 'resend every file, whatever the machine holds' })
+      .option('dry-run', { type: 'boolean', describe: 'say what would be sent, skipped and checked; change nothing' })
+      .conflicts('checksum', 'size-only') as never,
   handler: async (a) => {
-    const r = await runDeploy({ ...remoteRequest(a), bundle: a.bundle }, secrets, progressPrinter(a.json === true));
+    const check = a.checksum ? 'checksum' : a['size-only'] ? 'size-only' : 'content';
+    const r = await runDeploy({ ...remoteRequest(a), bundle: a.bundle, check, force: a.force, dryRun: a['dry-run'] }, secrets, progressPrinter(a.json === true));
     if (a.json) {
-      printJson({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, bytesSent: r.bytesSent, seconds: r.seconds });
+      printJson({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, check: r.check, dryRun: r.dryRun, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, replaced: r.replaced, bytesSent: r.bytesSent, bytesReadBack: r.bytesReadBack, seconds: r.seconds });
       return;
     }
-    const state = (n: string) => (r.skipped.includes(n) ? 'already there' : r.resumed.includes(n) ? 'resumed' : 'uploaded');
+    if (r.dryRun) {
+      print(`dry run: nothing was sent to ${r.machine}:${r.remoteDir}`);
+      return;
+    }
+    const state = (n: string) => (r.skipped.includes(n) ? 'already there' : r.replaced.includes(n) ? 'replaced' : r.resumed.includes(n) ? 'resumed' : 'uploaded');
     print(table(['file', 'bytes', 'state'], r.files.map((f) => [f.name, String(f.bytes), state(f.name)])));
-    print(`deployed to ${r.machine}:${r.remoteDir} over ${r.protocol}: ${mb(r.bytesSent)} sent in ${r.seconds.toFixed(1)}s`);
+    const readBack = r.bytesReadBack > 0 ? `, ${mb(r.bytesReadBack)} read back to check content` : '';
+    const sizeOnly = r.check === 'size-only' ? ' (sizes only: content not checked, --size-only)' : '';
+    print(`deployed to ${r.machine}:${r.remoteDir} over ${r.protocol}: ${mb(r.bytesSent)} sent in ${r.seconds.toFixed(1)}s${readBack}${sizeOnly}`);
   },
 };
 

@@ -8,10 +8,10 @@ import { join, resolve } from 'node:path';
 import { InputFileError } from '../errors.js';
 import { sha256File } from '../bundle/hash.js';
 import { readManifest } from '../bundle/manifest.js';
-import { deployFiles, type DeployEvent, type DeployFile, type DeployResult } from '../transport/deploy.js';
+import { deployFiles, type DeployEvent, type DeployFile, type DeployOptions, type DeployResult } from '../transport/deploy.js';
 import { resolveRemote, type Remote, type RemoteRequest, type Secrets } from '../transport/remote.js';
 
-export interface DeployRequest extends RemoteRequest {
+export interface DeployRequest extends RemoteRequest, DeployOptions {
   bundle?: string;
 }
 
@@ -50,7 +50,7 @@ export async function runDeploy(req: DeployRequest, secrets: Secrets, onEvent: (
   const files = await bundleFiles(remote, bundle);
   const t = await remote.connect();
   try {
-    const r = await deployFiles(t, files, remote.remoteDir, remote.profile.os.fileNames, onEvent);
+    const r = await deployFiles(t, files, remote.remoteDir, remote.profile.os.fileNames, onEvent, { check: req.check, force: req.force, dryRun: req.dryRun });
     return { ...r, machine: remote.name, protocol: remote.protocolName, remoteDir: remote.remoteDir, files };
   } finally {
     t.close();

@@ -100,6 +100,7 @@ export async function resolveRemote(req: RemoteRequest, secrets: Secrets): Promi
           throw new UsageError(`no password for ${user}@${host}`, `set the environment variable ${passwordEnv}${proto.canExec ? ', or use a key with --identity' : ''}; passwords are never taken on the command line`);
         }
         endpoint.credentials.password = pw;
+        endpoint.passwordEnv = passwordEnv;
       }
       return proto.connect(endpoint);
     },

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './fixtures.js';
@@ -13,12 +13,13 @@ import { tempDir } from './fixtures.js';
 export const TEST_USER = 'retrotest';
 const SSHD = '/usr/sbin/sshd';
 const VSFTPD = '/usr/sbin/vsftpd';
+const PROFTPD = '/opt/proftpd/usr/sbin/proftpd';
 
 export function haveServers(): boolean {
-  const missing = [SSHD, VSFTPD].filter((p) => !existsSync(p));
+  const missing = [SSHD, VSFTPD, PROFTPD].filter((p) => !existsSync(p));
   if (process.getuid?.() !== 0) missing.push('root');
   if (missing.length === 0) return true;
-  if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error(`deploy tests need ${missing.join(', ')} (scripts/install-toolchains.sh installs openssh-server and vsftpd)`);
+  if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error(`deploy tests need ${missing.join(', ')} (scripts/install-toolchains.sh installs openssh-server, vsftpd and proftpd-core)`);
   console.warn(`skipping deploy tests: ${missing.join(', ')} missing`);
   return false;
 }
@@ -121,8 +122,21 @@ export interface Servers {
   user: string;
   password: string;
   ssh: Server & { identity: string; knownHosts: string; hostKeyFingerprint: string; otherIdentity: string };
+  /**
+   * A second sshd whose sessions see only the programs linked into `tools` (PATH is that folder):
+   * a machine without sha256sum, shasum or anything else, as the test arranges.
+   */
+  bareSsh: Server & { knownHosts: string; tools: string };
   ftp: Server;
+  /** ProFTPD with mod_digest: FEAT offers HASH and XSHA256/XSHA1/XMD5/XCRC. */
+  digestFtp: Server;
   stop(): void;
+}
+
+/** Makes `names` (and only them) the programs a bare-sshd session finds. */
+export function provideTools(dir: string, names: string[]): void {
+  for (const f of readdirSync(dir)) rmSync(join(dir, f));
+  for (const n of names) symlinkSync(execFileSync('sh', ['-c', `command -v ${n}`]).toString().trim(), join(dir, n));
 }
 
 export async function startServers(): Promise<Servers> {
@@ -202,20 +216,60 @@ export async function startServers(): Promise<Servers> {
     ].join('\n'),
   );
 
+  const barePort = await freePort();
+  const tools = join(base, 'tools');
+  mkdirSync(tools);
+  const bareConfig = join(base, 'sshd_bare_config');
+  writeFileSync(bareConfig, readFileSync(sshdConfig, 'utf8').replace(`Port ${sshPort}`, `Port ${barePort}`).replace(/PidFile .*/, `PidFile ${join(base, 'sshd_bare.pid')}\nSetEnv PATH=${tools}`));
+  const bareKnownHosts = join(base, 'known_hosts_bare');
+  writeFileSync(bareKnownHosts, readFileSync(knownHosts, 'utf8').replace(`]:${sshPort} `, `]:${barePort} `));
+
+  const digestPort = await freePort();
+  const proftpdConfig = join(base, 'proftpd.conf');
+  writeFileSync(
+    proftpdConfig,
+    [
+      'ModulePath /opt/proftpd/usr/lib/proftpd',
+      'LoadModule mod_digest.c',
+      'ServerType standalone',
+      `Port ${digestPort}`,
+      'DefaultAddress 127.0.0.1',
+      'UseIPv6 off',
+      'User nobody',
+      'Group nogroup',
+      `PidFile ${join(base, 'proftpd.pid')}`,
+      `ScoreboardFile ${join(base, 'proftpd.score')}`,
+      'DelayTable none',
+      'WtmpLog off',
+      'RequireValidShell off',
+      'AuthOrder mod_auth_unix.c',
+      'DigestEngine on',
+      'Umask 022',
+      'AllowOverwrite on',
+      'AllowStoreRestart on',
+      '<Limit ALL>',
+      '  AllowAll',
+      '</Limit>',
+      '',
+    ].join('\n'),
+  );
+
   const ssh = serve([SSHD, '-f', sshdConfig, '-D', '-e'], sshPort);
+  const bareSsh = serve([SSHD, '-f', bareConfig, '-D', '-e'], barePort);
   const ftp = serve([VSFTPD, vsftpdConfig], ftpPort);
-  await ssh.start();
-  await ftp.start();
+  const digestFtp = serve([PROFTPD, '-n', '-q', '-c', proftpdConfig], digestPort);
+  await Promise.all([ssh.start(), bareSsh.start(), ftp.start(), digestFtp.start()]);
   return {
     base,
     home,
     user: TEST_USER,
     password,
     ssh: Object.assign(ssh, { identity, knownHosts, hostKeyFingerprint: fp, otherIdentity }),
+    bareSsh: Object.assign(bareSsh, { knownHosts: bareKnownHosts, tools }),
     ftp,
+    digestFtp,
     stop() {
-      ssh.kill();
-      ftp.kill();
+      for (const x of [ssh, bareSsh, ftp, digestFtp]) x.kill();
     },
   };
 }
