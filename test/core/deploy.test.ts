@@ -104,9 +104,13 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
   it('wrong password, wrong key, unknown and changed host key, unreachable host, read-only dir: one clear line, exit 1, no secret', async () => {
     const dir = join(s.home, 'errs');
     const base = ['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir];
-    oneLineError(await retro([...base, ...ftp()], withPassword('wrong-ftp-pass')), /ftp:\/\/retrotest@127\.0\.0\.1:\d+: login failed/);
+    // The hint names the variable the password was read from, and no key for FTP.
+    const ftpLogin = await retro([...base, ...ftp()], withPassword('wrong-ftp-pass'));
+    oneLineError(ftpLogin, /ftp:\/\/retrotest@127\.0\.0\.1:\d+: login failed \(fix: check the user name and the password \(in RETRO_PASSWORD\)\)$/);
+    const named = await retro([...base, ...ftp(['--password-env', 'OLD_PC_PW'])], { env: { OLD_PC_PW: 'wrong-ftp-pass' } });
+    oneLineError(named, /login failed \(fix: check the user name and the password \(in OLD_PC_PW\)\)$/);
     const sshPw = await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--known-hosts', s.ssh.knownHosts], { env: { RETRO_PASSWORD: 'wrong-ssh-pass', SSH_AUTH_SOCK: '' } });
-    oneLineError(sshPw, /login failed/);
+    oneLineError(sshPw, /login failed \(fix: check the user name and the password \(in RETRO_PASSWORD\) or the key \(--identity\)\)$/);
     noSecret(sshPw);
     // The right password over SSH works (password auth, no key).
     const pwOk = await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--known-hosts', s.ssh.knownHosts], { env: { RETRO_PASSWORD: s.password, SSH_AUTH_SOCK: '' } });
@@ -121,6 +125,9 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(unknown.stderr).toContain(s.ssh.hostKeyFingerprint);
     const pinned = await retro([...base, ...ssh(['--known-hosts', emptyKnown, '--host-key-sha256', s.ssh.hostKeyFingerprint])]);
     expect(pinned.code, pinned.stderr).toBe(0);
+    const wrongPin = await retro([...base, ...ssh(['--known-hosts', emptyKnown, '--host-key-sha256', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'])]);
+    oneLineError(wrongPin, /host key SHA256:\S+ is not the pinned SHA256:A+; refusing to connect \(fix: compare the pin/);
+    expect(wrongPin.stderr).not.toMatch(/known_hosts/);
     const changedKnown = join(tempDir(), 'known_hosts');
     writeFileSync(changedKnown, `[127.0.0.1]:${s.ssh.port} ${readFileSync(`${s.ssh.otherIdentity}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
     oneLineError(await retro([...base, ...ssh(['--known-hosts', changedKnown])]), /HOST KEY CHANGED/);
@@ -136,7 +143,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const roSsh = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', `${ro}/sub`, ...ssh()]);
     oneLineError(roSsh, /sftp: creating directory .*readonly\/sub failed.*writable/);
     const roFtp = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', ro, ...ftp()], withPassword(s.password));
-    oneLineError(roFtp, /ftp: uploading .* failed/);
+    oneLineError(roFtp, /ftp: the server refused the data of .*readonly.*: 553 .*\(fix: check that the remote directory is writable by this user/);
     noSecret(roFtp);
     expect(existsSync(join(ro, 'retro'))).toBe(false);
   });
@@ -209,5 +216,33 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const missing = await retro(['fetch', '--target', 'win98-pentium2', '--remote-dir', dir, '--file', 'NOPE.TXT', '--out', join(work, 'NOPE.TXT'), ...ftp()], withPassword(s.password));
     oneLineError(missing, /NOPE\.TXT does not exist/);
     expect(existsSync(join(work, 'NOPE.TXT'))).toBe(false);
+  });
+
+  it('ftp: a rebuilt model of the same size replaces the old bytes, saying how it checked and at what cost; --size-only and --dry-run say what they do', async () => {
+    const dir = join(s.home, 'STALE');
+    const args = ['deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', dir, ...ftp()];
+    expect((await retro(args, withPassword(s.password))).code).toBe(0);
+    // The machine's model.rtr: same size, one float changed (a rebuild retro has not seen).
+    const stale = readFileSync(join(w98, 'model.rtr'));
+    stale.writeFloatLE(stale.readFloatLE(stale.length - 8) + 0.5, stale.length - 8);
+    writeFileSync(join(dir, 'model.rtr'), stale);
+    const sizeOnly = await retro([...args, '--size-only'], withPassword(s.password));
+    expect(sizeOnly.code, sizeOnly.stderr).toBe(0);
+    expect(sizeOnly.stderr).toMatch(/^retro: model\.rtr: skipped, already there \(size matches; content not checked: --size-only\)$/m);
+    expect(sizeOnly.stdout.toString()).toMatch(/\(sizes only: content not checked, --size-only\)$/m);
+    const dry = await retro([...args, '--dry-run'], withPassword(s.password));
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/^retro: model\.rtr: would check: same size; would read back [\d.]+ MB to compare content$/m);
+    expect(dry.stdout.toString()).toMatch(/dry run: nothing was sent/);
+    expect(readFileSync(join(dir, 'model.rtr')).equals(stale)).toBe(true);
+    const r = await retro(args, withPassword(s.password));
+    expect(r.code, r.stderr).toBe(0);
+    noSecret(r);
+    expect(r.stderr).toMatch(/^retro: model\.rtr: the machine holds other bytes of the same size \(read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared\); replacing it$/m);
+    expect(r.stdout.toString()).toMatch(/model\.rtr\s+\d+\s+replaced/);
+    expect(r.stdout.toString()).toMatch(/MB read back to check content/);
+    expect(readFileSync(join(dir, 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
+    const forced = await retro([...args, '--force', '--json'], withPassword(s.password));
+    expect(JSON.parse(forced.stdout.toString()).uploaded).toContain('model.rtr');
   });
 });
