@@ -1650,6 +1650,8 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
         if (start == 0) start = rt_time_ms();
     }
     printf("\n");
+    /* the text is complete before the stats: over ssh, stdout and stderr are separate streams */
+    fflush(stdout);
     if (pos > 1) {
         long end = rt_time_ms();
         fprintf(stderr, "achieved tok/s: %f\n", end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0);
