@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     .scriptName('retro')
     .strict()
     // A flag given twice: the last one wins (so a test or a wrapper script can override).
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'duplicate-arguments-array': false, 'populate--': true })
     .demandCommand(1, 'name a command: retro --help lists them')
     .recommendCommands()
     .help()

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { runDeploy } from '../core/deploy.js';
 import type { RemoteRequest, Secrets } from '../transport/remote.js';
-import { runFetch, runRemote } from '../core/run.js';
+import { parseModes } from '../core/verify.js';
+import { machineTarget, runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
 import { consoleOutput, print, printJson, printVerify, table } from './io.js';
@@ -170,6 +171,8 @@ const deployCommand: CommandModule<object, DeployArgs> = {
 };
 
 export interface RunArgs extends RemoteArgs {
+  mode?: string;
+  '--'?: (string | number)[];
   temperature: number;
   topp: number;
   seed?: string;
@@ -180,7 +183,7 @@ export interface RunArgs extends RemoteArgs {
 
 const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [machine]',
-  describe: 'run the deployed engine on the machine over SSH, live; --trace fetches the trace and verifies it',
+  describe: 'run the deployed engine on the machine over SSH, live; --trace fetches the trace and verifies it; engine flags go after --',
   builder: (y) =>
     remoteOptions(y)
       .option('temperature', { alias: 't', type: 'number', default: 0 })
@@ -197,7 +200,7 @@ export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
   const json = a.json === true;
   const text: Uint8Array[] = [];
   const r = await runRemote(
-    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt), trace },
+    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt), trace, modes: a.mode ? parseModes(a.mode) : undefined, engineFlags: a['--']?.map(String) },
     secrets,
     { stdout: (b) => (json ? text.push(b) : consoleOutput.stdout(b)), stderr: (b) => process.stderr.write(b) },
     (m) => json || process.stderr.write(`retro: ${m}\n`),
@@ -211,7 +214,7 @@ export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
 }
 
 interface FetchArgs extends RemoteArgs {
-  file: string;
+  file?: string;
   out?: string;
 }
 
@@ -220,12 +223,12 @@ const fetchCommand: CommandModule<object, FetchArgs> = {
   describe: 'download a file (a trace) the engine wrote on the machine, for retro verify --trace',
   builder: (y) =>
     remoteOptions(y)
-      .option('file', { type: 'string', default: 'trace.txt', describe: 'remote file, relative to the remote dir' })
+      .option('file', { type: 'string', describe: 'remote file, relative to the remote dir (default TRACE.TXT on 8.3 machines, else trace.txt)' })
       .option('out', { alias: 'o', type: 'string', describe: 'local path (default: the file name, here)' }) as never,
   handler: async (a) => {
-    const r = await runFetch({ ...remoteRequest(a), file: a.file, out: a.out }, secrets);
+    const r = await runFetch({ ...remoteRequest(a), bundle: a.bundle, file: a.file, out: a.out }, secrets);
     if (a.json) printJson(r);
-    else print(`fetched ${a.file} from ${r.machine} -> ${r.local} (${r.bytes} bytes); check it with retro verify --target <id> --trace ${r.local}`);
+    else print(`fetched ${r.file} from ${r.machine} -> ${r.local} (${r.bytes} bytes); check it with:\n  ${r.verifyCommand}`);
   },
 };
 

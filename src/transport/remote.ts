@@ -52,15 +52,27 @@ export interface Remote {
 
 export const DEFAULT_PASSWORD_ENV = 'RETRO_PASSWORD';
 
+/** `[user@]host[:dir]`, as scp and rsync take it. */
+const SPEC = /^(?:([^@:/\s]+)@)?([^@:/\s]+)(?::(.*))?$/;
+
+/**
+ * The machine a name stands for: an entry of retro.config.json (paths made relative to it), or
+ * a `user@host:dir` spec when the name has an @ or a colon and the config has no such entry.
+ */
+export function machineEntry(req: Pick<RemoteRequest, 'machine' | 'config'>): Partial<MachineConfig> & { name?: string } {
+  if (req.machine === undefined) return {};
+  const path = resolve(req.config ?? CONFIG_FILE);
+  const machines = readMachines(path, req.config !== undefined);
+  const spec = SPEC.exec(req.machine);
+  if (!(req.machine in machines) && spec && /[@:]/.test(req.machine)) return { host: spec[2], user: spec[1], remoteDir: spec[3] || undefined };
+  const m = findMachine(req.machine, machines, path);
+  // Paths in the config file are relative to it.
+  const rel = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(path, '..', p));
+  return { ...m, name: req.machine, identity: rel(m.identity), knownHosts: rel(m.knownHosts), bundle: rel(m.bundle), target: m.target?.endsWith('.json') ? rel(m.target) : m.target };
+}
+
 export async function resolveRemote(req: RemoteRequest, secrets: Secrets): Promise<Remote> {
-  let m: Partial<MachineConfig> = {};
-  if (req.machine !== undefined) {
-    const path = resolve(req.config ?? CONFIG_FILE);
-    m = findMachine(req.machine, readMachines(path, req.config !== undefined), path);
-    // Paths in the config file are relative to it.
-    const rel = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(path, '..', p));
-    m = { ...m, identity: rel(m.identity), knownHosts: rel(m.knownHosts), bundle: rel(m.bundle), target: m.target?.endsWith('.json') ? rel(m.target) : m.target };
-  }
+  const m = machineEntry(req);
   const target = req.target ?? m.target;
   if (!target) throw new UsageError('no target given', 'pass --target <id>, or name a machine from retro.config.json');
   const profile = loadProfile(target, req.targetsDir);
@@ -74,7 +86,7 @@ export async function resolveRemote(req: RemoteRequest, secrets: Secrets): Promi
   const agent = secrets.agent;
   const passwordEnv = req.passwordEnv ?? m.passwordEnv ?? DEFAULT_PASSWORD_ENV;
   const user = req.user ?? m.user ?? secrets.user;
-  const name = req.machine ?? `${user}@${host}`;
+  const name = m.name ?? `${user}@${host}`;
   // SSH logs in with a key when there is one; FTP always needs a password.
   const needsPassword = proto.canExec ? identity === undefined && agent === undefined : true;
   const endpoint: Endpoint = {

@@ -245,4 +245,50 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const forced = await retro([...args, '--force', '--json'], withPassword(s.password));
     expect(JSON.parse(forced.stdout.toString()).uploaded).toContain('model.rtr');
   });
+
+  it('round trip over SSH: --mode forced runs forced, engine flags after --, the text ends before the stats, user@host:dir works', async () => {
+    const dir = join(s.home, 'rt');
+    const spec = `${s.user}@127.0.0.1:${dir}`;
+    const keys = ['--port', String(s.ssh.port), '--identity', s.ssh.identity, '--known-hosts', s.ssh.knownHosts, '--via', 'ssh'];
+    const d = await retro(['deploy', spec, '--target', 'host', '--bundle', host, ...keys]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout.toString()).toContain(`deployed to ${s.user}@127.0.0.1:${dir} over ssh`);
+    const forced = await retro(['verify', spec, '--target', 'host', '--bundle', host, '--mode', 'forced', '-n', '24', '--json', ...keys]);
+    expect(forced.code, forced.stderr).toBe(0);
+    const runs = JSON.parse(forced.stdout.toString()).runs;
+    expect(runs.map((r: { mode: string }) => r.mode)).toEqual(['forced']);
+    expect(runs[0].positions).toBe(24);
+    expect(existsSync(join(dir, 'forced.txt'))).toBe(true);
+    // -v 1 is the engine's own flag; it reaches the engine, which then reports its memory.
+    const r = await retro(['run', spec, '--target', 'host', '--bundle', host, '-n', '16', ...keys, '--', '-v', '1', '-j', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/achieved tok\/s/);
+    expect(r.stderr).toMatch(/retro: kernels: \S+, 1 thread\n/);
+    expect(r.stderr).toMatch(/retro: memory: /);
+    // The text is flushed before the stats line: no stats inside the story.
+    expect(r.stdout.toString()).not.toMatch(/achieved/);
+    expect(r.stdout.toString().endsWith('\n')).toBe(true);
+  });
+
+  it('fetch defaults to TRACE.TXT on an 8.3 machine and prints the verify command; verify MACHINE --trace uses its target and bundle', async () => {
+    const proj = tempDir();
+    const dir = join(s.home, 'W98RT');
+    writeFileSync(join(proj, 'retro.config.json'), JSON.stringify({ machines: { oldpc: { target: 'win98-pentium2', host: '127.0.0.1', via: 'ftp', port: s.ftp.port, user: s.user, remoteDir: dir, passwordEnv: 'OLDPC_PW', bundle: w98 } } }));
+    const env = { cwd: proj, env: { OLDPC_PW: s.password } };
+    expect((await retro(['deploy', 'oldpc'], env)).code).toBe(0);
+    const p2 = loadProfile('win98-pentium2').cross.find((c) => c.id === 'linux-i686-p2')!;
+    const run = await runBinary(p2, join(w98, 'retro.elf'), ['model.rtr', '-t', '0', '-n', '20', '-i', ONCE, '-T', 'TRACE.TXT'], { cwd: dir });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const f = await retro(['fetch', 'oldpc'], env);
+    expect(f.code, f.stderr).toBe(0);
+    noSecret(f);
+    const local = join(proj, 'TRACE.TXT');
+    expect(f.stdout.toString()).toContain(`fetched TRACE.TXT from oldpc -> ${local}`);
+    const cmd = /check it with:\n  (retro verify .*)\n/.exec(f.stdout.toString())![1];
+    expect(cmd).toBe(`retro verify 'oldpc' --trace '${local}'`);
+    // The printed command, run as printed (from the project folder).
+    const v = await retro(['verify', 'oldpc', '--trace', local, '--json'], { cwd: proj });
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout.toString()).runs[0].positions).toBe(20);
+  });
 });
