@@ -290,5 +290,23 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const v = await retro(['verify', 'oldpc', '--trace', local, '--json'], { cwd: proj });
     expect(v.code, v.stderr).toBe(0);
     expect(JSON.parse(v.stdout.toString()).runs[0].positions).toBe(20);
+
+    // Cut short in the middle of a line (a crash): the positions there are compared, the cut is said.
+    const text = readFileSync(local, 'latin1');
+    const cutAt = text.indexOf('\n', text.indexOf('pos 12 ')) - 30;
+    writeFileSync(join(proj, 'CUT.TXT'), text.slice(0, cutAt));
+    const cut = await retro(['verify', 'oldpc', '--trace', join(proj, 'CUT.TXT'), '--json'], { cwd: proj });
+    expect(cut.code).toBe(1);
+    const cutRun = JSON.parse(cut.stdout.toString()).runs[0];
+    expect(cutRun.positions).toBe(12);
+    expect(cutRun.failures).toEqual([expect.stringMatching(/^the trace stops at line 14, cut short after position 11: positions 0\.\.11 were compared$/)]);
+
+    // A trace of another model (same vocabulary, other weights) is called that.
+    const other = join(work, 'other.bin');
+    writeSyntheticV0(other, { config: shapeConfig('tiny'), sharedClassifier: true, seed: 7 });
+    const otherBundle = (await runBuild({ target: 'win98-pentium2', model: other, tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(work, 'other-w98'), compile: false })).out;
+    const wrong = await retro(['verify', '--target', 'win98-pentium2', '--bundle', otherBundle, '--trace', local]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout.toString()).toMatch(/FAIL \(pos 0 already differs by \d+% of the logits' size: a trace of another model/);
   });
 });
