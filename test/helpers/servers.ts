@@ -273,3 +273,99 @@ export async function startServers(): Promise<Servers> {
     },
   };
 }
+
+export interface OldFtpOptions {
+  /** Commands the old server does not know: answered "500 Unknown command" without reaching vsftpd. */
+  hide: string[];
+  /** Directory listings as a Windows FTP server writes them (MM-DD-YY  HH:MMPM  size NAME), names in capitals. */
+  dosListing?: boolean;
+}
+
+/** Writes a Unix `ls -l` line the way an MS-DOS/Windows FTP server lists it. */
+function dosLine(unix: string): string {
+  const m = /^([d-])\S*\s+\d+\s+\S+\s+\S+\s+(\d+)\s+\w+\s+\d+\s+[\d:]+\s+(.*)$/.exec(unix.trim());
+  if (!m) return unix;
+  const name = m[3].toUpperCase();
+  return m[1] === 'd' ? `01-02-99  03:04PM       <DIR>          ${name}` : `01-02-99  03:04PM ${m[2].padStart(20)} ${name}`;
+}
+
+/**
+ * A 1990s FTP server, imitated in front of the real vsftpd: the commands it lacks are refused and,
+ * optionally, its listings are DOS-style. Data connections pass through (PASV answers point here).
+ */
+export async function oldFtpProxy(upstreamPort: number, opts: OldFtpOptions): Promise<{ port: number; close(): void }> {
+  const hidden = new Set(opts.hide.map((c) => c.toUpperCase()));
+  const sockets = new Set<import('node:net').Socket>();
+  const track = (s: import('node:net').Socket) => (sockets.add(s), s.on('close', () => sockets.delete(s)));
+  const server = createServer((client) => {
+    track(client);
+    const up = track(connect(upstreamPort, '127.0.0.1'));
+    let lastCommand = '';
+    let pending = '';
+    client.on('data', (b) => {
+      pending += b.toString('latin1');
+      let i: number;
+      while ((i = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, i + 1);
+        pending = pending.slice(i + 1);
+        const cmd = line.trim().split(' ')[0].toUpperCase();
+        if (hidden.has(cmd)) {
+          client.write('500 Unknown command.\r\n');
+          continue;
+        }
+        lastCommand = cmd;
+        up.write(line, 'latin1');
+      }
+    });
+    let replies = '';
+    up.on('data', (b) => {
+      replies += b.toString('latin1');
+      let i: number;
+      while ((i = replies.indexOf('\n')) >= 0) {
+        const line = replies.slice(0, i + 1);
+        replies = replies.slice(i + 1);
+        const pasv = /^227 .*\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(line);
+        if (!pasv || !opts.dosListing) {
+          client.write(line, 'latin1');
+          continue;
+        }
+        // The data connection comes here, so a listing can be rewritten on its way.
+        const dataPort = Number(pasv[5]) * 256 + Number(pasv[6]);
+        const relay = createServer((dc) => {
+          relay.close();
+          track(dc);
+          const ud = track(connect(dataPort, '127.0.0.1'));
+          dc.pipe(ud);
+          // The command comes after the data connection opens: decided when the data flows.
+          let listing: boolean | undefined;
+          let text = '';
+          ud.on('data', (d) => {
+            listing ??= lastCommand === 'LIST';
+            if (listing) text += d.toString('latin1');
+            else dc.write(d);
+          });
+          ud.on('end', () => dc.end(listing ? text.split('\r\n').map((l) => (l ? dosLine(l) : l)).join('\r\n') : undefined, 'latin1'));
+          dc.on('error', () => ud.destroy());
+        });
+        relay.listen(0, '127.0.0.1', () => {
+          const p = (relay.address() as { port: number }).port;
+          client.write(`227 Entering Passive Mode (127,0,0,1,${p >> 8},${p & 255}).\r\n`);
+        });
+      }
+    });
+    const end = () => {
+      client.destroy();
+      up.destroy();
+    };
+    client.on('close', end).on('error', end);
+    up.on('close', end).on('error', end);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    port: (server.address() as { port: number }).port,
+    close() {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}

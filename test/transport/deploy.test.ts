@@ -13,7 +13,7 @@ import { deployFiles, tempName, type DeployEvent, type DeployFile } from '../../
 import { protocol } from '../../src/transport/registry.js';
 import type { Endpoint } from '../../src/transport/types.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { haveServers, provideTools, startServers, type Servers } from '../helpers/servers.js';
+import { haveServers, oldFtpProxy, provideTools, startServers, type Servers } from '../helpers/servers.js';
 
 const enabled = haveServers();
 const MB = 1048576;
@@ -201,6 +201,33 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
         expect(readdirSync(dir)).toEqual([]);
       } finally {
         execFileSync('umount', [dir]);
+      }
+    });
+  }
+
+  for (const dosListing of [false, true]) {
+    it(`an FTP server without FEAT, SIZE, MDTM, MLSD or EPSV (${dosListing ? 'DOS listing, capital names' : 'Unix listing'}): sizes from LIST, PASV, content read back`, async () => {
+      const old = await oldFtpProxy(s.ftp.port, { hide: ['FEAT', 'SIZE', 'MDTM', 'MLSD', 'MLST', 'EPSV', 'EPRT', 'HASH', 'XSHA256', 'XSHA1', 'XMD5', 'XCRC'], dosListing });
+      const dir = `${s.home}/OLD${dosListing ? 'DOS' : 'UNIX'}`;
+      const { old: first, fresh, newBytes } = twoBuilds();
+      try {
+        const t = await protocol('ftp').connect({ ...endpoints().ftp, port: old.port });
+        expect(await t.digest('/etc/hostname')).toBeUndefined();
+        const r1 = await deployFiles(t, [first], dir, '8.3', () => {});
+        expect(r1.uploaded).toEqual(['model.rtr']);
+        // Listed back (in capitals, when DOS-style), found, and the size is the listing's.
+        expect(await t.size(`${dir}/model.rtr`)).toBe(first.bytes);
+        expect(await t.size(`${dir}/MODEL.RTR`)).toBe(first.bytes);
+        const again: DeployEvent[] = [];
+        expect((await deployFiles(t, [first], dir, '8.3', (e) => again.push(e))).skipped).toEqual(['model.rtr']);
+        expect(again[0]).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/read back 0\.3 MB/) });
+        const r2 = await deployFiles(t, [fresh], dir, '8.3', () => {});
+        expect(r2.replaced).toEqual(['model.rtr']);
+        t.close();
+        expect(readFileSync(join(dir, 'model.rtr')).equals(newBytes)).toBe(true);
+        expect(readdirSync(dir)).toEqual(['model.rtr']);
+      } finally {
+        old.close();
       }
     });
   }
