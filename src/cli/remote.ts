@@ -47,6 +47,7 @@ export const secrets: Secrets = {
   },
   agent: process.env.SSH_AUTH_SOCK || undefined,
   knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+  sshConfig: join(homedir(), '.ssh', 'config'),
   user: userInfo().username,
 };
 
@@ -64,6 +65,7 @@ export interface RemoteArgs {
   'known-hosts'?: string;
   'host-key-sha256'?: string;
   'password-env'?: string;
+  'ssh-legacy'?: boolean;
   timeout: number;
   bundle?: string;
   json?: boolean;
@@ -84,6 +86,7 @@ export function remoteOptions<T>(y: Argv<T>) {
     .option('known-hosts', { type: 'string', describe: 'known_hosts file (default ~/.ssh/known_hosts)' })
     .option('host-key-sha256', { type: 'string', describe: 'pin the SSH host key: SHA256:... as ssh-keygen -l prints it' })
     .option('password-env', { type: 'string', describe: 'environment variable holding the password (default RETRO_PASSWORD); else you are asked' })
+    .option('ssh-legacy', { type: 'boolean', describe: 'also offer the SSH algorithms of Mac OS X 10.4/10.5 (SHA-1 key exchange, CBC ciphers, ssh-rsa); see docs/ssh-legacy.md' })
     .option('timeout', { type: 'number', default: 15, describe: 'seconds to wait for the connection' })
     .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' })
     .option('json', { type: 'boolean', describe: 'machine-readable output' });
@@ -104,6 +107,7 @@ function remoteRequest(a: RemoteArgs): RemoteRequest {
     knownHosts: a['known-hosts'],
     hostKeySha256: a['host-key-sha256'],
     passwordEnv: a['password-env'],
+    sshLegacy: a['ssh-legacy'],
     timeoutMs: a.timeout * 1000,
   };
 }

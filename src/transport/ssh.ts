@@ -6,6 +6,7 @@ import { HostKeyError, InputFileError, TransportError } from '../errors.js';
 import type { Digest, DigestAlgo } from './digest.js';
 import { connectionError, DataRefused } from './errors.js';
 import { checkHostKey, type HostKeyVerdict } from './hostkeys.js';
+import { ssh2Algorithms } from './sshconfig.js';
 import type { Connect, Endpoint, Transport } from './types.js';
 
 /** SFTP write requests in flight at once. */
@@ -17,6 +18,20 @@ export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 function sftpError(e: unknown, what: string, path: string): TransportError {
   const msg = (e as Error).message ?? String(e);
   return new TransportError(`sftp: ${what} ${path} failed: ${msg}`, 'check that the remote directory exists and is writable by this user');
+}
+
+/** No algorithm in common: what the server offered, and the setting that adds what it needs. */
+function negotiationError(message: string, offered: Record<string, string>, ep: Endpoint): TransportError {
+  const what = message.replace(/^Handshake failed: /i, '');
+  const key = /key exchange/.test(what) ? 'KEX method' : /host key/.test(what) ? 'Host key format' : /cipher/.test(what) ? 'C->S cipher' : /mac/i.test(what) ? 'C->S MAC' : undefined;
+  const field = { 'KEX method': 'kex', 'Host key format': 'serverHostKey', 'C->S cipher': 'cipher', 'C->S MAC': 'hmac' }[key ?? 'KEX method'];
+  // Markers that are not algorithms (strict KEX, extension negotiation) are left out.
+  const list = key && offered[key] ? offered[key].split(',').filter((a) => !/^(kex-strict-|ext-info-)/.test(a)) : [];
+  const offers = list.length ? `; the server offers ${list.join(',')}` : '';
+  return new TransportError(
+    `ssh ${ep.host}:${ep.port}: ${what}${offers}`,
+    `an old server (Mac OS X 10.4/10.5): pass --ssh-legacy or set "ssh": { "legacy": true } for the machine in retro.config.json; or add exactly what it offers, e.g. "ssh": { "${field}": ["+${list[0] ?? 'name'}"] } (docs/ssh-legacy.md)`,
+  );
 }
 
 /**
@@ -52,6 +67,7 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
     }
   }
   const conn = new Client();
+  const offered: Record<string, string> = {};
   let verdict: HostKeyVerdict = { ok: true };
   await new Promise<void>((ok, fail) => {
     conn.once('ready', () => ok());
@@ -64,7 +80,8 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
           pin: [`host key ${verdict.fingerprint} is not the pinned ${ep.hostKeySha256}; refusing to connect`, 'compare the pin (--host-key-sha256 or hostKeySha256 in retro.config.json) with ssh-keygen -l -f /etc/ssh/ssh_host_*_key.pub at the machine; if they differ, someone may be intercepting the connection'],
         }[verdict.reason];
         fail(new HostKeyError(`ssh ${where}: ${messages[0]}`, messages[1]));
-      } else fail(connectionError(e, ep, 'ssh'));
+      } else if (/no matching/i.test(e.message)) fail(negotiationError(e.message, offered, ep));
+      else fail(connectionError(e, ep, 'ssh'));
     });
     try {
       conn.connect({
@@ -75,6 +92,12 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
         privateKey,
         agent: ep.credentials.agent,
         readyTimeout: ep.timeoutMs ?? 15000,
+        algorithms: ssh2Algorithms(ep.algorithms) as never,
+        // What the server offers, for the message when no algorithm is common.
+        debug: (line: string) => {
+          const m = /^Handshake: \(remote\) (KEX method|Host key format|C->S cipher|C->S MAC): (.*)$/.exec(line);
+          if (m) offered[m[1]] = m[2];
+        },
         hostVerifier: (key: Buffer) => {
           verdict = checkHostKey(key, ep.host, ep.port, ep.knownHosts, ep.hostKeySha256);
           return verdict.ok;

@@ -309,4 +309,37 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stdout.toString()).toMatch(/FAIL \(pos 0 already differs by \d+% of the logits' size: a trace of another model/);
   });
+
+  it('an sshd with only Mac OS X 10.4/10.5 algorithms: refused with what it offers and the setting; --ssh-legacy, retro.config.json and ~/.ssh/config entries deploy and run', async () => {
+    const dir = join(s.home, 'oldmac');
+    const o = s.oldSsh;
+    const base = ['--target', 'host', '--bundle', host, '--remote-dir', dir];
+    // Password logins: OpenSSH 9 advertises rsa-sha2 signatures (server-sig-algs) that an old server
+    // would not; ssh-rsa key logins are tested against an ssh2 server (test/transport/legacy-ssh.test.ts).
+    const flags = ['--via', 'ssh', '--host', '127.0.0.1', '--port', String(o.port), '--user', s.user, '--known-hosts', o.knownHosts];
+    const pw = { env: { RETRO_PASSWORD: s.password, SSH_AUTH_SOCK: '' } };
+    const refused = await retro(['deploy', ...base, ...flags], pw);
+    oneLineError(refused, new RegExp(`no matching key exchange algorithm; the server offers ${o.offers.kex} \\(fix: an old server \\(Mac OS X 10\\.4/10\\.5\\): pass --ssh-legacy or set "ssh": \\{ "legacy": true \\}`));
+    const legacy = await retro(['deploy', ...base, ...flags, '--ssh-legacy'], pw);
+    noSecret(legacy);
+    expect(legacy.code, legacy.stderr).toBe(0);
+    expect(legacy.stderr).toMatch(/^retro: retro: done in [\d.]+s, sha256 checked$/m);
+    const run = await retro(['run', ...base, ...flags, '--ssh-legacy', '-t', '0', '-n', '24', '-i', ONCE, '--trace'], pw);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.toString()).toMatch(/\s24\s+24\/24\s+\S+\s+\S+\s+PASS/);
+
+    // The machine's entry in retro.config.json, with explicit lists.
+    const proj = tempDir();
+    writeFileSync(join(proj, 'retro.config.json'), JSON.stringify({ machines: { tiger: { target: 'host', host: '127.0.0.1', via: 'ssh', port: o.port, user: s.user, knownHosts: o.knownHosts, remoteDir: dir, bundle: host, ssh: { kex: ['+diffie-hellman-group14-sha1'], cipher: ['+aes128-cbc'] } } } }));
+    const named = await retro(['deploy', 'tiger'], { cwd: proj, ...pw });
+    expect(named.code, named.stderr).toBe(0);
+
+    // An entry in ~/.ssh/config, as ssh itself reads it.
+    const fakeHome = tempDir();
+    mkdirSync(join(fakeHome, '.ssh'));
+    writeFileSync(join(fakeHome, '.ssh', 'config'), [`Host leopard`, `  HostName 127.0.0.1`, `  Port ${o.port}`, `  User ${s.user}`, `  UserKnownHostsFile ${o.knownHosts}`, '  KexAlgorithms +diffie-hellman-group1-sha1', '  Ciphers +3des-cbc', '  MACs +hmac-md5', '  HostKeyAlgorithms +ssh-rsa', ''].join('\n'));
+    const viaConfig = await retro(['deploy', ...base, '--via', 'ssh', '--host', 'leopard'], { env: { HOME: fakeHome, SSH_AUTH_SOCK: '', RETRO_PASSWORD: s.password } });
+    expect(viaConfig.code, viaConfig.stderr).toBe(0);
+    expect(viaConfig.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:/);
+  });
 });

@@ -127,6 +127,11 @@ export interface Servers {
    * a machine without sha256sum, shasum or anything else, as the test arranges.
    */
   bareSsh: Server & { knownHosts: string; tools: string };
+  /**
+   * An sshd restricted to what Mac OS X 10.4/10.5 OpenSSH offers: SHA-1 key exchange, CBC ciphers,
+   * hmac-sha1/md5, an ssh-rsa host key and ssh-rsa (SHA-1) signatures for an RSA client key.
+   */
+  oldSsh: Server & { knownHosts: string; identity: string; offers: { kex: string; cipher: string; hmac: string; hostKey: string } };
   ftp: Server;
   /** ProFTPD with mod_digest: FEAT offers HASH and XSHA256/XSHA1/XMD5/XCRC. */
   digestFtp: Server;
@@ -224,6 +229,23 @@ export async function startServers(): Promise<Servers> {
   const bareKnownHosts = join(base, 'known_hosts_bare');
   writeFileSync(bareKnownHosts, readFileSync(knownHosts, 'utf8').replace(`]:${sshPort} `, `]:${barePort} `));
 
+  const oldPort = await freePort();
+  const oldHostKey = join(base, 'old_host_rsa');
+  const oldIdentity = join(base, 'old_client_rsa');
+  for (const k of [oldHostKey, oldIdentity]) execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-f', k]);
+  writeFileSync(join(base, 'authorized_keys'), readFileSync(`${identity}.pub`, 'utf8') + readFileSync(`${oldIdentity}.pub`, 'utf8'));
+  const offers = { kex: 'diffie-hellman-group-exchange-sha1,diffie-hellman-group14-sha1,diffie-hellman-group1-sha1', cipher: 'aes128-cbc,3des-cbc,aes256-cbc', hmac: 'hmac-md5,hmac-sha1', hostKey: 'ssh-rsa' };
+  const oldConfig = join(base, 'sshd_old_config');
+  writeFileSync(
+    oldConfig,
+    readFileSync(sshdConfig, 'utf8')
+      .replace(`Port ${sshPort}`, `Port ${oldPort}`)
+      .replace(`HostKey ${hostKey}`, `HostKey ${oldHostKey}`)
+      .replace(/PidFile .*/, `PidFile ${join(base, 'sshd_old.pid')}\nKexAlgorithms ${offers.kex}\nCiphers ${offers.cipher}\nMACs ${offers.hmac}\nHostKeyAlgorithms ${offers.hostKey}\nPubkeyAcceptedAlgorithms ssh-rsa`),
+  );
+  const oldKnownHosts = join(base, 'known_hosts_old');
+  writeFileSync(oldKnownHosts, `[127.0.0.1]:${oldPort} ${readFileSync(`${oldHostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+
   const digestPort = await freePort();
   const proftpdConfig = join(base, 'proftpd.conf');
   writeFileSync(
@@ -256,9 +278,10 @@ export async function startServers(): Promise<Servers> {
 
   const ssh = serve([SSHD, '-f', sshdConfig, '-D', '-e'], sshPort);
   const bareSsh = serve([SSHD, '-f', bareConfig, '-D', '-e'], barePort);
+  const oldSsh = serve([SSHD, '-f', oldConfig, '-D', '-e'], oldPort);
   const ftp = serve([VSFTPD, vsftpdConfig], ftpPort);
   const digestFtp = serve([PROFTPD, '-n', '-q', '-c', proftpdConfig], digestPort);
-  await Promise.all([ssh.start(), bareSsh.start(), ftp.start(), digestFtp.start()]);
+  await Promise.all([ssh.start(), bareSsh.start(), oldSsh.start(), ftp.start(), digestFtp.start()]);
   return {
     base,
     home,
@@ -266,10 +289,11 @@ export async function startServers(): Promise<Servers> {
     password,
     ssh: Object.assign(ssh, { identity, knownHosts, hostKeyFingerprint: fp, otherIdentity }),
     bareSsh: Object.assign(bareSsh, { knownHosts: bareKnownHosts, tools }),
+    oldSsh: Object.assign(oldSsh, { knownHosts: oldKnownHosts, identity: oldIdentity, offers }),
     ftp,
     digestFtp,
     stop() {
-      for (const x of [ssh, bareSsh, ftp, digestFtp]) x.kill();
+      for (const x of [ssh, bareSsh, oldSsh, ftp, digestFtp]) x.kill();
     },
   };
 }
@@ -344,7 +368,7 @@ export async function oldFtpProxy(upstreamPort: number, opts: OldFtpOptions): Pr
             if (listing) text += d.toString('latin1');
             else dc.write(d);
           });
-          ud.on('end', () => dc.end(listing ? text.split('\r\n').map((l) => (l ? dosLine(l) : l)).join('\r\n') : undefined, 'latin1'));
+          ud.on('end', () => (listing ? dc.end(text.split('\r\n').map((l) => (l ? dosLine(l) : l)).join('\r\n'), 'latin1') : dc.end()));
           dc.on('error', () => ud.destroy());
         });
         relay.listen(0, '127.0.0.1', () => {
