@@ -14,6 +14,7 @@ declare -A want=(
   [sshd]="openssh-server"
   [vsftpd]="vsftpd"
   [curl]="curl"
+  [chromium]="chromium"
   [/usr/bin/time]="time"
 )
 # ProFTPD (with mod_digest: FTP HASH/XSHA256/XMD5/XCRC) conflicts with vsftpd as a Debian package

@@ -3,6 +3,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { runDeploy } from '../core/deploy.js';
+import { runServe } from '../core/serve.js';
 import type { RemoteRequest, Secrets } from '../transport/remote.js';
 import { parseModes } from '../core/verify.js';
 import { machineTarget, runFetch, runRemote } from '../core/run.js';
@@ -236,4 +237,52 @@ const fetchCommand: CommandModule<object, FetchArgs> = {
   },
 };
 
-export const remoteCommands = [deployCommand, runCommand, fetchCommand];
+interface ServeArgs {
+  machine?: string;
+  config?: string;
+  target?: string;
+  targets?: string;
+  bundle?: string;
+  address?: string;
+  'ftp-port': number;
+  'http-port': number;
+  steps: number;
+  prompt: string;
+}
+
+const serveCommand: CommandModule<object, ServeArgs> = {
+  command: 'serve [machine]',
+  describe: 'serve the bundle on the LAN (FTP and HTTP) for a machine that pulls it; verify the TRACE.TXT it sends back',
+  builder: (y) =>
+    y
+      .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json (its target and bundle)' })
+      .option('config', { type: 'string', describe: 'project config file (default ./retro.config.json)' })
+      .option('target', { type: 'string', describe: 'target id or profile .json (default: the machine\'s)' })
+      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+      .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' })
+      .option('address', { type: 'string', describe: 'address to serve on (default: this computer\'s LAN address; 0.0.0.0 only if you say so)' })
+      .option('ftp-port', { type: 'number', default: 2121 })
+      .option('http-port', { type: 'number', default: 8080 })
+      .option('steps', { alias: 'n', type: 'number', default: 64, describe: 'the run the person at the machine is told to do' })
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' }) as never,
+  handler: async (a) => {
+    const session = await runServe(
+      { machine: a.machine, config: a.config, target: a.target, targetsDir: a.targets, bundle: a.bundle, address: a.address, ftpPort: a['ftp-port'], httpPort: a['http-port'], steps: a.steps, prompt: a.prompt },
+      (v) => printVerify(v, false),
+      (e) => process.stderr.write(`retro: ${e.message}${'hint' in e ? ` (fix: ${(e as { hint: string }).hint})` : ''}\n`),
+      (m) => process.stderr.write(`retro: ${m}\n`),
+    );
+    print(`serving ${session.bundle} (${session.files.length} files) on ${session.address}: ftp port ${session.ftpPort}, http port ${session.httpPort}`);
+    print(`one-time password: ${session.password}   (user ${session.user}; a new one every start)`);
+    for (const l of session.instructions) print(l);
+    print('\nGET.TXT:');
+    print(session.getTxt.trimEnd().replace(/\r/g, ''));
+    print('\nPUT.TXT:');
+    print(session.putTxt.trimEnd().replace(/\r/g, ''));
+    print(`\nwaiting for ${session.tracePath.replace(/^.*[\\/]/, '')}; Ctrl-C stops`);
+    await new Promise<void>((ok) => process.once('SIGINT', ok));
+    await session.close();
+  },
+};
+
+export const remoteCommands = [deployCommand, runCommand, fetchCommand, serveCommand];

@@ -58,7 +58,7 @@ describe('ssh to an old (Mac OS X 10.4) server', () => {
     for (const k of ['host', 'client']) execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-f', join(dir, k)]);
     const clientKey = ssh2.utils.parseKey(readFileSync(join(dir, 'client.pub'))) as ssh2.ParsedKey;
     const hostPub = (ssh2.utils.parseKey(readFileSync(join(dir, 'host.pub'))) as ssh2.ParsedKey).getPublicSSH();
-    server = new ssh2.Server({ hostKeys: [readFileSync(join(dir, 'host'))], ident: 'OpenSSH_4.5', algorithms: TIGER }, (client) => {
+    server = new ssh2.Server({ hostKeys: [readFileSync(join(dir, 'host'))], ident: 'OpenSSH_4.5', algorithms: TIGER as ssh2.Algorithms }, (client) => {
       noExtInfo(client);
       client.on('handshake', (n) => Object.assign(seen, { kex: n.kex, cipher: n.cs.cipher, hmac: n.cs.mac }));
       client.on('authentication', (ctx) => {
@@ -68,7 +68,7 @@ describe('ssh to an old (Mac OS X 10.4) server', () => {
         // ssh2 names no hash for a plain ssh-rsa signature (rsa-sha2-256 would say sha256).
         seen.hashAlgo = ctx.hashAlgo ?? 'sha1';
         // OpenSSH 4.5 verifies ssh-rsa signatures with SHA-1 only.
-        if (seen.hashAlgo !== 'sha1' || clientKey.verify(ctx.blob, ctx.signature, 'sha1') !== true) return ctx.reject();
+        if (seen.hashAlgo !== 'sha1' || clientKey.verify(ctx.blob!, ctx.signature, 'sha1') !== true) return ctx.reject();
         ctx.accept();
       });
       client.on('ready', () => {
