@@ -72,12 +72,18 @@ export interface RemoteArgs {
   json?: boolean;
 }
 
-export function remoteOptions<T>(y: Argv<T>) {
+/** Which machine: a name from retro.config.json (or user@host:dir), its target and bundle. */
+function machineOptions<T>(y: Argv<T>) {
   return y
-    .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json' })
+    .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json, or user@host:dir' })
     .option('config', { type: 'string', describe: 'project config file (default ./retro.config.json)' })
     .option('target', { type: 'string', describe: 'target id or profile .json (default: the machine\'s)' })
     .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+    .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' });
+}
+
+export function remoteOptions<T>(y: Argv<T>) {
+  return machineOptions(y)
     .option('via', { type: 'string', describe: 'transfer protocol: ftp or ssh (default: the profile\'s)' })
     .option('host', { type: 'string', describe: 'host name or address of the machine' })
     .option('port', { type: 'number' })
@@ -89,7 +95,6 @@ export function remoteOptions<T>(y: Argv<T>) {
     .option('password-env', { type: 'string', describe: 'environment variable holding the password (default RETRO_PASSWORD); else you are asked' })
     .option('ssh-legacy', { type: 'boolean', describe: 'also offer the SSH algorithms of Mac OS X 10.4/10.5 (SHA-1 key exchange, CBC ciphers, ssh-rsa); see docs/ssh-legacy.md' })
     .option('timeout', { type: 'number', default: 15, describe: 'seconds to wait for the connection' })
-    .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' })
     .option('json', { type: 'boolean', describe: 'machine-readable output' });
 }
 
@@ -254,12 +259,7 @@ const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve [machine]',
   describe: 'serve the bundle on the LAN (FTP and HTTP) for a machine that pulls it; verify the TRACE.TXT it sends back',
   builder: (y) =>
-    y
-      .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json (its target and bundle)' })
-      .option('config', { type: 'string', describe: 'project config file (default ./retro.config.json)' })
-      .option('target', { type: 'string', describe: 'target id or profile .json (default: the machine\'s)' })
-      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
-      .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' })
+    machineOptions(y)
       .option('address', { type: 'string', describe: 'address to serve on (default: this computer\'s LAN address; 0.0.0.0 only if you say so)' })
       .option('ftp-port', { type: 'number', default: 2121 })
       .option('http-port', { type: 'number', default: 8080 })

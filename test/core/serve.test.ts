@@ -51,6 +51,16 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
   });
   afterAll(() => session?.close());
 
+  /** The last verdict came over `via`, passed on all 24 positions, and the trace is kept byte for byte. */
+  const verdictPassed = (via: string, trace: string) => {
+    expect(errors).toEqual([]);
+    const last = verdicts.at(-1)!;
+    expect(last.via).toBe(via);
+    expect(last.v.pass).toBe(true);
+    expect(last.v.runs[0].result.positions.length).toBe(24);
+    expect(readFileSync(session.tracePath).equals(readFileSync(trace))).toBe(true);
+  };
+
   /** What the engine writes at the machine: the Pentium II build run on the fetched files. */
   const traceAt = async (dir: string) => {
     const p2 = loadProfile('win98-pentium2').cross.find((c) => c.id === 'linux-i686-p2')!;
@@ -92,12 +102,7 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     await c.uploadFrom(trace, 'TRACE.TXT');
     c.close();
     await arrived;
-    expect(errors).toEqual([]);
-    const { v, via } = verdicts.at(-1)!;
-    expect(via).toBe('ftp');
-    expect(v.pass).toBe(true);
-    expect(v.runs[0].result.positions.length).toBe(24);
-    expect(readFileSync(session.tracePath).equals(readFileSync(trace))).toBe(true);
+    verdictPassed('ftp', trace);
 
     const wrong = new Client();
     await expect(wrong.access({ host, port: Number(port), user, password: 'not-it' })).rejects.toThrow();
@@ -139,12 +144,7 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     } finally {
       await browser.close();
     }
-    expect(errors).toEqual([]);
-    const { v, via } = verdicts.at(-1)!;
-    expect(via).toBe('http');
-    expect(v.pass).toBe(true);
-    expect(v.runs[0].result.positions.length).toBe(24);
-    expect(readFileSync(session.tracePath).equals(readFileSync(trace))).toBe(true);
+    verdictPassed('http', trace);
   });
 
   it('the CLI: serves on the LAN address (not 0.0.0.0), prints the password, GET.TXT and PUT.TXT, stops on Ctrl-C', async () => {
