@@ -92,7 +92,7 @@ export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleR
     const memory = { budgetMb: req.ramBudgetMb ?? defaultMemory(profile).budgetMb, stream: req.stream === true };
     const engine = renderEngine(profile, { memory });
     writeFileSync(stage.path(ENGINE_FILE), engine.replace(/\n/g, profile.os.lineEndings === 'crlf' ? '\r\n' : '\n'));
-    for (const f of renderBuildScripts(profile)) writeFileSync(stage.path(f.name), f.content);
+    for (const f of renderBuildScripts(profile, MODEL_FILE)) writeFileSync(stage.path(f.name), f.content);
     const binaries = await compileAll(profile, req, engine, memory, stage, scratch, progress);
 
     const sizes = readdirSync(stage.dir)

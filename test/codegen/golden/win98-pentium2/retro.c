@@ -1734,7 +1734,9 @@ static U64 parse_seed(const char *s) {
    engine with no arguments: it then reads them from retro.cfg in the current folder, one per
    line, the model first ("model model.rtr", then "-t 0", "-i Once upon a time", ...: a value
    keeps its spaces). Lines starting with # are comments. */
+#ifndef RT_CONFIG_FILE
 #define RT_CONFIG_FILE "retro.cfg"
+#endif
 #define RT_CONFIG_MAX 4096
 #define RT_CONFIG_ARGS 64
 static char config_text[RT_CONFIG_MAX];

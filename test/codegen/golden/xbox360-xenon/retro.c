@@ -48,20 +48,38 @@ static void die(const char *what, const char *detail, const char *fix) {
 /* ------------------------------------------------------------------------ */
 /* platform shims: time and aligned allocation for xenon */
 
-/* shim: Xbox 360 homebrew (libxenon). The time base ticks at PPC_TIMEBASE_FREQ; elsewhere fall back to clock(). */
+/* shim: Xbox 360 homebrew (libxenon). The time base ticks at PPC_TIMEBASE_FREQ; elsewhere fall back to clock().
+   Started from XeLL there is no command line: the options come from retro.cfg on the USB stick
+   (uda0:), which libxenon's FAT driver mounts once USB is up; stdout goes to the screen console.
+   This part is compiled only with the libxenon toolchain (calls from its public API and examples). */
 #ifdef LIBXENON
 #include <ppc/timebase.h>
+#include <xenos/xenos.h>
+#include <console/console.h>
+#include <usb/usbmain.h>
+#include <xenon_soc/xenon_power.h>
+#include <libfat/fat.h>
+#define RT_CONFIG_FILE "uda0:/retro.cfg"
 static long rt_time_ms(void) {
     return (long)(mftb() / (PPC_TIMEBASE_FREQ / 1000));
+}
+
+static void rt_init(void) {
+    xenos_init(VIDEO_MODE_AUTO);
+    console_init();
+    xenon_make_it_faster(XENON_SPEED_FULL);
+    usb_init();
+    usb_do_poll();
+    fatInitDefault();
 }
 #else
 static long rt_time_ms(void) {
     return (long)((double)clock() * 1000.0 / (double)CLOCKS_PER_SEC);
 }
-#endif
 
 static void rt_init(void) {
 }
+#endif
 
 /* aligned allocation in plain C89: over-allocate, align, keep the raw pointer just before the block */
 static void *rt_aligned_alloc(size_t bytes, size_t align) {
@@ -1866,7 +1884,9 @@ static U64 parse_seed(const char *s) {
    engine with no arguments: it then reads them from retro.cfg in the current folder, one per
    line, the model first ("model model.rtr", then "-t 0", "-i Once upon a time", ...: a value
    keeps its spaces). Lines starting with # are comments. */
+#ifndef RT_CONFIG_FILE
 #define RT_CONFIG_FILE "retro.cfg"
+#endif
 #define RT_CONFIG_MAX 4096
 #define RT_CONFIG_ARGS 64
 static char config_text[RT_CONFIG_MAX];
