@@ -76,13 +76,13 @@ export async function deployFiles(t: Transport, files: DeployFile[], remoteDir: 
   const join = (n: string) => (remoteDir === '' || remoteDir === '.' ? n : `${remoteDir.replace(/\/$/, '')}/${n}`);
 
   /** Reads the remote file back and digests it here: the check of last resort, and its cost is said. */
-  const readBack = async (path: string, f: DeployFile, length: number): Promise<Comparison> => {
+  const readBack = async (path: string, f: DeployFile, length: number, why: string): Promise<Comparison> => {
     const t0 = now();
     const h = hasher('sha256');
     await t.download(path, (chunk) => h.update(chunk));
     result.bytesReadBack += length;
     const same = sameDigest(h.hex(), await localDigest(f.local, 'sha256', length));
-    return { same, how: `read back ${mb(length)} in ${((now() - t0) / 1000).toFixed(1)}s (no digest command on the machine), sha256 compared` };
+    return { same, how: `read back ${mb(length)} in ${((now() - t0) / 1000).toFixed(1)}s (${why}), sha256 compared` };
   };
 
   /** Is the remote file the local file's first `length` bytes? By digest where the remote has one. */
@@ -92,7 +92,7 @@ export async function deployFiles(t: Transport, files: DeployFile[], remoteDir: 
       const local = length === f.bytes && d.algo === 'sha256' ? f.sha256 : await localDigest(f.local, d.algo as DigestAlgo, length);
       return { same: sameDigest(d.hex, local), how: `${d.algo} checked${STRONG.has(d.algo) ? '' : ' (a CRC: --checksum reads back instead)'}` };
     }
-    return canReadBack ? readBack(path, f, length) : undefined;
+    return canReadBack ? readBack(path, f, length, d ? `the machine offers only ${d.algo}; --checksum` : 'no digest command on the machine') : undefined;
   };
 
   if (!opts.dryRun) await t.ensureDir(remoteDir);

@@ -301,6 +301,8 @@ export async function startServers(): Promise<Servers> {
 export interface OldFtpOptions {
   /** Commands the old server does not know: answered "500 Unknown command" without reaching vsftpd. */
   hide: string[];
+  /** Features it does not list in its FEAT reply (and refuses as commands). */
+  unlisted?: string[];
   /** Directory listings as a Windows FTP server writes them (MM-DD-YY  HH:MMPM  size NAME), names in capitals. */
   dosListing?: boolean;
 }
@@ -318,7 +320,8 @@ function dosLine(unix: string): string {
  * optionally, its listings are DOS-style. Data connections pass through (PASV answers point here).
  */
 export async function oldFtpProxy(upstreamPort: number, opts: OldFtpOptions): Promise<{ port: number; close(): void }> {
-  const hidden = new Set(opts.hide.map((c) => c.toUpperCase()));
+  const hidden = new Set([...opts.hide, ...(opts.unlisted ?? [])].map((c) => c.toUpperCase()));
+  const unlisted = new Set((opts.unlisted ?? []).map((c) => c.toUpperCase()));
   const sockets = new Set<import('node:net').Socket>();
   const track = (s: import('node:net').Socket) => (sockets.add(s), s.on('close', () => sockets.delete(s)));
   const server = createServer((client) => {
@@ -348,6 +351,8 @@ export async function oldFtpProxy(upstreamPort: number, opts: OldFtpOptions): Pr
       while ((i = replies.indexOf('\n')) >= 0) {
         const line = replies.slice(0, i + 1);
         replies = replies.slice(i + 1);
+        // A FEAT line is " NAME args": left out when the server is not to have NAME.
+        if (/^ \S/.test(line) && unlisted.has(line.trim().split(' ')[0].toUpperCase())) continue;
         const pasv = /^227 .*\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(line);
         if (!pasv || !opts.dosListing) {
           client.write(line, 'latin1');

@@ -231,4 +231,27 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
       }
     });
   }
+
+  it('an FTP server whose only digest is XCRC: a CRC checks by default and says so; --checksum reads back instead', async () => {
+    const crcOnly = await oldFtpProxy(s.digestFtp.port, { hide: [], unlisted: ['HASH', 'XSHA256', 'XSHA1', 'XSHA512', 'XSHA', 'XMD5', 'MD5', 'MMD5'] });
+    const dir = `${s.home}/crc`;
+    const { old, fresh, newBytes } = twoBuilds();
+    try {
+      const t = await protocol('ftp').connect({ ...endpoints().ftp, port: crcOnly.port });
+      expect((await t.digest('/etc/hostname'))?.algo).toBe('crc32');
+      await deployFiles(t, [old], dir, 'posix', () => {});
+      const crc: DeployEvent[] = [];
+      expect((await deployFiles(t, [fresh], dir, 'posix', (e) => crc.push(e))).replaced).toEqual(['model.rtr']);
+      expect(crc.find((e) => e.kind === 'done')).toMatchObject({ checked: 'crc32 checked (a CRC: --checksum reads back instead)' });
+      const strict: DeployEvent[] = [];
+      const r = await deployFiles(t, [fresh], dir, 'posix', (e) => strict.push(e), { check: 'checksum' });
+      t.close();
+      expect(r.skipped).toEqual(['model.rtr']);
+      expect(r.bytesReadBack).toBe(fresh.bytes);
+      expect(strict[0]).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/^already there \(read back 0\.3 MB in [\d.]+s \(the machine offers only crc32; --checksum\), sha256 compared\)$/) });
+      expect(readFileSync(join(dir, 'model.rtr')).equals(newBytes)).toBe(true);
+    } finally {
+      crcOnly.close();
+    }
+  });
 });
