@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'basic-ftp';
@@ -107,6 +108,35 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     const wrong = new Client();
     await expect(wrong.access({ host, port: Number(port), user, password: 'not-it' })).rejects.toThrow();
     wrong.close();
+  });
+
+  it('ftp in active mode (PORT), as Windows ftp.exe does it, with Python\'s ftplib running GET.TXT and PUT.TXT line by line', async () => {
+    if (!haveTools('python3')) return;
+    const at = tempDir();
+    writeFileSync(join(at, 'GET.TXT'), session.getTxt);
+    writeFileSync(join(at, 'PUT.TXT'), session.putTxt);
+    // A tiny ftp.exe: open, user, binary, get, put, bye; active mode only.
+    const ftpExe = [
+      'import ftplib, sys',
+      'f = None',
+      'for line in open(sys.argv[1]).read().splitlines():',
+      '    w = line.split()',
+      '    if w[0] == "open": f = ftplib.FTP(); f.connect(w[1], int(w[2])); f.set_pasv(False)',
+      '    elif w[0] == "user": f.login(w[1], w[2])',
+      '    elif w[0] == "binary": f.voidcmd("TYPE I")',
+      '    elif w[0] == "get": f.retrbinary("RETR " + w[1], open(w[1], "wb").write)',
+      '    elif w[0] == "put": f.storbinary("STOR " + w[1], open(w[1], "rb"))',
+      '    elif w[0] == "bye": f.quit()',
+    ].join('\n');
+    writeFileSync(join(at, 'ftpexe.py'), ftpExe);
+    // Asynchronous: the server runs in this very process.
+    await execa('python3', ['ftpexe.py', 'GET.TXT'], { cwd: at, timeout: 60000 });
+    for (const f of manifest().files.filter((x) => session.files.some((s) => s.name === x.name))) expect(sha(readFileSync(join(at, f.name))), f.name).toBe(f.sha256);
+    const trace = await traceAt(at);
+    const arrived = nextVerdict();
+    await execa('python3', ['ftpexe.py', 'PUT.TXT'], { cwd: at, timeout: 60000 });
+    await arrived;
+    verdictPassed('ftp', trace);
   });
 
   it('http: each file with the password, nothing without; headless Chromium sends the trace with the upload form, verified on arrival', async () => {
