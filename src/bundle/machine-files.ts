@@ -7,17 +7,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputFileError } from '../errors.js';
 import type { Profile } from '../profile/schema.js';
+import type { DeployFile } from '../transport/deploy.js';
 import { sha256File } from './hash.js';
 import { readManifest } from './manifest.js';
 
-export interface MachineFile {
-  name: string;
-  local: string;
-  bytes: number;
-  sha256: string;
-  /** A program: marked executable on the remote. */
-  executable?: boolean;
-}
+/** A file as deploy sends it and serve offers it. */
+export type MachineFile = DeployFile;
 
 export async function machineFiles(profile: Profile, bundle: string): Promise<MachineFile[]> {
   const manifest = readManifest(bundle);

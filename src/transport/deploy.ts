@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { TransportError } from '../errors.js';
-import { hasher, localDigest, sameDigest, STRONG, type DigestAlgo } from './digest.js';
+import { hasher, localDigest, sameDigest, STRONG } from './digest.js';
 import { DataRefused } from './errors.js';
 import type { Transport } from './types.js';
 
@@ -89,7 +89,7 @@ export async function deployFiles(t: Transport, files: DeployFile[], remoteDir: 
   const compare = async (path: string, f: DeployFile, length: number, canReadBack: boolean): Promise<Comparison | undefined> => {
     const d = await t.digest(path);
     if (d && (check !== 'checksum' || STRONG.has(d.algo))) {
-      const local = length === f.bytes && d.algo === 'sha256' ? f.sha256 : await localDigest(f.local, d.algo as DigestAlgo, length);
+      const local = length === f.bytes && d.algo === 'sha256' ? f.sha256 : await localDigest(f.local, d.algo, length);
       return { same: sameDigest(d.hex, local), how: `${d.algo} checked${STRONG.has(d.algo) ? '' : ' (a CRC: --checksum reads back instead)'}` };
     }
     return canReadBack ? readBack(path, f, length, d ? `the machine offers only ${d.algo}; --checksum` : 'no digest command on the machine') : undefined;
