@@ -3,7 +3,8 @@
  * 127.0.0.1 started by the test (the remote file system is this machine's, so every remote
  * file is compared byte for byte with the bundle).
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
@@ -341,5 +342,23 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const viaConfig = await retro(['deploy', ...base, '--via', 'ssh', '--host', 'leopard'], { env: { HOME: fakeHome, SSH_AUTH_SOCK: '', RETRO_PASSWORD: s.password } });
     expect(viaConfig.code, viaConfig.stderr).toBe(0);
     expect(viaConfig.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:/);
+  });
+
+  it('a full disk on the machine: one line that says "disk full", no partial left, over SSH and FTP', async () => {
+    for (const [via, flags, env] of [['ssh', ssh(), {}], ['ftp', ftp(), withPassword(s.password)]] as const) {
+      const dir = join(s.home, `FULL${via}`);
+      mkdirSync(dir);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0755', 'tmpfs', dir]);
+      try {
+        chownSync(dir, statSync(s.home).uid, statSync(s.home).gid);
+        const r = await retro(['deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', dir, ...flags], env);
+        oneLineError(r, new RegExp(`^retro: ${dir} on the machine: disk full: it took \\d+ bytes of model\\.rtr \\(\\d+ bytes\\), then refused the rest${via === 'ssh' ? '; \\d+ bytes free there after removing the partial copy' : ''} \\(fix: free at least [\\d.]+ MB there, then run deploy again\\)$`));
+        noSecret(r);
+        expect(readdirSync(dir).filter((n) => n.endsWith('.tmp') || n.endsWith('.partial'))).toEqual([]);
+        expect(existsSync(join(dir, 'model.rtr'))).toBe(false);
+      } finally {
+        execFileSync('umount', [dir]);
+      }
+    }
   });
 });
