@@ -14,13 +14,28 @@ declare -A want=(
   [sshd]="openssh-server"
   [vsftpd]="vsftpd"
   [curl]="curl"
+  [chromium]="chromium"
   [/usr/bin/time]="time"
 )
+# ProFTPD (with mod_digest: FTP HASH/XSHA256/XMD5/XCRC) conflicts with vsftpd as a Debian package
+# (both provide ftp-server), so its files are unpacked beside it, not installed.
+unpack_proftpd() {
+  [ -x /opt/proftpd/usr/sbin/proftpd ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q proftpd-core >/dev/null)
+  apt-get install -y -q --no-install-recommends $(apt-cache depends proftpd-core | awk '/Depends:/ && $2 ~ /^lib/ {print $2}') >/dev/null
+  dpkg -x "$tmp"/proftpd-core_*.deb /opt/proftpd
+  rm -rf "$tmp"
+}
 missing=()
 for cmd in "${!want[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=(${want[$cmd]})
 done
+# clang's sanitizer and libFuzzer runtimes (the engine fuzz test) come in their own package.
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 if [ ${#missing[@]} -eq 0 ]; then
+  [ "$(id -u)" = 0 ] && unpack_proftpd
   echo "toolchains: all present"
   exit 0
 fi
@@ -36,3 +51,4 @@ fi
 apt-get update -q || echo "toolchains: apt-get update reported errors (mirror sync?); installing from the lists it has"
 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || apt-get install -y -q --no-install-recommends -t bookworm "${missing[@]}" >/dev/null
 apt-get clean
+unpack_proftpd

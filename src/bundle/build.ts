@@ -94,10 +94,13 @@ export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleR
     const memory = { budgetMb: req.ramBudgetMb ?? defaultMemory(profile).budgetMb, stream: req.stream === true };
     const engine = renderEngine(profile, { memory });
     writeFileSync(stage.path(ENGINE_FILE), engine.replace(/\n/g, profile.os.lineEndings === 'crlf' ? '\r\n' : '\n'));
-    for (const f of renderBuildScripts(profile)) writeFileSync(stage.path(f.name), f.content);
+    for (const f of renderBuildScripts(profile, MODEL_FILE)) writeFileSync(stage.path(f.name), f.content);
     const binaries = await compileAll(profile, req, engine, memory, stage, scratch, progress);
 
+    // The README travels to the machine: it lists what goes there, not the emulated stand-ins.
+    const standIns = new Set(profile.cross.filter((c) => !c.deploy).map((c) => c.output));
     const sizes = readdirSync(stage.dir)
+      .filter((name) => !standIns.has(name))
       .sort()
       .map((name) => ({ name, bytes: statSync(stage.path(name)).size }));
     const readme = renderReadme(profile, { modelDescription: converted.model.description, modelFile: MODEL_FILE, modelBytes: converted.model.nativeBytes, quant: quantKind(req.quant).label(req.groupSize), files: sizes }, readmeName(profile.os.fileNames));

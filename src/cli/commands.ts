@@ -7,6 +7,7 @@ import { runPlan } from '../core/plan.js';
 import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
 import { parseModes, runVerify } from '../core/verify.js';
+import { machineTarget } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import { quantKind, type IntQuantKind, type QuantKind } from '../quant/kinds.js';
 import { consoleOutput, print, printJson, printVerify, table } from './io.js';
@@ -263,17 +264,20 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
       .option('stream', { type: 'boolean', describe: 'build an engine that streams its weights from disk' })
       .option('ram-budget', { type: 'number', describe: 'build with this RAM budget in MB (a small one forces streaming)' }) as never,
   handler: async (a) => {
-    if (a.via !== undefined || a.machine !== undefined) {
+    if ((a.via !== undefined || a.machine !== undefined) && a.trace === undefined) {
       // On the real machine over SSH: run the deployed engine with a trace, fetch it, compare.
       await runOnMachine({ ...a, trace: true }, true);
       return;
     }
-    if (a.target === undefined) throw new UsageError('no target given', 'pass --target <id>, or --via ssh with a machine');
+    // A trace from a named machine is checked against that machine's target and bundle.
+    const m = a.machine !== undefined ? machineTarget({ machine: a.machine, config: a.config, target: a.target }) : undefined;
+    const target = a.target ?? m?.target;
+    if (target === undefined) throw new UsageError('no target given', 'pass --target <id>, or --via ssh with a machine');
     const r = await runVerify(
       {
-        target: a.target,
+        target,
         targetsDir: a.targets,
-        bundle: a.bundle,
+        bundle: a.bundle ?? m?.bundle,
         model: a.model,
         tokenizer: a.tokenizer,
         quant: a.quant,

@@ -43,3 +43,6 @@ export function printVerify(r: VerifyOutcome, json: boolean): void {
   }
   if (!r.pass) process.exitCode = 1;
 }
+
+/** Set by a command that stops itself on Ctrl-C (retro serve); main's handler then leaves the exit to it. */
+export const interrupts = { handledByCommand: false };

@@ -5,6 +5,7 @@ import { removeUnfinished } from '../bundle/outdir.js';
 import { RetroError } from '../errors.js';
 import { RETRO_VERSION } from '../version.js';
 import { commands } from './commands.js';
+import { interrupts } from './io.js';
 
 /** With --json, errors are JSON too (on stdout, where the result would have been), besides the one line on stderr. */
 const json = process.argv.includes('--json');
@@ -27,7 +28,8 @@ async function main(): Promise<void> {
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.on(signal, () => {
       removeUnfinished();
-      process.exit(code);
+      // A command with its own handler (retro serve) stops itself; else stop here, as Node would.
+      if (!interrupts.handledByCommand) process.exit(code);
     });
   }
   // `retro generate | head` closes the pipe early: that is not an error.
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
     .scriptName('retro')
     .strict()
     // A flag given twice: the last one wins (so a test or a wrapper script can override).
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'duplicate-arguments-array': false, 'populate--': true })
     .demandCommand(1, 'name a command: retro --help lists them')
     .recommendCommands()
     .help()

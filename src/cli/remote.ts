@@ -3,11 +3,13 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { runDeploy } from '../core/deploy.js';
+import { runServe } from '../core/serve.js';
 import type { RemoteRequest, Secrets } from '../transport/remote.js';
-import { runFetch, runRemote } from '../core/run.js';
+import { parseModes } from '../core/verify.js';
+import { machineTarget, runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
-import { consoleOutput, print, printJson, printVerify, table } from './io.js';
+import { consoleOutput, interrupts, print, printJson, printVerify, table } from './io.js';
 import { parseSeed, promptBytes } from './options.js';
 
 /** Reads a line from the terminal without echoing it. */
@@ -46,6 +48,7 @@ export const secrets: Secrets = {
   },
   agent: process.env.SSH_AUTH_SOCK || undefined,
   knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+  sshConfig: join(homedir(), '.ssh', 'config'),
   user: userInfo().username,
 };
 
@@ -63,17 +66,24 @@ export interface RemoteArgs {
   'known-hosts'?: string;
   'host-key-sha256'?: string;
   'password-env'?: string;
+  'ssh-legacy'?: boolean;
   timeout: number;
   bundle?: string;
   json?: boolean;
 }
 
-export function remoteOptions<T>(y: Argv<T>) {
+/** Which machine: a name from retro.config.json (or user@host:dir), its target and bundle. */
+function machineOptions<T>(y: Argv<T>) {
   return y
-    .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json' })
+    .positional('machine', { type: 'string', describe: 'a machine named in retro.config.json, or user@host:dir' })
     .option('config', { type: 'string', describe: 'project config file (default ./retro.config.json)' })
     .option('target', { type: 'string', describe: 'target id or profile .json (default: the machine\'s)' })
     .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+    .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' });
+}
+
+export function remoteOptions<T>(y: Argv<T>) {
+  return machineOptions(y)
     .option('via', { type: 'string', describe: 'transfer protocol: ftp or ssh (default: the profile\'s)' })
     .option('host', { type: 'string', describe: 'host name or address of the machine' })
     .option('port', { type: 'number' })
@@ -83,8 +93,8 @@ export function remoteOptions<T>(y: Argv<T>) {
     .option('known-hosts', { type: 'string', describe: 'known_hosts file (default ~/.ssh/known_hosts)' })
     .option('host-key-sha256', { type: 'string', describe: 'pin the SSH host key: SHA256:... as ssh-keygen -l prints it' })
     .option('password-env', { type: 'string', describe: 'environment variable holding the password (default RETRO_PASSWORD); else you are asked' })
+    .option('ssh-legacy', { type: 'boolean', describe: 'also offer the SSH algorithms of Mac OS X 10.4/10.5 (SHA-1 key exchange, CBC ciphers, ssh-rsa); see docs/ssh-legacy.md' })
     .option('timeout', { type: 'number', default: 15, describe: 'seconds to wait for the connection' })
-    .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>)' })
     .option('json', { type: 'boolean', describe: 'machine-readable output' });
 }
 
@@ -103,6 +113,7 @@ function remoteRequest(a: RemoteArgs): RemoteRequest {
     knownHosts: a['known-hosts'],
     hostKeySha256: a['host-key-sha256'],
     passwordEnv: a['password-env'],
+    sshLegacy: a['ssh-legacy'],
     timeoutMs: a.timeout * 1000,
   };
 }
@@ -126,28 +137,52 @@ function progressPrinter(json: boolean): (e: DeployEvent) => void {
     }
     if (tty) process.stderr.write('\r\x1b[K');
     if (e.kind === 'skip') process.stderr.write(`retro: ${e.file}: skipped, ${e.reason}\n`);
+    if (e.kind === 'note') process.stderr.write(`retro: ${e.file}: ${e.message}\n`);
+    if (e.kind === 'plan') process.stderr.write(`retro: ${e.file}: would ${e.action === 'check' ? 'check' : e.action}: ${e.detail}\n`);
     if (e.kind === 'start') process.stderr.write(`retro: ${e.file}: uploading ${e.bytes} bytes${e.resumeFrom > 0 ? `, resuming at ${e.resumeFrom}` : ''}\n`);
-    if (e.kind === 'done') process.stderr.write(`retro: ${e.file}: done in ${e.seconds.toFixed(1)}s, ${e.checked} checked\n`);
+    if (e.kind === 'done') process.stderr.write(`retro: ${e.file}: done in ${e.seconds.toFixed(1)}s, ${e.checked}\n`);
   };
 }
 
-const deployCommand: CommandModule<object, RemoteArgs> = {
+interface DeployArgs extends RemoteArgs {
+  checksum?: boolean;
+  'size-only'?: boolean;
+  force?: boolean;
+  'dry-run'?: boolean;
+}
+
+const deployCommand: CommandModule<object, DeployArgs> = {
   command: 'deploy [machine]',
-  describe: 'upload a bundle to the real machine over FTP or SSH (resumable, checked, atomic)',
-  builder: (y) => remoteOptions(y) as never,
+  describe: 'upload a bundle to the real machine over FTP or SSH (resumable, checked by content, atomic)',
+  builder: (y) =>
+    remoteOptions(y)
+      .option('checksum', { type: 'boolean', describe: 'check content by a cryptographic digest or by reading it back, never by a CRC alone' })
+      .option('size-only', { type: 'boolean', describe: 'check sizes only (faster over FTP servers without digest commands; content NOT checked)' })
+      .option('force', { type: 'boolean', describe: 'resend every file, whatever the machine holds' })
+      .option('dry-run', { type: 'boolean', describe: 'say what would be sent, skipped and checked; change nothing' })
+      .conflicts('checksum', 'size-only') as never,
   handler: async (a) => {
-    const r = await runDeploy({ ...remoteRequest(a), bundle: a.bundle }, secrets, progressPrinter(a.json === true));
+    const check = a.checksum ? 'checksum' : a['size-only'] ? 'size-only' : 'content';
+    const r = await runDeploy({ ...remoteRequest(a), bundle: a.bundle, check, force: a.force, dryRun: a['dry-run'] }, secrets, progressPrinter(a.json === true));
     if (a.json) {
-      printJson({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, bytesSent: r.bytesSent, seconds: r.seconds });
+      printJson({ machine: r.machine, protocol: r.protocol, remoteDir: r.remoteDir, check: r.check, dryRun: r.dryRun, uploaded: r.uploaded, skipped: r.skipped, resumed: r.resumed, replaced: r.replaced, bytesSent: r.bytesSent, bytesReadBack: r.bytesReadBack, seconds: r.seconds });
       return;
     }
-    const state = (n: string) => (r.skipped.includes(n) ? 'already there' : r.resumed.includes(n) ? 'resumed' : 'uploaded');
+    if (r.dryRun) {
+      print(`dry run: nothing was sent to ${r.machine}:${r.remoteDir}`);
+      return;
+    }
+    const state = (n: string) => (r.skipped.includes(n) ? 'already there' : r.replaced.includes(n) ? 'replaced' : r.resumed.includes(n) ? 'resumed' : 'uploaded');
     print(table(['file', 'bytes', 'state'], r.files.map((f) => [f.name, String(f.bytes), state(f.name)])));
-    print(`deployed to ${r.machine}:${r.remoteDir} over ${r.protocol}: ${mb(r.bytesSent)} sent in ${r.seconds.toFixed(1)}s`);
+    const readBack = r.bytesReadBack > 0 ? `, ${mb(r.bytesReadBack)} read back to check content` : '';
+    const sizeOnly = r.check === 'size-only' ? ' (sizes only: content not checked, --size-only)' : '';
+    print(`deployed to ${r.machine}:${r.remoteDir} over ${r.protocol}: ${mb(r.bytesSent)} sent in ${r.seconds.toFixed(1)}s${readBack}${sizeOnly}`);
   },
 };
 
 export interface RunArgs extends RemoteArgs {
+  mode?: string;
+  '--'?: (string | number)[];
   temperature: number;
   topp: number;
   seed?: string;
@@ -158,7 +193,7 @@ export interface RunArgs extends RemoteArgs {
 
 const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [machine]',
-  describe: 'run the deployed engine on the machine over SSH, live; --trace fetches the trace and verifies it',
+  describe: 'run the deployed engine on the machine over SSH, live; --trace fetches the trace and verifies it; engine flags go after --',
   builder: (y) =>
     remoteOptions(y)
       .option('temperature', { alias: 't', type: 'number', default: 0 })
@@ -175,7 +210,7 @@ export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
   const json = a.json === true;
   const text: Uint8Array[] = [];
   const r = await runRemote(
-    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt), trace },
+    { ...remoteRequest(a), bundle: a.bundle, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt), trace, modes: a.mode ? parseModes(a.mode) : undefined, engineFlags: a['--']?.map(String) },
     secrets,
     { stdout: (b) => (json ? text.push(b) : consoleOutput.stdout(b)), stderr: (b) => process.stderr.write(b) },
     (m) => json || process.stderr.write(`retro: ${m}\n`),
@@ -189,7 +224,7 @@ export async function runOnMachine(a: RunArgs, trace: boolean): Promise<void> {
 }
 
 interface FetchArgs extends RemoteArgs {
-  file: string;
+  file?: string;
   out?: string;
 }
 
@@ -198,13 +233,57 @@ const fetchCommand: CommandModule<object, FetchArgs> = {
   describe: 'download a file (a trace) the engine wrote on the machine, for retro verify --trace',
   builder: (y) =>
     remoteOptions(y)
-      .option('file', { type: 'string', default: 'trace.txt', describe: 'remote file, relative to the remote dir' })
+      .option('file', { type: 'string', describe: 'remote file, relative to the remote dir (default TRACE.TXT on 8.3 machines, else trace.txt)' })
       .option('out', { alias: 'o', type: 'string', describe: 'local path (default: the file name, here)' }) as never,
   handler: async (a) => {
-    const r = await runFetch({ ...remoteRequest(a), file: a.file, out: a.out }, secrets);
+    const r = await runFetch({ ...remoteRequest(a), bundle: a.bundle, file: a.file, out: a.out }, secrets);
     if (a.json) printJson(r);
-    else print(`fetched ${a.file} from ${r.machine} -> ${r.local} (${r.bytes} bytes); check it with retro verify --target <id> --trace ${r.local}`);
+    else print(`fetched ${r.file} from ${r.machine} -> ${r.local} (${r.bytes} bytes); check it with:\n  ${r.verifyCommand}`);
   },
 };
 
-export const remoteCommands = [deployCommand, runCommand, fetchCommand];
+interface ServeArgs {
+  machine?: string;
+  config?: string;
+  target?: string;
+  targets?: string;
+  bundle?: string;
+  address?: string;
+  'ftp-port': number;
+  'http-port': number;
+  steps: number;
+  prompt: string;
+}
+
+const serveCommand: CommandModule<object, ServeArgs> = {
+  command: 'serve [machine]',
+  describe: 'serve the bundle on the LAN (FTP and HTTP) for a machine that pulls it; verify the TRACE.TXT it sends back',
+  builder: (y) =>
+    machineOptions(y)
+      .option('address', { type: 'string', describe: 'address to serve on (default: this computer\'s LAN address; 0.0.0.0 only if you say so)' })
+      .option('ftp-port', { type: 'number', default: 2121 })
+      .option('http-port', { type: 'number', default: 8080 })
+      .option('steps', { alias: 'n', type: 'number', default: 64, describe: 'the run the person at the machine is told to do' })
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' }) as never,
+  handler: async (a) => {
+    const session = await runServe(
+      { machine: a.machine, config: a.config, target: a.target, targetsDir: a.targets, bundle: a.bundle, address: a.address, ftpPort: a['ftp-port'], httpPort: a['http-port'], steps: a.steps, prompt: a.prompt },
+      (v) => printVerify(v, false),
+      (e) => process.stderr.write(`retro: ${e.message}${'hint' in e ? ` (fix: ${(e as { hint: string }).hint})` : ''}\n`),
+      (m) => process.stderr.write(`retro: ${m}\n`),
+    );
+    print(`serving ${session.bundle} (${session.files.length} files) on ${session.address}: ftp port ${session.ftpPort}, http port ${session.httpPort}`);
+    print(`one-time password: ${session.password}   (user ${session.user}; a new one every start)`);
+    for (const l of session.instructions) print(l);
+    print('\nGET.TXT:');
+    print(session.getTxt.trimEnd().replace(/\r/g, ''));
+    print('\nPUT.TXT:');
+    print(session.putTxt.trimEnd().replace(/\r/g, ''));
+    print(`\nwaiting for ${session.tracePath.replace(/^.*[\\/]/, '')}; Ctrl-C stops`);
+    interrupts.handledByCommand = true;
+    await new Promise<void>((ok) => process.once('SIGINT', ok));
+    await session.close();
+  },
+};
+
+export const remoteCommands = [deployCommand, runCommand, fetchCommand, serveCommand];

@@ -26,6 +26,8 @@ export interface RenderedFile {
 /** OS-family facts from templates/os/<family>/os.json. */
 interface OsFacts {
   run: string;
+  /** How a program is started where there is no command line (replaces the run line). */
+  start?: string[];
   notes: string[];
 }
 
@@ -137,16 +139,25 @@ export function renderExpf(): string {
   return render('expf.c.ejs', { expf: expfData() });
 }
 
+/** The lines that tell the person at the machine how to start the engine on the model. */
+function startLines(profile: Profile, program: string, model: string): string[] {
+  const start = osFacts(profile.os.family).start;
+  if (start) return start.map((l) => l.replace(/\{program\}/g, program).replace(/\{model\}/g, model));
+  const run = `${runCommand(profile, program)} ${model} -t 0`;
+  const trace = profile.os.fileNames === '8.3' ? 'TRACE.TXT' : 'trace.txt';
+  return [`${run} -n 256 -i "Once upon a time"`, `to check it with retro verify, write a trace and bring ${trace} back (retro fetch):`, `${run} -n 64 -i "Once upon a time" -T ${trace}`];
+}
+
 function commandLine(t: NativeToolchain): string {
   const out = t.outputFlag.endsWith(' ') ? `${t.outputFlag.trim()} ${t.output}` : `${t.outputFlag}${t.output}`;
   return [t.cc, ...t.flags, out, ENGINE_FILE, ...t.libs].join(' ');
 }
 
-export function renderBuildScripts(profile: Profile): RenderedFile[] {
+export function renderBuildScripts(profile: Profile, modelFile: string): RenderedFile[] {
   return profile.toolchains.map((t) => ({
     name: t.file,
     role: 'build-script' as const,
-    content: lineEndings(render(`build/${t.script}.ejs`, { target: profile, toolchain: t, command: commandLine(t), source: ENGINE_FILE, run: runCommand(profile, t.output) }), profile),
+    content: lineEndings(render(`build/${t.script}.ejs`, { target: profile, toolchain: t, command: commandLine(t), source: ENGINE_FILE, start: startLines(profile, t.output, modelFile) }), profile),
   }));
 }
 
@@ -159,8 +170,8 @@ export interface ReadmeFacts {
 }
 
 export function renderReadme(profile: Profile, facts: ReadmeFacts, name: string): RenderedFile {
-  const run = `${runCommand(profile, profile.toolchains[0]?.output ?? 'retro')} ${facts.modelFile}`;
-  return { name, role: 'readme', content: lineEndings(render('readme.txt.ejs', { target: profile, facts, run, notes: osFacts(profile.os.family).notes }), profile) };
+  const start = startLines(profile, profile.toolchains[0]?.output ?? 'retro', facts.modelFile);
+  return { name, role: 'readme', content: lineEndings(render('readme.txt.ejs', { target: profile, facts, start, notes: osFacts(profile.os.family).notes }), profile) };
 }
 
 /** File names the target can store: 8.3 (case-insensitive) or anything portable. */

@@ -4,15 +4,18 @@
  * `retro fetch`: download a file the engine wrote on a machine where nothing runs remotely.
  */
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { TransportError, UsageError } from '../errors.js';
 import { readManifest } from '../bundle/manifest.js';
 import { MODEL_FILE } from '../bundle/names.js';
 import { engineArgs } from '../codegen/engine-args.js';
-import { resolveRemote, type RemoteRequest, type Secrets } from '../transport/remote.js';
+import { machineEntry, resolveRemote, type RemoteRequest, type Secrets } from '../transport/remote.js';
 import { shellQuote } from '../transport/ssh.js';
 import type { Transport } from '../transport/types.js';
-import { bundleReference, verifyTrace, writeReport, type VerifyVerdict } from '../verify/bundle.js';
+import { bundleReference, forcedTokens, traceSteps, verifyTrace, writeReport, type VerifyMode, type VerifyVerdict } from '../verify/bundle.js';
+import { encodePrompt } from '../model/inputs.js';
+import { Tokenizer } from '../reference/tokenizer.js';
 
 export interface RunRequest extends RemoteRequest {
   bundle?: string;
@@ -23,15 +26,20 @@ export interface RunRequest extends RemoteRequest {
   prompt: Uint8Array;
   /** Write a trace on the machine, fetch it and verify it against the reference. */
   trace: boolean;
+  /** With a trace: free-running, teacher-forced (the reference's tokens sent as forced.txt), or both. */
+  modes?: VerifyMode[];
+  /** Engine flags given after `--`, passed through as they are. */
+  engineFlags?: string[];
 }
 
 export interface RunOutcome {
   exitCode: number;
-  traceFile?: string;
+  traceFiles: string[];
   verify?: VerifyVerdict;
 }
 
 export const REMOTE_TRACE = 'trace.txt';
+const REMOTE_FORCED = 'forced.txt';
 
 /** Downloads to a temporary name and renames when complete: a failed fetch leaves nothing behind. */
 async function download(t: Transport, remotePath: string, localPath: string, machine: string): Promise<number> {
@@ -62,46 +70,76 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
   const binary = remote.profile.cross.find((c) => c.deploy && manifest.files.some((f) => f.name === c.output))?.output;
   const native = remote.profile.toolchains.find((tc) => tc.script === 'makefile');
   if (!binary && !native) throw new UsageError(`${bundle} has no binary for ${remote.profile.id} and no Makefile to build one`, `deploy a bundle built with retro build --target ${remote.profile.id}`);
-  const args = engineArgs({ model: MODEL_FILE, temperature: req.temperature, topp: req.topp, seed: req.seed, steps: req.steps, prompt: req.prompt, trace: req.trace ? REMOTE_TRACE : undefined });
   const program = binary ?? native!.output;
   const build = binary ? '' : `make -f ${shellQuote(native!.file)} >&2 && `;
-  const command = `cd ${shellQuote(remote.remoteDir)} && ${build}./${program} ${args.map(shellQuote).join(' ')}`;
+  const dir = remote.remoteDir.replace(/\/$/, '');
+  const ref = req.trace ? bundleReference(remote.profile, bundle, progress) : undefined;
+  const steps = ref ? traceSteps(ref, req.steps) : req.steps;
+  const modes: (VerifyMode | undefined)[] = req.trace ? (req.modes ?? ['free']) : [undefined];
   const t = await remote.connect();
-  let exitCode: number;
-  let traceFile: string | undefined;
+  let exitCode = 0;
+  const traces: { file: string; label: string }[] = [];
   try {
-    progress(`running ${program} on ${remote.name}`);
-    exitCode = await t.exec!(command, output.stdout, output.stderr);
-    if (exitCode === 0 && req.trace) {
-      traceFile = join(bundle, `trace-${remote.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.txt`);
-      progress(`fetching ${REMOTE_TRACE} -> ${traceFile}`);
-      await download(t, `${remote.remoteDir.replace(/\/$/, '')}/${REMOTE_TRACE}`, traceFile, remote.name);
+    for (const mode of modes) {
+      const remoteTrace = mode === 'forced' ? `trace-tf.txt` : REMOTE_TRACE;
+      const common = { model: MODEL_FILE, steps, trace: mode ? remoteTrace : undefined, extra: req.engineFlags };
+      if (mode === 'forced') {
+        const tokens = forcedTokens(ref!, encodePrompt(new Tokenizer(ref!.vocab), req.prompt, ref!.config.seqLen), steps);
+        await t.write(Readable.from([Buffer.from(tokens)]), `${dir}/${REMOTE_FORCED}`, 0, () => {});
+      }
+      const args = engineArgs(mode === 'forced' ? { ...common, forced: REMOTE_FORCED } : { ...common, temperature: req.temperature, topp: req.topp, seed: req.seed, prompt: req.prompt });
+      const command = `cd ${shellQuote(remote.remoteDir)} && ${build}./${program} ${args.map(shellQuote).join(' ')}`;
+      progress(`running ${program} on ${remote.name}${mode ? ` (${mode})` : ''}`);
+      exitCode = await t.exec!(command, output.stdout, output.stderr);
+      if (exitCode !== 0 || !mode) break;
+      const file = join(bundle, `trace-${remote.name.replace(/[^A-Za-z0-9_.-]/g, '_')}${mode === 'forced' ? '-forced' : ''}.txt`);
+      progress(`fetching ${remoteTrace} -> ${file}`);
+      await download(t, `${dir}/${remoteTrace}`, file, remote.name);
+      traces.push({ file, label: `trace ${basename(file)}` });
     }
   } finally {
     t.close();
   }
-  if (!traceFile) return { exitCode };
-  const ref = bundleReference(remote.profile, bundle, progress);
-  const runs = [verifyTrace(ref, traceFile, `trace ${basename(traceFile)}`, progress)];
+  if (!ref || traces.length === 0) return { exitCode, traceFiles: traces.map((x) => x.file) };
+  const runs = traces.map((x) => verifyTrace(ref, x.file, x.label, progress));
   const verify = { profile: remote.profile, bundle, runs, skipped: [], report: writeReport(ref, runs), pass: runs.every((r) => r.result.pass) };
-  return { exitCode, traceFile, verify };
+  return { exitCode, traceFiles: traces.map((x) => x.file), verify };
 }
 
 export interface FetchRequest extends RemoteRequest {
-  file: string;
+  bundle?: string;
+  /** Default: the trace the README tells the person at the machine to write (TRACE.TXT on 8.3 machines). */
+  file?: string;
   out?: string;
 }
 
-export async function runFetch(req: FetchRequest, secrets: Secrets): Promise<{ local: string; bytes: number; machine: string }> {
+export interface FetchOutcome {
+  local: string;
+  bytes: number;
+  machine: string;
+  file: string;
+  /** The command that checks what came back, ready to paste. */
+  verifyCommand: string;
+}
+
+export async function runFetch(req: FetchRequest, secrets: Secrets): Promise<FetchOutcome> {
   const remote = await resolveRemote(req, secrets);
-  const name = req.file.split(/[\\/]/).pop()!;
+  const file = req.file ?? (remote.profile.os.fileNames === '8.3' ? REMOTE_TRACE.toUpperCase() : REMOTE_TRACE);
+  const name = file.split(/[\\/]/).pop()!;
   const local = resolve(req.out ?? name);
-  const remotePath = req.file.includes('/') ? req.file : `${remote.remoteDir.replace(/\/$/, '')}/${req.file}`;
+  const remotePath = file.includes('/') ? file : `${remote.remoteDir.replace(/\/$/, '')}/${file}`;
   const t = await remote.connect();
   try {
     const bytes = await download(t, remotePath, local, remote.name);
-    return { local, bytes, machine: remote.name };
+    const who = req.machine !== undefined ? shellQuote(req.machine) + (req.config ? ` --config ${shellQuote(req.config)}` : '') : `--target ${shellQuote(remote.profile.id)}${req.bundle ? ` --bundle ${shellQuote(req.bundle)}` : ''}`;
+    return { local, bytes, machine: remote.name, file, verifyCommand: `retro verify ${who} --trace ${shellQuote(local)}` };
   } finally {
     t.close();
   }
+}
+
+/** The target and bundle a named machine stands for (`retro verify MACHINE --trace F`). */
+export function machineTarget(req: Pick<RemoteRequest, 'machine' | 'config' | 'target'>): { target?: string; bundle?: string } {
+  const m = machineEntry(req);
+  return { target: req.target ?? m.target, bundle: m.bundle };
 }

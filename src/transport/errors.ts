@@ -2,6 +2,27 @@
 import { TransportError } from '../errors.js';
 import type { Endpoint } from './types.js';
 
+/**
+ * The machine refused the data of an upload while still answering: a full disk when its reply
+ * says so (`diskFull` true), or when it took some bytes and then closed the data connection
+ * without a reply we could read (`diskFull` undefined: the bytes that arrived decide).
+ */
+export class DataRefused extends TransportError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly diskFull: boolean | undefined,
+  ) {
+    super(message, hint);
+  }
+}
+
+/** The login hint: names the variable the password was actually read from, and keys only for SSH. */
+function loginHint(ep: Endpoint, protocol: string): string {
+  const pw = ep.passwordEnv ? `the password (in ${ep.passwordEnv})` : 'the password';
+  return protocol === 'ssh' ? `check the user name and ${pw} or the key (--identity)` : `check the user name and ${pw}`;
+}
+
 export function connectionError(e: unknown, ep: Endpoint, protocol: string): TransportError {
   const err = e as NodeJS.ErrnoException & { level?: string; code?: string | number };
   const where = `${protocol}://${ep.credentials.user}@${ep.host}:${ep.port}`;
@@ -12,7 +33,7 @@ export function connectionError(e: unknown, ep: Endpoint, protocol: string): Tra
     return new TransportError(`${where}: host unreachable (timed out)`, 'check the machine is on, on the network, and not firewalled');
   }
   if (err.level === 'client-authentication' || /authentication|530|login/i.test(err.message ?? '')) {
-    return new TransportError(`${where}: login failed`, 'check the user name and the password (RETRO_PASSWORD) or key (--identity)');
+    return new TransportError(`${where}: login failed`, loginHint(ep, protocol));
   }
   return new TransportError(`${where}: ${(err.message ?? String(e)).split('\n')[0]}`, 'check the connection settings');
 }

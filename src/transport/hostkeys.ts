@@ -20,12 +20,12 @@ function matches(field: string, names: string[]): boolean {
   });
 }
 
-export type HostKeyVerdict = { ok: true } | { ok: false; reason: 'unknown' | 'changed'; fingerprint: string };
+export type HostKeyVerdict = { ok: true } | { ok: false; reason: 'unknown' | 'changed' | 'pin'; fingerprint: string };
 
 /** Accepts the key only when the pin or a known_hosts entry for this host matches it. */
 export function checkHostKey(key: Buffer, host: string, port: number, knownHosts: string | undefined, pin: string | undefined): HostKeyVerdict {
   const fp = fingerprint(key);
-  if (pin) return pin.replace(/=+$/, '') === fp ? { ok: true } : { ok: false, reason: 'changed', fingerprint: fp };
+  if (pin) return pin.replace(/=+$/, '') === fp ? { ok: true } : { ok: false, reason: 'pin', fingerprint: fp };
   let known = false;
   if (knownHosts && existsSync(knownHosts)) {
     const names = hostPatterns(host, port);

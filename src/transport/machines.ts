@@ -21,6 +21,17 @@ const machine = z
     hostKeySha256: z.string().optional(),
     passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional().describe('environment variable that holds the password'),
     bundle: z.string().optional(),
+    ssh: z
+      .object({
+        legacy: z.boolean().optional().describe('also offer the algorithms of Mac OS X 10.4/10.5 OpenSSH (docs/ssh-legacy.md)'),
+        kex: z.array(z.string()).optional(),
+        cipher: z.array(z.string()).optional(),
+        hmac: z.array(z.string()).optional(),
+        serverHostKey: z.array(z.string()).optional(),
+      })
+      .strict()
+      .optional()
+      .describe('SSH algorithm lists: "+name" adds to the defaults, plain names replace them'),
   })
   .strict();
 

@@ -4,9 +4,9 @@ import { connectFtp } from './ftp.js';
 import { connectSsh } from './ssh.js';
 import type { Connect } from './types.js';
 
-export const PROTOCOLS: Record<string, { connect: Connect; defaultPort: number; canExec: boolean; verifiesHash: boolean }> = {
-  ftp: { connect: connectFtp, defaultPort: 21, canExec: false, verifiesHash: false },
-  ssh: { connect: connectSsh, defaultPort: 22, canExec: true, verifiesHash: true },
+export const PROTOCOLS: Record<string, { connect: Connect; defaultPort: number; canExec: boolean }> = {
+  ftp: { connect: connectFtp, defaultPort: 21, canExec: false },
+  ssh: { connect: connectSsh, defaultPort: 22, canExec: true },
 };
 
 export function protocol(name: string) {

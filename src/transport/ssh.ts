@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Client, type SFTPWrapper } from 'ssh2';
 import { HostKeyError, InputFileError, TransportError } from '../errors.js';
-import { connectionError } from './errors.js';
+import type { Digest, DigestAlgo } from './digest.js';
+import { connectionError, DataRefused } from './errors.js';
 import { checkHostKey, type HostKeyVerdict } from './hostkeys.js';
+import { ssh2Algorithms } from './sshconfig.js';
 import type { Connect, Endpoint, Transport } from './types.js';
 
 /** SFTP write requests in flight at once. */
@@ -14,11 +16,42 @@ const WINDOW = 16;
 export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function sftpError(e: unknown, what: string, path: string): TransportError {
-  const err = e as Error & { code?: number };
-  const msg = err.message ?? String(e);
-  const full = /space|quota|full/i.test(msg) || err.code === 4;
-  return new TransportError(`sftp: ${what} ${path} failed: ${msg}`, full ? 'free space on the machine (or the directory is not writable)' : 'check that the remote directory exists and is writable by this user');
+  const msg = (e as Error).message ?? String(e);
+  return new TransportError(`sftp: ${what} ${path} failed: ${msg}`, 'check that the remote directory exists and is writable by this user');
 }
+
+/** No algorithm in common: what the server offered, and the setting that adds what it needs. */
+function negotiationError(message: string, offered: Record<string, string>, ep: Endpoint): TransportError {
+  const what = message.replace(/^Handshake failed: /i, '');
+  const key = /key exchange/.test(what) ? 'KEX method' : /host key/.test(what) ? 'Host key format' : /cipher/.test(what) ? 'C->S cipher' : /mac/i.test(what) ? 'C->S MAC' : undefined;
+  const field = { 'KEX method': 'kex', 'Host key format': 'serverHostKey', 'C->S cipher': 'cipher', 'C->S MAC': 'hmac' }[key ?? 'KEX method'];
+  // Markers that are not algorithms (strict KEX, extension negotiation) are left out.
+  const list = key && offered[key] ? offered[key].split(',').filter((a) => !/^(kex-strict-|ext-info-)/.test(a)) : [];
+  const offers = list.length ? `; the server offers ${list.join(',')}` : '';
+  return new TransportError(
+    `ssh ${ep.host}:${ep.port}: ${what}${offers}`,
+    `an old server (Mac OS X 10.4/10.5): pass --ssh-legacy or set "ssh": { "legacy": true } for the machine in retro.config.json; or add exactly what it offers, e.g. "ssh": { "${field}": ["+${list[0] ?? 'name'}"] } (docs/ssh-legacy.md)`,
+  );
+}
+
+/**
+ * One shell command that prints "<algo> <digest>" with the best tool the machine has: GNU
+ * coreutils, BSD/Mac OS X (shasum, md5), OpenSSL, else POSIX cksum, which every Unix has.
+ */
+function digestScript(path: string): string {
+  const f = shellQuote(path);
+  const tries = [
+    ['sha256sum', `echo sha256 $(sha256sum < ${f})`],
+    ['shasum', `echo sha256 $(shasum -a 256 < ${f})`],
+    ['openssl', `echo sha256 $(openssl dgst -sha256 < ${f})`],
+    ['md5sum', `echo md5 $(md5sum < ${f})`],
+    ['md5', `echo md5 $(md5 -q < ${f})`],
+    ['cksum', `echo cksum $(cksum < ${f})`],
+  ];
+  return `test -r ${f} || exit 1; ${tries.map(([tool, cmd]) => `if command -v ${tool} >/dev/null 2>&1; then ${cmd}; exit; fi`).join('; ')}; exit 1`;
+}
+
+const DIGEST_ALGOS = new Set(['sha256', 'md5', 'cksum']);
 
 function call<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
   return new Promise((ok, fail) => fn((err, v) => (err ? fail(err) : ok(v as T))));
@@ -34,18 +67,21 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
     }
   }
   const conn = new Client();
+  const offered: Record<string, string> = {};
   let verdict: HostKeyVerdict = { ok: true };
   await new Promise<void>((ok, fail) => {
     conn.once('ready', () => ok());
     conn.once('error', (e) => {
       if (!verdict.ok) {
         const where = `${ep.host}:${ep.port}`;
-        fail(
-          verdict.reason === 'unknown'
-            ? new HostKeyError(`ssh ${where}: unknown host key ${verdict.fingerprint}; refusing to connect`, `if that is the machine's key, pass --host-key-sha256 ${verdict.fingerprint} or add it to known_hosts (ssh-keyscan -p ${ep.port} ${ep.host})`)
-            : new HostKeyError(`ssh ${where}: HOST KEY CHANGED, now ${verdict.fingerprint}; refusing to connect`, 'if the machine was reinstalled, update known_hosts; otherwise someone may be intercepting the connection'),
-        );
-      } else fail(connectionError(e, ep, 'ssh'));
+        const messages = {
+          unknown: [`unknown host key ${verdict.fingerprint}; refusing to connect`, `if that is the machine's key, pass --host-key-sha256 ${verdict.fingerprint} or add it to known_hosts (ssh-keyscan -p ${ep.port} ${ep.host})`],
+          changed: [`HOST KEY CHANGED, now ${verdict.fingerprint}; refusing to connect`, 'if the machine was reinstalled, update known_hosts; otherwise someone may be intercepting the connection'],
+          pin: [`host key ${verdict.fingerprint} is not the pinned ${ep.hostKeySha256}; refusing to connect`, 'compare the pin (--host-key-sha256 or hostKeySha256 in retro.config.json) with ssh-keygen -l -f /etc/ssh/ssh_host_*_key.pub at the machine; if they differ, someone may be intercepting the connection'],
+        }[verdict.reason];
+        fail(new HostKeyError(`ssh ${where}: ${messages[0]}`, messages[1]));
+      } else if (/no matching/i.test(e.message)) fail(negotiationError(e.message, offered, ep));
+      else fail(connectionError(e, ep, 'ssh'));
     });
     try {
       conn.connect({
@@ -56,6 +92,12 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
         privateKey,
         agent: ep.credentials.agent,
         readyTimeout: ep.timeoutMs ?? 15000,
+        algorithms: ssh2Algorithms(ep.algorithms) as never,
+        // What the server offers, for the message when no algorithm is common.
+        debug: (line: string) => {
+          const m = /^Handshake: \(remote\) (KEX method|Host key format|C->S cipher|C->S MAC): (.*)$/.exec(line);
+          if (m) offered[m[1]] = m[2];
+        },
         hostVerifier: (key: Buffer) => {
           verdict = checkHostKey(key, ep.host, ep.port, ep.knownHosts, ep.hostKeySha256);
           return verdict.ok;
@@ -83,6 +125,15 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
       });
     });
 
+  const freeBytes = async (dir: string): Promise<number | undefined> => {
+    try {
+      const st = await call<{ f_bavail: number | bigint; f_bsize: number | bigint; f_frsize: number | bigint }>((cb) => sftp.ext_openssh_statvfs(dir, cb as never));
+      return Number(st.f_bavail) * Number(st.f_frsize || st.f_bsize);
+    } catch {
+      return undefined;
+    }
+  };
+
   return {
     protocol: 'ssh',
     async ensureDir(dir) {
@@ -109,13 +160,14 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
         return undefined;
       }
     },
-    async sha256(path) {
+    async digest(path): Promise<Digest | undefined> {
       let out = '';
-      const cmd = `(sha256sum ${shellQuote(path)} 2>/dev/null || shasum -a 256 ${shellQuote(path)} 2>/dev/null) | cut -c1-64`;
-      const code = await exec(cmd, (b) => (out += b.toString()), () => {});
-      const h = out.trim();
-      return code === 0 && /^[0-9a-f]{64}$/.test(h) ? h : undefined;
+      const code = await exec(digestScript(path), (b) => (out += b.toString()), () => {});
+      const [algo, ...words] = out.trim().split(/\s+/);
+      const hex = algo === 'cksum' ? words[0] : words.find((w) => /^[0-9a-f]{32,64}$/i.test(w));
+      return code === 0 && DIGEST_ALGOS.has(algo) && hex && /^[0-9a-f]+$/i.test(hex) ? { algo: algo as DigestAlgo, hex: hex.toLowerCase() } : undefined;
     },
+    freeBytes,
     async write(source: Readable, path, offset, onBytes) {
       // Pipelined writes (the SFTP server applies them in order, so what has arrived is always a
       // prefix of the file and a resume from its size is right; the sha256 check guards the rest).
@@ -142,7 +194,10 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
               inflight.delete(p);
               onBytes(chunk.length);
             },
-            (e) => {
+            async (e) => {
+              // A refused write with the disk (nearly) full is a full disk, not a permission problem.
+              const free = await freeBytes(path.replace(/\/[^/]*$/, '') || '.');
+              if (free !== undefined && free < 1048576) throw new DataRefused(`sftp: the machine refused the data of ${path}: ${(e as Error).message}`, 'free space on the machine', true);
               throw sftpError(e, 'uploading', path);
             },
           );

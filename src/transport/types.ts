@@ -1,5 +1,6 @@
 /** What deploy needs from a file-transfer protocol. Protocols are registered by name. */
 import type { Readable } from 'node:stream';
+import type { Digest } from './digest.js';
 
 export interface Credentials {
   user: string;
@@ -16,6 +17,17 @@ export interface Endpoint {
   knownHosts?: string;
   hostKeySha256?: string;
   timeoutMs?: number;
+  /** The environment variable the password came from, for the login hint (never the value). */
+  passwordEnv?: string;
+  /** SSH algorithm lists (from the machine config or ~/.ssh/config), for old servers. */
+  algorithms?: SshAlgorithms;
+}
+
+export interface SshAlgorithms {
+  kex?: string[];
+  cipher?: string[];
+  hmac?: string[];
+  serverHostKey?: string[];
 }
 
 export interface Transport {
@@ -24,8 +36,10 @@ export interface Transport {
   ensureDir(dir: string): Promise<void>;
   /** Size of a remote file, or undefined when it does not exist. */
   size(path: string): Promise<number | undefined>;
-  /** sha256 of a remote file when the remote can compute it, else undefined. */
-  sha256(path: string): Promise<string | undefined>;
+  /** A digest the remote computes itself, by the best algorithm it offers; undefined when it has none. */
+  digest(path: string): Promise<Digest | undefined>;
+  /** Free bytes in a remote folder, where the protocol can tell. */
+  freeBytes?(dir: string): Promise<number | undefined>;
   /** Writes `source` to `path` from byte `offset` (0 = new file, >0 = append to what is there). */
   write(source: Readable, path: string, offset: number, onBytes: (n: number) => void): Promise<void>;
   /** Renames, replacing an existing target. */

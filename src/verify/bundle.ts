@@ -132,16 +132,24 @@ function unrunnable(build: CrossBuild, bundle: string): string | undefined {
   return undefined;
 }
 
+/** The positions a run of `steps` covers (all of the context for 0 or less). */
+export function traceSteps(ref: BundleReference, steps: number): number {
+  return Math.min(steps <= 0 ? ref.config.seqLen : steps, ref.config.seqLen);
+}
+
+/** Teacher forcing feeds the reference's own greedy tokens: the file the engine reads with -F. */
+export function forcedTokens(ref: BundleReference, promptTokens: number[], steps: number): string {
+  return `${greedyTokens(ref.config, ref.weights, new Tokenizer(ref.vocab), promptTokens, steps).join(' ')}\n`;
+}
+
 /** Runs every binary of the bundle that can run here, free-running and teacher-forced, SIMD and scalar. */
 export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest, progress: (m: string) => void): Promise<{ runs: VerifyRun[]; skipped: { build: string; reason: string }[] }> {
   const { profile, bundle } = ref;
   const runs: VerifyRun[] = [];
   const skipped: { build: string; reason: string }[] = [];
-  const steps = Math.min(req.steps <= 0 ? ref.config.seqLen : req.steps, ref.config.seqLen);
-  // Teacher forcing feeds the reference's own greedy tokens.
-  const forced = greedyTokens(ref.config, ref.weights, new Tokenizer(ref.vocab), req.promptTokens, steps);
+  const steps = traceSteps(ref, req.steps);
   const forcedFile = 'forced.txt';
-  writeFileSync(join(bundle, forcedFile), `${forced.join(' ')}\n`);
+  writeFileSync(join(bundle, forcedFile), forcedTokens(ref, req.promptTokens, steps));
   const scratch = mkdtempSync(join(tmpdir(), 'retro-verify-'));
   // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
   const kernels: Kernel[] = defaultKernel(ref) === 'simd' ? ['simd', 'scalar'] : ['scalar'];

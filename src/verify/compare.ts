@@ -43,7 +43,8 @@ export function compareTrace(trace: Trace, config: Config, weights: Weights, tol
   const sampler = new Sampler(trace.header.temperature, trace.header.topp, trace.header.seed);
   const positions: PositionResult[] = [];
   const failures: string[] = [];
-  if (trace.header.vocab !== config.vocabSize) failures.push(`trace vocab ${trace.header.vocab} is not the model's ${config.vocabSize}`);
+  if (trace.header.vocab !== config.vocabSize) failures.push(`trace vocab ${trace.header.vocab} is not the model's ${config.vocabSize}: a trace of another model`);
+  if (trace.cutAt) failures.push(`the trace stops at line ${trace.cutAt.line}, cut short after position ${trace.cutAt.pos - 1}: positions 0..${trace.cutAt.pos - 1} were compared`);
   for (const s of trace.steps) {
     if (s.pos >= config.seqLen) break;
     const logits = forward(t, s.token, s.pos);
@@ -69,6 +70,8 @@ export function compareTrace(trace: Trace, config: Config, weights: Weights, tol
       sampleOk = refNext === s.next || (topkErr > 0 && topkErr <= tol.logit);
     }
     positions.push({ pos: s.pos, token: s.token, next: s.next, src: s.src, argmaxEngine: s.argmax, argmaxRef: a, margin, argmaxOk, topkErr, relL2, sampleOk });
+    // Wrong from the very first token, and by far: not a rounding difference but other weights.
+    if (s.pos === 0 && !(relL2 <= 0.5) && s.argmax !== a) failures.push(`pos 0 already differs by ${(100 * relL2).toFixed(0)}% of the logits' size: a trace of another model (or another model.rtr)? run the engine on this bundle's model.rtr`);
     // Written as !(x <= tol) so that NaN from a broken engine fails.
     if (!argmaxOk) failures.push(`pos ${s.pos}: argmax ${s.argmax}, reference ${a} with margin ${margin.toPrecision(3)}`);
     if (!(topkErr <= tol.logit)) failures.push(`pos ${s.pos}: top-k logit error ${topkErr.toPrecision(3)} > ${tol.logit}`);

@@ -35,6 +35,8 @@ export interface TraceStep {
 export interface Trace {
   header: TraceHeader;
   steps: TraceStep[];
+  /** Set when the file ends in the middle of a line (the engine crashed, or the copy is incomplete). */
+  cutAt?: { line: number; pos: number };
 }
 
 const bad = (path: string, line: number, what: string) =>
@@ -57,7 +59,10 @@ function parseSeedHalves(s: string | undefined, path: string): bigint {
 }
 
 export function parseTrace(text: string, path: string): Trace {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  const all = text.split(/\r?\n/);
+  // Every line the engine writes ends with a newline: a last line without one was cut short.
+  const cut = all.length > 1 && all[all.length - 1].trim() !== '' ? all.length : undefined;
+  const lines = (cut ? all.slice(0, -1) : all).filter((l) => l.trim() !== '');
   if (lines.length === 0) throw bad(path, 1, 'empty file');
   const h = /^# retro-trace 1 (.*)$/.exec(lines[0]);
   if (!h) throw bad(path, 1, 'missing "# retro-trace 1" header');
@@ -110,6 +115,6 @@ export function parseTrace(text: string, path: string): Trace {
     }
     steps.push(step);
   }
-  if (steps.length === 0) throw bad(path, 2, 'no positions');
-  return { header, steps };
+  if (steps.length === 0) throw bad(path, 2, cut ? 'cut short before the first position' : 'no positions');
+  return { header, steps, cutAt: cut ? { line: cut, pos: steps.length } : undefined };
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENGINE_FILE, renderBuildScripts, renderEngine, selectKernels } from '../../src/codegen/render.js';
+import { MODEL_FILE } from '../../src/bundle/names.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { REPO } from '../helpers/fixtures.js';
 
@@ -27,7 +28,7 @@ describe('generated sources match their golden files', () => {
     it(id, () => {
       const p = loadProfile(id);
       compareGolden(id, ENGINE_FILE, renderEngine(p));
-      for (const f of renderBuildScripts(p)) compareGolden(id, f.name, f.content);
+      for (const f of renderBuildScripts(p, MODEL_FILE)) compareGolden(id, f.name, f.content);
     });
   }
 });
@@ -77,7 +78,7 @@ describe('the engine reads like run.c', () => {
   });
 
   it('Win98 scripts use CRLF and 8.3 names', () => {
-    const scripts = renderBuildScripts(loadProfile('win98-pentium2'));
+    const scripts = renderBuildScripts(loadProfile('win98-pentium2'), MODEL_FILE);
     expect(scripts.map((s) => s.name)).toEqual(['bcc32.bat', 'watcom.bat', 'msvc6.bat']);
     for (const s of scripts) expect(s.content.split('\n').slice(0, -1).every((l) => l.endsWith('\r'))).toBe(true);
     expect(scripts[0].content).toContain('bcc32 -A -O2 -5 -ff- -w-8057 -eretro.exe retro.c');

@@ -2019,6 +2019,8 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
         if (start == 0) start = rt_time_ms();
     }
     printf("\n");
+    /* the text is complete before the stats: over ssh, stdout and stderr are separate streams */
+    fflush(stdout);
     if (pos > 1) {
         long end = rt_time_ms();
         fprintf(stderr, "achieved tok/s: %f\n", end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0);
@@ -2049,6 +2051,7 @@ static int *read_forced(const char *path, int vocab_size, int seq_len, int *n) {
 
 static void usage(void) {
     fprintf(stderr, "usage: %s model.rtr [options]\n", "retro.exe");
+    fprintf(stderr, "  (with no arguments: the options in retro.cfg, one per line, \"model model.rtr\" first)\n");
     fprintf(stderr, "  -t <float>  temperature in [0,inf], default 1.0\n");
     fprintf(stderr, "  -p <float>  top-p in [0,1], default 0.9\n");
     fprintf(stderr, "  -s <int>    random seed, default time(NULL)\n");
@@ -2122,6 +2125,54 @@ static U64 parse_seed(const char *s) {
     return v;
 }
 
+/* Machines without a command line (XeLL on the Xbox 360, a double click on Windows) start the
+   engine with no arguments: it then reads them from retro.cfg in the current folder, one per
+   line, the model first ("model model.rtr", then "-t 0", "-i Once upon a time", ...: a value
+   keeps its spaces). Lines starting with # are comments. */
+#ifndef RT_CONFIG_FILE
+#define RT_CONFIG_FILE "retro.cfg"
+#endif
+#define RT_CONFIG_MAX 4096
+#define RT_CONFIG_ARGS 64
+static char config_text[RT_CONFIG_MAX];
+static char *config_argv[RT_CONFIG_ARGS];
+
+static void read_config(const char *path, int *argc, char ***argv) {
+    FILE *f = fopen(path, "rb");
+    size_t n, len;
+    int c = 1;
+    char *p, *line, *value, extra;
+    if (f == NULL) return;
+    n = fread(config_text, 1, RT_CONFIG_MAX - 1, f);
+    if (n == RT_CONFIG_MAX - 1 && fread(&extra, 1, 1, f) == 1) die("the options file is too long", path, "keep it under 4096 bytes, one option per line");
+    fclose(f);
+    config_text[n] = '\0';
+    config_argv[0] = *argc > 0 ? (*argv)[0] : (char *)"retro.exe";
+    for (p = config_text; *p != '\0';) {
+        line = p;
+        while (*p != '\0' && *p != '\n') p++;
+        if (*p == '\n') *p++ = '\0';
+        len = strlen(line);
+        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t')) line[--len] = '\0';
+        if (len == 0 || line[0] == '#') continue;
+        for (value = line; *value != '\0' && *value != ' '; value++) {
+        }
+        if (*value == '\0') die("an option without a value in the options file", line, "write the option and its value on one line, e.g. \"-n 64\"");
+        *value++ = '\0';
+        if (c + 2 > RT_CONFIG_ARGS) die("too many options in the options file", path, "one line per option, each at most once");
+        if (strcmp(line, "model") == 0) {
+            if (c != 1) die("the model must be named first in the options file", path, "make \"model model.rtr\" the first line");
+            config_argv[c++] = value;
+        } else {
+            if (c == 1) die("the options file does not name the model first", path, "make \"model model.rtr\" the first line");
+            config_argv[c++] = line;
+            config_argv[c++] = value;
+        }
+    }
+    *argc = c;
+    *argv = config_argv;
+}
+
 int main(int argc, char *argv[]) {
     const char *model_path;
     const char *prompt = "";
@@ -2141,6 +2192,7 @@ int main(int argc, char *argv[]) {
     seed.hi = 0;
     seed.lo = 0;
     rt_init();
+    if (argc < 2) read_config(RT_CONFIG_FILE, &argc, &argv);
     if (argc < 2) usage();
     model_path = argv[1];
     for (i = 2; i < argc; i += 2) {
