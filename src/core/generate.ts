@@ -36,8 +36,7 @@ export function checkPrompt(prompt: Uint8Array): void {
 export function loadForInference(modelPath: string, tokenizerPath: string | undefined) {
   const source = openModel(modelPath);
   try {
-    let vocab: Vocab | undefined = source.vocab;
-    if (tokenizerPath !== undefined) vocab = readTokenizer(tokenizerPath, source.config.vocabSize);
+    const vocab: Vocab | undefined = tokenizerPath !== undefined ? readTokenizer(tokenizerPath, source.config.vocabSize) : source.vocab;
     if (vocab === undefined) {
       throw new UsageError(`${modelPath}: the model has no embedded tokenizer`, 'pass one with -z/--tokenizer (e.g. ../shared/models/tok512.bin)');
     }

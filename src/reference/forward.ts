@@ -2,18 +2,18 @@
  * The transformer forward pass, step for step as llama2.c's `forward()`.
  * Names match the generated C so the two can be read side by side.
  */
-import { headSize as headSizeOf, kvDim as kvDimOf, type Config, type Weights } from './model.js';
+import { headSize as headSizeOf, kvDim as kvDimOf, qDim as qDimOf, type Config, type Weights } from './model.js';
 import { matmul, Quantizer, rmsnorm, softmax } from './math.js';
 
 const f = Math.fround;
 
 export class RunState {
   readonly x: Float32Array; // (dim) activation at the current position
-  readonly xb: Float32Array; // (dim) scratch inside a residual branch
+  readonly xb: Float32Array; // (max(dim, qDim)) scratch inside a residual branch
   readonly xb2: Float32Array; // (dim)
   readonly hb: Float32Array; // (hiddenDim)
   readonly hb2: Float32Array; // (hiddenDim)
-  readonly q: Float32Array; // (dim)
+  readonly q: Float32Array; // (qDim)
   readonly k: Float32Array; // (kvDim)
   readonly v: Float32Array; // (kvDim)
   readonly att: Float32Array; // (nHeads, seqLen)
@@ -24,12 +24,13 @@ export class RunState {
 
   constructor(c: Config) {
     const kvDim = kvDimOf(c);
+    const qDim = qDimOf(c);
     this.x = new Float32Array(c.dim);
-    this.xb = new Float32Array(c.dim);
+    this.xb = new Float32Array(Math.max(c.dim, qDim));
     this.xb2 = new Float32Array(c.dim);
     this.hb = new Float32Array(c.hiddenDim);
     this.hb2 = new Float32Array(c.hiddenDim);
-    this.q = new Float32Array(c.dim);
+    this.q = new Float32Array(qDim);
     this.k = new Float32Array(kvDim);
     this.v = new Float32Array(kvDim);
     this.att = new Float32Array(c.nHeads * c.seqLen);
@@ -49,9 +50,10 @@ export function buildTransformer(config: Config, weights: Weights): Transformer 
   return { config, weights, state: new RunState(config) };
 }
 
-/** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32. */
+/** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32; Llama 3 divides the frequency by its factor. */
 export function ropeAngle(pos: number, headDim: number, c: Config): [number, number] {
-  const freq = f(1 / f(Math.pow(f(c.ropeTheta), f(headDim / headSizeOf(c)))));
+  let freq = f(1 / f(Math.pow(f(c.ropeTheta), f(headDim / headSizeOf(c)))));
+  if (c.ropeFreqFactors) freq = f(freq / c.ropeFreqFactors[headDim / 2]);
   const val = f(pos * freq);
   return [f(Math.cos(val)), f(Math.sin(val))];
 }
@@ -71,7 +73,8 @@ export function ropeTables(c: Config): { cos: Float32Array; sin: Float32Array } 
 export function rope(q: Float32Array, k: Float32Array, pos: number, c: Config): void {
   const hs = headSizeOf(c);
   const kvDim = kvDimOf(c);
-  for (let i = 0; i < c.dim; i += 2) {
+  const qDim = qDimOf(c);
+  for (let i = 0; i < qDim; i += 2) {
     const [fcr, fci] = ropeAngle(pos, i % hs, c);
     const rotn = i < kvDim ? 2 : 1;
     for (let r = 0; r < rotn; r++) {
