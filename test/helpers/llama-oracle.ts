@@ -67,9 +67,11 @@ export function llamaDequantize(file: string, outDir: string): Map<string, Float
 export interface LlamaGreedy {
   promptIds: number[]; // BOS + llama.cpp's tokenization
   ids: number[]; // greedy continuation
+  /** Per greedy step, llama.cpp's natural log of every token's probability: its logits up to a constant. */
+  logProbs: Float32Array[];
 }
 
-/** llama.cpp's prompt ids and greedy tokens, one thread, CPU only, nothing built or downloaded. */
+/** llama.cpp's prompt ids, greedy tokens and full distributions: one thread, CPU only, nothing built or downloaded. */
 export async function llamaGreedy(modelPath: string, prompts: (string | number[])[], steps: number): Promise<LlamaGreedy[]> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
@@ -80,12 +82,16 @@ export async function llamaGreedy(modelPath: string, prompts: (string | number[]
       const promptIds = typeof prompt === 'string' ? [model.tokens.bos!, ...model.tokenize(prompt)] : prompt;
       const context = await model.createContext({ contextSize: 256, threads: 1 });
       const ids: number[] = [];
-      for await (const t of context.getSequence().evaluate(promptIds as never, { temperature: 0 })) {
-        ids.push(t as number);
+      const logProbs: Float32Array[] = [];
+      for await (const o of context.getSequence().evaluateWithMetadata(promptIds as never, { probabilities: true }, { temperature: 0 })) {
+        ids.push(o.token as number);
+        const lp = new Float32Array(o.probabilities.size);
+        for (const [t, p] of o.probabilities) lp[t as number] = Math.log(p);
+        logProbs.push(lp);
         if (ids.length >= steps) break;
       }
       await context.dispose();
-      out.push({ promptIds: promptIds.map(Number), ids });
+      out.push({ promptIds: promptIds.map(Number), ids, logProbs });
     }
     return out;
   } finally {
