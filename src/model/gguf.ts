@@ -27,9 +27,9 @@ const UNIMPLEMENTED: [RegExp, string][] = [
 ];
 const KNOWN_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_down|ffn_up)\.weight$/;
 
-type Value = number | bigint | boolean | string | Value[];
+export type Value = number | bigint | boolean | string | Value[];
 
-interface TensorInfo {
+export interface TensorInfo {
   name: string;
   dims: number[]; // ne[0] first: the row length
   type: number;
@@ -114,7 +114,14 @@ function readValue(c: Cursor, type: number, path: string): Value {
   }
 }
 
-export function openGguf(file: BinaryFile): ModelSource {
+export interface GgufHeader {
+  meta: Map<string, Value>;
+  tensors: Map<string, TensorInfo>;
+  dataStart: number; // absolute offset of the tensor data section
+}
+
+/** The metadata and tensor table of any GGUF v2/v3, whatever its architecture. */
+export function readGgufHeader(file: BinaryFile): GgufHeader {
   const path = file.path;
   const c = new Cursor(file);
   c.u32();
@@ -139,8 +146,12 @@ export function openGguf(file: BinaryFile): ModelSource {
     tensors.set(name, { name, dims, type: c.u32(), offset: Number(c.u64()) });
   }
   const alignment = Number(meta.get('general.alignment') ?? 32);
-  const dataStart = Math.ceil(c.pos / alignment) * alignment;
+  return { meta, tensors, dataStart: Math.ceil(c.pos / alignment) * alignment };
+}
 
+export function openGguf(file: BinaryFile): ModelSource {
+  const path = file.path;
+  const { meta, tensors, dataStart } = readGgufHeader(file);
   const arch = meta.get('general.architecture');
   if (arch !== 'llama') {
     throw new ModelFormatError(`${path}: GGUF architecture is ${JSON.stringify(arch)}, only "llama" is supported`, 'use a Llama-architecture model');

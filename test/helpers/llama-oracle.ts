@@ -80,12 +80,16 @@ export async function llamaGreedy(modelPath: string, prompts: (string | number[]
     const out: LlamaGreedy[] = [];
     for (const prompt of prompts) {
       const promptIds = typeof prompt === 'string' ? [model.tokens.bos!, ...model.tokenize(prompt)] : prompt;
-      const context = await model.createContext({ contextSize: 256, threads: 1 });
+      // float32 KV cache: llama.cpp's default f16 cache would add its own rounding to the comparison
+      const context = await model.createContext({ contextSize: 256, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
       const ids: number[] = [];
       const logProbs: Float32Array[] = [];
       for await (const o of context.getSequence().evaluateWithMetadata(promptIds as never, { probabilities: true }, { temperature: 0 })) {
         ids.push(o.token as number);
-        const lp = new Float32Array(o.probabilities.size);
+        // tokens whose probability underflowed to 0 may be left out of the map: they stay -Infinity
+        let size = 0;
+        for (const t of o.probabilities.keys()) size = Math.max(size, (t as number) + 1);
+        const lp = new Float32Array(size).fill(-Infinity);
         for (const [t, p] of o.probabilities) lp[t as number] = Math.log(p);
         logProbs.push(lp);
         if (ids.length >= steps) break;

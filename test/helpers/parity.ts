@@ -41,9 +41,15 @@ function logSoftmax(v: Float32Array): Float64Array {
   return Float64Array.from(v, (x) => x - lse);
 }
 
+/** Probabilities below e^-80 underflow in llama.cpp's float32 softmax: there both sides only need to be that small. */
+const UNDERFLOW = -80;
+
 function maxAbsDiff(a: Float64Array, b: Float32Array): number {
-  let m = a.length === b.length ? 0 : Infinity;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  let m = a.length >= b.length ? 0 : Infinity;
+  for (let i = 0; i < a.length; i++) {
+    if (!(b[i] >= UNDERFLOW)) m = Math.max(m, a[i] < UNDERFLOW + 1 ? 0 : Infinity);
+    else m = Math.max(m, Math.abs(a[i] - b[i]));
+  }
   return m;
 }
 
