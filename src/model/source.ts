@@ -12,7 +12,7 @@ export type VectorName = 'rms_att' | 'rms_ffn';
 
 export interface ModelSource {
   readonly path: string;
-  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf' | 'retro-native';
+  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf' | 'hf-safetensors' | 'retro-native';
   readonly config: Config;
   readonly sharedClassifier: boolean;
   /** Storage of the big matrices as found in the file: one lowercase type name (f32, q8_0, q4_k, ...) or 'mixed'. */
