@@ -7,7 +7,7 @@ import { buildTransformer } from '../reference/forward.js';
 import { clampSteps, generate, type GenerateResult } from '../reference/generate.js';
 import type { Vocab } from '../reference/model.js';
 import { Sampler } from '../reference/sampler.js';
-import { Tokenizer } from '../reference/tokenizer.js';
+import { printableBytes, Tokenizer } from '../reference/tokenizer.js';
 
 export interface GenerateRequest {
   model: string;
@@ -17,6 +17,15 @@ export interface GenerateRequest {
   seed?: bigint; // undefined or 0: seeded from the clock, as run.c does
   steps: number;
   prompt: Uint8Array; // UTF-8 bytes
+  /** Print one JSON object (prompt ids with BOS, generated ids, their text) instead of the text as it comes. */
+  json?: boolean;
+}
+
+/** What `retro generate --json` prints: enough to compare with another implementation token by token. */
+export interface GenerateJson {
+  promptIds: number[];
+  ids: number[];
+  text: string;
 }
 
 export interface Output {
@@ -70,7 +79,13 @@ export function runGenerate(req: GenerateRequest, out: Output): GenerateResult {
   const promptTokens = encodePrompt(tokenizer, req.prompt, config.seqLen);
   const transformer = buildTransformer(config, weights);
   const sampler = new Sampler(temperature, topp, seed);
-  const result = generate(transformer, tokenizer, sampler, promptTokens, steps, { write: (b) => out.stdout(b) });
+  const result = generate(transformer, tokenizer, sampler, promptTokens, steps, { write: (b) => req.json || out.stdout(b) });
+  if (req.json) {
+    const ids = result.tokens.slice(promptTokens.length);
+    const bytes = ids.map((t, i) => printableBytes(tokenizer.decode(i === 0 ? promptTokens[promptTokens.length - 1] : ids[i - 1], t)));
+    const json: GenerateJson = { promptIds: promptTokens, ids, text: Buffer.concat(bytes).toString('utf8') };
+    out.stdout(Buffer.from(`${JSON.stringify(json)}\n`));
+  }
   if (result.tokensPerSecond !== null) out.stderr(`achieved tok/s: ${result.tokensPerSecond.toFixed(6)}\n`);
   return result;
 }
