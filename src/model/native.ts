@@ -4,7 +4,7 @@
  * engine loads with plain fread. Layout: docs/model-format.md.
  */
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { ByteOrderError, ModelFormatError } from '../errors.js';
+import { ByteOrderError, ModelFormatError, UsageError } from '../errors.js';
 import { groupsPerRow, kvDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
 import { validateConfig, type MatrixName, type ModelSource, type VectorName } from './source.js';
@@ -67,9 +67,18 @@ function tokenizerBytes(v: Vocab): number {
   return v.pieces.reduce((n, p) => n + 8 + p.length, 0);
 }
 
+/** Arithmetic the reference runs but the C engine and model.rtr do not carry yet, refused rather than run wrongly. */
+function unsupportedByEngine(c: Config, path: string): void {
+  const what = c.headSize !== undefined && c.headSize !== c.dim / c.nHeads ? `head size ${c.headSize} apart from dim / heads (${c.dim / c.nHeads})` : c.ropeFreqFactors ? 'RoPE frequency factors (Llama 3 rope scaling)' : undefined;
+  if (what) {
+    throw new UsageError(`${path}: the target engine does not implement ${what} yet`, 'run it with retro generate (the TypeScript reference), or use a model without it');
+  }
+}
+
 /** Where every tensor goes; nothing is read or written yet. */
 export function planNative(config: Config, vocab: Vocab, quant: NativeQuant, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
   const c = config;
+  unsupportedByEngine(c, path);
   const kv = kvDim(c);
   // Each layer's tensors are contiguous, w1 next to w3, so a streaming engine reads a layer (or
   // half of one) in one sequential read. [name, layer, rows, cols, is a big matrix]
