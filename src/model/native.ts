@@ -67,11 +67,13 @@ function tokenizerBytes(v: Vocab): number {
   return v.pieces.reduce((n, p) => n + 8 + p.length, 0);
 }
 
-/** Arithmetic the reference runs but the C engine and model.rtr do not carry yet, refused rather than run wrongly. */
+/** Arithmetic the reference runs but the C engine and model.rtr do not carry yet, refused rather than run wrongly. (RoPE frequency factors need nothing: they are in the stored tables.) */
 function unsupportedByEngine(c: Config, path: string): void {
-  const what = c.headSize !== undefined && c.headSize !== c.dim / c.nHeads ? `head size ${c.headSize} apart from dim / heads (${c.dim / c.nHeads})` : c.ropeFreqFactors ? 'RoPE frequency factors (Llama 3 rope scaling)' : undefined;
-  if (what) {
-    throw new UsageError(`${path}: the target engine does not implement ${what} yet`, 'run it with retro generate (the TypeScript reference), or use a model without it');
+  if (c.headSize !== undefined && c.headSize !== c.dim / c.nHeads) {
+    throw new UsageError(
+      `${path}: the target engine does not implement head size ${c.headSize} apart from dim / heads (${c.dim / c.nHeads}) yet`,
+      'run it with retro generate (the TypeScript reference), or use a model without it',
+    );
   }
 }
 
@@ -373,10 +375,12 @@ export function openNative(file: BinaryFile): ModelSource {
     at += 8 + len;
   }
   const vector = (name: NativeTensorName, l: number) => (read(name, l) as { data: Float32Array }).data;
+  // the engine's own RoPE tables, which carry any frequency scaling the source had
+  const config: Config = { ...h.config, ropeTable: { cos: vector('rope_cos', 0), sin: vector('rope_sin', 0) } };
   return {
     path: file.path,
     format: 'retro-native',
-    config: h.config,
+    config,
     sharedClassifier: h.sharedClassifier,
     storage: h.quant === 'q8' ? 'q8_0' : h.quant === 'q4' ? 'q4' : 'f32',
     vocab: { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId },

@@ -52,6 +52,10 @@ export function buildTransformer(config: Config, weights: Weights): Transformer 
 
 /** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32; Llama 3 divides the frequency by its factor. */
 export function ropeAngle(pos: number, headDim: number, c: Config): [number, number] {
+  if (c.ropeTable) {
+    const at = pos * (headSizeOf(c) / 2) + headDim / 2;
+    return [c.ropeTable.cos[at], c.ropeTable.sin[at]];
+  }
   let freq = f(1 / f(Math.pow(f(c.ropeTheta), f(headDim / headSizeOf(c)))));
   if (c.ropeFreqFactors) freq = f(freq / c.ropeFreqFactors[headDim / 2]);
   const val = f(pos * freq);

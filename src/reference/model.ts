@@ -17,6 +17,8 @@ export interface Config {
   headSize?: number;
   /** RoPE frequency divisors, one per rotated pair (headSize / 2): Llama 3's rope scaling. */
   ropeFreqFactors?: Float32Array;
+  /** cos/sin of every (pos, pair) as a model.rtr stores them: used instead of computing the angles. */
+  ropeTable?: { cos: Float32Array; sin: Float32Array };
 }
 
 /** Float32 matrix, row-major `rows x cols`. */

@@ -3,9 +3,10 @@
  * so the reader's handling of each key, tensor and refusal can be checked, and llama.cpp can run
  * the very same file.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { BinaryFile } from '../../src/model/file.js';
 import { readGgufHeader } from '../../src/model/gguf.js';
+import { floatToHalf } from './writers.js';
 
 type Scalar = 'u32' | 'i32' | 'f32' | 'bool' | 'str';
 export type KV = [key: string, type: Scalar | `${Scalar}[]`, value: unknown];
@@ -13,7 +14,9 @@ export interface RawTensor {
   name: string;
   dims: number[]; // ne[0] (the row length) first
   type: number; // ggml type id
-  data: Buffer;
+  /** The bytes, or a function making them when the file is written, so big fixtures never sit in memory whole. */
+  data: Buffer | (() => Buffer);
+  bytes?: number; // required with a function
 }
 
 const TYPE_ID: Record<Scalar, number> = { u32: 4, i32: 5, f32: 6, bool: 7, str: 8 };
@@ -55,13 +58,23 @@ export function writeGgufFile(path: string, kvs: KV[], tensors: RawTensor[]): vo
     }
   }
   let offset = 0;
+  const size = (t: RawTensor) => (typeof t.data === 'function' ? t.bytes! : t.data.length);
   for (const t of tensors) {
     parts.push(str(t.name), u32(t.dims.length), ...t.dims.map(u64), u32(t.type), u64(offset));
-    offset += Math.ceil(t.data.length / 32) * 32;
+    offset += Math.ceil(size(t) / 32) * 32;
   }
-  const head = Buffer.concat(parts);
   const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc(Math.ceil(b.length / 32) * 32 - b.length)]);
-  writeFileSync(path, Buffer.concat([pad(head), ...tensors.map((t) => pad(t.data))]));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, pad(Buffer.concat(parts)));
+    for (const t of tensors) {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      if (data.length !== size(t)) throw new Error(`${t.name}: ${data.length} bytes, declared ${size(t)}`);
+      writeSync(fd, pad(data));
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The SentencePiece vocabulary keys of a llama.cpp GGUF (the l2 fixtures carry Llama 2's). */
@@ -80,6 +93,25 @@ export function vocabKvs(ggufPath: string): KV[] {
   } finally {
     file.close();
   }
+}
+
+/** float32 -> IEEE half, round to nearest even; the normal range inline (fast enough for a 1B shape), the rest by floatToHalf. */
+function toHalves(v: Float32Array): Uint16Array {
+  const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  const out = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = bits[i];
+    const exp = (x >>> 23) & 0xff;
+    if (exp < 113 || exp > 141) {
+      out[i] = floatToHalf(v[i]);
+      continue;
+    }
+    let h = ((x >>> 16) & 0x8000) | ((exp - 112) << 10) | ((x >>> 13) & 0x3ff);
+    const rem = x & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+    out[i] = h;
+  }
+  return out;
 }
 
 /** Seeded uniform numbers in [-scale, scale) (xorshift32), so fixtures are the same on every run. */
@@ -113,11 +145,20 @@ export interface LlamaShape {
 }
 
 /** llama metadata and seeded F32 weights of a shape; `extraKvs`/`extraTensors` add or override. */
-export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tensors?: RawTensor[]; tied?: boolean; seed?: number; vocab: KV[] }): void {
+export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tensors?: RawTensor[]; tied?: boolean; seed?: number; vocab: KV[]; f16?: boolean }): void {
   const qd = s.nHeads * s.headSize;
   const kv = s.nKvHeads * s.headSize;
   let seed = opts.seed ?? 1;
-  const w = (name: string, rows: number, cols: number, scale: number) => f32Tensor(name, rows, cols, randomF32(rows * cols, seed++, scale));
+  // matrices are made as they are written: a 1B shape never sits in memory whole
+  const w = (name: string, rows: number, cols: number, scale: number): RawTensor => {
+    const at = seed++;
+    const make = () => {
+      const v = randomF32(rows * cols, at, scale);
+      if (!opts.f16) return Buffer.from(v.buffer);
+      return Buffer.from(toHalves(v).buffer);
+    };
+    return { name, dims: [cols, rows], type: opts.f16 ? 1 : 0, data: make, bytes: rows * cols * (opts.f16 ? 2 : 4) };
+  };
   const norm = (name: string) => f32Tensor(name, 1, s.dim, Float32Array.from(randomF32(s.dim, seed++, 0.2), (v) => 1 + v));
   const tensors: RawTensor[] = [w('token_embd.weight', s.vocabSize, s.dim, 1), norm('output_norm.weight')];
   if (!opts.tied) tensors.push(w('output.weight', s.vocabSize, s.dim, 0.1));
