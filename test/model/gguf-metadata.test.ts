@@ -3,7 +3,7 @@
  * frequency factors, RMSNorm epsilon, tied output) checked against llama.cpp on the same file;
  * llama variants retro does not implement refused by name.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/core/plan.js';
@@ -97,4 +97,29 @@ describe('a head size the target engine does not implement yet is refused at pla
     expect(last).toMatch(/^retro: .*\(fix: .+\)$/);
     expect(existsSync(join(out, 'model.rtr'))).toBe(false);
   }, 60_000);
+});
+
+describe('corrupt GGUF headers are one clear line', () => {
+  const patched = (name: string, patch: (b: Buffer) => void): string => {
+    const b = Buffer.from(readFileSync(model('gguf/l2-q8_0.gguf')));
+    patch(b);
+    const p = join(dir, name);
+    writeFileSync(p, b);
+    return p;
+  };
+  it('a huge tensor count', () => {
+    expectError(() => openModel(patched('count.gguf', (b) => b.writeBigUInt64LE(1n << 40n, 8))), ModelFormatError, /corrupt GGUF: tensor count of 1099511627776 does not fit in the file/);
+  });
+  it('a tensor offset past the end of the file', () => {
+    const name = 'blk.1.ffn_up.weight';
+    expectError(
+      () => openModel(patched('offset.gguf', (b) => b.writeBigUInt64LE(1n << 34n, b.indexOf(name) + name.length + 4 + 16 + 4))),
+      ModelFormatError,
+      /truncated: tensor blk\.1\.ffn_up\.weight ends at byte \d+, file has 19391456/,
+    );
+  });
+  it('a tensor shape that does not match the metadata', () => {
+    const name = 'blk.0.attn_k.weight';
+    expectError(() => openModel(patched('shape.gguf', (b) => b.writeBigUInt64LE(64n, b.indexOf(name) + name.length + 4 + 8))), ModelFormatError, /tensor blk\.0\.attn_k\.weight is 64x256, expected 128x256/);
+  });
 });
