@@ -84,11 +84,12 @@ export function runInspect(req: InspectRequest): InspectOutcome {
   const plans = listProfiles(req.targetsDir).map((p): TargetPlan => {
     try {
       const r = runPlan({ target: p.id, targetsDir: req.targetsDir, model: req.model, groupSize: 32 });
+      // the best setup that fits, not only the f32 default plan starts from
       const o = r.recommendation;
       return {
         target: p.id,
-        verdict: r.verdict,
-        why: r.why,
+        verdict: o ? (o.mode === 'stream' ? 'fits with streaming' : 'fits') : 'does not fit',
+        why: o ? `${o.quant}: ${o.why}` : r.why,
         ...(o ? { recommended: `--quant ${o.quant}${o.mode === 'stream' ? ' --stream' : ''}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''}` } : {}),
         ...(r.estimate ? { tokensPerSecond: r.estimate.tokensPerSecond } : {}),
       };
