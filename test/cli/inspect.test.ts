@@ -63,6 +63,22 @@ describe('retro inspect', () => {
     expect(text.stdout.toString()).toMatch(/BF16 +16 /);
   });
 
+  it("a folder's tokenizer.json / tokenizer_config.json: kind, size, special ids, chat template; generate without --tokenizer is one line", async () => {
+    const hf = join(dir, 'hf-tok');
+    const src = openModel(model('gguf/l2-q8_0.gguf'));
+    writeHfFolder(hf, src, { dtype: 'F32', config: { bos_token_id: 128000, eos_token_id: [128001, 128009] } });
+    src.close();
+    const vocab = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`t${i}`, i]));
+    const added = [['<|begin_of_text|>', 128000], ['<|end_of_text|>', 128001], ['<|eot_id|>', 128009]].map(([content, id]) => ({ id, content, special: true }));
+    writeFileSync(join(hf, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE', vocab, merges: [] }, added_tokens: added }));
+    writeFileSync(join(hf, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|begin_of_text|>', chat_template: '{{ messages }}' }));
+    const r = await inspectJson(hf);
+    expect(r.tokenizer).toMatchObject({ kind: 'tokenizer.json BPE', size: 128010, bosId: 128000, eosId: 128001, eotId: 128009, chatTemplate: true, readable: false });
+    const g = await retro(['generate', '-m', hf, '-n', '4', '-i', 'hi']);
+    expect(g.code).toBe(1);
+    expect(g.stderr).toMatch(/^retro: .*hf-tok: reading tokenizer\.json BPE as a vocabulary is not implemented yet \(fix: pass a llama2\.c tokenizer\.bin with --tokenizer\)\n$/);
+  });
+
   it('a corrupt file: one line, exit 1', async () => {
     const p = join(dir, 'bad.gguf');
     writeFileSync(p, readFileSync(model('gguf/l2-q8_0.gguf')).subarray(0, 4000));
