@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { runBuild } from '../core/build.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
 import { runGenerate } from '../core/generate.js';
+import { runInspect } from '../core/inspect.js';
 import { runPlan } from '../core/plan.js';
 import { runQuality } from '../core/quality.js';
 import { runTargets } from '../core/targets.js';
@@ -32,18 +33,52 @@ const generateCommand: CommandModule<object, GenerateArgs> = {
   command: 'generate',
   describe: 'run the TypeScript reference engine (flags and output as llama2.c run)',
   builder: (y) =>
-    jsonOption(samplingOptions(modelOptions(y, 'model file: llama2.c .bin (v0/v1/v2) or GGUF').demandOption('model'), { temperature: 1.0, steps: 256 }))
+    jsonOption(samplingOptions(modelOptions(y, 'model: llama2.c .bin (v0/v1/v2), GGUF or a Hugging Face folder').demandOption('model'), { temperature: 1.0, steps: 256 }))
       .option('prompt-file', { type: 'string', describe: 'read the prompt bytes from a file' }) as never,
   handler: (a) => {
-    const text: Uint8Array[] = [];
     const r = runGenerate(
       { model: a.model, tokenizer: a.tokenizer, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt, a['prompt-file']) },
-      a.json ? { stdout: (b) => text.push(b), stderr: () => {} } : consoleOutput,
+      a.json ? { stdout: () => {}, stderr: () => {} } : consoleOutput,
     );
+    // One line: prompt ids (BOS included), generated ids and their text, to compare with another implementation.
+    if (a.json) print(JSON.stringify(r.generated));
+  },
+};
+
+interface InspectArgs {
+  model: string;
+  targets?: string;
+  json?: boolean;
+}
+
+const inspectCommand: CommandModule<object, InspectArgs> = {
+  command: 'inspect <model>',
+  describe: 'what a model file or Hugging Face folder holds, and what retro plan says about it on each target',
+  builder: (y) =>
+    y
+      .positional('model', { type: 'string', demandOption: true, describe: 'llama2.c .bin, GGUF, retro model.rtr or Hugging Face folder' })
+      .option('targets', { type: 'string', describe: 'a folder of your own profiles' })
+      .option('json', { type: 'boolean', describe: 'machine-readable output' }) as never,
+  handler: (a) => {
+    const r = runInspect({ model: a.model, targetsDir: a.targets });
     if (a.json) {
-      const generated = r.tokens.slice(r.promptTokens.length);
-      printJson({ promptIds: r.promptTokens, ids: generated, text: Buffer.concat(text).toString('utf8'), positions: r.positions, tokensPerSecond: r.tokensPerSecond });
+      printJson(r);
+      return;
     }
+    const c = r.config;
+    const mb = (n: number) => (n / 1048576).toFixed(2);
+    print(`${r.path}: ${r.format}, architecture ${r.architecture}`);
+    print(`shape: dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} KV), head size ${c.headSize}, vocab ${c.vocabSize}, context ${c.seqLen}`);
+    print(`arithmetic: RoPE theta ${c.ropeTheta}${c.ropeFreqFactors ? ' with frequency factors (Llama 3 scaling)' : ''}, RMSNorm eps ${+c.normEps.toPrecision(6)}, output ${r.sharedClassifier ? 'tied to the embedding' : 'separate'}`);
+    if (r.types) print(table(['type', 'tensors', 'MB'], r.types.map((t) => [t.type, String(t.tensors), mb(t.bytes)])));
+    else print(`weights: ${r.storage} (llama2.c layout)`);
+    const t = r.tokenizer;
+    print(
+      t
+        ? `tokenizer: ${t.kind}, ${t.size} tokens, BOS ${t.bosId}, EOS ${t.eosId}${t.eotId !== undefined ? `, EOT ${t.eotId}` : ''}, chat template ${t.chatTemplate ? 'present' : 'absent'}${t.readable ? '' : ` (not usable yet: ${t.problem ?? 'pass --tokenizer'})`}`
+        : 'tokenizer: none embedded (pass --tokenizer)',
+    );
+    print(table(['target', 'verdict', 'recommended', 'est. tok/s', 'why'], r.plans.map((p) => [p.target, p.verdict, p.recommended ?? '-', p.tokensPerSecond?.toPrecision(3) ?? '-', p.why])));
   },
 };
 
@@ -299,4 +334,4 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
   },
 };
 
-export const commands: CommandModule<object, never>[] = [generateCommand, targetsCommand, buildCommand, planCommand, verifyCommand, qualityCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];
+export const commands: CommandModule<object, never>[] = [generateCommand, inspectCommand, targetsCommand, buildCommand, planCommand, verifyCommand, qualityCommand, doctorCommand, ...remoteCommands] as CommandModule<object, never>[];

@@ -5,7 +5,7 @@ import { loadWeights } from '../model/source.js';
 import { buildTransformer } from '../reference/forward.js';
 import { clampSteps, generate, type GenerateResult } from '../reference/generate.js';
 import { Sampler } from '../reference/sampler.js';
-import { Tokenizer } from '../reference/tokenizer.js';
+import { printableBytes, Tokenizer } from '../reference/tokenizer.js';
 
 export interface GenerateRequest {
   model: string;
@@ -17,6 +17,13 @@ export interface GenerateRequest {
   prompt: Uint8Array; // UTF-8 bytes
 }
 
+/** What `retro generate --json` prints: enough to compare with another implementation token by token. */
+export interface GenerateJson {
+  promptIds: number[];
+  ids: number[];
+  text: string;
+}
+
 export interface Output {
   stdout(bytes: Uint8Array): void;
   stderr(text: string): void;
@@ -24,6 +31,8 @@ export interface Output {
 
 export interface GenerateOutcome extends GenerateResult {
   promptTokens: number[];
+  /** What `retro generate --json` prints. */
+  generated: GenerateJson;
 }
 
 export function runGenerate(req: GenerateRequest, out: Output): GenerateOutcome {
@@ -41,6 +50,8 @@ export function runGenerate(req: GenerateRequest, out: Output): GenerateOutcome 
   const transformer = buildTransformer(config, weights);
   const sampler = new Sampler(temperature, topp, seed);
   const result = generate(transformer, tokenizer, sampler, promptTokens, steps, { write: (b) => out.stdout(b) });
+  const ids = result.tokens.slice(promptTokens.length);
+  const bytes = ids.map((t, i) => printableBytes(tokenizer.decode(i === 0 ? promptTokens[promptTokens.length - 1] : ids[i - 1], t)));
   if (result.tokensPerSecond !== null) out.stderr(`achieved tok/s: ${result.tokensPerSecond.toFixed(6)}\n`);
-  return { ...result, promptTokens };
+  return { ...result, promptTokens, generated: { promptIds: promptTokens, ids, text: Buffer.concat(bytes).toString('utf8') } };
 }

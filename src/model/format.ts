@@ -4,7 +4,7 @@
  * constants (codegen/render.ts), and docs/model-format.md carries the tables `formatDocTables`
  * renders (a test compares them).
  */
-import { ModelFormatError } from '../errors.js';
+import { ModelFormatError, UsageError } from '../errors.js';
 import { QUANT_KINDS, isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
 import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model.js';
 import type { MatrixName, VectorName } from './source.js';
@@ -181,8 +181,19 @@ export function tokenizerBytes(v: Vocab): number {
   return v.pieces.reduce((n, p) => n + 8 + p.length, 0);
 }
 
+/** Arithmetic the reference runs but the C engine and model.rtr do not carry yet, refused rather than run wrongly. (RoPE frequency factors need nothing: they are in the stored tables.) */
+function unsupportedByEngine(c: Config, path: string): void {
+  if (c.headSize !== undefined && c.headSize !== c.dim / c.nHeads) {
+    throw new UsageError(
+      `${path}: the target engine does not implement head size ${c.headSize} apart from dim / heads (${c.dim / c.nHeads}) yet`,
+      'run it with retro generate (the TypeScript reference), or use a model without it',
+    );
+  }
+}
+
 /** Where every tensor goes; nothing is read or written yet. */
 export function planNative(config: Config, vocab: Vocab, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
+  unsupportedByEngine(config, path);
   return layoutFor(config, tokenizerBytes(vocab), quant, groupSize, alignment, sharedClassifier, path);
 }
 

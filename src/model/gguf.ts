@@ -1,22 +1,21 @@
 /**
- * GGUF v2/v3 with general.architecture = llama: F32, F16 and Q8_0 tensors and
- * the SentencePiece vocabulary from the metadata. llama.cpp's converters store
- * Q/K in the interleaved RoPE order llama2.c uses, so no un-permuting is done.
+ * GGUF v2/v3 with general.architecture = llama: the tensor types of the ggml table (./ggml/types.ts),
+ * read one tensor at a time, and the SentencePiece vocabulary from the metadata. Q8_0 stays int8
+ * (runq's arithmetic); every other type is dequantized to float32 exactly as ggml does. llama.cpp's
+ * converters store Q/K in the interleaved RoPE order llama2.c uses, so no un-permuting is done.
  */
 import { ModelFormatError, TokenizerError } from '../errors.js';
-import { kvDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
+import { kvDim, qDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
 import type { BinaryFile } from './file.js';
-import { validateConfig, type MatrixName, type ModelSource, type VectorName } from './source.js';
+import { dequantizeGgml, f16ToF32, GGML_TYPES, ggmlBytes, ggmlType, ggmlTypeName, type GgmlType } from './ggml/types.js';
+import { validateConfig, type MatrixName, type ModelSource, type TokenizerInfo, type VectorName } from './source.js';
+
+export { f16ToF32 } from './ggml/types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 
-const GGML_F32 = 0;
-const GGML_F16 = 1;
 const GGML_Q8_0 = 8;
 const Q8_0_BLOCK = 32;
-const TYPE_NAMES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K' };
-/** [values, bytes] per block of every type above: how many bytes a tensor's data takes, whether retro reads the type or not. */
-const BLOCKS: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 10: [256, 84], 11: [256, 110], 12: [256, 144], 13: [256, 176], 14: [256, 210] };
 const MAX_ALIGNMENT = 1 << 16;
 /** The engine's limit on a token's length (max_token_length in model.rtr). */
 const MAX_PIECE_BYTES = 4096;
@@ -27,9 +26,19 @@ export function shown(s: string): string {
   return JSON.stringify(clean.length > 64 ? `${clean.slice(0, 64)}...` : clean);
 }
 
-type Value = number | bigint | boolean | string | Value[];
+/** Tensors of llama variants retro does not run, refused by the feature's name rather than run wrongly. */
+const UNIMPLEMENTED: [RegExp, string][] = [
+  [/\.bias$/, 'bias vectors'],
+  [/attn_[qk]_norm/, 'QK-norm'],
+  [/_exps?\.|ffn_gate_inp/, 'mixture of experts'],
+  [/attn_qkv|ffn_up_gate/, 'fused QKV / gate-up tensors'],
+  [/post_(attention|ffw)_norm|attn_post_norm|ffn_post_norm/, 'post-norms'],
+];
+const KNOWN_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_down|ffn_up)\.weight$/;
 
-interface TensorInfo {
+export type Value = number | bigint | boolean | string | Value[];
+
+export interface TensorInfo {
   name: string;
   dims: number[]; // ne[0] first: the row length
   type: number;
@@ -116,17 +125,15 @@ function readValue(c: Cursor, type: number, path: string): Value {
   }
 }
 
-/** IEEE half to float (exact). */
-export function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
+export interface GgufHeader {
+  meta: Map<string, Value>;
+  tensors: Map<string, TensorInfo>;
+  dataStart: number; // absolute offset of the tensor data section
+  alignment: number;
 }
 
-export function openGguf(file: BinaryFile): ModelSource {
+/** The metadata and tensor table of any GGUF v2/v3, whatever its architecture. */
+export function readGgufHeader(file: BinaryFile): GgufHeader {
   const path = file.path;
   const c = new Cursor(file);
   c.u32();
@@ -156,11 +163,24 @@ export function openGguf(file: BinaryFile): ModelSource {
   if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment < 1 || alignment > MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0) {
     throw new ModelFormatError(`${path}: corrupt GGUF: general.alignment is not a power of two in 1..${MAX_ALIGNMENT}`, 'the file is corrupt');
   }
-  const dataStart = Math.ceil(c.pos / alignment) * alignment;
+  return { meta, tensors, alignment, dataStart: Math.ceil(c.pos / alignment) * alignment };
+}
 
+export function openGguf(file: BinaryFile): ModelSource {
+  const path = file.path;
+  const { meta, tensors, dataStart, alignment } = readGgufHeader(file);
   const arch = meta.get('general.architecture');
   if (arch !== 'llama') {
     throw new ModelFormatError(`${path}: GGUF architecture is ${typeof arch === 'string' ? shown(arch) : 'missing'}, only "llama" is supported`, 'use a Llama-architecture model');
+  }
+  for (const name of tensors.keys()) {
+    const feature = UNIMPLEMENTED.find(([re]) => re.test(name));
+    if (feature || !KNOWN_TENSOR.test(name)) {
+      throw new ModelFormatError(
+        `${path}: tensor ${shown(name)} ${feature ? `means ${feature[1]}, which retro does not implement` : 'is not part of the llama layers retro runs'}`,
+        'use a plain Llama-architecture model (llama, TinyLlama, SmolLM2, Llama 3.x)',
+      );
+    }
   }
   const num = (key: string, fallback?: number): number => {
     const v = meta.get(key);
@@ -169,45 +189,52 @@ export function openGguf(file: BinaryFile): ModelSource {
     if (typeof v === 'bigint') return Number(v);
     throw new ModelFormatError(`${path}: GGUF metadata ${key} is missing or not a number`, 'the file is not a complete llama GGUF');
   };
+  const refuse = (what: string) => new ModelFormatError(`${path}: ${what}, which retro does not implement`, 'use a plain Llama-architecture model');
+  const scaling = meta.get('llama.rope.scaling.type');
+  if (scaling !== undefined && scaling !== 'none') throw refuse(`RoPE scaling ${JSON.stringify(scaling)}`);
+  if (num('llama.expert_count', 0) > 0) throw refuse(`${num('llama.expert_count')} experts (mixture of experts)`);
   const tokens = meta.get('tokenizer.ggml.tokens');
   const emb = tensors.get('token_embd.weight');
+  const nHeads = num('llama.attention.head_count');
+  const dim = num('llama.embedding_length');
+  const keyLength = num('llama.attention.key_length', dim / nHeads);
+  if (num('llama.attention.value_length', keyLength) !== keyLength) {
+    throw refuse(`value head size ${num('llama.attention.value_length')} different from key head size ${keyLength}`);
+  }
+  if (num('llama.rope.dimension_count', keyLength) !== keyLength) {
+    throw refuse(`RoPE on ${num('llama.rope.dimension_count')} of ${keyLength} head dimensions (partial rotary)`);
+  }
   const config: Config = {
-    dim: num('llama.embedding_length'),
+    dim,
     hiddenDim: num('llama.feed_forward_length'),
     nLayers: num('llama.block_count'),
-    nHeads: num('llama.attention.head_count'),
-    nKvHeads: num('llama.attention.head_count_kv', num('llama.attention.head_count')),
+    nHeads,
+    nKvHeads: num('llama.attention.head_count_kv', nHeads),
     vocabSize: Array.isArray(tokens) ? tokens.length : emb ? emb.dims[1] ?? 0 : 0,
     seqLen: num('llama.context_length'),
     ropeTheta: num('llama.rope.freq_base', 10000),
     normEps: num('llama.attention.layer_norm_rms_epsilon', 1e-5),
+    ...(keyLength !== dim / nHeads ? { headSize: keyLength } : {}),
   };
   validateConfig(config, path);
   const kv = kvDim(config);
+  const qd = qDim(config);
   const shared = !tensors.has('output.weight');
 
   // Every tensor we use must exist, have the expected shape, a supported type and lie inside the file.
-  const byteSize = (t: TensorInfo): number => {
-    const n = t.dims.reduce((a, b) => a * b, 1);
-    if (t.type === GGML_F32) return n * 4;
-    if (t.type === GGML_F16) return n * 2;
-    if (t.type === GGML_Q8_0) return (n / Q8_0_BLOCK) * 34;
-    throw new ModelFormatError(
-      `${path}: tensor ${t.name} has type ${TYPE_NAMES[t.type] ?? t.type}; supported are F32, F16, Q8_0`,
-      'convert the model with llama.cpp --outtype f32, f16 or q8_0',
-    );
-  };
+  const typeOf = (t: TensorInfo): GgmlType => ggmlType(t.type, `${path}: tensor ${t.name}`);
   const expect = (name: string, rows: number, cols: number): TensorInfo => {
     const t = tensors.get(name);
     if (!t) throw new ModelFormatError(`${path}: GGUF tensor ${name} is missing`, 'the file is not a complete llama model');
     const tr = t.dims[1] ?? 1;
-    if (t.dims[0] !== cols || tr !== rows) {
+    if (t.dims[0] !== cols || tr !== rows || t.dims.slice(2).some((d) => d !== 1)) {
       throw new ModelFormatError(`${path}: tensor ${name} is ${tr}x${t.dims[0]}, expected ${rows}x${cols}`, 'the file is corrupt or its metadata does not match');
     }
-    if (t.type === GGML_Q8_0 && cols % Q8_0_BLOCK !== 0) {
-      throw new ModelFormatError(`${path}: Q8_0 tensor ${name} has rows of ${cols}, not a multiple of 32`, 'the file is corrupt');
+    const type = typeOf(t);
+    if (cols % type.blockSize !== 0) {
+      throw new ModelFormatError(`${path}: ${type.name} tensor ${name} has rows of ${cols}, not a multiple of ${type.blockSize}`, 'the file is corrupt');
     }
-    const end = dataStart + t.offset + byteSize(t);
+    const end = dataStart + t.offset + ggmlBytes(type, rows * cols);
     if (end > file.size) {
       throw new ModelFormatError(`${path}: truncated: tensor ${name} ends at byte ${end}, file has ${file.size}`, 'the file is incomplete; download it again');
     }
@@ -218,12 +245,13 @@ export function openGguf(file: BinaryFile): ModelSource {
     ['output_norm.weight', 1, config.dim],
   ];
   if (!shared) names.push(['output.weight', config.vocabSize, config.dim]);
+  if (tensors.has('rope_freqs.weight')) names.push(['rope_freqs.weight', 1, qd / config.nHeads / 2]);
   const perLayer: Record<MatrixName | VectorName, [string, number, number]> = {
     rms_att: ['attn_norm', 1, config.dim],
-    wq: ['attn_q', config.dim, config.dim],
+    wq: ['attn_q', qd, config.dim],
     wk: ['attn_k', kv, config.dim],
     wv: ['attn_v', kv, config.dim],
-    wo: ['attn_output', config.dim, config.dim],
+    wo: ['attn_output', config.dim, qd],
     rms_ffn: ['ffn_norm', 1, config.dim],
     w1: ['ffn_gate', config.hiddenDim, config.dim],
     w2: ['ffn_down', config.dim, config.hiddenDim],
@@ -241,16 +269,10 @@ export function openGguf(file: BinaryFile): ModelSource {
     const cols = t.dims[0];
     const rows = t.dims[1] ?? 1;
     const n = rows * cols;
-    const at = dataStart + t.offset;
-    if (t.type === GGML_F32) return { kind: 'f32', rows, cols, data: file.readF32(at, n) };
-    if (t.type === GGML_F16) {
-      const v = file.view(at, n * 2);
-      const data = new Float32Array(n);
-      for (let i = 0; i < n; i++) data[i] = f16ToF32(v.getUint16(i * 2, true));
-      return { kind: 'f32', rows, cols, data };
-    }
+    const type = typeOf(t);
+    const raw = file.read(dataStart + t.offset, ggmlBytes(type, n));
+    if (t.type !== GGML_Q8_0) return { kind: 'f32', rows, cols, data: dequantizeGgml(type, raw, n) };
     const blocks = n / Q8_0_BLOCK;
-    const raw = file.read(at, blocks * 34);
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const q = new Int8Array(n);
     const s = new Float32Array(blocks);
@@ -265,14 +287,28 @@ export function openGguf(file: BinaryFile): ModelSource {
     if (m.kind !== 'f32') throw new ModelFormatError(`${path}: norm tensor ${name} is quantized`, 'norms must be F32 or F16');
     return m.data;
   };
+  if (infos.has('rope_freqs.weight')) {
+    config.ropeFreqFactors = readVector('rope_freqs.weight');
+    validateConfig(config, path);
+  }
 
   return {
     path,
     format: 'gguf',
     config,
     sharedClassifier: shared,
-    storage: types.size > 1 ? 'mixed' : types.has(GGML_Q8_0) ? 'q8_0' : types.has(GGML_F16) ? 'f16' : 'f32',
-    vocab: ggufVocab(meta, config.vocabSize, path),
+    storage: types.size > 1 ? 'mixed' : ggmlTypeName([...types][0]).toLowerCase(),
+    // Read when asked for, so a model whose tokenizer retro cannot read still runs with --tokenizer or from token ids.
+    get vocab() {
+      return ggufVocab(meta, config.vocabSize, path);
+    },
+    tokenizer: ggufTokenizerInfo(meta),
+    tensors: [...tensors.values()].map((t) => ({
+      name: t.name,
+      type: ggmlTypeName(t.type),
+      shape: [...t.dims].reverse(),
+      bytes: ggmlBytes(typeOf(t), t.dims.reduce((a, b) => a * b, 1)),
+    })),
     tokenEmbedding: () => readMatrix('token_embd.weight'),
     layerVector: (name: VectorName, l: number) => readVector(`blk.${l}.${perLayer[name][0]}.weight`),
     layerMatrix: (name: MatrixName, l: number) => readMatrix(`blk.${l}.${perLayer[name][0]}.weight`),
@@ -293,13 +329,13 @@ function checkLayout(tensors: Map<string, TensorInfo>, nLayers: number, dataStar
   for (const t of [...tensors.values()].sort((a, b) => a.offset - b.offset)) {
     const layer = /^blk\.(\d+)\./.exec(t.name);
     if (layer && Number(layer[1]) >= nLayers) throw corrupt(`tensor ${shown(t.name)} is beyond llama.block_count ${nLayers}`);
-    const block = BLOCKS[t.type];
-    if (!block) throw corrupt(`tensor ${shown(t.name)} has unknown type ${t.type}`);
+    const type = GGML_TYPES.find((x) => x.id === t.type);
+    if (!type) throw corrupt(`tensor ${shown(t.name)} has unknown type ${t.type}`);
     const n = t.dims.reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(n) || n % block[0] !== 0) throw corrupt(`tensor ${shown(t.name)} has ${n} values, not whole blocks of its type`);
+    if (!Number.isSafeInteger(n) || n % type.blockSize !== 0) throw corrupt(`tensor ${shown(t.name)} has ${n} values, not whole blocks of its type`);
     const at = Math.ceil(end / alignment) * alignment;
     if (t.offset !== at) throw corrupt(`tensor ${shown(t.name)} starts at ${t.offset}, not at ${at} where the tensor before it ends (overlapping, misaligned or retyped tensors)`);
-    end = at + (n / block[0]) * block[1];
+    end = at + ggmlBytes(type, n);
   }
   if (dataStart + end !== fileSize) throw corrupt(`the tensors end at byte ${dataStart + end}, the file has ${fileSize}`);
 }
@@ -330,6 +366,8 @@ function ggufVocab(meta: Map<string, Value>, vocabSize: number, path: string): V
   };
   const bosId = id('tokenizer.ggml.bos_token_id', 1);
   const eosId = id('tokenizer.ggml.eos_token_id', 2);
+  const { eotId } = ggufSpecialIds(meta);
+  if (eotId !== undefined && !(Number.isInteger(eotId) && eotId >= 0 && eotId < vocabSize)) throw bad(`tokenizer.ggml.eot_token_id is not a token id below the vocabulary size ${vocabSize}`);
   const pieces = tokens.map((t, id) => {
     if (Array.isArray(types) && types[id] === TOKEN_TYPE_CONTROL && (id === bosId || id === eosId)) {
       return id === bosId ? '\n<s>\n' : '\n</s>\n';
@@ -347,5 +385,18 @@ function ggufVocab(meta: Map<string, Value>, vocabSize: number, path: string): V
     maxTokenLength: longest,
     bosId,
     eosId,
+    ...(eotId !== undefined ? { eotId } : {}),
   };
+}
+
+function ggufSpecialIds(meta: Map<string, Value>): { bosId: number; eosId: number; eotId?: number } {
+  const id = (k: string) => (meta.has(`tokenizer.ggml.${k}_token_id`) ? Number(meta.get(`tokenizer.ggml.${k}_token_id`)) : undefined);
+  const eotId = id('eot');
+  return { bosId: id('bos') ?? 1, eosId: id('eos') ?? 2, ...(eotId !== undefined ? { eotId } : {}) };
+}
+
+function ggufTokenizerInfo(meta: Map<string, Value>): TokenizerInfo | undefined {
+  const tokens = meta.get('tokenizer.ggml.tokens');
+  if (!Array.isArray(tokens)) return undefined;
+  return { kind: String(meta.get('tokenizer.ggml.model')), size: tokens.length, chatTemplate: meta.has('tokenizer.chat_template'), ...ggufSpecialIds(meta) };
 }

@@ -287,10 +287,12 @@ export function openNative(file: BinaryFile): ModelSource {
   }
   if (at !== tok.length) throw bad(`${tok.length - at} bytes after the last token`);
   const vector = (name: NativeTensorName, l: number) => (read(name, l) as { data: Float32Array }).data;
+  // the engine's own RoPE tables, which carry any frequency scaling the source had
+  const config: Config = { ...h.config, ropeTable: { cos: vector('rope_cos', 0), sin: vector('rope_sin', 0) } };
   return {
     path: file.path,
     format: 'retro-native',
-    config: h.config,
+    config,
     sharedClassifier: h.sharedClassifier,
     storage: h.quant,
     vocab: { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId },

@@ -6,25 +6,45 @@
 import { ModelFormatError } from '../errors.js';
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
 import { dequantize } from '../reference/math.js';
-import { kvDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
+import { headSize, kvDim, qDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
 
 export type MatrixName = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
 export type VectorName = 'rms_att' | 'rms_ffn';
 
 export interface ModelSource {
   readonly path: string;
-  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf' | 'retro-native';
+  readonly format: 'llama2c-v0' | 'llama2c-v1' | 'llama2c-v2' | 'gguf' | 'hf-safetensors' | 'retro-native';
   readonly config: Config;
   readonly sharedClassifier: boolean;
-  /** Storage of the big matrices as found in the file. */
-  readonly storage: 'f32' | 'f16' | 'q8_0' | 'q8' | 'q4' | 'mixed';
+  /** Storage of the big matrices as found in the file: one lowercase type name (f32, q8_0, q4_k, ...) or 'mixed'. */
+  readonly storage: string;
   readonly vocab?: Vocab;
+  /** Every tensor in the file with its type and bytes, where the format names them (GGUF, safetensors). */
+  readonly tensors?: readonly TensorSummary[];
+  /** What the file says about its tokenizer, readable or not by retro. */
+  readonly tokenizer?: TokenizerInfo;
   tokenEmbedding(): Matrix; // (vocab, dim)
   layerVector(name: VectorName, layer: number): Float32Array; // (dim)
   layerMatrix(name: MatrixName, layer: number): Matrix;
   rmsFinal(): Float32Array; // (dim)
   classifier(): Matrix; // (vocab, dim): the embedding when shared
   close(): void;
+}
+
+export interface TensorSummary {
+  name: string;
+  type: string; // the file's own type name: Q4_K, BF16, ...
+  shape: number[]; // rows first
+  bytes: number;
+}
+
+export interface TokenizerInfo {
+  kind: string; // llama (SentencePiece), gpt2 (byte-level BPE), ...
+  size: number;
+  chatTemplate: boolean;
+  bosId: number;
+  eosId: number;
+  eotId?: number;
 }
 
 export const LIMITS = {
@@ -51,9 +71,12 @@ export function validateConfig(c: Config, path: string): void {
   if (!Number.isInteger(c.nKvHeads) || c.nKvHeads <= 0 || c.nKvHeads > c.nHeads) {
     throw bad(`nKvHeads = ${c.nKvHeads} (must be 1..nHeads = ${c.nHeads})`);
   }
-  if (c.dim % c.nHeads !== 0) throw bad(`dim ${c.dim} is not a multiple of nHeads ${c.nHeads}`);
+  if (c.headSize === undefined && c.dim % c.nHeads !== 0) throw bad(`dim ${c.dim} is not a multiple of nHeads ${c.nHeads}`);
   if (c.nHeads % c.nKvHeads !== 0) throw bad(`nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
-  if ((c.dim / c.nHeads) % 2 !== 0) throw bad(`head size ${c.dim / c.nHeads} is odd (RoPE rotates pairs)`);
+  const hs = headSize(c);
+  if (!Number.isInteger(hs) || hs <= 0 || hs > LIMITS.dim) throw bad(`head size ${hs} (must be a positive integer up to ${LIMITS.dim})`);
+  if (hs % 2 !== 0) throw bad(`head size ${hs} is odd (RoPE rotates pairs)`);
+  if (c.ropeFreqFactors && c.ropeFreqFactors.length !== hs / 2) throw bad(`${c.ropeFreqFactors.length} RoPE frequency factors for head size ${hs} (needs ${hs / 2})`);
   if (!(c.ropeTheta > 0 && Number.isFinite(c.ropeTheta)) || !(c.normEps > 0 && Number.isFinite(c.normEps))) throw bad(`ropeTheta ${c.ropeTheta} / normEps ${c.normEps} must be finite and positive`);
   // The tokenizer's byte fallback uses ids 3..258 (<0x00>..<0xFF>): a smaller vocabulary cannot encode every prompt.
   if (c.vocabSize < MIN_VOCAB) throw bad(`vocabSize = ${c.vocabSize} (less than ${MIN_VOCAB}: the byte-fallback tokens are ids 3..258)`);
@@ -73,15 +96,16 @@ export function embeddingAsFloat(m: Matrix): Float32Array {
 export function loadWeights(src: ModelSource): Weights {
   const c = src.config;
   const kv = kvDim(c);
+  const qd = qDim(c);
   const p = src.path;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     layers.push({
       rmsAtt: src.layerVector('rms_att', l),
-      wq: checkShape(src.layerMatrix('wq', l), c.dim, c.dim, `wq[${l}]`, p),
+      wq: checkShape(src.layerMatrix('wq', l), qd, c.dim, `wq[${l}]`, p),
       wk: checkShape(src.layerMatrix('wk', l), kv, c.dim, `wk[${l}]`, p),
       wv: checkShape(src.layerMatrix('wv', l), kv, c.dim, `wv[${l}]`, p),
-      wo: checkShape(src.layerMatrix('wo', l), c.dim, c.dim, `wo[${l}]`, p),
+      wo: checkShape(src.layerMatrix('wo', l), c.dim, qd, `wo[${l}]`, p),
       rmsFfn: src.layerVector('rms_ffn', l),
       w1: checkShape(src.layerMatrix('w1', l), c.hiddenDim, c.dim, `w1[${l}]`, p),
       w2: checkShape(src.layerMatrix('w2', l), c.dim, c.hiddenDim, `w2[${l}]`, p),

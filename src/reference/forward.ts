@@ -2,7 +2,7 @@
  * The transformer forward pass, step for step as llama2.c's `forward()`.
  * Names match the generated C so the two can be read side by side.
  */
-import { headSize as headSizeOf, kvDim as kvDimOf, type Config, type F32Matrix, type Matrix, type Weights } from './model.js';
+import { headSize as headSizeOf, kvDim as kvDimOf, qDim as qDimOf, type Config, type F32Matrix, type Matrix, type Weights } from './model.js';
 import { createArena } from './wasm.js';
 import { expf } from './expf.js';
 import { matmul, Quantizer, rmsnorm, softmax } from './math.js';
@@ -11,11 +11,11 @@ const f = Math.fround;
 
 export class RunState {
   readonly x: Float32Array; // (dim) activation at the current position
-  readonly xb: Float32Array; // (dim) scratch inside a residual branch
+  readonly xb: Float32Array; // (max(dim, qDim)) scratch inside a residual branch
   readonly xb2: Float32Array; // (dim)
   readonly hb: Float32Array; // (hiddenDim)
   readonly hb2: Float32Array; // (hiddenDim)
-  readonly q: Float32Array; // (dim)
+  readonly q: Float32Array; // (qDim)
   readonly k: Float32Array; // (kvDim)
   readonly v: Float32Array; // (kvDim)
   readonly att: Float32Array; // (nHeads, seqLen)
@@ -27,12 +27,13 @@ export class RunState {
   /** `alloc` places the matmul operands (in a wasm arena, by buildTransformer). */
   constructor(c: Config, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     const kvDim = kvDimOf(c);
+    const qDim = qDimOf(c);
     this.x = alloc(c.dim);
-    this.xb = alloc(c.dim);
+    this.xb = alloc(Math.max(c.dim, qDim));
     this.xb2 = alloc(c.dim);
     this.hb = alloc(c.hiddenDim);
     this.hb2 = alloc(c.hiddenDim);
-    this.q = alloc(c.dim);
+    this.q = alloc(qDim);
     this.k = alloc(kvDim);
     this.v = alloc(kvDim);
     this.logits = alloc(c.vocabSize);
@@ -49,7 +50,7 @@ export interface Transformer {
 }
 
 /** The run state's vectors that matmul reads or writes (see RunState), in floats. */
-const stateFloats = (c: Config) => c.dim * 5 + c.hiddenDim * 2 + kvDimOf(c) * 2 + c.vocabSize;
+const stateFloats = (c: Config) => c.dim * 3 + Math.max(c.dim, qDimOf(c)) + qDimOf(c) + c.hiddenDim * 2 + kvDimOf(c) * 2 + c.vocabSize;
 
 /**
  * The transformer ready to run. Its float32 matrices and the run state's matmul operands are copied
@@ -72,9 +73,14 @@ export function buildTransformer(config: Config, weights: Weights): Transformer 
   return { config, weights: placed, state: new RunState(config, (n) => arena.alloc(n)) };
 }
 
-/** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32. */
+/** The RoPE angle's cosine and sine for (pos, headDim), as llama2.c computes them in float32; Llama 3 divides the frequency by its factor. */
 export function ropeAngle(pos: number, headDim: number, c: Config): [number, number] {
-  const freq = f(1 / f(Math.pow(f(c.ropeTheta), f(headDim / headSizeOf(c)))));
+  if (c.ropeTable) {
+    const at = pos * (headSizeOf(c) / 2) + headDim / 2;
+    return [c.ropeTable.cos[at], c.ropeTable.sin[at]];
+  }
+  let freq = f(1 / f(Math.pow(f(c.ropeTheta), f(headDim / headSizeOf(c)))));
+  if (c.ropeFreqFactors) freq = f(freq / c.ropeFreqFactors[headDim / 2]);
   const val = f(pos * freq);
   return [f(Math.cos(val)), f(Math.sin(val))];
 }
@@ -94,7 +100,8 @@ export function ropeTables(c: Config): { cos: Float32Array; sin: Float32Array } 
 export function rope(q: Float32Array, k: Float32Array, pos: number, c: Config): void {
   const hs = headSizeOf(c);
   const kvDim = kvDimOf(c);
-  for (let i = 0; i < c.dim; i += 2) {
+  const qDim = qDimOf(c);
+  for (let i = 0; i < qDim; i += 2) {
     const [fcr, fci] = ropeAngle(pos, i % hs, c);
     const rotn = i < kvDim ? 2 : 1;
     for (let r = 0; r < rotn; r++) {

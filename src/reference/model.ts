@@ -13,6 +13,12 @@ export interface Config {
   seqLen: number; // maximum context length
   ropeTheta: number; // RoPE base, 10000 in llama2.c
   normEps: number; // RMSNorm epsilon, 1e-5 in llama2.c
+  /** Per-head width when it is not dim / nHeads (GGUF attention.key_length, config.json head_dim). */
+  headSize?: number;
+  /** RoPE frequency divisors, one per rotated pair (headSize / 2): Llama 3's rope scaling. */
+  ropeFreqFactors?: Float32Array;
+  /** cos/sin of every (pos, pair) as a model.rtr stores them: used instead of computing the angles. */
+  ropeTable?: { cos: Float32Array; sin: Float32Array };
 }
 
 /** Float32 matrix, row-major `rows x cols`. */
@@ -81,14 +87,21 @@ export interface Vocab {
   maxTokenLength: number;
   bosId: number;
   eosId: number;
+  /** End of turn, where the vocabulary has one apart from EOS (Llama 3's <|eot_id|>). */
+  eotId?: number;
 }
 
 export function headSize(c: Config): number {
-  return c.dim / c.nHeads;
+  return c.headSize ?? c.dim / c.nHeads;
+}
+
+/** Width of all query heads together: dim unless the head size is set apart from it. */
+export function qDim(c: Config): number {
+  return c.nHeads * headSize(c);
 }
 
 export function kvDim(c: Config): number {
-  return (c.dim * c.nKvHeads) / c.nHeads;
+  return c.nKvHeads * headSize(c);
 }
 
 export function groupsPerRow(cols: number, groupSize: number): number {

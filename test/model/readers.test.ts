@@ -5,6 +5,7 @@ import { ModelFormatError, TokenizerError, InputFileError } from '../../src/erro
 import { openModel } from '../../src/model/open.js';
 import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
+import { expectError } from '../helpers/errors.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { generateText } from '../helpers/run.js';
 import { writeGguf, writeV1, writeV2 } from '../helpers/writers.js';
@@ -136,18 +137,6 @@ describe('re-exported formats run to the same text', () => {
 });
 
 describe('bad model files are refused with one clear error', () => {
-  const expectError = (fn: () => unknown, cls: new (...a: never[]) => Error, pattern: RegExp) => {
-    let err: unknown;
-    try {
-      fn();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(cls);
-    expect((err as Error).message).toMatch(pattern);
-    expect((err as Error).message).not.toContain('\n');
-  };
-
   it('truncated .bin', () => {
     const p = join(dir, 'trunc.bin');
     writeFileSync(p, readFileSync(model('stories260K.bin')).subarray(0, 500_000));

@@ -1,0 +1,282 @@
+/**
+ * A Hugging Face model folder: config.json (LlamaForCausalLM), model.safetensors or shards listed in
+ * model.safetensors.index.json, dtypes F32/F16/BF16, read one tensor at a time. Hugging Face stores
+ * each Q/K head as two halves (rotate-half RoPE); the engine rotates interleaved pairs, so those rows
+ * are put back in pair order, as llama.cpp's converter does. tokenizer.json / tokenizer_config.json
+ * are described (kind, size, special ids, chat template); turning them into a vocabulary is not done here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelFormatError, TokenizerError } from '../errors.js';
+import { headSize, kvDim, qDim, type Config, type Matrix } from '../reference/model.js';
+import { BinaryFile } from './file.js';
+import { dequantizeGgml, ggmlBytes, ggmlType, type GgmlType } from './ggml/types.js';
+import { validateConfig, type MatrixName, type ModelSource, type TensorSummary, type TokenizerInfo, type VectorName } from './source.js';
+
+const MAX_HEADER_BYTES = 100 << 20;
+const MAX_JSON_BYTES = 64 << 20;
+/** safetensors dtype -> the ggml type with the same bytes. */
+const DTYPES: Record<string, number> = { F32: 0, F16: 1, BF16: 30 };
+
+interface Entry {
+  file: string;
+  dtype: GgmlType;
+  dtypeName: string;
+  shape: number[];
+  begin: number; // absolute byte offset in its file
+}
+
+export function isHfFolder(dir: string): boolean {
+  return existsSync(join(dir, 'config.json'));
+}
+
+function readJson(path: string, what: string): Record<string, unknown> {
+  const file = BinaryFile.open(path, what);
+  try {
+    if (file.size > MAX_JSON_BYTES) throw new ModelFormatError(`${path}: ${file.size} bytes is too large for ${what}`, 'the file is not what it claims to be');
+    const v: unknown = JSON.parse(Buffer.from(file.read(0, file.size)).toString('utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof ModelFormatError) throw e;
+    throw new ModelFormatError(`${path}: ${what} is not valid JSON: ${(e as Error).message.split('\n')[0]}`, 'the file is corrupt or incomplete');
+  } finally {
+    file.close();
+  }
+}
+
+/** The tensor table of one .safetensors file, every entry checked against the file before anything is read. */
+function readSafetensorsHeader(file: BinaryFile, into: Map<string, Entry>): void {
+  const path = file.path;
+  const bad = (what: string) => new ModelFormatError(`${path}: corrupt safetensors: ${what}`, 'the file is corrupt or truncated; download it again');
+  if (file.size < 8) throw bad(`${file.size} bytes, smaller than its header length`);
+  const n = file.view(0, 8).getBigUint64(0, true);
+  if (n > BigInt(Math.min(MAX_HEADER_BYTES, file.size - 8))) throw bad(`header length ${n} does not fit in the file (${file.size} bytes)`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(file.read(8, Number(n))).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw bad('the header is not JSON');
+  }
+  const dataStart = 8 + Number(n);
+  for (const [name, v] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const dtypeName = String(e?.dtype);
+    const id = DTYPES[dtypeName];
+    if (id === undefined) {
+      throw new ModelFormatError(`${path}: tensor ${name} has dtype ${dtypeName}; retro reads F32, F16 and BF16 safetensors`, 'save the model in float32, float16 or bfloat16');
+    }
+    const shape = e.shape;
+    const offsets = e.data_offsets;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) || !Array.isArray(offsets) || offsets.length !== 2) {
+      throw bad(`tensor ${name} has no valid shape / data_offsets`);
+    }
+    const [b, end] = offsets.map(Number);
+    const count = (shape as number[]).reduce((a, d) => a * d, 1);
+    const dtype = ggmlType(id, `${path}: tensor ${name}`);
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(end) || b < 0 || end < b || dataStart + end > file.size) {
+      throw bad(`tensor ${name} lies at bytes ${b}..${end} of the data, past the end of the file (${file.size - dataStart} data bytes)`);
+    }
+    if (end - b !== ggmlBytes(dtype, count)) throw bad(`tensor ${name} is ${dtypeName} ${JSON.stringify(shape)} (${ggmlBytes(dtype, count)} bytes) but spans ${end - b} bytes`);
+    into.set(name, { file: path, dtype, dtypeName, shape: shape as number[], begin: dataStart + b });
+  }
+}
+
+const num = (cfg: Record<string, unknown>, key: string, path: string, fallback?: number): number => {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new ModelFormatError(`${path}: config.json ${key} is missing or not a number`, 'the folder is not a complete Hugging Face Llama model');
+  }
+  return v;
+};
+
+/** Llama 3's RoPE frequency factors from config.json's rope_scaling, computed in float32 as llama.cpp's converter does. */
+export function llama3RopeFactors(hs: number, theta: number, s: Record<string, unknown>, path: string): Float32Array {
+  const f = Math.fround;
+  const factor = num(s, 'factor', path, 8);
+  const low = num(s, 'low_freq_factor', path, 1);
+  const high = num(s, 'high_freq_factor', path, 4);
+  const old = num(s, 'original_max_position_embeddings', path, 8192);
+  const lowWavelen = old / low;
+  const highWavelen = old / high;
+  return Float32Array.from({ length: hs / 2 }, (_, i) => {
+    const freq = f(1 / f(Math.pow(theta, f(f(2 * i) / hs))));
+    const wavelen = f((2 * Math.PI) / freq);
+    if (wavelen < highWavelen) return 1;
+    if (wavelen > lowWavelen) return factor;
+    const smooth = f(f(f(old / wavelen) - low) / (high - low));
+    return f(1 / f(f(f(1 - smooth) / factor) + smooth));
+  });
+}
+
+function hfConfig(cfg: Record<string, unknown>, path: string): Config {
+  const archs = cfg.architectures;
+  const refuse = (what: string) => new ModelFormatError(`${path}: ${what}`, 'use a Llama-architecture model (LlamaForCausalLM)');
+  if (!Array.isArray(archs) || !archs.includes('LlamaForCausalLM')) throw refuse(`config.json architectures ${JSON.stringify(archs)}: only LlamaForCausalLM is supported`);
+  for (const k of ['attention_bias', 'mlp_bias']) if (cfg[k] === true) throw refuse(`config.json ${k} is true: bias vectors, which retro does not implement`);
+  if (cfg.hidden_act !== undefined && cfg.hidden_act !== 'silu') throw refuse(`config.json hidden_act ${JSON.stringify(cfg.hidden_act)}: retro implements silu`);
+  const dim = num(cfg, 'hidden_size', path);
+  const nHeads = num(cfg, 'num_attention_heads', path);
+  const hs = num(cfg, 'head_dim', path, dim / nHeads);
+  const theta = num(cfg, 'rope_theta', path, 10000);
+  const config: Config = {
+    dim,
+    hiddenDim: num(cfg, 'intermediate_size', path),
+    nLayers: num(cfg, 'num_hidden_layers', path),
+    nHeads,
+    nKvHeads: num(cfg, 'num_key_value_heads', path, nHeads),
+    vocabSize: num(cfg, 'vocab_size', path),
+    seqLen: num(cfg, 'max_position_embeddings', path),
+    ropeTheta: theta,
+    normEps: num(cfg, 'rms_norm_eps', path, 1e-6),
+    ...(hs !== dim / nHeads ? { headSize: hs } : {}),
+  };
+  const scaling = cfg.rope_scaling as Record<string, unknown> | null | undefined;
+  if (scaling) {
+    const type = scaling.rope_type ?? scaling.type;
+    if (type !== 'llama3') throw refuse(`config.json rope_scaling of type ${JSON.stringify(type)}, which retro does not implement (it does llama3)`);
+    config.ropeFreqFactors = llama3RopeFactors(hs, theta, scaling, path);
+  }
+  validateConfig(config, path);
+  return config;
+}
+
+function tokenizerInfo(dir: string, cfg: Record<string, unknown>): TokenizerInfo | undefined {
+  const tj = join(dir, 'tokenizer.json');
+  if (!existsSync(tj)) return undefined;
+  const tok = readJson(tj, 'tokenizer.json');
+  const model = (tok.model ?? {}) as { type?: unknown; vocab?: unknown };
+  const added = Array.isArray(tok.added_tokens) ? (tok.added_tokens as { id: number; content: string }[]) : [];
+  const size = Math.max(Object.keys(model.vocab ?? {}).length, ...added.map((t) => t.id + 1));
+  const tcPath = join(dir, 'tokenizer_config.json');
+  const tc = existsSync(tcPath) ? readJson(tcPath, 'tokenizer_config.json') : {};
+  const idOf = (v: unknown): number | undefined => {
+    const text = typeof v === 'string' ? v : (v as { content?: string } | undefined)?.content;
+    return added.find((t) => t.content === text)?.id;
+  };
+  const first = (v: unknown) => (Array.isArray(v) ? Number(v[0]) : typeof v === 'number' ? v : undefined);
+  const eot = added.find((t) => t.content === '<|eot_id|>')?.id;
+  return {
+    kind: `tokenizer.json ${String(model.type)}`,
+    size,
+    chatTemplate: typeof tc.chat_template === 'string' || Array.isArray(tc.chat_template),
+    bosId: first(cfg.bos_token_id) ?? idOf(tc.bos_token) ?? 1,
+    eosId: first(cfg.eos_token_id) ?? idOf(tc.eos_token) ?? 2,
+    ...(eot !== undefined ? { eotId: eot } : {}),
+  };
+}
+
+/** Row r of Hugging Face's per-head halves layout moved to interleaved pairs: row h*hs + 2i + j comes from h*hs + j*hs/2 + i. */
+function unpermute(m: Float32Array, rows: number, cols: number, hs: number): Float32Array {
+  const out = new Float32Array(m.length);
+  const half = hs / 2;
+  for (let r = 0; r < rows; r++) {
+    const h = Math.floor(r / hs);
+    const k = r % hs;
+    const src = h * hs + (k % 2) * half + (k >> 1);
+    out.set(m.subarray(src * cols, (src + 1) * cols), r * cols);
+  }
+  return out;
+}
+
+export function openHfFolder(dir: string): ModelSource {
+  const cfgPath = join(dir, 'config.json');
+  const cfg = readJson(cfgPath, 'config.json');
+  const config = hfConfig(cfg, cfgPath);
+
+  const entries = new Map<string, Entry>();
+  const files = new Map<string, BinaryFile>();
+  const indexPath = join(dir, 'model.safetensors.index.json');
+  const shardNames: string[] = [];
+  if (existsSync(indexPath)) {
+    const map = readJson(indexPath, 'model.safetensors.index.json').weight_map;
+    if (typeof map !== 'object' || map === null) throw new ModelFormatError(`${indexPath}: no weight_map`, 'the index is corrupt; download it again');
+    for (const shard of new Set(Object.values(map as Record<string, string>))) {
+      if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) throw new ModelFormatError(`${indexPath}: shard name ${JSON.stringify(shard)} is not a file in the folder`, 'the index is corrupt');
+      shardNames.push(shard);
+    }
+  } else {
+    shardNames.push('model.safetensors');
+  }
+  try {
+    for (const shard of shardNames) {
+      const file = BinaryFile.open(join(dir, shard), 'safetensors shard');
+      files.set(file.path, file);
+      readSafetensorsHeader(file, entries);
+    }
+  } catch (e) {
+    for (const f of files.values()) f.close();
+    throw e;
+  }
+
+  const shared = !entries.has('lm_head.weight') || cfg.tie_word_embeddings === true;
+  const hs = headSize(config);
+  const names: Record<MatrixName | VectorName, [string, number, number]> = {
+    rms_att: ['input_layernorm', 1, config.dim],
+    wq: ['self_attn.q_proj', qDim(config), config.dim],
+    wk: ['self_attn.k_proj', kvDim(config), config.dim],
+    wv: ['self_attn.v_proj', kvDim(config), config.dim],
+    wo: ['self_attn.o_proj', config.dim, qDim(config)],
+    rms_ffn: ['post_attention_layernorm', 1, config.dim],
+    w1: ['mlp.gate_proj', config.hiddenDim, config.dim],
+    w2: ['mlp.down_proj', config.dim, config.hiddenDim],
+    w3: ['mlp.up_proj', config.hiddenDim, config.dim],
+  };
+  const expected = new Map<string, [number, number]>([
+    ['model.embed_tokens.weight', [config.vocabSize, config.dim]],
+    ['model.norm.weight', [1, config.dim]],
+  ]);
+  if (!shared) expected.set('lm_head.weight', [config.vocabSize, config.dim]);
+  for (let l = 0; l < config.nLayers; l++) for (const [n, r, c] of Object.values(names)) expected.set(`model.layers.${l}.${n}.weight`, [r, c]);
+  for (const [name, [rows, cols]] of expected) {
+    const e = entries.get(name);
+    if (!e) throw new ModelFormatError(`${dir}: tensor ${name} is missing from the safetensors`, 'the folder is not a complete Llama model');
+    const [er, ec] = e.shape.length === 1 ? [1, e.shape[0]] : e.shape;
+    if (e.shape.length > 2 || er !== rows || ec !== cols) {
+      throw new ModelFormatError(`${e.file}: tensor ${name} is ${JSON.stringify(e.shape)}, expected ${rows}x${cols}`, 'config.json does not match the weights');
+    }
+  }
+  for (const name of entries.keys()) {
+    if (!expected.has(name) && !/rotary_emb\.inv_freq$/.test(name) && name !== 'lm_head.weight') {
+      throw new ModelFormatError(`${dir}: tensor ${name} is not part of the llama layers retro runs`, 'use a plain LlamaForCausalLM model');
+    }
+  }
+
+  const read = (name: string): Float32Array => {
+    const e = entries.get(name)!;
+    const n = e.shape.reduce((a, d) => a * d, 1);
+    return dequantizeGgml(e.dtype, files.get(e.file)!.read(e.begin, ggmlBytes(e.dtype, n)), n);
+  };
+  const matrix = (name: string, rows: number, cols: number, heads?: boolean): Matrix => {
+    const data = read(name);
+    return { kind: 'f32', rows, cols, data: heads ? unpermute(data, rows, cols, hs) : data };
+  };
+  const layer = (n: MatrixName | VectorName, l: number) => `model.layers.${l}.${names[n][0]}.weight`;
+  const types = new Set([...expected.keys()].filter((n) => expected.get(n)![0] > 1).map((n) => entries.get(n)!.dtypeName));
+  const tensors: TensorSummary[] = [...entries].map(([name, e]) => ({ name, type: e.dtypeName, shape: e.shape, bytes: ggmlBytes(e.dtype, e.shape.reduce((a, d) => a * d, 1)) }));
+  const tokenizer = tokenizerInfo(dir, cfg);
+  return {
+    path: dir,
+    format: 'hf-safetensors',
+    config,
+    sharedClassifier: shared,
+    storage: types.size > 1 ? 'mixed' : [...types][0].toLowerCase(),
+    get vocab(): undefined {
+      if (tokenizer) {
+        throw new TokenizerError(`${dir}: reading ${tokenizer.kind} as a vocabulary is not implemented yet`, 'pass a llama2.c tokenizer.bin with --tokenizer');
+      }
+      return undefined;
+    },
+    tensors,
+    ...(tokenizer ? { tokenizer } : {}),
+    tokenEmbedding: () => matrix('model.embed_tokens.weight', config.vocabSize, config.dim),
+    layerVector: (n: VectorName, l: number) => read(layer(n, l)),
+    layerMatrix: (n: MatrixName, l: number) => matrix(layer(n, l), names[n][1], names[n][2], n === 'wq' || n === 'wk'),
+    rmsFinal: () => read('model.norm.weight'),
+    classifier: () => matrix(shared ? 'model.embed_tokens.weight' : 'lm_head.weight', config.vocabSize, config.dim),
+    close: () => {
+      for (const f of files.values()) f.close();
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * llama.cpp's quantized GGUFs (Q4_K_M mixes Q4_K/Q6_K; Q6_K) through the whole path: retro build
+ * for host, PowerBook G4 and Pentium II, each binary run (under qemu / wine), its greedy text equal
+ * to the TS reference on the same model.rtr; for f32 that is also the reference on the GGUF itself,
+ * whose tokens llama-cpp.test.ts checks against llama.cpp.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runBuild } from '../../src/core/build.js';
+import { openModel } from '../../src/model/open.js';
+import { loadWeights } from '../../src/model/source.js';
+import { loadProfile } from '../../src/profile/load.js';
+import { buildTransformer, forward } from '../../src/reference/forward.js';
+import { runBinary } from '../../src/toolchain/tools.js';
+import { wineEnv } from '../helpers/e2e.js';
+import { model, tempDir } from '../helpers/fixtures.js';
+import { f32Tensor, llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
+import { loadTransformer } from '../helpers/parity.js';
+import { generateText } from '../helpers/run.js';
+import { haveTools } from '../helpers/tools.js';
+
+const TARGETS = ['host', 'powerbook-g4', 'win98-pentium2'];
+const golden = (name: string) => JSON.parse(readFileSync(model(`gguf/golden/${name}.jsonl`), 'utf8').split('\n')[0]) as { prompt: string; promptIds: number[] };
+
+describe.each([
+  ['l2-q4_k_m', 'f32'],
+  ['l2-q6_k', 'q8'],
+] as const)('%s built as %s', (name, quant) => {
+  const out = tempDir(`retro-gguf-e2e-${name}-`);
+  const g = golden(name);
+  const steps = g.promptIds.length - 1 + 32;
+  const args = ['-t', '0', '-n', String(steps), '-i', g.prompt];
+
+  it.each(TARGETS)('%s: every binary prints the reference text', async (target) => {
+    const p = loadProfile(target);
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const r = await runBuild({ target, model: model(`gguf/${name}.gguf`), quant, groupSize: 32, out: join(out, target), compile: true });
+    expect(r.binaries.map((b) => b.status)).toEqual(p.cross.map(() => 'built'));
+    const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps, prompt: g.prompt });
+    if (quant === 'f32') expect(ref.equals(generateText({ model: model(`gguf/${name}.gguf`), temperature: 0, steps, prompt: g.prompt }))).toBe(true);
+    await expectBinaries(r.out, p, args, ref, out);
+  }, 600_000);
+});
+
+async function expectBinaries(bundle: string, p: ReturnType<typeof loadProfile>, args: string[], ref: Buffer, scratch: string): Promise<void> {
+  for (const b of p.cross) {
+    const run = await runBinary(b, join(bundle, b.output), ['model.rtr', ...args], { cwd: bundle, env: wineEnv(scratch) });
+    expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
+    expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
+  }
+}
+
+describe('Llama 3 RoPE (rope_freqs factors, base 500000, tied output) on the targets', () => {
+  const out = tempDir('retro-gguf-e2e-llama3-');
+  const file = join(out, 'llama3-rope.gguf');
+  const args = ['-t', '0', '-n', '40', '-i', 'Once upon a time'];
+
+  it.each(TARGETS)('%s: every binary prints the text of the reference run on the GGUF itself', async (target) => {
+    const p = loadProfile(target);
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    if (!existsSync(file)) {
+      llamaGguf(file, { dim: 256, hiddenDim: 512, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 64, contextLength: 256 }, {
+        vocab: vocabKvs(model('gguf/l2-q8_0.gguf')),
+        tied: true,
+        kvs: [['llama.rope.freq_base', 'f32', 500000]],
+        tensors: [f32Tensor('rope_freqs.weight', 1, 32, Float32Array.from({ length: 32 }, (_, j) => 1 + j))],
+      });
+    }
+    const ref = generateText({ model: file, temperature: 0, steps: 40, prompt: 'Once upon a time' });
+    // the factors matter: the same file without them runs to another text
+    const src = openModel(file);
+    const plain = buildTransformer({ ...src.config, ropeFreqFactors: undefined }, loadWeights(src));
+    src.close();
+    const tokens = [1, 9038, 2501, 263, 931];
+    const withFactors = loadTransformer(file);
+    expect(Buffer.from(forward(plain, tokens[4], 4).slice().buffer).equals(Buffer.from(forward(withFactors, tokens[4], 4).slice().buffer))).toBe(false);
+    const r = await runBuild({ target, model: file, quant: 'f32', groupSize: 32, out: join(out, target), compile: true });
+    expect(generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 40, prompt: 'Once upon a time' }).equals(ref)).toBe(true);
+    await expectBinaries(r.out, p, args, ref, out);
+  }, 600_000);
+});
