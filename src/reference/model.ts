@@ -1,3 +1,5 @@
+import type { PreTokenizer } from './pretokenize.js';
+
 /**
  * The in-memory model the reference forward pass runs on. Shapes follow
  * llama2.c: a matrix W of `rows x cols` computes W @ x for x of length cols.
@@ -81,6 +83,22 @@ export interface Vocab {
   maxTokenLength: number;
   bosId: number;
   eosId: number;
+  /** End-of-turn id: generation stops at it as at EOS (eosId when the model has none). */
+  eotId?: number;
+  /** Ids matched whole in the text (special and added tokens), never split; printed as nothing. */
+  specials?: number[];
+  /** Whether encoding starts with BOS (llama2.c always; GPT-2 style tokenizers may not). */
+  addBos?: boolean;
+  /** Present for byte-level BPE: pieces are then raw bytes. */
+  byteLevel?: ByteLevel;
+}
+
+/** Byte-level BPE: the pre-tokenizer, the merges in rank order, and whether a whole piece in the vocabulary skips merging. */
+export interface ByteLevel {
+  pre: PreTokenizer;
+  /** [left id, right id] per merge, lowest rank (first merged) first. */
+  merges: Uint32Array;
+  ignoreMerges: boolean;
 }
 
 export function headSize(c: Config): number {
