@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
-import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE } from '../model/format.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, TOKENIZER_KINDS } from '../model/format.js';
+import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
 import { QUANT_KINDS } from '../quant/kinds.js';
 import { TEMPLATES } from '../templates.js';
@@ -77,6 +78,8 @@ function formatConstants() {
     marker: `0x${NATIVE.marker.toString(16).padStart(8, '0')}`,
     fields: [...HEADER_FIELDS, ...ENTRY_FIELDS].map((f) => ({ macro: f.macro, offset: f.offset })),
     kinds: QUANT_KINDS.map((k) => ({ macro: `RT_${k.name.toUpperCase()}`, code: k.code })),
+    tokenizerKinds: TOKENIZER_KINDS.map((k, code) => ({ macro: `RT_TOK_${k.replace('-', '_').toUpperCase()}`, code })),
+    preTokenizers: PRE_TOKENIZERS.map((p, i) => ({ macro: `RT_PRE_${p.toUpperCase()}`, code: i + 1 })),
   };
 }
 

@@ -8,7 +8,9 @@ import { ByteOrderError, ModelFormatError } from '../errors.js';
 import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
 import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
-import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, headerField, layoutFor, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
+import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
+import { categoryRuns } from '../reference/unicode.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, MERGE_BYTES, NATIVE, TOKENIZER_KINDS, headerField, layoutFor, tokenizerParts, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
 import { validateConfig, type ModelSource } from './source.js';
 
 export { NATIVE, planNative, type NativeEntry, type NativeLayout } from './format.js';
@@ -74,6 +76,7 @@ export class NativeWriter {
     const c = L.config;
     const le = this.order === 'little';
     const h = Buffer.alloc(NATIVE.headerBytes + L.entries.length * NATIVE.entryBytes);
+    const parts = tokenizerParts(vocab);
     encodeFields(
       h,
       0,
@@ -103,6 +106,14 @@ export class NativeWriter {
         tensorCount: L.entries.length,
         fileSize: L.size,
         targetId,
+        tokenizerKind: vocab.byteLevel ? 1 : 0,
+        preTokenizer: vocab.byteLevel ? PRE_TOKENIZERS.indexOf(vocab.byteLevel.pre) + 1 : 0,
+        ignoreMerges: vocab.byteLevel?.ignoreMerges ? 1 : 0,
+        addBos: vocab.addBos === false ? 0 : 1,
+        eotId: vocab.eotId ?? vocab.eosId,
+        mergeCount: parts.merges,
+        specialCount: parts.specials,
+        categoryRunCount: parts.runs,
         reserved: 0,
       },
       le,
@@ -119,6 +130,14 @@ export class NativeWriter {
       t.write(p, at + 8, 'latin1');
       at += 8 + p.length;
     });
+    const put = (v: number) => {
+      if (le) t.writeUInt32LE(v, at);
+      else t.writeUInt32BE(v, at);
+      at += 4;
+    };
+    for (const m of sortedMerges(vocab)) m.forEach(put);
+    for (const id of specialOrder(vocab)) put(id);
+    if (parts.runs) categoryRuns().forEach(put);
     writeSync(this.fd, t, 0, t.length, L.tokenizerOffset);
   }
 
@@ -160,6 +179,25 @@ export class NativeWriter {
   }
 }
 
+/** Merge records [left, right, rank, merged id], sorted by (left, right) for the engine's binary search. */
+function sortedMerges(vocab: Vocab): number[][] {
+  const m = vocab.byteLevel?.merges;
+  if (!m) return [];
+  const ids = new Map<string, number>();
+  vocab.pieces.forEach((p, id) => {
+    if (!ids.has(p)) ids.set(p, id);
+  });
+  const out: number[][] = [];
+  for (let r = 0; r < m.length / 2; r++) out.push([m[2 * r], m[2 * r + 1], r, ids.get(vocab.pieces[m[2 * r]] + vocab.pieces[m[2 * r + 1]])!]);
+  return out.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+}
+
+/** Special tokens in the order they are tried: longest first, ties by id. */
+export function specialOrder(vocab: Vocab): number[] {
+  if (!vocab.byteLevel) return [];
+  return [...(vocab.specials ?? [])].sort((a, b) => vocab.pieces[b].length - vocab.pieces[a].length || a - b);
+}
+
 export interface NativeHeader {
   order: ByteOrder;
   targetId: string;
@@ -173,6 +211,14 @@ export interface NativeHeader {
   maxTokenLength: number;
   bosId: number;
   eosId: number;
+  eotId: number;
+  tokenizerKind: number;
+  preTokenizer: number;
+  ignoreMerges: boolean;
+  addBos: boolean;
+  mergeCount: number;
+  specialCount: number;
+  categoryRunCount: number;
   size: number;
 }
 
@@ -212,7 +258,13 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   if (u('sharedClassifier') > 1) throw corrupt(`header field sharedClassifier: ${u('sharedClassifier')} (must be 0 or 1)`);
   const maxTokenLength = u('maxTokenLength');
   if (maxTokenLength < 1 || maxTokenLength > 4096) throw corrupt(`header field maxTokenLength: ${maxTokenLength} (must be 1..4096)`);
-  for (const k of ['bosId', 'eosId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
+  if (u('tokenizerKind') >= TOKENIZER_KINDS.length) throw corrupt(`header field tokenizerKind: ${u('tokenizerKind')} (must be below ${TOKENIZER_KINDS.length})`);
+  const byteLevel = u('tokenizerKind') === 1;
+  if (byteLevel ? u('preTokenizer') < 1 || u('preTokenizer') > PRE_TOKENIZERS.length : u('preTokenizer') !== 0) throw corrupt(`header field preTokenizer: ${u('preTokenizer')} (1..${PRE_TOKENIZERS.length} for byte-level, 0 otherwise)`);
+  for (const k of ['ignoreMerges', 'addBos'] as const) if (u(k) > 1) throw corrupt(`header field ${k}: ${u(k)} (must be 0 or 1)`);
+  if (!byteLevel) for (const k of ['mergeCount', 'specialCount', 'categoryRunCount'] as const) if (u(k) !== 0) throw corrupt(`header field ${k}: ${u(k)} (must be 0 for a SentencePiece tokenizer)`);
+  if (u('mergeCount') > 0x7fffffff / MERGE_BYTES || u('specialCount') > config.vocabSize || u('categoryRunCount') > 0x110000) throw corrupt('header fields mergeCount, specialCount, categoryRunCount: more than the file can hold');
+  for (const k of ['bosId', 'eosId', 'eotId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
   // Everything else follows from these: the layout the writer produces, entry by entry, before any tensor is read.
   const sharedClassifier = u('sharedClassifier') === 1;
   let want: NativeLayout;
@@ -252,6 +304,14 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
     maxTokenLength,
     bosId: u('bosId'),
     eosId: u('eosId'),
+    eotId: u('eotId'),
+    tokenizerKind: u('tokenizerKind'),
+    preTokenizer: u('preTokenizer'),
+    ignoreMerges: u('ignoreMerges') === 1,
+    addBos: u('addBos') === 1,
+    mergeCount: u('mergeCount'),
+    specialCount: u('specialCount'),
+    categoryRunCount: u('categoryRunCount'),
     size: u('fileSize'),
   };
 }
@@ -285,7 +345,7 @@ export function openNative(file: BinaryFile): ModelSource {
     pieces.push(tok.toString('latin1', at + 8, at + 8 + len));
     at += 8 + len;
   }
-  if (at !== tok.length) throw bad(`${tok.length - at} bytes after the last token`);
+  const vocab = readTokenizerParts(h, tok, at, pieces, scores, bad);
   const vector = (name: NativeTensorName, l: number) => (read(name, l) as { data: Float32Array }).data;
   return {
     path: file.path,
@@ -293,7 +353,7 @@ export function openNative(file: BinaryFile): ModelSource {
     config: h.config,
     sharedClassifier: h.sharedClassifier,
     storage: h.quant,
-    vocab: { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId },
+    vocab,
     tokenEmbedding: () => read('token_embedding', 0),
     layerVector: (name, l) => vector(name, l),
     layerMatrix: (name, l) => read(name, l),
@@ -301,4 +361,37 @@ export function openNative(file: BinaryFile): ModelSource {
     classifier: () => read(h.sharedClassifier ? 'token_embedding' : 'wcls', 0),
     close: () => file.close(),
   };
+}
+
+/** The tokenizer section past the pieces (docs/model-format.md), checked as the engine checks it. */
+function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: string[], scores: Float32Array, bad: (w: string) => ModelFormatError): Vocab {
+  const le = h.order === 'little';
+  const vocab: Vocab = { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId, eotId: h.eotId, addBos: h.addBos };
+  const want = h.mergeCount * MERGE_BYTES + (h.specialCount + h.categoryRunCount) * 4;
+  if (tok.length - at !== want) throw bad(`${tok.length - at} bytes after the last token, the header's counts need ${want}`);
+  if (h.tokenizerKind !== 1) return vocab;
+  const u = (i: number) => (le ? tok.readUInt32LE(at + i * 4) : tok.readUInt32BE(at + i * 4));
+  const n = h.config.vocabSize;
+  const merges = new Uint32Array(h.mergeCount * 2);
+  const seen = new Uint8Array(h.mergeCount);
+  for (let i = 0; i < h.mergeCount; i++) {
+    const [l, r, rank, id] = [u(4 * i), u(4 * i + 1), u(4 * i + 2), u(4 * i + 3)];
+    if (l >= n || r >= n || id >= n || rank >= h.mergeCount || seen[rank]) throw bad(`merge ${i} is out of range or repeats a rank`);
+    if (i > 0 && (l < u(4 * i - 4) || (l === u(4 * i - 4) && r <= u(4 * i - 3)))) throw bad(`merge ${i} is out of (left, right) order`);
+    if (pieces[id] !== pieces[l] + pieces[r]) throw bad(`merge ${i} does not make the token it names`);
+    seen[rank] = 1;
+    merges[2 * rank] = l;
+    merges[2 * rank + 1] = r;
+  }
+  at += h.mergeCount * MERGE_BYTES;
+  const specials: number[] = [];
+  for (let i = 0; i < h.specialCount; i++) {
+    const id = u(i);
+    if (id >= n || (i > 0 && pieces[id].length > pieces[specials[i - 1]].length)) throw bad(`special token ${i} is out of range or out of order`);
+    specials.push(id);
+  }
+  at += h.specialCount * 4;
+  const runs = categoryRuns();
+  if (h.categoryRunCount !== runs.length || runs.some((v, i) => u(i) !== v)) throw bad('the Unicode class runs are not the ones this retro makes');
+  return { ...vocab, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges } };
 }

@@ -1,10 +1,11 @@
 /**
  * The generation loop of llama2.c's `generate()`: feed the prompt, then sample,
- * stop at BOS or after `steps` positions, print each piece as it comes.
+ * stop at BOS, EOS or the end-of-turn token or after `steps` positions, print each piece as it
+ * comes (byte-level pieces whole characters at a time).
  */
 import { forward, type Transformer } from './forward.js';
 import type { Sampler } from './sampler.js';
-import { printableBytes, type Tokenizer } from './tokenizer.js';
+import { printableBytes, Utf8Printer, type Tokenizer } from './tokenizer.js';
 
 export interface GenerateHooks {
   /** Bytes for stdout, exactly as run.c prints them. */
@@ -37,17 +38,20 @@ export function generate(
   let token = promptTokens[0];
   let pos = 0;
   let start = 0;
+  const printer = tokenizer.byteLevel ? new Utf8Printer() : undefined;
   while (pos < steps) {
     const logits = forward(t, token, pos);
     hooks.onStep?.(pos, token, logits);
     const next = pos < promptTokens.length - 1 ? promptTokens[pos + 1] : sampler.sample(logits);
     pos++;
-    if (next === tokenizer.vocab.bosId) break;
-    hooks.write(printableBytes(tokenizer.decode(token, next)));
+    if (tokenizer.isStop(next)) break;
+    const piece = tokenizer.decode(token, next);
+    hooks.write(printer ? printer.push(Buffer.from(piece, 'latin1')) : printableBytes(piece));
     tokens.push(next);
     token = next;
     if (start === 0) start = now();
   }
+  if (printer) hooks.write(printer.flush());
   hooks.write(Uint8Array.of(0x0a));
   const elapsed = now() - start;
   return {

@@ -31,7 +31,7 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
-#define RT_FORMAT_VERSION 2
+#define RT_FORMAT_VERSION 3
 #define RT_ALIGN 128
 #define RT_ALIGN_TEXT "128"
 #define RT_TARGET_ID "xbox360-xenon"
@@ -255,20 +255,44 @@ typedef struct {
     Stream stream;
 } Transformer;
 
+/* tokenizer kinds and byte-level pre-tokenizers, as model.rtr codes them */
+#define RT_TOK_SENTENCEPIECE 0
+#define RT_TOK_BYTE_LEVEL 1
+#define RT_PRE_LLAMA3 1
+#define RT_PRE_GPT2 2
+#define RT_PRE_SMOLLM 3
+#define RT_PRE_COUNT 3
+
 typedef struct {
     char **vocab;        /* (vocab_size) NUL-terminated pieces */
+    int *lens;           /* (vocab_size) piece lengths: a byte-level piece may hold a NUL */
     float *vocab_scores; /* (vocab_size) */
     int vocab_size;
     int max_token_length;
     int bos_id;
     int eos_id;
+    int eot_id;          /* end of turn: generation stops at BOS, EOS and this */
+    int kind;            /* RT_TOK_SENTENCEPIECE or RT_TOK_BYTE_LEVEL */
+    int pre;             /* byte-level: RT_PRE_* */
+    int ignore_merges;   /* byte-level: a piece the vocabulary holds whole is one token */
+    int add_bos;
     unsigned char byte_pieces[512];
     char **sorted;       /* (vocab_size) pieces sorted for bsearch */
     int *sorted_id;      /* (vocab_size) */
+    u32 *merges;         /* byte-level: 4 per merge (left, right, rank, merged id), sorted by (left, right) */
+    u32 n_merges;
+    int *specials;       /* ids matched whole in the text, longest first */
+    int n_specials;
+    unsigned char special_first[256]; /* 1 for a byte a special token starts with */
+    u32 *runs;           /* Unicode class runs: start << 2 | class */
+    u32 n_runs;
+    unsigned char ascii_class[128];
+    int byte_id[256];    /* byte-level: the token of each single byte */
+    u32 extra_bytes;     /* the tokenizer section past the pieces: merges, specials, class runs */
 } Tokenizer;
 
 /* The file header and tensor-table entry, as written by retro (docs/model-format.md): field offsets. */
-#define RT_HEADER_BYTES 128
+#define RT_HEADER_BYTES 160
 #define RT_ENTRY_BYTES 64
 #define RT_MARKER 0x01020304UL
 #define RT_H_MAGIC 0
@@ -295,7 +319,15 @@ typedef struct {
 #define RT_H_TENSOR_COUNT 84
 #define RT_H_FILE_SIZE 88
 #define RT_H_TARGET_ID 92
-#define RT_H_RESERVED 124
+#define RT_H_TOKENIZER_KIND 124
+#define RT_H_PRE_TOKENIZER 128
+#define RT_H_IGNORE_MERGES 132
+#define RT_H_ADD_BOS 136
+#define RT_H_EOT_ID 140
+#define RT_H_MERGE_COUNT 144
+#define RT_H_SPECIAL_COUNT 148
+#define RT_H_CATEGORY_RUN_COUNT 152
+#define RT_H_RESERVED 156
 #define RT_E_NAME 0
 #define RT_E_KIND 32
 #define RT_E_ROWS 36
@@ -342,6 +374,7 @@ static u32 expected_tensors(const Config *p) {
 /* Every header field is checked before the first allocation that depends on it. */
 static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, Tokenizer *tok, u32 *tok_offset, u32 *tok_bytes) {
     char built_for[33];
+    u32 tok_extra;
     u32 marker = get_u32(h + RT_H_MARKER);
     u32 file_size = get_u32(h + RT_H_FILE_SIZE);
     u32 shared = get_u32(h + RT_H_SHARED_CLASSIFIER);
@@ -393,15 +426,34 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     need(get_u32(h + RT_H_MAX_TOKEN_LENGTH) >= 1 && get_u32(h + RT_H_MAX_TOKEN_LENGTH) <= 4096, mf, "header field max token length", "is not in 1..4096");
     need(get_u32(h + RT_H_BOS_ID) < get_u32(h + RT_H_VOCAB_SIZE), mf, "header field BOS id", "is not below vocab_size");
     need(get_u32(h + RT_H_EOS_ID) < get_u32(h + RT_H_VOCAB_SIZE), mf, "header field EOS id", "is not below vocab_size");
+    need(get_u32(h + RT_H_EOT_ID) < get_u32(h + RT_H_VOCAB_SIZE), mf, "header field EOT id", "is not below vocab_size");
     tok->max_token_length = (int)get_u32(h + RT_H_MAX_TOKEN_LENGTH);
     tok->bos_id = (int)get_u32(h + RT_H_BOS_ID);
     tok->eos_id = (int)get_u32(h + RT_H_EOS_ID);
+    tok->eot_id = (int)get_u32(h + RT_H_EOT_ID);
+    need(get_u32(h + RT_H_TOKENIZER_KIND) <= RT_TOK_BYTE_LEVEL, mf, "header field tokenizer kind", "is not 0 (sentencepiece) or 1 (byte-level)");
+    tok->kind = (int)get_u32(h + RT_H_TOKENIZER_KIND);
+    need(tok->kind == RT_TOK_BYTE_LEVEL ? get_u32(h + RT_H_PRE_TOKENIZER) >= 1 && get_u32(h + RT_H_PRE_TOKENIZER) <= RT_PRE_COUNT : get_u32(h + RT_H_PRE_TOKENIZER) == 0, mf, "header field pre-tokenizer", "is not a known one for byte-level, or not 0 for sentencepiece");
+    tok->pre = (int)get_u32(h + RT_H_PRE_TOKENIZER);
+    need(get_u32(h + RT_H_IGNORE_MERGES) <= 1, mf, "header field ignore merges", "is not 0 or 1");
+    need(get_u32(h + RT_H_ADD_BOS) <= 1, mf, "header field add BOS", "is not 0 or 1");
+    tok->ignore_merges = (int)get_u32(h + RT_H_IGNORE_MERGES);
+    tok->add_bos = (int)get_u32(h + RT_H_ADD_BOS);
+    tok->n_merges = get_u32(h + RT_H_MERGE_COUNT);
+    tok->n_specials = (int)(get_u32(h + RT_H_SPECIAL_COUNT) & 0x3FFFFFUL);
+    tok->n_runs = get_u32(h + RT_H_CATEGORY_RUN_COUNT);
+    need(tok->n_merges <= (tok->kind == RT_TOK_BYTE_LEVEL ? 0x7FFFFFFUL : 0), mf, "header field merge count", "is more than 2^27, or not 0 for sentencepiece");
+    need(get_u32(h + RT_H_SPECIAL_COUNT) <= (tok->kind == RT_TOK_BYTE_LEVEL ? get_u32(h + RT_H_VOCAB_SIZE) : 0), mf, "header field special count", "is more than vocab_size, or not 0 for sentencepiece");
+    need(tok->kind == RT_TOK_BYTE_LEVEL ? tok->n_runs >= 1 && tok->n_runs <= 0x110000UL : tok->n_runs == 0, mf, "header field category run count", "is not 1..0x110000 for byte-level, or not 0 for sentencepiece");
     mf->n_tensors = get_u32(h + RT_H_TENSOR_COUNT);
     need(mf->n_tensors == expected_tensors(p), mf, "header field tensor count", "does not match n_layers and shared_classifier");
     /* the tokenizer section comes right after the table; every tensor after it */
     need(*tok_offset == align_up((u32)RT_HEADER_BYTES + mf->n_tensors * (u32)RT_ENTRY_BYTES), mf, "header field tokenizer offset", "is not right after the tensor table at the file's alignment");
     need(*tok_offset <= file_size, mf, "header field tokenizer offset", "is outside the file");
-    need(*tok_bytes >= (u32)p->vocab_size * 8 && *tok_bytes <= file_size - *tok_offset, mf, "header field tokenizer bytes", "is not between 8 bytes a token and the end of the file");
+    /* below 2^31 + 2^23 + 2^22 + 2^21: no wrap in u32 */
+    tok_extra = tok->n_merges * 16 + (u32)tok->n_specials * 4 + tok->n_runs * 4;
+    need(*tok_bytes <= file_size - *tok_offset && tok_extra <= *tok_bytes && *tok_bytes - tok_extra >= (u32)p->vocab_size * 8, mf, "header field tokenizer bytes", "is not 8 bytes a token plus the merges, specials and class runs, inside the file");
+    tok->extra_bytes = tok_extra;
     mf->end = *tok_offset + *tok_bytes;
 }
 
@@ -594,7 +646,7 @@ static size_t state_bytes(const Config *p, int group_size) {
 
 /* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
 static size_t tokenizer_bytes(u32 tok_bytes, int vocab_size) {
-    return (size_t)tok_bytes - (size_t)vocab_size * 7 + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int), "vocab");
+    return (size_t)tok_bytes - (size_t)vocab_size * 7 + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int) * 2, "vocab");
 }
 
 /* The largest read a layer needs: the whole layer, or its larger half. */
@@ -1449,6 +1501,451 @@ static float *forward(Transformer *t, int token, int pos) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* byte-level BPE (GPT-2 style): src/reference/bpe.ts, pretokenize.ts and unicode.ts, step for step */
+
+#define RT_CP_OTHER 0
+#define RT_CP_LETTER 1
+#define RT_CP_NUMBER 2
+#define RT_CP_SPACE 3
+
+/* The class of a code point: the run of model.rtr's table that starts at or before it. */
+static int run_class(const Tokenizer *t, u32 cp) {
+    u32 lo = 0, hi = t->n_runs - 1;
+    while (lo < hi) {
+        u32 mid = lo + (hi - lo + 1) / 2;
+        if ((t->runs[mid] >> 2) <= cp) lo = mid;
+        else hi = mid - 1;
+    }
+    return (int)(t->runs[lo] & 3);
+}
+
+static int cp_class(const Tokenizer *t, u32 cp) {
+    return cp < 128 ? t->ascii_class[cp] : run_class(t, cp);
+}
+
+/* UTF-8 as TextDecoder reads it (WHATWG): a maximal invalid subpart is one U+FFFD. Returns the code point count. */
+static size_t utf8_decode(const unsigned char *s, size_t n, u32 *cps) {
+    size_t i, count = 0;
+    int need = 0, seen = 0;
+    u32 cp = 0;
+    unsigned lower = 0x80, upper = 0xBF;
+    for (i = 0; i < n; i++) {
+        unsigned b = s[i];
+        if (need == 0) {
+            if (b <= 0x7F) {
+                cps[count++] = b;
+            } else if (b >= 0xC2 && b <= 0xDF) {
+                need = 1;
+                cp = b & 0x1F;
+            } else if (b >= 0xE0 && b <= 0xEF) {
+                if (b == 0xE0) lower = 0xA0;
+                if (b == 0xED) upper = 0x9F;
+                need = 2;
+                cp = b & 0x0F;
+            } else if (b >= 0xF0 && b <= 0xF4) {
+                if (b == 0xF0) lower = 0x90;
+                if (b == 0xF4) upper = 0x8F;
+                need = 3;
+                cp = b & 0x07;
+            } else {
+                cps[count++] = 0xFFFD;
+            }
+            continue;
+        }
+        if (b < lower || b > upper) {
+            cps[count++] = 0xFFFD;
+            need = seen = 0;
+            cp = 0;
+            lower = 0x80;
+            upper = 0xBF;
+            i--; /* the byte starts over; i >= 1 here, a lead byte came before it */
+            continue;
+        }
+        lower = 0x80;
+        upper = 0xBF;
+        cp = (cp << 6) | (u32)(b & 0x3F);
+        if (++seen == need) {
+            cps[count++] = cp;
+            need = seen = 0;
+            cp = 0;
+        }
+    }
+    if (need != 0) cps[count++] = 0xFFFD;
+    return count;
+}
+
+static size_t utf8_put(u32 cp, unsigned char *out) {
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xC0 | (cp >> 6));
+        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | (cp >> 12));
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | (cp >> 18));
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* ---- pre-tokenizer scanners: each regex's alternatives tried in its order at every position ---- */
+
+static u32 ascii_lower(u32 c) {
+    return c >= 0x41 && c <= 0x5A ? c + 32 : c;
+}
+
+static int is_crlf(u32 c) {
+    return c == 0x0D || c == 0x0A;
+}
+
+/* Length of a contraction at i ('s 't 'm 'd 're 've 'll), 0 if none; ASCII case folded when fold. */
+static size_t contraction(const u32 *cps, size_t i, size_t end, int fold) {
+    u32 a, b;
+    if (cps[i] != 0x27 || i + 1 >= end) return 0;
+    a = fold ? ascii_lower(cps[i + 1]) : cps[i + 1];
+    if (a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64) return 2;
+    if (i + 2 >= end) return 0;
+    b = fold ? ascii_lower(cps[i + 2]) : cps[i + 2];
+    return (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) ? 3 : 0;
+}
+
+static size_t run_end(const unsigned char *cls, size_t i, size_t end, int c) {
+    while (i < end && cls[i] == c) i++;
+    return i;
+}
+
+/* \s+(?!\S) then \s+ on a whitespace run [i, r): all of it at the end of the text, else all but its last character */
+static size_t space_run(size_t i, size_t r, size_t end) {
+    return r == end || r - i < 2 ? r : r - 1;
+}
+
+static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends) {
+    size_t n = 0;
+    while (i < end) {
+        u32 c = cps[i];
+        int k = cls[i];
+        size_t j = i + contraction(cps, i, end, 1);
+        if (j == i) {
+            if (k == RT_CP_LETTER) {
+                j = run_end(cls, i, end, RT_CP_LETTER);
+            } else if (k != RT_CP_NUMBER && !is_crlf(c) && i + 1 < end && cls[i + 1] == RT_CP_LETTER) {
+                j = run_end(cls, i + 1, end, RT_CP_LETTER);
+            } else if (k == RT_CP_NUMBER) {
+                j = run_end(cls, i, end, RT_CP_NUMBER);
+                if (j > i + 3) j = i + 3;
+            } else {
+                size_t o = c == 0x20 && i + 1 < end && cls[i + 1] == RT_CP_OTHER ? i + 1 : i;
+                if (cls[o] == RT_CP_OTHER) {
+                    j = run_end(cls, o, end, RT_CP_OTHER);
+                    while (j < end && is_crlf(cps[j])) j++;
+                } else {
+                    size_t r = run_end(cls, i, end, RT_CP_SPACE), p, last_nl = 0;
+                    int nl = 0;
+                    for (p = i; p < r; p++) {
+                        if (is_crlf(cps[p])) {
+                            last_nl = p;
+                            nl = 1;
+                        }
+                    }
+                    j = nl ? last_nl + 1 : space_run(i, r, end);
+                }
+            }
+        }
+        ends[n++] = j;
+        i = j;
+    }
+    return n;
+}
+
+static size_t scan_gpt2(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends) {
+    size_t n = 0;
+    while (i < end) {
+        size_t j = i + contraction(cps, i, end, 0);
+        if (j == i) {
+            size_t o = cps[i] == 0x20 && i + 1 < end && cls[i + 1] != RT_CP_SPACE ? i + 1 : i;
+            if (cls[o] == RT_CP_SPACE) j = space_run(i, run_end(cls, i, end, RT_CP_SPACE), end);
+            else j = run_end(cls, o, end, cls[o]);
+        }
+        ends[n++] = j;
+        i = j;
+    }
+    return n;
+}
+
+static size_t scan_smollm(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends) {
+    size_t n = 0;
+    while (i < end) {
+        size_t j = i;
+        if (cls[i] == RT_CP_NUMBER) {
+            ends[n++] = ++i;
+            continue;
+        }
+        while (j < end && cls[j] != RT_CP_NUMBER) j++;
+        n += scan_gpt2(cps, cls, i, j, ends + n);
+        i = j;
+    }
+    return n;
+}
+
+/* ---- merges ---- */
+
+/* A piece's bytes in the vocabulary: binary search over pieces sorted by bytes (ties by id), first id of a duplicate. */
+static int lookup_bytes(const Tokenizer *t, const unsigned char *s, int n) {
+    int lo = 0, hi = t->vocab_size - 1, found = -1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int id = t->sorted_id[mid];
+        int m = t->lens[id] < n ? t->lens[id] : n;
+        int c = memcmp(t->vocab[id], s, (size_t)m);
+        if (c == 0) c = t->lens[id] - n;
+        if (c == 0) found = id;
+        if (c >= 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return found;
+}
+
+/* The merge of (a, b): its index in the table sorted by (left, right), or -1. */
+static long find_merge(const Tokenizer *t, int a, int b) {
+    long lo = 0, hi = (long)t->n_merges - 1;
+    while (lo <= hi) {
+        long mid = lo + (hi - lo) / 2;
+        const u32 *m = t->merges + (size_t)mid * 4;
+        if (m[0] == (u32)a && m[1] == (u32)b) return mid;
+        if (m[0] < (u32)a || (m[0] == (u32)a && m[1] < (u32)b)) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+typedef struct {
+    u32 rank;
+    int left;   /* symbol index of the pair's left side */
+    int a, b;   /* the ids the pair had when pushed: a changed id makes the entry stale */
+} MergeCand;
+
+typedef struct {
+    int *sym, *next, *prev;
+    MergeCand *heap;
+    size_t n_heap;
+} BpeWork;
+
+static int cand_less(const MergeCand *x, const MergeCand *y) {
+    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
+}
+
+static void heap_push(BpeWork *w, const Tokenizer *t, int l) {
+    int r = w->next[l];
+    long m;
+    size_t i;
+    MergeCand c;
+    if (r < 0) return;
+    m = find_merge(t, w->sym[l], w->sym[r]);
+    if (m < 0) return;
+    c.rank = t->merges[(size_t)m * 4 + 2];
+    c.left = l;
+    c.a = w->sym[l];
+    c.b = w->sym[r];
+    i = w->n_heap++;
+    while (i > 0 && cand_less(&c, &w->heap[(i - 1) / 2])) {
+        w->heap[i] = w->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    w->heap[i] = c;
+}
+
+static MergeCand heap_pop(BpeWork *w) {
+    MergeCand top = w->heap[0], last = w->heap[--w->n_heap];
+    size_t i = 0, n = w->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && cand_less(&w->heap[c + 1], &w->heap[c])) c++;
+        if (!cand_less(&w->heap[c], &last)) break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (n > 0) w->heap[i] = last;
+    return top;
+}
+
+/* One pre-tokenizer piece: the whole piece when the vocabulary has it (ignore_merges), else merges over its bytes. */
+static int bpe_piece(const Tokenizer *t, const unsigned char *s, int n, BpeWork *w, int *tokens) {
+    int i, count = 0;
+    if (n == 0) return 0;
+    if (t->ignore_merges) {
+        int id = n <= t->max_token_length ? lookup_bytes(t, s, n) : -1;
+        if (id >= 0) {
+            tokens[0] = id;
+            return 1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        w->sym[i] = t->byte_id[s[i]];
+        w->next[i] = i + 1 < n ? i + 1 : -1;
+        w->prev[i] = i - 1;
+    }
+    w->n_heap = 0;
+    for (i = 0; i + 1 < n; i++) heap_push(w, t, i);
+    while (w->n_heap > 0) {
+        MergeCand c = heap_pop(w);
+        int l = c.left, r = w->next[l];
+        if (w->sym[l] != c.a || r < 0 || w->sym[r] != c.b) continue;
+        w->sym[l] = (int)t->merges[(size_t)find_merge(t, c.a, c.b) * 4 + 3];
+        w->sym[r] = -1;
+        w->next[l] = w->next[r];
+        if (w->next[r] >= 0) w->prev[w->next[r]] = l;
+        if (w->prev[l] >= 0) heap_push(w, t, w->prev[l]);
+        heap_push(w, t, l);
+    }
+    for (i = 0; i >= 0; i = w->next[i]) tokens[count++] = w->sym[i];
+    return count;
+}
+
+/* The special token whose bytes start at s (longest first), or -1. */
+static int special_at(const Tokenizer *t, const unsigned char *s, size_t left) {
+    int k;
+    if (!t->special_first[s[0]]) return -1;
+    for (k = 0; k < t->n_specials; k++) {
+        int id = t->specials[k];
+        if ((size_t)t->lens[id] <= left && memcmp(t->vocab[id], s, (size_t)t->lens[id]) == 0) return id;
+    }
+    return -1;
+}
+
+static void *bpe_alloc(size_t count, size_t size) {
+    return xalloc(mul_size(count + 1, size, "encode"), "encode");
+}
+
+/* Byte-level encode: optional BOS, special tokens whole when special, pre-tokenizer pieces, merges.
+ * tokens has room for 4 * strlen(text) + 1: every code point gives at most 4 byte tokens. */
+static int encode_bpe(const Tokenizer *t, const char *text, int bos, int special, int *tokens) {
+    size_t n = strlen(text), ncp, i, total = 0, from = 0;
+    u32 *cps = (u32 *)bpe_alloc(n, sizeof(u32));
+    size_t *off, *ends;
+    unsigned char *bytes, *cls;
+    BpeWork w;
+    int count = 0;
+    ncp = utf8_decode((const unsigned char *)text, n, cps);
+    off = (size_t *)bpe_alloc(ncp + 1, sizeof(size_t));
+    ends = (size_t *)bpe_alloc(ncp, sizeof(size_t));
+    bytes = (unsigned char *)bpe_alloc(mul_size(ncp, 4, "encode"), 1);
+    cls = (unsigned char *)bpe_alloc(ncp, 1);
+    for (i = 0; i < ncp; i++) {
+        off[i] = total;
+        total += utf8_put(cps[i], bytes + total);
+        cls[i] = (unsigned char)cp_class(t, cps[i]);
+    }
+    off[ncp] = total;
+    w.sym = (int *)bpe_alloc(total, sizeof(int));
+    w.next = (int *)bpe_alloc(total, sizeof(int));
+    w.prev = (int *)bpe_alloc(total, sizeof(int));
+    w.heap = (MergeCand *)bpe_alloc(mul_size(total, 3, "encode"), sizeof(MergeCand));
+    if (bos) tokens[count++] = t->bos_id;
+    for (i = 0; i <= ncp; i++) {
+        int id = -1;
+        if (i < ncp && special) id = special_at(t, bytes + off[i], total - off[i]);
+        if (id < 0 && i < ncp) continue;
+        if (from < i) {
+            size_t k, m = 0, start = from;
+            if (t->pre == RT_PRE_LLAMA3) m = scan_llama3(cps, cls, from, i, ends);
+            else if (t->pre == RT_PRE_GPT2) m = scan_gpt2(cps, cls, from, i, ends);
+            else m = scan_smollm(cps, cls, from, i, ends);
+            for (k = 0; k < m; k++) {
+                count += bpe_piece(t, bytes + off[start], (int)(off[ends[k]] - off[start]), &w, tokens + count);
+                start = ends[k];
+            }
+        }
+        if (id >= 0) {
+            size_t stop = off[i] + (size_t)t->lens[id];
+            tokens[count++] = id;
+            while (off[i] < stop) i++;
+            from = i;
+            i--;
+        }
+    }
+    xfree(w.heap);
+    xfree(w.prev);
+    xfree(w.next);
+    xfree(w.sym);
+    xfree(cls);
+    xfree(bytes);
+    xfree(ends);
+    xfree(off);
+    xfree(cps);
+    return count;
+}
+
+/* ---- printing whole characters (src/reference/tokenizer.ts Utf8Printer) ---- */
+
+typedef struct {
+    unsigned char pending[4];
+    int have, need;
+} Utf8Out;
+
+static const unsigned char replacement[3] = { 0xEF, 0xBF, 0xBD };
+
+static int utf8_length(unsigned b) {
+    return b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+}
+
+static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned b = s[i];
+        if (o->need > 0) {
+            unsigned lead = o->pending[0];
+            unsigned lower = o->have == 1 ? (lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80) : 0x80;
+            unsigned upper = o->have == 1 ? (lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF) : 0xBF;
+            if (b >= lower && b <= upper) {
+                o->pending[o->have++] = (unsigned char)b;
+                if (o->have == o->need) {
+                    fwrite(o->pending, 1, (size_t)o->have, stdout);
+                    o->have = o->need = 0;
+                }
+                continue;
+            }
+            fwrite(replacement, 1, 3, stdout);
+            o->have = o->need = 0;
+        }
+        o->need = utf8_length(b);
+        if (o->need == 1) {
+            fputc((int)b, stdout);
+            o->need = 0;
+        } else if (o->need == 0) {
+            fwrite(replacement, 1, 3, stdout);
+        } else {
+            o->pending[0] = (unsigned char)b;
+            o->have = 1;
+        }
+    }
+}
+
+/* At the end of the output: a character left open prints as U+FFFD. */
+static void utf8_out_end(Utf8Out *o) {
+    if (o->need > 0) fwrite(replacement, 1, 3, stdout);
+    o->have = o->need = 0;
+}
+
+static int is_special(const Tokenizer *t, int id) {
+    int k;
+    for (k = 0; k < t->n_specials; k++) {
+        if (t->specials[k] == id) return 1;
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------------ */
 /* tokenizer: llama2.c's BPE, byte for byte */
 
 static int compare_pieces(const void *a, const void *b) {
@@ -1464,30 +1961,87 @@ static int compare_sorted(const void *a, const void *b) {
     return c != 0 ? c : ia - ib;
 }
 
+static int compare_bytes_sorted(const void *a, const void *b) {
+    int ia = *(const int *)a;
+    int ib = *(const int *)b;
+    int la = sort_target->lens[ia], lb = sort_target->lens[ib];
+    int c = memcmp(sort_target->vocab[ia], sort_target->vocab[ib], (size_t)(la < lb ? la : lb));
+    if (c == 0) c = la - lb;
+    return c != 0 ? c : ia - ib;
+}
+
+/* The byte-level parts of the tokenizer section (docs/model-format.md), each entry checked before use. */
+static void read_byte_level(ModelFile *mf, Tokenizer *tok, const unsigned char *buf) {
+    u32 i, vocab = (u32)tok->vocab_size;
+    unsigned char *rank_seen;
+    int k;
+    tok->merges = (u32 *)xalloc(mul_size((size_t)tok->n_merges, 16, "merges"), "merges");
+    rank_seen = (unsigned char *)xalloc((size_t)tok->n_merges / 8 + 1, "merges");
+    memset(rank_seen, 0, (size_t)tok->n_merges / 8 + 1);
+    for (i = 0; i < tok->n_merges; i++) {
+        u32 *m = tok->merges + (size_t)i * 4;
+        int j;
+        for (j = 0; j < 4; j++) m[j] = get_u32(buf + (size_t)i * 16 + (size_t)j * 4);
+        need(m[0] < vocab && m[1] < vocab && m[3] < vocab && m[2] < tok->n_merges, mf, "tokenizer merge", "names an id or rank out of range");
+        need(i == 0 || m[-4] < m[0] || (m[-4] == m[0] && m[-3] < m[1]), mf, "tokenizer merge", "is not in (left, right) order");
+        need(!(rank_seen[m[2] / 8] & (1 << (m[2] % 8))), mf, "tokenizer merge", "repeats a rank");
+        rank_seen[m[2] / 8] |= (unsigned char)(1 << (m[2] % 8));
+        need(tok->lens[m[3]] == tok->lens[m[0]] + tok->lens[m[1]] && memcmp(tok->vocab[m[3]], tok->vocab[m[0]], (size_t)tok->lens[m[0]]) == 0 &&
+             memcmp(tok->vocab[m[3]] + tok->lens[m[0]], tok->vocab[m[1]], (size_t)tok->lens[m[1]]) == 0, mf, "tokenizer merge", "does not make the token it names");
+    }
+    xfree(rank_seen);
+    buf += (size_t)tok->n_merges * 16;
+    tok->specials = (int *)xalloc(mul_size((size_t)tok->n_specials, sizeof(int), "specials"), "specials");
+    memset(tok->special_first, 0, sizeof tok->special_first);
+    for (k = 0; k < tok->n_specials; k++) {
+        u32 id = get_u32(buf + (size_t)k * 4);
+        need(id < vocab && tok->lens[id] >= 1 && (k == 0 || tok->lens[id] <= tok->lens[tok->specials[k - 1]]), mf, "tokenizer special token", "is out of range, empty or not longest first");
+        tok->specials[k] = (int)id;
+        tok->special_first[(unsigned char)tok->vocab[id][0]] = 1;
+    }
+    buf += (size_t)tok->n_specials * 4;
+    tok->runs = (u32 *)xalloc(mul_size((size_t)tok->n_runs, sizeof(u32), "class runs"), "class runs");
+    for (i = 0; i < tok->n_runs; i++) {
+        tok->runs[i] = get_u32(buf + (size_t)i * 4);
+        need((tok->runs[i] & 3) <= RT_CP_SPACE && (tok->runs[i] >> 2) <= 0x10FFFFUL && (i == 0 ? tok->runs[i] >> 2 == 0 : tok->runs[i] >> 2 > tok->runs[i - 1] >> 2), mf, "tokenizer class run", "is not ascending from U+0000 with a class of 0..3");
+    }
+    for (k = 0; k < 256; k++) tok->byte_id[k] = -1;
+    for (k = tok->vocab_size - 1; k >= 0; k--) {
+        if (tok->lens[k] == 1) tok->byte_id[(unsigned char)tok->vocab[k][0]] = k;
+    }
+    for (k = 0; k < 256; k++) need(tok->byte_id[k] >= 0, mf, "tokenizer vocabulary", "lacks a token for one of the 256 bytes");
+}
+
 static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes, int vocab_size) {
     unsigned char *buf = (unsigned char *)xalloc((size_t)bytes, "tokenizer");
-    size_t at = 0;
+    size_t at = 0, pieces_end = (size_t)(bytes - tok->extra_bytes);
     int i;
     read_at(mf, offset, buf, (size_t)bytes, "tokenizer");
     tok->vocab_size = vocab_size;
     tok->vocab = (char **)xalloc(mul_size((size_t)vocab_size, sizeof(char *), "vocab"), "vocab");
+    tok->lens = (int *)xalloc(mul_size((size_t)vocab_size, sizeof(int), "vocab"), "vocab");
     tok->vocab_scores = (float *)xalloc(mul_size((size_t)vocab_size, sizeof(float), "vocab"), "vocab scores");
     for (i = 0; i < vocab_size; i++) {
         u32 len;
-        if (bytes - at < 8) die("tokenizer section truncated in", mf->path, "convert the model again");
+        if (pieces_end - at < 8) die("tokenizer section truncated in", mf->path, "convert the model again");
         tok->vocab_scores[i] = get_f32(buf + at);
         need(tok->vocab_scores[i] >= -FLT_MAX && tok->vocab_scores[i] <= FLT_MAX, mf, "tokenizer score", "is not a finite number");
         len = get_u32(buf + at + 4);
         at += 8;
-        if (len > (u32)tok->max_token_length || len > bytes - at) die("tokenizer piece too long in", mf->path, "convert the model again");
+        if (len > (u32)tok->max_token_length || len > pieces_end - at) die("tokenizer piece too long in", mf->path, "convert the model again");
         tok->vocab[i] = (char *)malloc((size_t)len + 1);
         if (tok->vocab[i] == NULL) die("out of memory", "tokenizer", "use a smaller model");
         rt_count((size_t)len + 1, 1);
         memcpy(tok->vocab[i], buf + at, (size_t)len);
         tok->vocab[i][len] = '\0';
+        tok->lens[i] = (int)len;
         at += len;
     }
-    need(at == bytes, mf, "header field tokenizer bytes", "is more than the pieces take");
+    need(at == pieces_end, mf, "header field tokenizer bytes", "is more than the pieces, merges, specials and class runs take");
+    tok->merges = NULL;
+    tok->specials = NULL;
+    tok->runs = NULL;
+    if (tok->kind == RT_TOK_BYTE_LEVEL) read_byte_level(mf, tok, buf + at);
     xfree(buf);
     for (i = 0; i < 256; i++) {
         tok->byte_pieces[i * 2] = (unsigned char)i;
@@ -1498,20 +2052,25 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
     tok->sorted = (char **)xalloc(mul_size((size_t)vocab_size, sizeof(char *), "vocab"), "sorted vocab");
     for (i = 0; i < vocab_size; i++) tok->sorted_id[i] = i;
     sort_target = tok;
-    qsort(tok->sorted_id, (size_t)vocab_size, sizeof(int), compare_sorted);
+    qsort(tok->sorted_id, (size_t)vocab_size, sizeof(int), tok->kind == RT_TOK_BYTE_LEVEL ? compare_bytes_sorted : compare_sorted);
     for (i = 0; i < vocab_size; i++) tok->sorted[i] = tok->vocab[tok->sorted_id[i]];
+    for (i = 0; i < 128 && tok->kind == RT_TOK_BYTE_LEVEL; i++) tok->ascii_class[i] = (unsigned char)run_class(tok, (u32)i);
 }
 
 static void free_tokenizer(Tokenizer *t) {
     int i;
     for (i = 0; i < t->vocab_size; i++) {
-        rt_count(strlen(t->vocab[i]) + 1, -1);
+        rt_count((size_t)t->lens[i] + 1, -1);
         free(t->vocab[i]);
     }
     xfree(t->vocab);
+    xfree(t->lens);
     xfree(t->vocab_scores);
     xfree(t->sorted);
     xfree(t->sorted_id);
+    xfree(t->merges);
+    xfree(t->specials);
+    xfree(t->runs);
 }
 
 static int str_lookup(const char *str, const Tokenizer *t) {
@@ -1807,6 +2366,24 @@ static void trace_write(FILE *trace, const TraceStep *ts, int pos, int token, in
     fputc('\n', trace);
 }
 
+/* The prompt's tokens (BOS first when the model adds it), in a buffer the caller frees. */
+static int *encode_prompt(const Tokenizer *tok, const char *prompt, int *n) {
+    size_t plen = strlen(prompt);
+    /* a code point gives at most 4 byte-level tokens; llama2.c's encode at most strlen + 3 */
+    int *tokens = (int *)xalloc(mul_size(mul_size(plen, 4, "prompt") + 3, sizeof(int), "prompt"), "prompt");
+    *n = tok->kind == RT_TOK_BYTE_LEVEL ? encode_bpe(tok, prompt, tok->add_bos, 1, tokens) : encode(tok, prompt, tokens);
+    return tokens;
+}
+
+/* -m tokenize: the prompt's ids on one line, for checking the tokenizer against retro's reference */
+static void print_tokens(const Tokenizer *tok, const char *prompt) {
+    int n, i;
+    int *tokens = encode_prompt(tok, prompt, &n);
+    for (i = 0; i < n; i++) printf(i ? " %d" : "%d", tokens[i]);
+    printf("\n");
+    xfree(tokens);
+}
+
 /* forced: token ids to feed (teacher forcing) instead of the prompt and sampling, or NULL */
 static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const char *prompt, int steps, FILE *trace, const int *forced, int n_forced) {
     size_t plen = strlen(prompt);
@@ -1814,9 +2391,11 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     int num_prompt_tokens, token, next, pos = 0;
     long start = 0;
     TraceStep ts = empty_trace_step;
+    Utf8Out out;
+    out.have = out.need = 0;
     if (plen > (size_t)t->config.seq_len * 8 + 16) die("prompt is longer than the model's context", "", "shorten the prompt");
-    prompt_tokens = (int *)xalloc(mul_size(plen + 3, sizeof(int), "prompt"), "prompt");
-    num_prompt_tokens = encode(tok, prompt, prompt_tokens);
+    prompt_tokens = encode_prompt(tok, prompt, &num_prompt_tokens);
+    if (num_prompt_tokens == 0) die("the prompt is empty and this model starts no text with BOS", "", "pass a prompt with -i");
     if (num_prompt_tokens > t->config.seq_len) {
         fprintf(stderr, "retro: the prompt encodes to %d tokens, more than the model's context of %d (fix: shorten the prompt)\n", num_prompt_tokens, t->config.seq_len);
         exit(1);
@@ -1839,12 +2418,14 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
         }
         if (trace != NULL) trace_write(trace, &ts, pos, token, next, src);
         pos++;
-        if (next < 0 || next == tok->bos_id) break;
-        safe_printf(decode(tok, token, next));
+        if (next < 0 || next == tok->bos_id || next == tok->eos_id || next == tok->eot_id) break;
+        if (tok->kind != RT_TOK_BYTE_LEVEL) safe_printf(decode(tok, token, next));
+        else if (!is_special(tok, next)) utf8_out(&out, (const unsigned char *)tok->vocab[next], (size_t)tok->lens[next]);
         fflush(stdout);
         token = next;
         if (start == 0) start = rt_time_ms();
     }
+    utf8_out_end(&out);
     printf("\n");
     if (pos > 1) {
         long end = rt_time_ms();
@@ -1874,6 +2455,24 @@ static int *read_forced(const char *path, int vocab_size, int seq_len, int *n) {
 /* ------------------------------------------------------------------------ */
 /* main */
 
+#define RT_MAX_PROMPT_FILE 1048576L
+
+/* -f: the prompt from a file, as UTF-8 bytes (no code page in between); a NUL would end the text early. */
+static char *read_prompt_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *text;
+    long n = -1;
+    if (f == NULL) die("cannot open prompt file", path, "give the path of a UTF-8 text file");
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) die("cannot read prompt file", path, "give a regular file");
+    if (n > RT_MAX_PROMPT_FILE) die("prompt file is larger than 1 MB", path, "shorten the prompt");
+    text = (char *)xalloc((size_t)n + 1, "prompt file");
+    if (fread(text, 1, (size_t)n, f) != (size_t)n) die("cannot read prompt file", path, "check the file");
+    fclose(f);
+    text[n] = '\0';
+    if (strlen(text) != (size_t)n) die("prompt file holds a NUL byte", path, "save the prompt as UTF-8 text");
+    return text;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: %s model.rtr [options]\n", "retro-ppc64");
     fprintf(stderr, "  -t <float>  temperature in [0,inf], default 1.0\n");
@@ -1881,6 +2480,7 @@ static void usage(void) {
     fprintf(stderr, "  -s <int>    random seed, default time(NULL)\n");
     fprintf(stderr, "  -n <int>    number of steps, default 256, 0 = seq_len\n");
     fprintf(stderr, "  -i <string> input prompt\n");
+    fprintf(stderr, "  -f <file>   input prompt from a UTF-8 text file\n");
     fprintf(stderr, "  -T <file>   write a trace of every position for retro verify\n");
     fprintf(stderr, "  -F <file>   teacher forcing: feed these token ids instead of the prompt\n");
     fprintf(stderr, "  -B <MB>     RAM budget; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
@@ -1888,6 +2488,7 @@ static void usage(void) {
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
     fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
     fprintf(stderr, "  -j <int>    threads for matmul rows and attention heads, default %d\n", RT_DEFAULT_THREADS);
+    fprintf(stderr, "  -m <mode>   generate (default) or tokenize (print the prompt's token ids)\n");
     exit(1);
 }
 
@@ -1954,6 +2555,9 @@ int main(int argc, char *argv[]) {
     const char *prompt = "";
     const char *trace_path = NULL;
     const char *forced_path = NULL;
+    const char *mode = "generate";
+    const char *prompt_path = NULL;
+    char *prompt_file = NULL;
     int *forced = NULL;
     int n_forced = 0;
     float temperature = 1.0f, topp = 0.9f;
@@ -1972,7 +2576,7 @@ int main(int argc, char *argv[]) {
     model_path = argv[1];
     for (i = 2; i < argc; i += 2) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
-        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsniTFBSvjK", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
+        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsnifTFBSvjKm", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
         if (i + 1 >= argc) bad_arg(flag, "", "needs a value");
         switch (flag[1]) {
         case 't': temperature = (float)parse_number(flag, value); break;
@@ -1980,19 +2584,23 @@ int main(int argc, char *argv[]) {
         case 's': seed = parse_seed(value); break;
         case 'n': steps = parse_int(flag, value, 0, INT_MAX); break;
         case 'i': prompt = value; break;
+        case 'f': prompt_path = value; break;
         case 'T': trace_path = value; break;
         case 'F': forced_path = value; break;
         case 'B': budget_mb = parse_number(flag, value); break;
         case 'S': force_stream = parse_int(flag, value, 0, 1); break;
         case 'v': verbose = parse_int(flag, value, 0, 1); break;
         case 'j': threads = parse_int(flag, value, 1, 1024); break;
+        case 'm':
+            if (strcmp(value, "generate") != 0 && strcmp(value, "tokenize") != 0) bad_arg(flag, value, "not generate or tokenize");
+            mode = value;
+            break;
         default:
             if (strcmp(value, "scalar") == 0) use_scalar_kernels();
             else if (strcmp(value, "simd") != 0) bad_arg(flag, value, "not simd or scalar");
             break;
         }
     }
-    if (!utf8_valid((const unsigned char *)prompt)) die("the prompt is not valid UTF-8", "", "pass the prompt as UTF-8 text");
     if (seed.hi == 0 && seed.lo == 0) seed.lo = (u32)time(NULL);
     if (temperature < 0.0f) temperature = 0.0f;
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
@@ -2002,6 +2610,17 @@ int main(int argc, char *argv[]) {
     threads = rt_threads_start(threads);
     if (verbose) fprintf(stderr, "retro: kernels: %s, %d thread%s\n", kernel_name, threads, threads == 1 ? "" : "s");
     build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
+    if (prompt_path != NULL) prompt = prompt_file = read_prompt_file(prompt_path);
+    /* byte-level BPE reads invalid UTF-8 as U+FFFD, as its reference does; llama2.c's encode needs valid text */
+    if (tokenizer.kind != RT_TOK_BYTE_LEVEL && !utf8_valid((const unsigned char *)prompt)) die("the prompt is not valid UTF-8", "", "pass the prompt as UTF-8 text");
+    if (strcmp(mode, "tokenize") == 0) {
+        print_tokens(&tokenizer, prompt);
+        xfree(prompt_file);
+        free_tokenizer(&tokenizer);
+        free_transformer(&transformer);
+        rt_threads_stop();
+        return fflush(stdout) != 0 || ferror(stdout) ? 1 : 0;
+    }
     if (steps == 0 || steps > transformer.config.seq_len) steps = transformer.config.seq_len;
     build_sampler(&sampler, transformer.config.vocab_size, temperature, topp, seed);
     if (forced_path != NULL) forced = read_forced(forced_path, transformer.config.vocab_size, transformer.config.seq_len, &n_forced);
@@ -2022,6 +2641,7 @@ int main(int argc, char *argv[]) {
     if (trace != NULL && (ferror(trace) || fclose(trace) != 0)) die("cannot write trace file", trace_path, "check the free space and the path");
     if (fflush(stdout) != 0 || ferror(stdout)) die("cannot write the output", "stdout", "check where the output goes and its free space");
     xfree(forced);
+    xfree(prompt_file);
     free_sampler(&sampler);
     free_tokenizer(&tokenizer);
     free_transformer(&transformer);
