@@ -39,6 +39,8 @@ export function generate(
   let pos = 0;
   let start = 0;
   const printer = tokenizer.byteLevel ? new Utf8Printer() : undefined;
+  // a byte-level model that starts text without BOS: its first piece is text too
+  if (printer && token !== tokenizer.vocab.bosId) hooks.write(printer.push(Buffer.from(tokenizer.decode(-1, token), 'latin1')));
   while (pos < steps) {
     const logits = forward(t, token, pos);
     hooks.onStep?.(pos, token, logits);

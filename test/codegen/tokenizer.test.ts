@@ -21,6 +21,7 @@ import { CORPUS } from '../helpers/corpus.js';
 import { wineEnv } from '../helpers/e2e.js';
 import { model, tempDir } from '../helpers/fixtures.js';
 import { ggufMetadata } from '../helpers/gguf-edit.js';
+import { generateText } from '../helpers/run.js';
 import { haveTools } from '../helpers/tools.js';
 
 const require = createRequire(import.meta.url);
@@ -84,4 +85,37 @@ describe.each(TARGETS)('%s engine: byte-level BPE ids', (target) => {
       }
     }
   }, 600_000);
+});
+
+describe('byte-level generation on the host engine', () => {
+  const run = async (args: string[], file = 'l3t.rtr') => {
+    const r = builds.get('host')!;
+    const b = r.profile.cross[0];
+    const out = await runBinary(b, join(r.out, b.output), [file, ...args], { cwd: r.out });
+    expect(out.exitCode, out.stderr).toBe(0);
+    return out.stdout;
+  };
+
+  it('prints what the reference prints, whole UTF-8 characters only, for greedy and sampled runs, with BOS (GGUF) and without (tokenizer.json)', async () => {
+    for (const [file, t, seed] of [['l3t.rtr', 0, 0n], ['l3t.rtr', 1, 7n], ['model.rtr', 1, 99n], ['model.rtr', 0, 0n]] as const) {
+      const rtr = join(builds.get('host')!.out, file);
+      const prompt = 'Zoë saw 東京 🐢';
+      const want = generateText({ model: rtr, temperature: t, topp: 0.9, seed: seed || 1n, steps: 64, prompt });
+      const got = await run(['-t', String(t), '-p', '0.9', '-s', String(seed || 1n), '-n', '64', '-i', prompt], file);
+      if (file === 'model.rtr') expect(got.toString('utf8').startsWith(prompt), 'the first piece of a prompt without BOS is printed').toBe(true);
+      expect(got.equals(want), `t=${t} seed=${seed}: ${JSON.stringify(got.toString('latin1'))} vs ${JSON.stringify(want.toString('latin1'))}`).toBe(true);
+      // never half a character: the bytes are valid UTF-8
+      expect(() => new TextDecoder('utf-8', { fatal: true }).decode(got)).not.toThrow();
+    }
+  });
+
+  it('stops at the end-of-turn token and at EOS, in the engine as in the reference', async () => {
+    const rtr = join(builds.get('host')!.out, 'l3t.rtr');
+    for (const stop of ['<|eot_id|>', '<|end_of_text|>']) {
+      const prompt = `Hello there${stop} never printed`;
+      const want = generateText({ model: rtr, temperature: 0, steps: 64, prompt });
+      expect(want.toString('utf8')).toBe('Hello there\n');
+      expect((await run(['-t', '0', '-n', '64', '-i', prompt])).toString('utf8')).toBe('Hello there\n');
+    }
+  });
 });

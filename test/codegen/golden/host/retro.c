@@ -2191,6 +2191,8 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     }
     if (forced != NULL && steps > n_forced) steps = n_forced;
     token = forced != NULL ? forced[0] : prompt_tokens[0];
+    /* a byte-level model that starts text without BOS: its first piece is text too */
+    if (tok->kind == RT_TOK_BYTE_LEVEL && token != tok->bos_id && !is_special(tok, token)) utf8_out(&out, (const unsigned char *)tok->vocab[token], (size_t)tok->lens[token]);
     while (pos < steps) {
         float *logits = forward(t, token, pos);
         char src;
