@@ -248,7 +248,7 @@ typedef struct {
     Stream stream;
 } Transformer;
 
-/* tokenizer kinds and byte-level pre-tokenizers, as model.rtr codes them */
+/* the kinds of tokenizer and byte-level pre-tokenizer, as model.rtr codes them */
 #define RT_TOK_SENTENCEPIECE 0
 #define RT_TOK_BYTE_LEVEL 1
 #define RT_PRE_LLAMA3 1
