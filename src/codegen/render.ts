@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
 import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, TOKENIZER_KINDS } from '../model/format.js';
+import { JOINT_KEYS } from '../reference/chat.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
 import { QUANT_KINDS } from '../quant/kinds.js';
@@ -80,6 +81,7 @@ function formatConstants() {
     kinds: QUANT_KINDS.map((k) => ({ macro: `RT_${k.name.toUpperCase()}`, code: k.code })),
     tokenizerKinds: TOKENIZER_KINDS.map((k, code) => ({ macro: `RT_TOK_${k.replace('-', '_').toUpperCase()}`, code })),
     preTokenizers: PRE_TOKENIZERS.map((p, i) => ({ macro: `RT_PRE_${p.toUpperCase()}`, code: i + 1 })),
+    chatJoints: JOINT_KEYS.map((k) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()),
   };
 }
 

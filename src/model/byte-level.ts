@@ -4,6 +4,7 @@
  * ids in rank order, the pre-tokenizer by name, special tokens, and the end-of-turn token.
  */
 import { TokenizerError } from '../errors.js';
+import { ChatTemplateError, reduceTemplate, type ChatJoints } from '../reference/chat.js';
 import type { Vocab } from '../reference/model.js';
 import type { PreTokenizer } from '../reference/pretokenize.js';
 
@@ -52,6 +53,8 @@ export interface ByteLevelInput {
   eosId: number;
   /** The end-of-turn id when the file names one. */
   eotId?: number;
+  /** The model's Jinja chat template, when it has one. */
+  chatTemplate?: unknown;
 }
 
 export function byteLevelVocab(v: ByteLevelInput): Vocab {
@@ -81,6 +84,7 @@ export function byteLevelVocab(v: ByteLevelInput): Vocab {
     merges[2 * r] = l;
     merges[2 * r + 1] = rt;
   });
+  const chat = v.chatTemplate === undefined ? undefined : chatJoints(v.path, v.chatTemplate, v.tokens[v.bosId], v.tokens[v.eosId]);
   const eotId = v.eotId ?? EOT_PIECES.map((p) => ids.get(p)).find((id) => id !== undefined && v.literal.has(id)) ?? v.eosId;
   return {
     pieces,
@@ -91,5 +95,18 @@ export function byteLevelVocab(v: ByteLevelInput): Vocab {
     eotId,
     specials: [...v.literal].sort((a, b) => a - b),
     byteLevel: { pre: v.pre, merges, ignoreMerges: v.ignoreMerges },
+    ...(chat ? { chat } : {}),
   };
+}
+
+/** The template reduced to what the engine feeds; a template it cannot reduce refuses the model, naming why. */
+function chatJoints(path: string, template: unknown, bosToken: string, eosToken: string): ChatJoints {
+  const refuse = (why: string) => new TokenizerError(`${path}: chat template: ${why}`, 'retro runs templates that reduce to text before and after each message; use a model with such a template');
+  if (typeof template !== 'string') throw refuse('it is not a string (named templates are not supported)');
+  try {
+    return reduceTemplate(template, { bosToken, eosToken });
+  } catch (e) {
+    if (e instanceof ChatTemplateError) throw refuse(e.message);
+    throw e;
+  }
 }

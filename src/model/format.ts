@@ -7,6 +7,7 @@
 import { ModelFormatError } from '../errors.js';
 import { QUANT_KINDS, isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
 import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model.js';
+import { JOINT_KEYS } from '../reference/chat.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
 import type { MatrixName, VectorName } from './source.js';
@@ -14,7 +15,7 @@ import type { MatrixName, VectorName } from './source.js';
 export const NATIVE = {
   magic: 'RTRO',
   version: 3,
-  headerBytes: 160,
+  headerBytes: 168,
   entryBytes: 64,
   marker: 0x01020304,
   maxFileBytes: 0x7fffffff, // 32-bit long offsets on the targets
@@ -79,6 +80,8 @@ const HEADER_SPEC = [
   u32('mergeCount', 'merges in the tokenizer section (byte-level BPE)'),
   u32('specialCount', 'special tokens in the tokenizer section'),
   u32('categoryRunCount', 'Unicode class runs in the tokenizer section (byte-level BPE)'),
+  u32('chatBytes', 'bytes of the chat joints at the end of the tokenizer section (0: the model has no chat template)'),
+  u32('chatTrim', '1 when the chat template trims messages (the engine trims what the user types)'),
   u32('reserved', 'reserved, 0'),
 ] as const satisfies readonly FieldSpec[];
 
@@ -194,14 +197,28 @@ export interface NativeLayout {
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
 /** The parts of the tokenizer section past the pieces, in file order, with their counts. */
-export function tokenizerParts(v: Vocab): { merges: number; specials: number; runs: number } {
+export function tokenizerParts(v: Vocab): { merges: number; specials: number; runs: number; chat: number } {
   const bl = v.byteLevel;
-  return { merges: bl ? bl.merges.length / 2 : 0, specials: bl ? (v.specials ?? []).length : 0, runs: bl ? categoryRuns().length : 0 };
+  return { merges: bl ? bl.merges.length / 2 : 0, specials: bl ? (v.specials ?? []).length : 0, runs: bl ? categoryRuns().length : 0, chat: chatSection(v).length };
+}
+
+/** The chat joints as model.rtr stores them: per joint (JOINT_KEYS order) a u32 length in the target's order, then its UTF-8 bytes. */
+export function chatSection(v: Vocab, le = true): Buffer {
+  if (!v.chat || !v.byteLevel) return Buffer.alloc(0);
+  return Buffer.concat(
+    JOINT_KEYS.flatMap((k) => {
+      const b = Buffer.from(v.chat![k], 'utf8');
+      const n = Buffer.alloc(4);
+      if (le) n.writeUInt32LE(b.length);
+      else n.writeUInt32BE(b.length);
+      return [n, b];
+    }),
+  );
 }
 
 export function tokenizerBytes(v: Vocab): number {
   const p = tokenizerParts(v);
-  return v.pieces.reduce((n, x) => n + 8 + x.length, 0) + p.merges * MERGE_BYTES + p.specials * 4 + p.runs * 4;
+  return v.pieces.reduce((n, x) => n + 8 + x.length, 0) + p.merges * MERGE_BYTES + p.specials * 4 + p.runs * 4 + p.chat;
 }
 
 /** Where every tensor goes; nothing is read or written yet. */

@@ -96,5 +96,6 @@ function byteLevel(meta: Map<string, unknown>, tokens: string[], vocabSize: numb
     bosId: tokenId(meta, 'tokenizer.ggml.bos_token_id', undefined, vocabSize, path) ?? 0,
     eosId: tokenId(meta, 'tokenizer.ggml.eos_token_id', undefined, vocabSize, path) ?? 0,
     eotId: tokenId(meta, 'tokenizer.ggml.eot_token_id', undefined, vocabSize, path),
+    chatTemplate: meta.get('tokenizer.chat_template'),
   }), addBos: meta.get('tokenizer.ggml.add_bos_token') !== false };
 }

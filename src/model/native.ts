@@ -10,7 +10,8 @@ import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
-import { ENTRY_FIELDS, HEADER_FIELDS, MERGE_BYTES, NATIVE, TOKENIZER_KINDS, headerField, layoutFor, tokenizerParts, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
+import { JOINT_KEYS, type ChatJoints } from '../reference/chat.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, MERGE_BYTES, NATIVE, TOKENIZER_KINDS, chatSection, headerField, layoutFor, tokenizerParts, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
 import { validateConfig, type ModelSource } from './source.js';
 
 export { NATIVE, planNative, type NativeEntry, type NativeLayout } from './format.js';
@@ -114,6 +115,8 @@ export class NativeWriter {
         mergeCount: parts.merges,
         specialCount: parts.specials,
         categoryRunCount: parts.runs,
+        chatBytes: parts.chat,
+        chatTrim: vocab.chat?.trim ? 1 : 0,
         reserved: 0,
       },
       le,
@@ -138,6 +141,7 @@ export class NativeWriter {
     for (const m of sortedMerges(vocab)) m.forEach(put);
     for (const id of specialOrder(vocab)) put(id);
     if (parts.runs) categoryRuns().forEach(put);
+    chatSection(vocab, le).copy(t, at);
     writeSync(this.fd, t, 0, t.length, L.tokenizerOffset);
   }
 
@@ -219,6 +223,8 @@ export interface NativeHeader {
   mergeCount: number;
   specialCount: number;
   categoryRunCount: number;
+  chatBytes: number;
+  chatTrim: boolean;
   size: number;
 }
 
@@ -262,7 +268,8 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   const byteLevel = u('tokenizerKind') === 1;
   if (byteLevel ? u('preTokenizer') < 1 || u('preTokenizer') > PRE_TOKENIZERS.length : u('preTokenizer') !== 0) throw corrupt(`header field preTokenizer: ${u('preTokenizer')} (1..${PRE_TOKENIZERS.length} for byte-level, 0 otherwise)`);
   for (const k of ['ignoreMerges', 'addBos'] as const) if (u(k) > 1) throw corrupt(`header field ${k}: ${u(k)} (must be 0 or 1)`);
-  if (!byteLevel) for (const k of ['mergeCount', 'specialCount', 'categoryRunCount'] as const) if (u(k) !== 0) throw corrupt(`header field ${k}: ${u(k)} (must be 0 for a SentencePiece tokenizer)`);
+  if (u('chatTrim') > 1) throw corrupt(`header field chatTrim: ${u('chatTrim')} (must be 0 or 1)`);
+  if (!byteLevel) for (const k of ['mergeCount', 'specialCount', 'categoryRunCount', 'chatBytes'] as const) if (u(k) !== 0) throw corrupt(`header field ${k}: ${u(k)} (must be 0 for a SentencePiece tokenizer)`);
   if (u('mergeCount') > 0x7fffffff / MERGE_BYTES || u('specialCount') > config.vocabSize || u('categoryRunCount') > 0x110000) throw corrupt('header fields mergeCount, specialCount, categoryRunCount: more than the file can hold');
   for (const k of ['bosId', 'eosId', 'eotId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
   // Everything else follows from these: the layout the writer produces, entry by entry, before any tensor is read.
@@ -312,6 +319,8 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
     mergeCount: u('mergeCount'),
     specialCount: u('specialCount'),
     categoryRunCount: u('categoryRunCount'),
+    chatBytes: u('chatBytes'),
+    chatTrim: u('chatTrim') === 1,
     size: u('fileSize'),
   };
 }
@@ -367,7 +376,7 @@ export function openNative(file: BinaryFile): ModelSource {
 function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: string[], scores: Float32Array, bad: (w: string) => ModelFormatError): Vocab {
   const le = h.order === 'little';
   const vocab: Vocab = { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId, eotId: h.eotId, addBos: h.addBos };
-  const want = h.mergeCount * MERGE_BYTES + (h.specialCount + h.categoryRunCount) * 4;
+  const want = h.mergeCount * MERGE_BYTES + (h.specialCount + h.categoryRunCount) * 4 + h.chatBytes;
   if (tok.length - at !== want) throw bad(`${tok.length - at} bytes after the last token, the header's counts need ${want}`);
   if (h.tokenizerKind !== 1) return vocab;
   const u = (i: number) => (le ? tok.readUInt32LE(at + i * 4) : tok.readUInt32BE(at + i * 4));
@@ -393,5 +402,19 @@ function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: st
   at += h.specialCount * 4;
   const runs = categoryRuns();
   if (h.categoryRunCount !== runs.length || runs.some((v, i) => u(i) !== v)) throw bad('the Unicode class runs are not the ones this retro makes');
-  return { ...vocab, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges } };
+  at += h.categoryRunCount * 4;
+  let chat: ChatJoints | undefined;
+  if (h.chatBytes > 0) {
+    const joints: Record<string, string> = {};
+    for (const k of JOINT_KEYS) {
+      if (at + 4 > tok.length) throw bad('the chat joints end early');
+      const n = le ? tok.readUInt32LE(at) : tok.readUInt32BE(at);
+      if (n > tok.length - at - 4) throw bad(`chat joint ${k} is longer than the section`);
+      joints[k] = tok.toString('utf8', at + 4, at + 4 + n);
+      at += 4 + n;
+    }
+    if (at !== tok.length) throw bad('bytes after the chat joints');
+    chat = { ...(joints as Omit<ChatJoints, 'trim'>), trim: h.chatTrim };
+  }
+  return { ...vocab, chat, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges } };
 }

@@ -91,7 +91,7 @@ export function readTokenizerJson(path: string, bytes: Buffer, vocabSize: number
     throw bad(`its pre-tokenizer (${JSON.stringify(json.pre_tokenizer).slice(0, 120)}) is not one retro scans (${PRE_TOKENIZER_SHAPES.map((s) => s.pre).join(', ')})`, 'add a scanner for it to src/reference/pretokenize.ts');
   }
   return {
-    ...byteLevelVocab({ path, tokens, literal, merges, pre: shape.pre, ignoreMerges: model.ignore_merges === true, bosId: idOf('bos_token') ?? 0, eosId: idOf('eos_token') ?? 0 }),
+    ...byteLevelVocab({ path, tokens, literal, merges, pre: shape.pre, ignoreMerges: model.ignore_merges === true, bosId: idOf('bos_token') ?? 0, eosId: idOf('eos_token') ?? 0, chatTemplate: config.chat_template }),
     addBos: addsBos(json.post_processor),
   };
 }

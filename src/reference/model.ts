@@ -1,3 +1,4 @@
+import type { ChatJoints } from './chat.js';
 import type { PreTokenizer } from './pretokenize.js';
 
 /**
@@ -89,6 +90,8 @@ export interface Vocab {
   specials?: number[];
   /** Whether encoding starts with BOS (llama2.c always; GPT-2 style tokenizers may not). */
   addBos?: boolean;
+  /** The model's chat template reduced to joints (byte-level models). */
+  chat?: ChatJoints;
   /** Present for byte-level BPE: pieces are then raw bytes. */
   byteLevel?: ByteLevel;
 }

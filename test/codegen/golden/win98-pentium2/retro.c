@@ -262,6 +262,12 @@ typedef struct {
 #define RT_PRE_GPT2 2
 #define RT_PRE_SMOLLM 3
 #define RT_PRE_COUNT 3
+#define RT_CHAT_JOINTS 5
+#define RT_CHAT_START 0
+#define RT_CHAT_START_SYSTEM 1
+#define RT_CHAT_SYSTEM_TO_USER 2
+#define RT_CHAT_USER_TO_ASSISTANT 3
+#define RT_CHAT_ASSISTANT_TO_USER 4
 
 typedef struct {
     char **vocab;        /* (vocab_size) NUL-terminated pieces */
@@ -288,11 +294,14 @@ typedef struct {
     u32 n_runs;
     unsigned char ascii_class[128];
     int byte_id[256];    /* byte-level: the token of each single byte */
-    u32 extra_bytes;     /* the tokenizer section past the pieces: merges, specials, class runs */
+    u32 extra_bytes;     /* the tokenizer section past the pieces: merges, specials, class runs, chat joints */
+    u32 chat_bytes;      /* 0: the model has no chat template */
+    int chat_trim;       /* the template trims messages */
+    char *chat[RT_CHAT_JOINTS]; /* start, start with system, system to user, user to assistant, assistant to user */
 } Tokenizer;
 
 /* The file header and tensor-table entry, as written by retro (docs/model-format.md): field offsets. */
-#define RT_HEADER_BYTES 160
+#define RT_HEADER_BYTES 168
 #define RT_ENTRY_BYTES 64
 #define RT_MARKER 0x01020304UL
 #define RT_H_MAGIC 0
@@ -327,7 +336,9 @@ typedef struct {
 #define RT_H_MERGE_COUNT 144
 #define RT_H_SPECIAL_COUNT 148
 #define RT_H_CATEGORY_RUN_COUNT 152
-#define RT_H_RESERVED 156
+#define RT_H_CHAT_BYTES 156
+#define RT_H_CHAT_TRIM 160
+#define RT_H_RESERVED 164
 #define RT_E_NAME 0
 #define RT_E_KIND 32
 #define RT_E_ROWS 36
@@ -445,13 +456,17 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     need(tok->n_merges <= (tok->kind == RT_TOK_BYTE_LEVEL ? 0x7FFFFFFUL : 0), mf, "header field merge count", "is more than 2^27, or not 0 for sentencepiece");
     need(get_u32(h + RT_H_SPECIAL_COUNT) <= (tok->kind == RT_TOK_BYTE_LEVEL ? get_u32(h + RT_H_VOCAB_SIZE) : 0), mf, "header field special count", "is more than vocab_size, or not 0 for sentencepiece");
     need(tok->kind == RT_TOK_BYTE_LEVEL ? tok->n_runs >= 1 && tok->n_runs <= 0x110000UL : tok->n_runs == 0, mf, "header field category run count", "is not 1..0x110000 for byte-level, or not 0 for sentencepiece");
+    tok->chat_bytes = get_u32(h + RT_H_CHAT_BYTES);
+    need(tok->chat_bytes <= (tok->kind == RT_TOK_BYTE_LEVEL ? 0x1000000UL : 0), mf, "header field chat bytes", "is more than 16 MB, or not 0 for sentencepiece");
+    need(get_u32(h + RT_H_CHAT_TRIM) <= 1, mf, "header field chat trim", "is not 0 or 1");
+    tok->chat_trim = (int)get_u32(h + RT_H_CHAT_TRIM);
     mf->n_tensors = get_u32(h + RT_H_TENSOR_COUNT);
     need(mf->n_tensors == expected_tensors(p), mf, "header field tensor count", "does not match n_layers and shared_classifier");
     /* the tokenizer section comes right after the table; every tensor after it */
     need(*tok_offset == align_up((u32)RT_HEADER_BYTES + mf->n_tensors * (u32)RT_ENTRY_BYTES), mf, "header field tokenizer offset", "is not right after the tensor table at the file's alignment");
     need(*tok_offset <= file_size, mf, "header field tokenizer offset", "is outside the file");
-    /* below 2^31 + 2^23 + 2^22 + 2^21: no wrap in u32 */
-    tok_extra = tok->n_merges * 16 + (u32)tok->n_specials * 4 + tok->n_runs * 4;
+    /* below 2^31 + 2^23 + 2^22 + 2^21 + 2^24: no wrap in u32 */
+    tok_extra = tok->n_merges * 16 + (u32)tok->n_specials * 4 + tok->n_runs * 4 + tok->chat_bytes;
     need(*tok_bytes <= file_size - *tok_offset && tok_extra <= *tok_bytes && *tok_bytes - tok_extra >= (u32)p->vocab_size * 8, mf, "header field tokenizer bytes", "is not 8 bytes a token plus the merges, specials and class runs, inside the file");
     tok->extra_bytes = tok_extra;
     mf->end = *tok_offset + *tok_bytes;
@@ -1838,6 +1853,27 @@ static int compare_bytes_sorted(const void *a, const void *b) {
     return c != 0 ? c : ia - ib;
 }
 
+/* The chat joints: per joint a u32 length and its bytes, filling chat_bytes exactly. */
+static void read_chat(ModelFile *mf, Tokenizer *tok, const unsigned char *buf) {
+    u32 at = 0;
+    int k;
+    for (k = 0; k < RT_CHAT_JOINTS; k++) tok->chat[k] = NULL;
+    if (tok->chat_bytes == 0) return;
+    for (k = 0; k < RT_CHAT_JOINTS; k++) {
+        u32 len;
+        need(tok->chat_bytes - at >= 4, mf, "tokenizer chat joints", "end early");
+        len = get_u32(buf + at);
+        at += 4;
+        need(len <= tok->chat_bytes - at, mf, "tokenizer chat joint", "is longer than the chat bytes");
+        tok->chat[k] = (char *)xalloc((size_t)len + 1, "chat");
+        memcpy(tok->chat[k], buf + at, (size_t)len);
+        tok->chat[k][len] = '\0';
+        need(strlen(tok->chat[k]) == (size_t)len, mf, "tokenizer chat joint", "holds a NUL byte");
+        at += len;
+    }
+    need(at == tok->chat_bytes, mf, "header field chat bytes", "is more than the joints take");
+}
+
 /* The byte-level parts of the tokenizer section (docs/model-format.md), each entry checked before use. */
 static void read_byte_level(ModelFile *mf, Tokenizer *tok, const unsigned char *buf) {
     u32 i, vocab = (u32)tok->vocab_size;
@@ -1878,6 +1914,8 @@ static void read_byte_level(ModelFile *mf, Tokenizer *tok, const unsigned char *
         if (tok->lens[k] == 1) tok->byte_id[(unsigned char)tok->vocab[k][0]] = k;
     }
     for (k = 0; k < 256; k++) need(tok->byte_id[k] >= 0, mf, "tokenizer vocabulary", "lacks a token for one of the 256 bytes");
+    buf += (size_t)tok->n_runs * 4;
+    read_chat(mf, tok, buf);
 }
 
 static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes, int vocab_size) {
@@ -1909,6 +1947,7 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
     tok->merges = NULL;
     tok->specials = NULL;
     tok->runs = NULL;
+    for (i = 0; i < RT_CHAT_JOINTS; i++) tok->chat[i] = NULL;
     if (tok->kind == RT_TOK_BYTE_LEVEL) read_byte_level(mf, tok, buf + at);
     xfree(buf);
     for (i = 0; i < 256; i++) {
@@ -1939,6 +1978,7 @@ static void free_tokenizer(Tokenizer *t) {
     xfree(t->merges);
     xfree(t->specials);
     xfree(t->runs);
+    for (i = 0; i < RT_CHAT_JOINTS && t->kind == RT_TOK_BYTE_LEVEL; i++) xfree(t->chat[i]);
 }
 
 static int str_lookup(const char *str, const Tokenizer *t) {
@@ -2304,6 +2344,99 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     xfree(prompt_tokens);
 }
 
+/* ------------------------------------------------------------------------ */
+/* chat: llama2.c's chat loop with the model's template reduced to joints (src/reference/chat.ts) */
+
+#define RT_CHAT_LINE 4096
+
+static void context_full(int limit) {
+    fprintf(stderr, "\nretro: the chat has filled its %d positions (fix: start a new chat, or raise -n up to the model's context)\n", limit);
+    fflush(stdout);
+    exit(0);
+}
+
+/* Whitespace off both ends, in place (the template trims messages). */
+static char *trim(char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && strchr(" \t\r\n\v\f", s[n - 1]) != NULL) s[--n] = '\0';
+    while (*s != '\0' && strchr(" \t\r\n\v\f", *s) != NULL) s++;
+    return s;
+}
+
+/* One turn's text: the joint before the message, the message, the generation prompt. */
+static char *turn_text(const char *before, const char *system, const char *between, const char *user, const char *after) {
+    size_t n = strlen(before) + strlen(system) + strlen(between) + strlen(user) + strlen(after) + 1;
+    char *text = (char *)xalloc(n, "chat turn");
+    sprintf(text, "%s%s%s%s%s", before, system, between, user, after);
+    return text;
+}
+
+static float *feed(Transformer *t, int token, int *pos, int limit, FILE *trace, TraceStep *ts, int next, char src) {
+    float *logits;
+    if (*pos >= limit) context_full(limit);
+    logits = forward(t, token, *pos);
+    if (trace != NULL) {
+        trace_collect(ts, logits, t->config.vocab_size);
+        trace_write(trace, ts, *pos, token, next, src);
+    }
+    (*pos)++;
+    return logits;
+}
+
+/* Reads user turns from stdin (one line each) until end of input; the KV cache holds the whole chat. */
+static void chat(Transformer *t, Tokenizer *tok, Sampler *sampler, const char *system, int limit, FILE *trace) {
+    char *line = (char *)xalloc(RT_CHAT_LINE, "chat line");
+    int pos = 0, ended = -1, first = 1;
+    TraceStep ts = empty_trace_step;
+    Utf8Out out;
+    out.have = out.need = 0;
+    for (;;) {
+        char *user, *text, *sys = NULL;
+        const char *before;
+        int *tokens, n, i, next;
+        float *logits = NULL;
+        fputs("User: ", stdout);
+        fflush(stdout);
+        if (fgets(line, RT_CHAT_LINE, stdin) == NULL) break;
+        user = line;
+        user[strcspn(user, "\r\n")] = '\0';
+        if (tok->chat_trim) user = trim(user);
+        if (first && system != NULL) {
+            sys = (char *)xalloc(strlen(system) + 1, "system prompt");
+            strcpy(sys, system);
+            text = turn_text(tok->chat[RT_CHAT_START_SYSTEM], tok->chat_trim ? trim(sys) : sys, tok->chat[RT_CHAT_SYSTEM_TO_USER], user, tok->chat[RT_CHAT_USER_TO_ASSISTANT]);
+            xfree(sys);
+        } else {
+            /* the reply's end-of-turn token was sampled, not yet fed: it is the joint's start when the joint starts with its text */
+            before = first ? tok->chat[RT_CHAT_START] : tok->chat[RT_CHAT_ASSISTANT_TO_USER];
+            if (ended >= 0 && strncmp(before, tok->vocab[ended], (size_t)tok->lens[ended]) == 0) before += tok->lens[ended];
+            text = turn_text(before, "", "", user, tok->chat[RT_CHAT_USER_TO_ASSISTANT]);
+        }
+        tokens = encode_prompt(tok, text, &n);
+        /* the chat template puts BOS where it wants it: encode_prompt added none unless the model adds it; drop it */
+        i = tok->add_bos && n > 0 && tokens[0] == tok->bos_id ? 1 : 0;
+        if (ended >= 0) logits = feed(t, ended, &pos, limit, trace, &ts, i < n ? tokens[i] : -1, 'p');
+        for (; i < n; i++) logits = feed(t, tokens[i], &pos, limit, trace, &ts, i + 1 < n ? tokens[i + 1] : -1, 'p');
+        xfree(tokens);
+        xfree(text);
+        fputs("Assistant: ", stdout);
+        for (;;) {
+            if (logits == NULL) break;
+            next = sample(sampler, logits);
+            if (next == tok->bos_id || next == tok->eos_id || next == tok->eot_id) break;
+            if (!is_special(tok, next)) utf8_out(&out, (const unsigned char *)tok->vocab[next], (size_t)tok->lens[next]);
+            fflush(stdout);
+            logits = feed(t, next, &pos, limit, trace, &ts, -1, 's');
+        }
+        ended = logits == NULL ? -1 : next;
+        utf8_out_end(&out);
+        fputs("\n", stdout);
+        first = 0;
+    }
+    fputs("\n", stdout);
+    xfree(line);
+}
+
 /* Reads whitespace-separated token ids for teacher forcing. */
 static int *read_forced(const char *path, int vocab_size, int seq_len, int *n) {
     FILE *f = fopen(path, "r");
@@ -2358,7 +2491,8 @@ static void usage(void) {
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
     fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
     fprintf(stderr, "  -j <int>    threads for matmul rows and attention heads, default %d\n", RT_DEFAULT_THREADS);
-    fprintf(stderr, "  -m <mode>   generate (default) or tokenize (print the prompt's token ids)\n");
+    fprintf(stderr, "  -m <mode>   generate (default), chat (user turns from stdin) or tokenize (print the prompt's token ids)\n");
+    fprintf(stderr, "  -y <string> system prompt in chat mode\n");
     exit(1);
 }
 
@@ -2427,6 +2561,7 @@ int main(int argc, char *argv[]) {
     const char *forced_path = NULL;
     const char *mode = "generate";
     const char *prompt_path = NULL;
+    const char *system_prompt = NULL;
     char *prompt_file = NULL;
     int *forced = NULL;
     int n_forced = 0;
@@ -2446,7 +2581,7 @@ int main(int argc, char *argv[]) {
     model_path = argv[1];
     for (i = 2; i < argc; i += 2) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
-        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsnifTFBSvjKm", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
+        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsnifTFBSvjKmy", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
         if (i + 1 >= argc) bad_arg(flag, "", "needs a value");
         switch (flag[1]) {
         case 't': temperature = (float)parse_number(flag, value); break;
@@ -2455,6 +2590,7 @@ int main(int argc, char *argv[]) {
         case 'n': steps = parse_int(flag, value, 0, INT_MAX); break;
         case 'i': prompt = value; break;
         case 'f': prompt_path = value; break;
+        case 'y': system_prompt = value; break;
         case 'T': trace_path = value; break;
         case 'F': forced_path = value; break;
         case 'B': budget_mb = parse_number(flag, value); break;
@@ -2462,7 +2598,7 @@ int main(int argc, char *argv[]) {
         case 'v': verbose = parse_int(flag, value, 0, 1); break;
         case 'j': threads = parse_int(flag, value, 1, 1024); break;
         case 'm':
-            if (strcmp(value, "generate") != 0 && strcmp(value, "tokenize") != 0) bad_arg(flag, value, "not generate or tokenize");
+            if (strcmp(value, "generate") != 0 && strcmp(value, "chat") != 0 && strcmp(value, "tokenize") != 0) bad_arg(flag, value, "not generate, chat or tokenize");
             mode = value;
             break;
         default:
@@ -2501,7 +2637,12 @@ int main(int argc, char *argv[]) {
                 forced != NULL ? "forced" : "free", (double)temperature, (double)topp, (unsigned long)seed.hi, (unsigned long)seed.lo, steps,
                 transformer.config.vocab_size, TRACE_TOP_K);
     }
-    generate(&transformer, &tokenizer, &sampler, prompt, steps, trace, forced, n_forced);
+    if (strcmp(mode, "chat") == 0) {
+        if (tokenizer.chat[RT_CHAT_START] == NULL) die("this model has no chat template", model_path, "use -m generate, or build a model whose files carry a chat template");
+        chat(&transformer, &tokenizer, &sampler, system_prompt, steps, trace);
+    } else {
+        generate(&transformer, &tokenizer, &sampler, prompt, steps, trace, forced, n_forced);
+    }
     if (verbose) {
         /* counted after everything is built: what retro plan predicts */
         fprintf(stderr, "retro: allocated %lu bytes (peak %lu)\n", (unsigned long)rt_live_bytes, (unsigned long)rt_peak_bytes);
