@@ -10,6 +10,7 @@ import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
 import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, TOKENIZER_KINDS } from '../model/format.js';
 import { JOINT_KEYS } from '../reference/chat.js';
+import { codePages } from './codepages.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
 import { QUANT_KINDS } from '../quant/kinds.js';
@@ -113,6 +114,7 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     defaultThreads: threads.startsWith('shared/') ? 1 : profile.cpu.threads,
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
+    codePages: codePages().map((cp) => ({ id: cp.id, name: cp.name, cells: cp.high.map((c) => `0x${c.toString(16).padStart(4, '0')}`).join(', ') })),
   });
 }
 

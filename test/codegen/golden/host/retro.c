@@ -1698,6 +1698,11 @@ typedef struct {
 
 static const unsigned char replacement[3] = { 0xEF, 0xBF, 0xBD };
 
+/* One whole character to stdout. */
+static void emit_char(const unsigned char *ch, size_t n) {
+    fwrite(ch, 1, n, stdout);
+}
+
 static int utf8_length(unsigned b) {
     return b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
 }
@@ -1713,12 +1718,12 @@ static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
             if (b >= lower && b <= upper) {
                 o->pending[o->have++] = (unsigned char)b;
                 if (o->have == o->need) {
-                    fwrite(o->pending, 1, (size_t)o->have, stdout);
+                    emit_char(o->pending, (size_t)o->have);
                     o->have = o->need = 0;
                 }
                 continue;
             }
-            fwrite(replacement, 1, 3, stdout);
+            emit_char(replacement, 3);
             o->have = o->need = 0;
         }
         o->need = utf8_length(b);
@@ -1726,7 +1731,7 @@ static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
             fputc((int)b, stdout);
             o->need = 0;
         } else if (o->need == 0) {
-            fwrite(replacement, 1, 3, stdout);
+            emit_char(replacement, 3);
         } else {
             o->pending[0] = (unsigned char)b;
             o->have = 1;
@@ -1736,7 +1741,7 @@ static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
 
 /* At the end of the output: a character left open prints as U+FFFD. */
 static void utf8_out_end(Utf8Out *o) {
-    if (o->need > 0) fwrite(replacement, 1, 3, stdout);
+    if (o->need > 0) emit_char(replacement, 3);
     o->have = o->need = 0;
 }
 
@@ -2320,11 +2325,12 @@ static void chat(Transformer *t, Tokenizer *tok, Sampler *sampler, const char *s
         fflush(stdout);
         if (fgets(line, RT_CHAT_LINE, stdin) == NULL) break;
         user = line;
-        user[strcspn(user, "\r\n")] = '\0';
+        for (n = 0; user[n] != '\0' && user[n] != '\r' && user[n] != '\n'; n++) continue;
+        user[n] = '\0';
         if (tok->chat_trim) user = trim(user);
         if (first && system != NULL) {
             sys = (char *)xalloc(strlen(system) + 1, "system prompt");
-            strcpy(sys, system);
+            memcpy(sys, system, strlen(system) + 1);
             text = turn_text(tok->chat[RT_CHAT_START_SYSTEM], tok->chat_trim ? trim(sys) : sys, tok->chat[RT_CHAT_SYSTEM_TO_USER], user, tok->chat[RT_CHAT_USER_TO_ASSISTANT]);
             xfree(sys);
         } else {

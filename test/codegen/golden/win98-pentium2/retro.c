@@ -1480,6 +1480,73 @@ static size_t utf8_put(u32 cp, unsigned char *out) {
     return 4;
 }
 
+/* ---- Windows code pages: argv arrives in the ANSI page, the console types and shows the OEM page;
+ * the model reads and writes UTF-8. Tables of bytes 0x80..0xFF from src/codegen/codepages.ts. ---- */
+
+static const unsigned short cp437_high[128] = { /* OEM United States */
+    0x00c7, 0x00fc, 0x00e9, 0x00e2, 0x00e4, 0x00e0, 0x00e5, 0x00e7, 0x00ea, 0x00eb, 0x00e8, 0x00ef, 0x00ee, 0x00ec, 0x00c4, 0x00c5, 0x00c9, 0x00e6, 0x00c6, 0x00f4, 0x00f6, 0x00f2, 0x00fb, 0x00f9, 0x00ff, 0x00d6, 0x00dc, 0x00a2, 0x00a3, 0x00a5, 0x20a7, 0x0192, 0x00e1, 0x00ed, 0x00f3, 0x00fa, 0x00f1, 0x00d1, 0x00aa, 0x00ba, 0x00bf, 0x2310, 0x00ac, 0x00bd, 0x00bc, 0x00a1, 0x00ab, 0x00bb, 0x2591, 0x2592, 0x2593, 0x2502, 0x2524, 0x2561, 0x2562, 0x2556, 0x2555, 0x2563, 0x2551, 0x2557, 0x255d, 0x255c, 0x255b, 0x2510, 0x2514, 0x2534, 0x252c, 0x251c, 0x2500, 0x253c, 0x255e, 0x255f, 0x255a, 0x2554, 0x2569, 0x2566, 0x2560, 0x2550, 0x256c, 0x2567, 0x2568, 0x2564, 0x2565, 0x2559, 0x2558, 0x2552, 0x2553, 0x256b, 0x256a, 0x2518, 0x250c, 0x2588, 0x2584, 0x258c, 0x2590, 0x2580, 0x03b1, 0x00df, 0x0393, 0x03c0, 0x03a3, 0x03c3, 0x00b5, 0x03c4, 0x03a6, 0x0398, 0x03a9, 0x03b4, 0x221e, 0x03c6, 0x03b5, 0x2229, 0x2261, 0x00b1, 0x2265, 0x2264, 0x2320, 0x2321, 0x00f7, 0x2248, 0x00b0, 0x2219, 0x00b7, 0x221a, 0x207f, 0x00b2, 0x25a0, 0x00a0
+};
+static const unsigned short cp850_high[128] = { /* OEM Multilingual Latin 1 */
+    0x00c7, 0x00fc, 0x00e9, 0x00e2, 0x00e4, 0x00e0, 0x00e5, 0x00e7, 0x00ea, 0x00eb, 0x00e8, 0x00ef, 0x00ee, 0x00ec, 0x00c4, 0x00c5, 0x00c9, 0x00e6, 0x00c6, 0x00f4, 0x00f6, 0x00f2, 0x00fb, 0x00f9, 0x00ff, 0x00d6, 0x00dc, 0x00f8, 0x00a3, 0x00d8, 0x00d7, 0x0192, 0x00e1, 0x00ed, 0x00f3, 0x00fa, 0x00f1, 0x00d1, 0x00aa, 0x00ba, 0x00bf, 0x00ae, 0x00ac, 0x00bd, 0x00bc, 0x00a1, 0x00ab, 0x00bb, 0x2591, 0x2592, 0x2593, 0x2502, 0x2524, 0x00c1, 0x00c2, 0x00c0, 0x00a9, 0x2563, 0x2551, 0x2557, 0x255d, 0x00a2, 0x00a5, 0x2510, 0x2514, 0x2534, 0x252c, 0x251c, 0x2500, 0x253c, 0x00e3, 0x00c3, 0x255a, 0x2554, 0x2569, 0x2566, 0x2560, 0x2550, 0x256c, 0x00a4, 0x00f0, 0x00d0, 0x00ca, 0x00cb, 0x00c8, 0x0131, 0x00cd, 0x00ce, 0x00cf, 0x2518, 0x250c, 0x2588, 0x2584, 0x00a6, 0x00cc, 0x2580, 0x00d3, 0x00df, 0x00d4, 0x00d2, 0x00f5, 0x00d5, 0x00b5, 0x00fe, 0x00de, 0x00da, 0x00db, 0x00d9, 0x00fd, 0x00dd, 0x00af, 0x00b4, 0x00ad, 0x00b1, 0x2017, 0x00be, 0x00b6, 0x00a7, 0x00f7, 0x00b8, 0x00b0, 0x00a8, 0x00b7, 0x00b9, 0x00b3, 0x00b2, 0x25a0, 0x00a0
+};
+static const unsigned short cp1252_high[128] = { /* ANSI Latin 1 */
+    0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178, 0x00a0, 0x00a1, 0x00a2, 0x00a3, 0x00a4, 0x00a5, 0x00a6, 0x00a7, 0x00a8, 0x00a9, 0x00aa, 0x00ab, 0x00ac, 0x00ad, 0x00ae, 0x00af, 0x00b0, 0x00b1, 0x00b2, 0x00b3, 0x00b4, 0x00b5, 0x00b6, 0x00b7, 0x00b8, 0x00b9, 0x00ba, 0x00bb, 0x00bc, 0x00bd, 0x00be, 0x00bf, 0x00c0, 0x00c1, 0x00c2, 0x00c3, 0x00c4, 0x00c5, 0x00c6, 0x00c7, 0x00c8, 0x00c9, 0x00ca, 0x00cb, 0x00cc, 0x00cd, 0x00ce, 0x00cf, 0x00d0, 0x00d1, 0x00d2, 0x00d3, 0x00d4, 0x00d5, 0x00d6, 0x00d7, 0x00d8, 0x00d9, 0x00da, 0x00db, 0x00dc, 0x00dd, 0x00de, 0x00df, 0x00e0, 0x00e1, 0x00e2, 0x00e3, 0x00e4, 0x00e5, 0x00e6, 0x00e7, 0x00e8, 0x00e9, 0x00ea, 0x00eb, 0x00ec, 0x00ed, 0x00ee, 0x00ef, 0x00f0, 0x00f1, 0x00f2, 0x00f3, 0x00f4, 0x00f5, 0x00f6, 0x00f7, 0x00f8, 0x00f9, 0x00fa, 0x00fb, 0x00fc, 0x00fd, 0x00fe, 0x00ff
+};
+
+static unsigned rt_in_cp = 0;  /* console input's code page; 0: UTF-8 */
+static unsigned rt_out_cp = 0; /* console output's code page; 0: UTF-8 */
+
+static const unsigned short *cp_high(unsigned id) {
+    if (id == 437) return cp437_high;
+    if (id == 850) return cp850_high;
+    if (id == 1252) return cp1252_high;
+    return NULL;
+}
+
+/* Text in code page id as UTF-8, in a new buffer: the same bytes for a page retro has no table for (65001 is UTF-8 itself). */
+static char *cp_to_utf8(const char *s, unsigned id) {
+    const unsigned short *high = cp_high(id);
+    size_t n = strlen(s), i, at = 0;
+    char *out = (char *)xalloc(mul_size(n, 3, "code page") + 1, "code page");
+    for (i = 0; i < n; i++) {
+        unsigned b = (unsigned char)s[i];
+        if (b < 0x80 || high == NULL) out[at++] = (char)b;
+        else at += utf8_put(high[b - 0x80], (unsigned char *)out + at);
+    }
+    out[at] = '\0';
+    return out;
+}
+
+/* One whole UTF-8 character in code page id; '?' where the page has none. */
+static void cp_put(const unsigned char *ch, size_t n, unsigned id) {
+    const unsigned short *high = cp_high(id);
+    u32 cp;
+    int k;
+    if (high == NULL || ch[0] < 0x80) {
+        fwrite(ch, 1, n, stdout);
+        return;
+    }
+    utf8_decode(ch, n, &cp);
+    for (k = 0; k < 128; k++) {
+        if (high[k] == cp) {
+            fputc(0x80 + k, stdout);
+            return;
+        }
+    }
+    fputc('?', stdout);
+}
+
+/* -c forces a page for console input and output; else the console's own pages when stdin and stdout are consoles. */
+static void code_pages_init(const char *forced) {
+    if (forced != NULL) {
+        rt_in_cp = rt_out_cp = (unsigned)atoi(forced);
+        return;
+    }
+    if (_isatty(_fileno(stdin))) rt_in_cp = (unsigned)GetConsoleCP();
+    if (_isatty(_fileno(stdout))) rt_out_cp = (unsigned)GetConsoleOutputCP();
+}
+
+
 /* ---- pre-tokenizer scanners: each regex's alternatives tried in its order at every position ---- */
 
 static u32 ascii_lower(u32 c) {
@@ -1777,6 +1844,15 @@ typedef struct {
 
 static const unsigned char replacement[3] = { 0xEF, 0xBF, 0xBD };
 
+/* One whole character to stdout, in the console's code page. */
+static void emit_char(const unsigned char *ch, size_t n) {
+    if (rt_out_cp != 0) {
+        cp_put(ch, n, rt_out_cp);
+        return;
+    }
+    fwrite(ch, 1, n, stdout);
+}
+
 static int utf8_length(unsigned b) {
     return b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
 }
@@ -1792,12 +1868,12 @@ static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
             if (b >= lower && b <= upper) {
                 o->pending[o->have++] = (unsigned char)b;
                 if (o->have == o->need) {
-                    fwrite(o->pending, 1, (size_t)o->have, stdout);
+                    emit_char(o->pending, (size_t)o->have);
                     o->have = o->need = 0;
                 }
                 continue;
             }
-            fwrite(replacement, 1, 3, stdout);
+            emit_char(replacement, 3);
             o->have = o->need = 0;
         }
         o->need = utf8_length(b);
@@ -1805,7 +1881,7 @@ static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
             fputc((int)b, stdout);
             o->need = 0;
         } else if (o->need == 0) {
-            fwrite(replacement, 1, 3, stdout);
+            emit_char(replacement, 3);
         } else {
             o->pending[0] = (unsigned char)b;
             o->have = 1;
@@ -1815,7 +1891,7 @@ static void utf8_out(Utf8Out *o, const unsigned char *s, size_t n) {
 
 /* At the end of the output: a character left open prints as U+FFFD. */
 static void utf8_out_end(Utf8Out *o) {
-    if (o->need > 0) fwrite(replacement, 1, 3, stdout);
+    if (o->need > 0) emit_char(replacement, 3);
     o->have = o->need = 0;
 }
 
@@ -2399,11 +2475,19 @@ static void chat(Transformer *t, Tokenizer *tok, Sampler *sampler, const char *s
         fflush(stdout);
         if (fgets(line, RT_CHAT_LINE, stdin) == NULL) break;
         user = line;
-        user[strcspn(user, "\r\n")] = '\0';
+        for (n = 0; user[n] != '\0' && user[n] != '\r' && user[n] != '\n'; n++) continue;
+        user[n] = '\0';
+        if (rt_in_cp != 0) {
+            char *converted = cp_to_utf8(line, rt_in_cp);
+            size_t len = strlen(converted) < RT_CHAT_LINE - 1 ? strlen(converted) : RT_CHAT_LINE - 1;
+            memcpy(line, converted, len);
+            line[len] = '\0';
+            xfree(converted);
+        }
         if (tok->chat_trim) user = trim(user);
         if (first && system != NULL) {
             sys = (char *)xalloc(strlen(system) + 1, "system prompt");
-            strcpy(sys, system);
+            memcpy(sys, system, strlen(system) + 1);
             text = turn_text(tok->chat[RT_CHAT_START_SYSTEM], tok->chat_trim ? trim(sys) : sys, tok->chat[RT_CHAT_SYSTEM_TO_USER], user, tok->chat[RT_CHAT_USER_TO_ASSISTANT]);
             xfree(sys);
         } else {
@@ -2493,6 +2577,7 @@ static void usage(void) {
     fprintf(stderr, "  -j <int>    threads for matmul rows and attention heads, default %d\n", RT_DEFAULT_THREADS);
     fprintf(stderr, "  -m <mode>   generate (default), chat (user turns from stdin) or tokenize (print the prompt's token ids)\n");
     fprintf(stderr, "  -y <string> system prompt in chat mode\n");
+    fprintf(stderr, "  -c <page>   console code page for typed input and output: 437, 850, 1252 or 65001 (UTF-8); default the console's own\n");
     exit(1);
 }
 
@@ -2562,6 +2647,8 @@ int main(int argc, char *argv[]) {
     const char *mode = "generate";
     const char *prompt_path = NULL;
     const char *system_prompt = NULL;
+    const char *console_cp = NULL;
+    char *ansi_prompt = NULL, *ansi_system = NULL;
     char *prompt_file = NULL;
     int *forced = NULL;
     int n_forced = 0;
@@ -2581,7 +2668,7 @@ int main(int argc, char *argv[]) {
     model_path = argv[1];
     for (i = 2; i < argc; i += 2) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
-        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsnifTFBSvjKmy", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
+        if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsnifTFBSvjKmyc", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
         if (i + 1 >= argc) bad_arg(flag, "", "needs a value");
         switch (flag[1]) {
         case 't': temperature = (float)parse_number(flag, value); break;
@@ -2591,6 +2678,10 @@ int main(int argc, char *argv[]) {
         case 'i': prompt = value; break;
         case 'f': prompt_path = value; break;
         case 'y': system_prompt = value; break;
+        case 'c':
+            if (cp_high((unsigned)atoi(value)) == NULL && strcmp(value, "65001") != 0) bad_arg(flag, value, "not a code page this engine has (437, 850, 1252, 65001)");
+            console_cp = value;
+            break;
         case 'T': trace_path = value; break;
         case 'F': forced_path = value; break;
         case 'B': budget_mb = parse_number(flag, value); break;
@@ -2607,6 +2698,10 @@ int main(int argc, char *argv[]) {
             break;
         }
     }
+    /* Windows gives argv in the ANSI code page: the model reads UTF-8 */
+    code_pages_init(console_cp);
+    prompt = ansi_prompt = cp_to_utf8(prompt, (unsigned)GetACP());
+    if (system_prompt != NULL) system_prompt = ansi_system = cp_to_utf8(system_prompt, (unsigned)GetACP());
     if (seed.hi == 0 && seed.lo == 0) seed.lo = (u32)time(NULL);
     if (temperature < 0.0f) temperature = 0.0f;
     if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
@@ -2653,6 +2748,8 @@ int main(int argc, char *argv[]) {
     if (fflush(stdout) != 0 || ferror(stdout)) die("cannot write the output", "stdout", "check where the output goes and its free space");
     xfree(forced);
     xfree(prompt_file);
+    xfree(ansi_prompt);
+    xfree(ansi_system);
     free_sampler(&sampler);
     free_tokenizer(&tokenizer);
     free_transformer(&transformer);
