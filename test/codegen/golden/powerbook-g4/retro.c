@@ -2037,7 +2037,7 @@ static void read_byte_level(ModelFile *mf, Tokenizer *tok, const unsigned char *
     tok->runs = (u32 *)xalloc(mul_size((size_t)tok->n_runs, sizeof(u32), "class runs"), "class runs");
     for (i = 0; i < tok->n_runs; i++) {
         tok->runs[i] = get_u32(buf + (size_t)i * 4);
-        need((tok->runs[i] & 3) <= RT_CP_SPACE && (tok->runs[i] >> 2) <= 0x10FFFFUL && (i == 0 ? tok->runs[i] >> 2 == 0 : tok->runs[i] >> 2 > tok->runs[i - 1] >> 2), mf, "tokenizer class run", "is not ascending from U+0000 with a class of 0..3");
+        need((tok->runs[i] >> 2) <= 0x10FFFFUL && (i == 0 ? tok->runs[i] >> 2 == 0 : tok->runs[i] >> 2 > tok->runs[i - 1] >> 2), mf, "tokenizer class run", "is not ascending from U+0000");
     }
     for (k = 0; k < 256; k++) tok->byte_id[k] = -1;
     for (k = tok->vocab_size - 1; k >= 0; k--) {
