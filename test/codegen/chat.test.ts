@@ -118,6 +118,21 @@ describe.each(['host', 'powerbook-g4'])('%s engine -m chat', (target) => {
     expect(want.stdout.split('User: ').length).toBe(TURNS.length + 2);
   });
 
+  it('driven through a pseudo-terminal (typed turns, Ctrl-D): the transcript shows the reference chat and the tokens are its tokens', async () => {
+    const b = builds.get(target)!.profile.cross[0];
+    if (!haveTools(b.compiler, 'script', ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    const r = builds.get(target)!;
+    const trace = join(dir, `${target}-pty.trace`);
+    const cmd = [...(b.run?.emulator ? [b.run.emulator, ...b.run.args] : []), join(r.out, b.output), join(r.out, 'model.rtr'), '-m', 'chat', '-y', SYSTEM, '-T', trace, ...ARGS];
+    const typed = TURNS.map((t) => `${t}\r`).join('') + '\u0004';
+    const p = await execa('sh', ['-c', `printf '%s' "$TYPED" | script -qec "$CMD" /dev/null`], { env: { TYPED: typed, CMD: cmd.map((x) => `'${x}'`).join(' ') }, reject: false });
+    expect(p.exitCode, p.stderr).toBe(0);
+    const want = reference();
+    expect(p.stdout.replace(/\r\n/g, '\n').trimEnd().endsWith(want.stdout.trimEnd()), p.stdout).toBe(true);
+    const fed = readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('pos ')).map((l) => Number(l.split(' ')[3]));
+    expect(fed).toEqual(want.tokens);
+  });
+
   it('says so when the chat fills its positions, after what fitted', async () => {
     const b = builds.get(target)!.profile.cross[0];
     if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
