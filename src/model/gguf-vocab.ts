@@ -8,7 +8,7 @@ import type { Vocab } from '../reference/model.js';
 import { byteLevelVocab, GGUF_PRE_TOKENIZERS, IGNORES_MERGES } from './byte-level.js';
 
 /** The engine's limit on a token's length (max_token_length in model.rtr). */
-export const MAX_PIECE_BYTES = 4096;
+const MAX_PIECE_BYTES = 4096;
 
 /** llama.cpp's token types: control and user-defined tokens are matched whole and spelled literally. */
 const TOKEN_TYPE_CONTROL = 3;

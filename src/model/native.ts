@@ -197,7 +197,7 @@ function sortedMerges(vocab: Vocab): number[][] {
 }
 
 /** Special tokens in the order they are tried: longest first, ties by id. */
-export function specialOrder(vocab: Vocab): number[] {
+function specialOrder(vocab: Vocab): number[] {
   if (!vocab.byteLevel) return [];
   return [...(vocab.specials ?? [])].sort((a, b) => vocab.pieces[b].length - vocab.pieces[a].length || a - b);
 }

@@ -112,5 +112,3 @@ export function pretokenize(pre: PreTokenizer, cps: number[], cls: Uint8Array, s
   SCANNERS[pre](cps, cls, start, end, out);
   return out;
 }
-
-export { CP_SPACE };
