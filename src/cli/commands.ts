@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { runBuild } from '../core/build.js';
 import { installPackages, missingPackages, runDoctor } from '../core/doctor.js';
-import { runGenerate } from '../core/generate.js';
+import { runChat, runGenerate } from '../core/generate.js';
 import { runInspect } from '../core/inspect.js';
 import { runPlan } from '../core/plan.js';
 import { runQuality } from '../core/quality.js';
@@ -11,7 +11,7 @@ import { parseModes, runVerify } from '../core/verify.js';
 import { machineTarget } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import { quantKind, type IntQuantKind, type QuantKind } from '../quant/kinds.js';
-import { consoleOutput, print, printJson, printVerify, table } from './io.js';
+import { consoleOutput, print, printJson, printVerify, stdinLine, table } from './io.js';
 import { intQuantOption, jsonOption, modelOptions, parseSeed, promptBytes, quantOptions, samplingOptions, targetOptions } from './options.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
@@ -26,6 +26,8 @@ interface GenerateArgs {
   steps: number;
   prompt?: string;
   'prompt-file'?: string;
+  chat?: boolean;
+  system?: string;
   json?: boolean;
 }
 
@@ -34,8 +36,14 @@ const generateCommand: CommandModule<object, GenerateArgs> = {
   describe: 'run the TypeScript reference engine (flags and output as llama2.c run)',
   builder: (y) =>
     jsonOption(samplingOptions(modelOptions(y, 'model: llama2.c .bin (v0/v1/v2), GGUF or a Hugging Face folder').demandOption('model'), { temperature: 1.0, steps: 256 }))
-      .option('prompt-file', { type: 'string', describe: 'read the prompt bytes from a file' }) as never,
+      .option('prompt-file', { type: 'string', describe: 'read the prompt bytes from a file' })
+      .option('chat', { type: 'boolean', describe: "chat: user turns from stdin, one a line, in the model's template (as the engine's -m chat)" })
+      .option('system', { type: 'string', describe: 'system prompt for --chat (the engine\'s -y)' }) as never,
   handler: (a) => {
+    if (a.chat) {
+      runChat({ model: a.model, tokenizer: a.tokenizer, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, system: a.system, nextTurn: stdinLine }, consoleOutput);
+      return;
+    }
     const r = runGenerate(
       { model: a.model, tokenizer: a.tokenizer, temperature: a.temperature, topp: a.topp, seed: parseSeed(a.seed), steps: a.steps, prompt: promptBytes(a.prompt, a['prompt-file']) },
       a.json ? { stdout: () => {}, stderr: () => {} } : consoleOutput,

@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 /** Console output for the commands. */
 import type { Output } from '../core/generate.js';
 import type { VerifyOutcome } from '../core/verify.js';
@@ -46,3 +47,22 @@ export function printVerify(r: VerifyOutcome, json: boolean): void {
 
 /** Set by a command that stops itself on Ctrl-C (retro serve); main's handler then leaves the exit to it. */
 export const interrupts = { handledByCommand: false };
+
+/** One line of stdin as UTF-8 (blocking, so a chat waits for the person typing), undefined at its end. */
+export function stdinLine(): string | undefined {
+  const bytes: number[] = [];
+  const one = Buffer.alloc(1);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, one, 0, 1, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      if ((e as NodeJS.ErrnoException).code === 'EOF') n = 0;
+      else throw e;
+    }
+    if (n === 0) return bytes.length > 0 ? Buffer.from(bytes).toString('utf8') : undefined;
+    if (one[0] === 0x0a) return Buffer.from(bytes).toString('utf8');
+    bytes.push(one[0]);
+  }
+}

@@ -8,7 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
-import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE } from '../model/format.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, TOKENIZER_KINDS } from '../model/format.js';
+import { JOINT_KEYS } from '../reference/chat.js';
+import { codePages } from './codepages.js';
+import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
 import { QUANT_KINDS } from '../quant/kinds.js';
 import { TEMPLATES } from '../templates.js';
@@ -80,6 +83,9 @@ function formatConstants() {
     marker: `0x${NATIVE.marker.toString(16).padStart(8, '0')}`,
     fields: [...HEADER_FIELDS, ...ENTRY_FIELDS].map((f) => ({ macro: f.macro, offset: f.offset })),
     kinds: QUANT_KINDS.map((k) => ({ macro: `RT_${k.name.toUpperCase()}`, code: k.code })),
+    tokenizerKinds: TOKENIZER_KINDS.map((k, code) => ({ macro: `RT_TOK_${k.replace('-', '_').toUpperCase()}`, code })),
+    preTokenizers: PRE_TOKENIZERS.map((p, i) => ({ macro: `RT_PRE_${p.toUpperCase()}`, code: i + 1 })),
+    chatJoints: JOINT_KEYS.map((k) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()),
   };
 }
 
@@ -113,6 +119,7 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
     expf: expfData(),
+    codePages: codePages().map((cp) => ({ id: cp.id, name: cp.name, cells: cp.high.map((c) => `0x${c.toString(16).padStart(4, '0')}`).join(', ') })),
   });
 }
 

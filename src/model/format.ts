@@ -7,12 +7,15 @@
 import { ModelFormatError, UsageError } from '../errors.js';
 import { QUANT_KINDS, isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
 import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model.js';
+import { JOINT_KEYS } from '../reference/chat.js';
+import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
+import { categoryRuns } from '../reference/unicode.js';
 import type { MatrixName, VectorName } from './source.js';
 
 export const NATIVE = {
   magic: 'RTRO',
-  version: 2,
-  headerBytes: 128,
+  version: 3,
+  headerBytes: 168,
   entryBytes: 64,
   marker: 0x01020304,
   maxFileBytes: 0x7fffffff, // 32-bit long offsets on the targets
@@ -33,6 +36,12 @@ export interface Field<K extends string = string> extends FieldSpec<K> {
   /** The C constant holding its offset. */
   macro: string;
 }
+
+/** The tokenizers the engine runs, by the code model.rtr stores. */
+export const TOKENIZER_KINDS = ['sentencepiece', 'byte-level'] as const;
+
+/** Bytes of one merge record: left id, right id, rank, merged id. */
+export const MERGE_BYTES = 16;
 
 const kindList = QUANT_KINDS.map((k) => `${k.code} = ${k.name}`).join(', ');
 
@@ -63,6 +72,16 @@ const HEADER_SPEC = [
   u32('tensorCount', 'number of tensor table entries'),
   u32('fileSize', 'total file size (the engine refuses a truncated or padded file before allocating)'),
   { key: 'targetId', type: 'bytes', bytes: 32, doc: 'id of the target the file was built for, NUL-padded (named in the refusal message)' },
+  u32('tokenizerKind', `tokenizer: ${TOKENIZER_KINDS.map((k, i) => `${i} = ${k}`).join(', ')}`),
+  u32('preTokenizer', `byte-level pre-tokenizer: 0 = none, ${PRE_TOKENIZERS.map((p, i) => `${i + 1} = ${p}`).join(', ')}`),
+  u32('ignoreMerges', '1 when a piece the vocabulary holds whole is one token without merging (Llama 3)'),
+  u32('addBos', '1 when encoding starts with BOS'),
+  u32('eotId', 'end-of-turn id (the EOS id when the model has none); generation stops at BOS, EOS and this'),
+  u32('mergeCount', 'merges in the tokenizer section (byte-level BPE)'),
+  u32('specialCount', 'special tokens in the tokenizer section'),
+  u32('categoryRunCount', 'Unicode class runs in the tokenizer section (byte-level BPE)'),
+  u32('chatBytes', 'bytes of the chat joints at the end of the tokenizer section (0: the model has no chat template)'),
+  u32('chatTrim', '1 when the chat template trims messages (the engine trims what the user types)'),
   u32('reserved', 'reserved, 0'),
 ] as const satisfies readonly FieldSpec[];
 
@@ -177,8 +196,29 @@ export interface NativeLayout {
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
+/** The parts of the tokenizer section past the pieces, in file order, with their counts. */
+export function tokenizerParts(v: Vocab): { merges: number; specials: number; runs: number; chat: number } {
+  const bl = v.byteLevel;
+  return { merges: bl ? bl.merges.length / 2 : 0, specials: bl ? (v.specials ?? []).length : 0, runs: bl ? (bl.runs ?? categoryRuns()).length : 0, chat: chatSection(v).length };
+}
+
+/** The chat joints as model.rtr stores them: per joint (JOINT_KEYS order) a u32 length in the target's order, then its UTF-8 bytes. */
+export function chatSection(v: Vocab, le = true): Buffer {
+  if (!v.chat || !v.byteLevel) return Buffer.alloc(0);
+  return Buffer.concat(
+    JOINT_KEYS.flatMap((k) => {
+      const b = Buffer.from(v.chat![k], 'utf8');
+      const n = Buffer.alloc(4);
+      if (le) n.writeUInt32LE(b.length);
+      else n.writeUInt32BE(b.length);
+      return [n, b];
+    }),
+  );
+}
+
 export function tokenizerBytes(v: Vocab): number {
-  return v.pieces.reduce((n, p) => n + 8 + p.length, 0);
+  const p = tokenizerParts(v);
+  return v.pieces.reduce((n, x) => n + 8 + x.length, 0) + p.merges * MERGE_BYTES + p.specials * 4 + p.runs * 4 + p.chat;
 }
 
 /** Arithmetic the reference runs but the C engine and model.rtr do not carry yet, refused rather than run wrongly. (RoPE frequency factors need nothing: they are in the stored tables.) */

@@ -8,6 +8,7 @@ import { ModelFormatError, TokenizerError } from '../errors.js';
 import { kvDim, qDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
 import type { BinaryFile } from './file.js';
 import { dequantizeGgml, f16ToF32, GGML_TYPES, ggmlBytes, ggmlType, ggmlTypeName, type GgmlType } from './ggml/types.js';
+import { ggufVocab } from './gguf-vocab.js';
 import { validateConfig, type MatrixName, type ModelSource, type TokenizerInfo, type VectorName } from './source.js';
 
 export { f16ToF32 } from './ggml/types.js';
@@ -17,8 +18,6 @@ export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const GGML_Q8_0 = 8;
 const Q8_0_BLOCK = 32;
 const MAX_ALIGNMENT = 1 << 16;
-/** The engine's limit on a token's length (max_token_length in model.rtr). */
-const MAX_PIECE_BYTES = 4096;
 
 /** A name or key from the file as an error shows it: printable ASCII, at most 64 characters; raw bytes are never echoed. */
 export function shown(s: string): string {
@@ -339,56 +338,6 @@ function checkLayout(tensors: Map<string, TensorInfo>, nLayers: number, dataStar
   }
   if (dataStart + end !== fileSize) throw corrupt(`the tensors end at byte ${dataStart + end}, the file has ${fileSize}`);
 }
-
-const TOKEN_TYPE_CONTROL = 3;
-
-/** The llama (SentencePiece) vocabulary in llama2.c's form: spaces for U+2581, BOS/EOS as "\n<s>\n" / "\n</s>\n". */
-function ggufVocab(meta: Map<string, Value>, vocabSize: number, path: string): Vocab | undefined {
-  const tokens = meta.get('tokenizer.ggml.tokens');
-  if (tokens === undefined) return undefined;
-  const model = meta.get('tokenizer.ggml.model');
-  if (model !== 'llama') {
-    throw new TokenizerError(`${path}: embedded tokenizer is ${JSON.stringify(model)}, only SentencePiece "llama" is supported`, 'pass a llama2.c tokenizer.bin with --tokenizer');
-  }
-  const scores = meta.get('tokenizer.ggml.scores');
-  const types = meta.get('tokenizer.ggml.token_type');
-  if (!Array.isArray(tokens) || !Array.isArray(scores) || scores.length !== tokens.length) {
-    throw new TokenizerError(`${path}: embedded tokenizer has no scores for its ${Array.isArray(tokens) ? tokens.length : 0} tokens`, 'pass a llama2.c tokenizer.bin with --tokenizer');
-  }
-  const bad = (what: string) => new TokenizerError(`${path}: embedded tokenizer: ${what}`, 'the file is damaged or was edited; pass a llama2.c tokenizer.bin with --tokenizer');
-  if (!tokens.every((t) => typeof t === 'string')) throw bad('tokenizer.ggml.tokens holds something other than strings');
-  if (!scores.every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('tokenizer.ggml.scores holds something other than finite numbers');
-  if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length || !types.every((v) => typeof v === 'number'))) throw bad('tokenizer.ggml.token_type is not one number per token');
-  const id = (key: string, fallback: number) => {
-    const v = meta.get(key) ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= vocabSize) throw bad(`${key} is not a token id below the vocabulary size ${vocabSize}`);
-    return v;
-  };
-  const bosId = id('tokenizer.ggml.bos_token_id', 1);
-  const eosId = id('tokenizer.ggml.eos_token_id', 2);
-  const { eotId } = ggufSpecialIds(meta);
-  if (eotId !== undefined && !(Number.isInteger(eotId) && eotId >= 0 && eotId < vocabSize)) throw bad(`tokenizer.ggml.eot_token_id is not a token id below the vocabulary size ${vocabSize}`);
-  const pieces = tokens.map((t, id) => {
-    if (Array.isArray(types) && types[id] === TOKEN_TYPE_CONTROL && (id === bosId || id === eosId)) {
-      return id === bosId ? '\n<s>\n' : '\n</s>\n';
-    }
-    return Buffer.from(String(t).replaceAll('\u2581', ' '), 'utf8').toString('latin1');
-  });
-  if (pieces.length !== vocabSize) {
-    throw new TokenizerError(`${path}: embedded tokenizer has ${pieces.length} tokens, model vocab is ${vocabSize}`, 'the file is inconsistent');
-  }
-  const longest = pieces.reduce((m, p) => Math.max(m, p.length), 0);
-  if (longest > MAX_PIECE_BYTES) throw bad(`a token of ${longest} bytes, more than the engine's ${MAX_PIECE_BYTES}`);
-  return {
-    pieces,
-    scores: Float32Array.from(scores as number[]),
-    maxTokenLength: longest,
-    bosId,
-    eosId,
-    ...(eotId !== undefined ? { eotId } : {}),
-  };
-}
-
 function ggufSpecialIds(meta: Map<string, Value>): { bosId: number; eosId: number; eotId?: number } {
   const id = (k: string) => (meta.has(`tokenizer.ggml.${k}_token_id`) ? Number(meta.get(`tokenizer.ggml.${k}_token_id`)) : undefined);
   const eotId = id('eot');

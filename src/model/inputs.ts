@@ -135,8 +135,10 @@ export function encodePrompt(tokenizer: Tokenizer, prompt: Uint8Array, seqLen: n
   if (prompt.length > seqLen * 8 + 16) {
     throw new UsageError(`the prompt is ${prompt.length} bytes, more than the model's context of ${seqLen} tokens can hold`, 'shorten the prompt');
   }
-  checkPrompt(prompt);
+  // byte-level BPE reads invalid UTF-8 as U+FFFD (as its reference tokenizers do); llama2.c's encode needs valid text
+  if (!tokenizer.byteLevel) checkPrompt(prompt);
   const tokens = tokenizer.encode(prompt, true, false);
+  if (tokens.length === 0) throw new UsageError('the prompt is empty and this model starts no text with BOS', 'pass a prompt');
   if (tokens.length > seqLen) {
     throw new UsageError(`the prompt encodes to ${tokens.length} tokens, more than the model's context of ${seqLen}`, 'shorten the prompt');
   }

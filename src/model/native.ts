@@ -8,7 +8,10 @@ import { ByteOrderError, ModelFormatError } from '../errors.js';
 import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
 import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
-import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, headerField, layoutFor, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
+import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
+import { categoryRuns } from '../reference/unicode.js';
+import { JOINT_KEYS, type ChatJoints } from '../reference/chat.js';
+import { ENTRY_FIELDS, HEADER_FIELDS, MERGE_BYTES, NATIVE, TOKENIZER_KINDS, chatSection, headerField, layoutFor, tokenizerParts, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
 import { validateConfig, type ModelSource } from './source.js';
 
 export { NATIVE, planNative, type NativeEntry, type NativeLayout } from './format.js';
@@ -74,6 +77,7 @@ export class NativeWriter {
     const c = L.config;
     const le = this.order === 'little';
     const h = Buffer.alloc(NATIVE.headerBytes + L.entries.length * NATIVE.entryBytes);
+    const parts = tokenizerParts(vocab);
     encodeFields(
       h,
       0,
@@ -103,6 +107,16 @@ export class NativeWriter {
         tensorCount: L.entries.length,
         fileSize: L.size,
         targetId,
+        tokenizerKind: vocab.byteLevel ? 1 : 0,
+        preTokenizer: vocab.byteLevel ? PRE_TOKENIZERS.indexOf(vocab.byteLevel.pre) + 1 : 0,
+        ignoreMerges: vocab.byteLevel?.ignoreMerges ? 1 : 0,
+        addBos: vocab.addBos === false ? 0 : 1,
+        eotId: vocab.eotId ?? vocab.eosId,
+        mergeCount: parts.merges,
+        specialCount: parts.specials,
+        categoryRunCount: parts.runs,
+        chatBytes: parts.chat,
+        chatTrim: vocab.chat?.trim ? 1 : 0,
         reserved: 0,
       },
       le,
@@ -119,6 +133,15 @@ export class NativeWriter {
       t.write(p, at + 8, 'latin1');
       at += 8 + p.length;
     });
+    const put = (v: number) => {
+      if (le) t.writeUInt32LE(v, at);
+      else t.writeUInt32BE(v, at);
+      at += 4;
+    };
+    for (const m of sortedMerges(vocab)) m.forEach(put);
+    for (const id of specialOrder(vocab)) put(id);
+    if (parts.runs) (vocab.byteLevel!.runs ?? categoryRuns()).forEach(put);
+    chatSection(vocab, le).copy(t, at);
     writeSync(this.fd, t, 0, t.length, L.tokenizerOffset);
   }
 
@@ -160,6 +183,25 @@ export class NativeWriter {
   }
 }
 
+/** Merge records [left, right, rank, merged id], sorted by (left, right) for the engine's binary search. */
+function sortedMerges(vocab: Vocab): number[][] {
+  const m = vocab.byteLevel?.merges;
+  if (!m) return [];
+  const ids = new Map<string, number>();
+  vocab.pieces.forEach((p, id) => {
+    if (!ids.has(p)) ids.set(p, id);
+  });
+  const out: number[][] = [];
+  for (let r = 0; r < m.length / 2; r++) out.push([m[2 * r], m[2 * r + 1], r, ids.get(vocab.pieces[m[2 * r]] + vocab.pieces[m[2 * r + 1]])!]);
+  return out.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+}
+
+/** Special tokens in the order they are tried: longest first, ties by id. */
+function specialOrder(vocab: Vocab): number[] {
+  if (!vocab.byteLevel) return [];
+  return [...(vocab.specials ?? [])].sort((a, b) => vocab.pieces[b].length - vocab.pieces[a].length || a - b);
+}
+
 export interface NativeHeader {
   order: ByteOrder;
   targetId: string;
@@ -173,6 +215,16 @@ export interface NativeHeader {
   maxTokenLength: number;
   bosId: number;
   eosId: number;
+  eotId: number;
+  tokenizerKind: number;
+  preTokenizer: number;
+  ignoreMerges: boolean;
+  addBos: boolean;
+  mergeCount: number;
+  specialCount: number;
+  categoryRunCount: number;
+  chatBytes: number;
+  chatTrim: boolean;
   size: number;
 }
 
@@ -212,7 +264,14 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   if (u('sharedClassifier') > 1) throw corrupt(`header field sharedClassifier: ${u('sharedClassifier')} (must be 0 or 1)`);
   const maxTokenLength = u('maxTokenLength');
   if (maxTokenLength < 1 || maxTokenLength > 4096) throw corrupt(`header field maxTokenLength: ${maxTokenLength} (must be 1..4096)`);
-  for (const k of ['bosId', 'eosId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
+  if (u('tokenizerKind') >= TOKENIZER_KINDS.length) throw corrupt(`header field tokenizerKind: ${u('tokenizerKind')} (must be below ${TOKENIZER_KINDS.length})`);
+  const byteLevel = u('tokenizerKind') === 1;
+  if (byteLevel ? u('preTokenizer') < 1 || u('preTokenizer') > PRE_TOKENIZERS.length : u('preTokenizer') !== 0) throw corrupt(`header field preTokenizer: ${u('preTokenizer')} (1..${PRE_TOKENIZERS.length} for byte-level, 0 otherwise)`);
+  for (const k of ['ignoreMerges', 'addBos'] as const) if (u(k) > 1) throw corrupt(`header field ${k}: ${u(k)} (must be 0 or 1)`);
+  if (u('chatTrim') > 1) throw corrupt(`header field chatTrim: ${u('chatTrim')} (must be 0 or 1)`);
+  if (!byteLevel) for (const k of ['mergeCount', 'specialCount', 'categoryRunCount', 'chatBytes'] as const) if (u(k) !== 0) throw corrupt(`header field ${k}: ${u(k)} (must be 0 for a SentencePiece tokenizer)`);
+  if (u('mergeCount') > 0x7fffffff / MERGE_BYTES || u('specialCount') > config.vocabSize || u('categoryRunCount') > 0x110000) throw corrupt('header fields mergeCount, specialCount, categoryRunCount: more than the file can hold');
+  for (const k of ['bosId', 'eosId', 'eotId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
   // Everything else follows from these: the layout the writer produces, entry by entry, before any tensor is read.
   const sharedClassifier = u('sharedClassifier') === 1;
   let want: NativeLayout;
@@ -252,6 +311,16 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
     maxTokenLength,
     bosId: u('bosId'),
     eosId: u('eosId'),
+    eotId: u('eotId'),
+    tokenizerKind: u('tokenizerKind'),
+    preTokenizer: u('preTokenizer'),
+    ignoreMerges: u('ignoreMerges') === 1,
+    addBos: u('addBos') === 1,
+    mergeCount: u('mergeCount'),
+    specialCount: u('specialCount'),
+    categoryRunCount: u('categoryRunCount'),
+    chatBytes: u('chatBytes'),
+    chatTrim: u('chatTrim') === 1,
     size: u('fileSize'),
   };
 }
@@ -285,7 +354,7 @@ export function openNative(file: BinaryFile): ModelSource {
     pieces.push(tok.toString('latin1', at + 8, at + 8 + len));
     at += 8 + len;
   }
-  if (at !== tok.length) throw bad(`${tok.length - at} bytes after the last token`);
+  const vocab = readTokenizerParts(h, tok, at, pieces, scores, bad);
   const vector = (name: NativeTensorName, l: number) => (read(name, l) as { data: Float32Array }).data;
   // the engine's own RoPE tables, which carry any frequency scaling the source had
   const config: Config = { ...h.config, ropeTable: { cos: vector('rope_cos', 0), sin: vector('rope_sin', 0) } };
@@ -295,7 +364,7 @@ export function openNative(file: BinaryFile): ModelSource {
     config,
     sharedClassifier: h.sharedClassifier,
     storage: h.quant,
-    vocab: { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId },
+    vocab,
     tokenEmbedding: () => read('token_embedding', 0),
     layerVector: (name, l) => vector(name, l),
     layerMatrix: (name, l) => read(name, l),
@@ -303,4 +372,54 @@ export function openNative(file: BinaryFile): ModelSource {
     classifier: () => read(h.sharedClassifier ? 'token_embedding' : 'wcls', 0),
     close: () => file.close(),
   };
+}
+
+/** The tokenizer section past the pieces (docs/model-format.md), checked as the engine checks it. */
+function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: string[], scores: Float32Array, bad: (w: string) => ModelFormatError): Vocab {
+  const le = h.order === 'little';
+  const vocab: Vocab = { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId, eotId: h.eotId, addBos: h.addBos };
+  const want = h.mergeCount * MERGE_BYTES + (h.specialCount + h.categoryRunCount) * 4 + h.chatBytes;
+  if (tok.length - at !== want) throw bad(`${tok.length - at} bytes after the last token, the header's counts need ${want}`);
+  if (h.tokenizerKind !== 1) return vocab;
+  const u = (i: number) => (le ? tok.readUInt32LE(at + i * 4) : tok.readUInt32BE(at + i * 4));
+  const n = h.config.vocabSize;
+  const merges = new Uint32Array(h.mergeCount * 2);
+  const seen = new Uint8Array(h.mergeCount);
+  for (let i = 0; i < h.mergeCount; i++) {
+    const [l, r, rank, id] = [u(4 * i), u(4 * i + 1), u(4 * i + 2), u(4 * i + 3)];
+    if (l >= n || r >= n || id >= n || rank >= h.mergeCount || seen[rank]) throw bad(`merge ${i} is out of range or repeats a rank`);
+    if (i > 0 && (l < u(4 * i - 4) || (l === u(4 * i - 4) && r <= u(4 * i - 3)))) throw bad(`merge ${i} is out of (left, right) order`);
+    if (pieces[id] !== pieces[l] + pieces[r]) throw bad(`merge ${i} does not make the token it names`);
+    seen[rank] = 1;
+    merges[2 * rank] = l;
+    merges[2 * rank + 1] = r;
+  }
+  at += h.mergeCount * MERGE_BYTES;
+  const specials: number[] = [];
+  for (let i = 0; i < h.specialCount; i++) {
+    const id = u(i);
+    if (id >= n || (i > 0 && pieces[id].length > pieces[specials[i - 1]].length)) throw bad(`special token ${i} is out of range or out of order`);
+    specials.push(id);
+  }
+  at += h.specialCount * 4;
+  const runs = new Uint32Array(h.categoryRunCount);
+  for (let i = 0; i < runs.length; i++) {
+    runs[i] = u(i);
+    if (runs[i] >>> 2 > 0x10ffff || (i === 0 ? runs[i] >>> 2 !== 0 : runs[i] >>> 2 <= runs[i - 1] >>> 2)) throw bad(`Unicode class run ${i} is not ascending from U+0000`);
+  }
+  at += h.categoryRunCount * 4;
+  let chat: ChatJoints | undefined;
+  if (h.chatBytes > 0) {
+    const joints: Record<string, string> = {};
+    for (const k of JOINT_KEYS) {
+      if (at + 4 > tok.length) throw bad('the chat joints end early');
+      const n = le ? tok.readUInt32LE(at) : tok.readUInt32BE(at);
+      if (n > tok.length - at - 4) throw bad(`chat joint ${k} is longer than the section`);
+      joints[k] = tok.toString('utf8', at + 4, at + 4 + n);
+      at += 4 + n;
+    }
+    if (at !== tok.length) throw bad('bytes after the chat joints');
+    chat = { ...(joints as Omit<ChatJoints, 'trim'>), trim: h.chatTrim };
+  }
+  return { ...vocab, chat, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges, runs } };
 }

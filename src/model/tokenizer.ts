@@ -1,7 +1,8 @@
-/** llama2.c tokenizer.bin: u32 max_token_length, then per token: f32 score, i32 length, bytes. */
+/** llama2.c tokenizer.bin (u32 max_token_length, then per token: f32 score, i32 length, bytes), or a Hugging Face tokenizer.json. */
 import { TokenizerError } from '../errors.js';
 import type { Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
+import { isTokenizerJson, readTokenizerJson } from './tokenizer-json.js';
 
 const MAX_TOKENIZER_BYTES = 64 << 20;
 
@@ -12,6 +13,7 @@ export function readTokenizer(path: string, vocabSize: number): Vocab {
       throw new TokenizerError(`${path}: ${file.size} bytes is too large for a tokenizer`, 'pass a llama2.c tokenizer.bin');
     }
     const buf = Buffer.from(file.read(0, file.size));
+    if (isTokenizerJson(buf)) return readTokenizerJson(path, buf, vocabSize);
     if (buf.length < 4) throw new TokenizerError(`${path}: truncated tokenizer (${buf.length} bytes)`, 'pass a complete llama2.c tokenizer.bin');
     const maxTokenLength = buf.readUInt32LE(0);
     if (maxTokenLength === 0 || maxTokenLength > 4096) {

@@ -73,9 +73,9 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const dequantized = isIntKind(emb.kind) ? c.vocabSize * c.dim * 4 : 0;
   const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
   const resident = entryBytes(emb) + wcls + dequantized + layers;
-  const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 8);
+  const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 12);
   const fixed = small + stateBytes(layout) + tokEstimate;
-  const tokenizer = vocab.pieces.reduce((n, p) => n + p.length + 1, 0) + c.vocabSize * (2 * pointerBytes + 8);
+  const tokenizer = tokEstimate;
   const base: MemoryPart[] = [
     { name: 'norms, RoPE tables, matrix headers', bytes: small },
     { name: 'KV cache', bytes: kvCacheBytes(layout) },

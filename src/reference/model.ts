@@ -1,3 +1,6 @@
+import type { ChatJoints } from './chat.js';
+import type { PreTokenizer } from './pretokenize.js';
+
 /**
  * The in-memory model the reference forward pass runs on. Shapes follow
  * llama2.c: a matrix W of `rows x cols` computes W @ x for x of length cols.
@@ -87,8 +90,26 @@ export interface Vocab {
   maxTokenLength: number;
   bosId: number;
   eosId: number;
-  /** End of turn, where the vocabulary has one apart from EOS (Llama 3's <|eot_id|>). */
+  /** End-of-turn id: generation stops at it as at EOS (eosId when the model has none). */
   eotId?: number;
+  /** Ids matched whole in the text (special and added tokens), never split; printed as nothing. */
+  specials?: number[];
+  /** Whether encoding starts with BOS (llama2.c always; GPT-2 style tokenizers may not). */
+  addBos?: boolean;
+  /** The model's chat template reduced to joints (byte-level models). */
+  chat?: ChatJoints;
+  /** Present for byte-level BPE: pieces are then raw bytes. */
+  byteLevel?: ByteLevel;
+}
+
+/** Byte-level BPE: the pre-tokenizer, the merges in rank order, and whether a whole piece in the vocabulary skips merging. */
+export interface ByteLevel {
+  pre: PreTokenizer;
+  /** [left id, right id] per merge, lowest rank (first merged) first. */
+  merges: Uint32Array;
+  ignoreMerges: boolean;
+  /** Unicode class runs (unicode.ts) the scanner uses: a model.rtr's own; else this Node's. */
+  runs?: Uint32Array;
 }
 
 export function headSize(c: Config): number {

@@ -2,13 +2,19 @@
  * llama2.c's BPE tokenizer: `encode`, `decode` and `safe_printf`, byte for byte.
  * Pieces are byte strings (latin1: one char per byte), so lookups compare bytes as strcmp does.
  */
+import { ByteLevelBpe } from './bpe.js';
 import type { Vocab } from './model.js';
+import { utf8SequenceLength } from './unicode.js';
 
 export class Tokenizer {
   private readonly lookup = new Map<string, number>();
   private readonly bytePieces: string[] = [];
+  private readonly bpe: ByteLevelBpe | undefined;
+  private readonly hidden: Set<number>;
 
   constructor(readonly vocab: Vocab) {
+    this.bpe = vocab.byteLevel ? new ByteLevelBpe(vocab) : undefined;
+    this.hidden = new Set(vocab.byteLevel ? (vocab.specials ?? []) : []);
     // bsearch over a sorted vocab finds some id for a duplicated piece; we take the first.
     vocab.pieces.forEach((piece, id) => {
       if (!this.lookup.has(piece)) this.lookup.set(piece, id);
@@ -26,6 +32,7 @@ export class Tokenizer {
 
   /** Encode UTF-8 bytes: optional BOS, dummy-prefix space, code points, byte fallback (+3), greedy merges by score. */
   encode(text: Uint8Array, bos: boolean, eos: boolean): number[] {
+    if (this.bpe) return [...this.bpe.encode(text, bos && this.vocab.addBos !== false, true), ...(eos ? [this.vocab.eosId] : [])];
     const tokens: number[] = [];
     if (bos) tokens.push(this.vocab.bosId);
     if (text.length > 0) {
@@ -64,8 +71,19 @@ export class Tokenizer {
     return tokens;
   }
 
+  /** Byte-level pieces are printed through a Utf8Printer; llama2.c's pieces through printableBytes. */
+  get byteLevel(): boolean {
+    return this.bpe !== undefined;
+  }
+
+  /** Generation ends at these, as at BOS: EOS and the end-of-turn token. */
+  isStop(token: number): boolean {
+    return token === this.vocab.bosId || token === this.vocab.eosId || token === (this.vocab.eotId ?? this.vocab.eosId);
+  }
+
   /** The piece printed for `token` after `prevToken`: no leading space after BOS, `<0xXX>` as the raw byte. */
   decode(prevToken: number, token: number): string {
+    if (this.bpe) return this.hidden.has(token) ? '' : this.vocab.pieces[token];
     let piece = this.vocab.pieces[token];
     if (prevToken === this.vocab.bosId && piece.startsWith(' ')) piece = piece.slice(1);
     const m = /^<0x([0-9A-Fa-f]{1,2})/.exec(piece);
@@ -87,3 +105,56 @@ export function printableBytes(piece: string): Uint8Array {
   }
   return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
 }
+
+/**
+ * Prints only whole UTF-8 characters: a sequence split across tokens waits for its last byte; a
+ * sequence that breaks off prints as U+FFFD, as TextDecoder reads it, so a console never gets
+ * half a character. The engine's printer is the same.
+ */
+export class Utf8Printer {
+  private pending: number[] = [];
+  private need = 0;
+
+  push(bytes: Uint8Array): Uint8Array {
+    const out: number[] = [];
+    for (const b of bytes) this.byte(b, out);
+    return Uint8Array.from(out);
+  }
+
+  private byte(b: number, out: number[]): void {
+    if (this.need > 0) {
+      const lower = this.pending.length === 1 ? secondLower(this.pending[0]) : 0x80;
+      const upper = this.pending.length === 1 ? secondUpper(this.pending[0]) : 0xbf;
+      if (b >= lower && b <= upper) {
+        this.pending.push(b);
+        if (this.pending.length === this.need) {
+          out.push(...this.pending);
+          this.pending = [];
+          this.need = 0;
+        }
+        return;
+      }
+      out.push(0xef, 0xbf, 0xbd);
+      this.pending = [];
+      this.need = 0;
+    }
+    const n = utf8SequenceLength(b);
+    if (n === 1) out.push(b);
+    else if (n === 0) out.push(0xef, 0xbf, 0xbd);
+    else {
+      this.pending = [b];
+      this.need = n;
+    }
+  }
+
+  /** At the end of the output: a sequence left open prints as U+FFFD. */
+  flush(): Uint8Array {
+    const open = this.need > 0;
+    this.pending = [];
+    this.need = 0;
+    return open ? Uint8Array.of(0xef, 0xbf, 0xbd) : new Uint8Array(0);
+  }
+}
+
+const secondLower = (lead: number) => (lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80);
+const secondUpper = (lead: number) => (lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf);

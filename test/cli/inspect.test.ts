@@ -41,11 +41,11 @@ describe('retro inspect', () => {
     for (const p of r.plans) expect(p.verdict).toBe('fits');
   });
 
-  it('a Llama 3 vocabulary retro cannot tokenize yet is described, and plan says why it cannot run', async () => {
+  it('a Llama 3 (byte-level BPE) vocabulary is described and planned', async () => {
     const r = await inspectJson(model('gguf/l3t-q4_k_m.gguf'));
     expect(r.sharedClassifier).toBe(true);
-    expect(r.tokenizer).toMatchObject({ kind: 'gpt2', size: 128256, bosId: 128000, chatTemplate: true, readable: false });
-    for (const p of r.plans) expect(p.verdict).toBe('cannot plan');
+    expect(r.tokenizer).toMatchObject({ kind: 'gpt2', size: 128256, bosId: 128000, chatTemplate: true, readable: true });
+    for (const p of r.plans) expect(p.verdict).not.toBe('cannot plan');
   });
 
   it('a Hugging Face folder, and the text form', async () => {

@@ -95,3 +95,31 @@ export function setKv(g: GgufParts, kv: GgufKv): GgufParts {
   else kvs.push(kv);
   return { ...g, kvs };
 }
+
+/** The metadata values of a GGUF file, decoded (strings, numbers, booleans, flat arrays), without reading its tensors. */
+export function ggufMetadata(b: Buffer): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const kv of splitGguf(b).kvs) {
+    let p = 0;
+    const v = kv.value;
+    const one = (t: number): unknown => {
+      const at = p;
+      if (t === 8) {
+        const n = Number(v.readBigUInt64LE(at));
+        p += 8 + n;
+        return v.toString('utf8', at + 8, at + 8 + n);
+      }
+      p += SCALAR[t];
+      return [v.readUInt8, v.readInt8, v.readUInt16LE, v.readInt16LE, v.readUInt32LE, v.readInt32LE, v.readFloatLE, (o: number) => v.readUInt8(o) !== 0].map((f) => f.bind(v))[t]?.(at) ?? Number(t === 10 ? v.readBigUInt64LE(at) : v.readBigInt64LE(at));
+    };
+    if (kv.type === 9) {
+      const et = v.readUInt32LE(0);
+      const n = Number(v.readBigUInt64LE(4));
+      p = 12;
+      const arr: unknown[] = new Array(n);
+      for (let i = 0; i < n; i++) arr[i] = one(et);
+      out.set(kv.key, arr);
+    } else out.set(kv.key, one(kv.type));
+  }
+  return out;
+}

@@ -69,10 +69,10 @@ describe('llama variants retro does not implement are refused by name', () => {
   const vec = (name: string, n: number) => f32Tensor(name, 1, n, new Float32Array(n));
 
   it('another architecture', () => refusal('qwen2', { kvs: [['general.architecture', 'str', 'qwen2']] }, /architecture is "qwen2", only "llama" is supported/));
-  it('bias vectors', () => refusal('bias', { tensors: [vec('blk.0.attn_q.bias', 256)] }, /tensor blk\.0\.attn_q\.bias means bias vectors, which retro does not implement/));
-  it('QK-norm', () => refusal('qknorm', { tensors: [vec('blk.0.attn_k_norm.weight', 64)] }, /blk\.0\.attn_k_norm\.weight means QK-norm/));
+  it('bias vectors', () => refusal('bias', { tensors: [vec('blk.0.attn_q.bias', 256)] }, /tensor "blk\.0\.attn_q\.bias" means bias vectors, which retro does not implement/));
+  it('QK-norm', () => refusal('qknorm', { tensors: [vec('blk.0.attn_k_norm.weight', 64)] }, /blk\.0\.attn_k_norm\.weight" means QK-norm/));
   it('mixture of experts', () => refusal('moe', { kvs: [['llama.expert_count', 'u32', 8]] }, /8 experts \(mixture of experts\), which retro does not implement/));
-  it('a tensor no llama layer has', () => refusal('extra', { tensors: [vec('blk.0.mystery.weight', 8)] }, /tensor blk\.0\.mystery\.weight is not part of the llama layers retro runs/));
+  it('a tensor no llama layer has', () => refusal('extra', { tensors: [vec('blk.0.mystery.weight', 8)] }, /tensor "blk\.0\.mystery\.weight" is not part of the llama layers retro runs/));
   it('YaRN / linear RoPE scaling', () => refusal('yarn', { kvs: [['llama.rope.scaling.type', 'str', 'yarn']] }, /RoPE scaling "yarn", which retro does not implement/));
   it('partial rotary', () => refusal('partial', { kvs: [['llama.rope.dimension_count', 'u32', 32]] }, /RoPE on 32 of 64 head dimensions \(partial rotary\)/));
   it('value heads unlike key heads', () =>

