@@ -39,7 +39,7 @@ typedef unsigned char u8;
 #define RT_MAX_ALLOC 2147483647UL
 #define RT_DEFAULT_BUDGET_MB 446
 #define RT_DEFAULT_STREAM 0
-#define RT_DEFAULT_THREADS 1
+#define RT_DEFAULT_THREADS 6
 #define RT_PARALLEL_MIN 262144L /* multiply-adds below which work stays on one thread */
 
 static void die(const char *what, const char *detail, const char *fix) {
@@ -84,6 +84,116 @@ static void rt_aligned_free(void *p) {
 
 
 
+/* threads: libxenon's own threads (threads/threads.h, threads/mutex.h), one worker pinned to each
+ * hardware thread 1..5 (3 cores x 2 threads), part 0 on the calling thread. Written from
+ * libxenon's public headers and compiled only by xenon-gcc on the machine's toolchain
+ * (-DLIBXENON); the emulated stand-ins use the POSIX pool, and any other compile of this file
+ * falls back to one thread. Each part computes whole rows or heads, exactly as one thread would,
+ * so the result does not depend on the number of threads. libxenon has no condition variable:
+ * workers poll a generation counter under a mutex (whose lock orders the memory accesses), which
+ * costs nothing here, where each worker has a hardware thread of its own. */
+#ifdef LIBXENON
+#include <threads/threads.h>
+#include <threads/mutex.h>
+
+#define RT_MAX_THREADS 6
+#define RT_THREAD_STACK (256 * 1024)
+
+static int rt_threads = 1;
+static PTHREAD rt_workers[RT_MAX_THREADS];
+static MUTEX *rt_lock;
+static void (*rt_job)(void *ctx, int part, int parts);
+static void *rt_job_ctx;
+static unsigned long rt_generation;
+static int rt_pending;
+static int rt_alive;
+static int rt_quit;
+
+/* thread_create takes the entry point as a void pointer */
+typedef union {
+    thread_proc proc;
+    void *ptr;
+} RtEntry;
+
+static int rt_worker(void *arg) {
+    int part = (int)(size_t)arg;
+    unsigned long seen = 0;
+    for (;;) {
+        int run = 0, quit;
+        mutex_acquire(rt_lock, INFINITE);
+        quit = rt_quit;
+        if (!quit && rt_generation != seen) {
+            seen = rt_generation;
+            run = 1;
+        }
+        if (quit) rt_alive--;
+        mutex_release(rt_lock);
+        if (quit) return 0;
+        if (!run) continue;
+        rt_job(rt_job_ctx, part, rt_threads);
+        mutex_acquire(rt_lock, INFINITE);
+        rt_pending--;
+        mutex_release(rt_lock);
+    }
+}
+
+/* Starts n - 1 workers, created suspended so that all see the final count; returns how many
+ * threads run (fewer if libxenon refuses some). */
+static int rt_threads_start(int n) {
+    RtEntry entry;
+    int i;
+    if (n > RT_MAX_THREADS) n = RT_MAX_THREADS;
+    if (n <= 1) return rt_threads = 1;
+    threading_init();
+    if ((rt_lock = mutex_create(1)) == NULL) return rt_threads = 1;
+    entry.proc = rt_worker;
+    for (i = 1; i < n; i++) {
+        rt_workers[i] = thread_create(entry.ptr, RT_THREAD_STACK, (void *)(size_t)i, THREAD_FLAG_CREATE_SUSPENDED);
+        if (rt_workers[i] == NULL) break;
+        thread_set_processor(rt_workers[i], (unsigned int)i);
+    }
+    rt_threads = i;
+    rt_alive = i - 1;
+    for (i = 1; i < rt_threads; i++) thread_resume(rt_workers[i]);
+    return rt_threads;
+}
+
+static void rt_threads_stop(void) {
+    int i, alive = 1;
+    if (rt_threads == 1) return;
+    mutex_acquire(rt_lock, INFINITE);
+    rt_quit = 1;
+    mutex_release(rt_lock);
+    while (alive > 0) {
+        mutex_acquire(rt_lock, INFINITE);
+        alive = rt_alive;
+        mutex_release(rt_lock);
+    }
+    for (i = 1; i < rt_threads; i++) thread_close(rt_workers[i]);
+    mutex_destroy(rt_lock);
+    rt_threads = 1;
+}
+
+static void rt_parallel(void (*fn)(void *ctx, int part, int parts), void *ctx) {
+    int left = 1;
+    if (rt_threads == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    mutex_acquire(rt_lock, INFINITE);
+    rt_job = fn;
+    rt_job_ctx = ctx;
+    rt_pending = rt_threads - 1;
+    rt_generation++;
+    mutex_release(rt_lock);
+    fn(ctx, 0, rt_threads);
+    while (left > 0) {
+        mutex_acquire(rt_lock, INFINITE);
+        left = rt_pending;
+        mutex_release(rt_lock);
+    }
+}
+#else
 /* threads: none on this machine; every part runs in turn on the one core. */
 static int rt_threads = 1;
 
@@ -98,6 +208,8 @@ static void rt_threads_stop(void) {
 static void rt_parallel(void (*fn)(void *ctx, int part, int parts), void *ctx) {
     fn(ctx, 0, 1);
 }
+
+#endif
 
 
 /* size_t arithmetic that cannot wrap on a 32-bit size_t */
