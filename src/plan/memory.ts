@@ -47,7 +47,8 @@ function stateBytes(layout: FileLayout): number {
   const gs = isIntKind(layout.quant) ? layout.groupSize : 32;
   const cache = c.nLayers * c.seqLen * kv;
   const floats = c.dim * 4 + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(c.dim, gs) + groupsPerRow(c.hiddenDim, gs);
-  return floats * 4 + c.dim + c.hiddenDim + c.vocabSize * 8;
+  // xq and hq: int8 values and the int16 copy a kernel's prepare_q8 fills
+  return floats * 4 + 3 * (c.dim + c.hiddenDim) + c.vocabSize * 8;
 }
 
 export function kvCacheBytes(layout: FileLayout): number {

@@ -83,7 +83,7 @@ describe('C89 compile matrix', () => {
   it('the SIMD kernels are in the SIMD builds and -DRT_SCALAR leaves them out', async () => {
     if (!haveTools('powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'i686-linux-gnu-gcc', 'i686-linux-gnu-objdump')) return;
     for (const [cmd, objdump, t, extra, insn] of [
-      ['powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'powerbook-g4', ['-mcpu=7450', '-maltivec'], /\bvmsumshm\b/],
+      ['powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'powerbook-g4', ['-mcpu=7450', '-maltivec'], /\bvmsummbm\b/],
       ['i686-linux-gnu-gcc', 'i686-linux-gnu-objdump', 'win98-pentium2', ['-march=pentium2', '-mmmx', '-mno-sse'], /\bpmaddwd\b/],
     ] as const) {
       for (const scalar of [false, true]) {

@@ -21,7 +21,7 @@ export function targetVerify(target: string): void {
     ['stories260K q8, seeded sampling', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', temperature: 1, seed: 42n }],
     ['stories260K q4 (hidden_dim 172: ragged groups, odd nibbles), greedy', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q4' }],
     ['synthetic_v0 f32 (unshared classifier)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin') }],
-    ['synthetic_v0 q8 (dim 128 = four groups: the two-row SIMD path)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), quant: 'q8', steps: 24 }],
+    ['synthetic_v0 q8 (dim 128 = four groups: the four-row SIMD path)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), quant: 'q8', steps: 24 }],
     ['synthetic_v0 q4 (aligned rows: the SIMD nibble path)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), quant: 'q4', steps: 24 }],
     ['synthetic_v2_q8 q8 (group size 64 passed through)', { model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64 }],
     ['streamed stories260K f32 (a 1 MB budget forces streaming)', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), ramBudgetMb: 1 }],

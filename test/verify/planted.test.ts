@@ -73,13 +73,13 @@ describe('planted bugs fail verify', () => {
 });
 
 describe('a bug planted in a SIMD kernel fails the SIMD runs and only them', () => {
-  // synthetic_v0: dim 128 is four groups of 32, so rows take the two-row, four-group AltiVec path.
-  it('AltiVec q8: one half of a row pair dropped from vec_msum', async () => {
+  // synthetic_v0: dim 128 is four groups of 32, so rows take the four-row vec_msum AltiVec path.
+  it('AltiVec q8: the second 16 columns of a step dropped for one row of four', async () => {
     if (!haveTools('powerpc-linux-gnu-gcc', 'qemu-ppc')) return;
     const g4 = loadProfile('powerbook-g4');
     const b = join(dir, 'g4-simd-bug');
     await runBuild({ target: 'powerbook-g4', model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, out: b, compile: true });
-    replaceIn(join(b, 'retro.c'), '                a1 = vec_msum(vec_unpackl(w1), xl, a1);\n', '');
+    replaceIn(join(b, 'retro.c'), '        a1 = vec_msum(x1, vec_xor(RT_U8V(r1 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r1 + j), flip), a1)); \\\n', '        a1 = vec_msum(x0, vec_xor(RT_U8V(r1 + j), flip), a1); \\\n');
     await compile(g4.cross[0], join(b, 'retro.c'), join(b, g4.cross[0].output), b);
     const r = await runVerify(verifyRequest('powerbook-g4', { bundle: b, steps: 24 }));
     expect(r.pass).toBe(false);

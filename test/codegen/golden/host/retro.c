@@ -261,6 +261,7 @@ typedef struct {
 typedef struct {
     i8 *q;    /* (n) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
+    short *w; /* (n) the same values widened to int16, in the order a kernel's prepare_q8 wants */
 } QuantizedVector;
 
 typedef struct {
@@ -657,11 +658,13 @@ static void dequantize_into(float *out, const Matrix *m) {
 static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, const char *what) {
     qv->q = (i8 *)xalloc((size_t)n, what);
     qv->s = (float *)xalloc(mul_size((size_t)((n + group_size - 1) / group_size), sizeof(float), what), what);
+    qv->w = (short *)xalloc(mul_size((size_t)n, sizeof(short), what), what);
 }
 
 static void free_quantized_vector(QuantizedVector *qv) {
     xfree(qv->q);
     xfree(qv->s);
+    xfree(qv->w);
 }
 
 static void build_run_state(RunState *s, const Config *p, int group_size) {
@@ -718,7 +721,7 @@ static size_t state_bytes(const Config *p, int group_size) {
     size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), kv_dim, "kv cache");
     size_t floats_n = (size_t)p->dim * 4 + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
     size_t gd = (size_t)((p->dim + group_size - 1) / group_size), gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + (size_t)p->dim + (size_t)p->hidden_dim + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + ((size_t)p->dim + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
 /* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
@@ -1191,13 +1194,17 @@ static void softmax(float *x, int size) {
     for (i = 0; i < size; i++) x[i] /= sum;
 }
 
-/* A rounded value to int8 as the TS reference's Int8Array stores it: NaN (from NaN or infinite
- * activations) becomes 0, anything else wraps modulo 256, never an undefined conversion. |v| stays
- * below 2^24 here (x / scale with scale = max|x| / 127), so the long conversion is defined. */
-static i8 to_i8(double v) {
+/* qv rounded half away from zero and stored as the TS reference's Int8Array stores it: NaN (from
+ * NaN or infinite activations) becomes 0, anything else wraps modulo 256, never an undefined
+ * conversion. Done in float (|qv| + 0.5 in double is not exact under x87 single precision): the
+ * truncation and a - n are exact, and |qv| stays below 2^24 here (x / scale with scale =
+ * max|x| / 127), so the long conversion is defined. No libm call per value. */
+static i8 round_i8(float qv) {
+    float a = qv < 0.0f ? -qv : qv;
+    long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0 */
     int b;
-    if (!(v > -16777216.0 && v < 16777216.0)) return 0;
-    b = (int)((unsigned long)(long)v & 255UL);
+    if (a - (float)n >= 0.5f) n++;
+    b = (int)((unsigned long)(qv < 0.0f ? -n : n) & 255UL);
     return (i8)(b >= 128 ? b - 256 : b);
 }
 
@@ -1217,13 +1224,8 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
         scale = wmax / 127.0f;
         qx->s[g] = scale;
         for (i = start; i < end; i++) {
-            /* round half away from zero without double (floor(qv + 0.5) in double is not exact
-             * under x87 single precision): the truncation and qv - n are exact */
             float qv = scale == 0.0f ? 0.0f : x[i] / scale;
-            float a = qv < 0.0f ? -qv : qv;
-            long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0, as the reference's Int8Array stores it */
-            if (a - (float)n >= 0.5f) n++;
-            qx->q[i] = to_i8((double)(qv < 0.0f ? -n : n));
+            qx->q[i] = round_i8(qv);
         }
     }
 }
@@ -1330,6 +1332,9 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
 #ifndef RT_SIMD_MATMUL_Q4
 #define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
 #endif
+#ifndef RT_SIMD_PREPARE_Q8
+#define RT_SIMD_PREPARE_Q8 prepare_none
+#endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
 typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
@@ -1337,12 +1342,21 @@ typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w)
 static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
 static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
+
+/* What a q8 kernel does once per quantized x, before the rows are split across the threads. */
+typedef void (*PrepareQ8)(QuantizedVector *x, int n);
+static void prepare_none(QuantizedVector *x, int n) {
+    (void)x;
+    (void)n;
+}
+static PrepareQ8 prepare_q8 = RT_SIMD_PREPARE_Q8;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
     matmul_q4 = matmul_q4_scalar;
+    prepare_q8 = prepare_none;
     kernel_name = "scalar";
 }
 
@@ -1372,14 +1386,18 @@ static void matmul_part(void *ctx, int part, int parts) {
 }
 
 /* W (d, n) @ x (n) -> xout (d), rows split across the threads; q8 and q4 weights quantize x to
- * int8 first, as runq does */
-static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
+ * int8 first, as runq does, unless `quantized` says scratch already holds this x quantized for a
+ * matrix of the same width and group size (wk and wv after wq, w3 after w1). */
+static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch, int quantized) {
     MatmulJob job;
     job.xout = xout;
     job.x = x;
     job.w = w;
     job.xq = scratch;
-    if (w->kind != RT_F32) quantize(scratch, x, w->cols, w->group_size);
+    if (w->kind != RT_F32 && !quantized) {
+        quantize(scratch, x, w->cols, w->group_size);
+        if (w->kind == RT_Q8) prepare_q8(scratch, w->cols);
+    }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
     else rt_parallel(matmul_part, &job);
@@ -1421,7 +1439,7 @@ static void classify(Transformer *t, const float *x) {
     size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c->kind, c->cols);
     size_t row_scales = (size_t)groups * 4;
     if (!st->on) {
-        matmul(s->logits, x, c, &s->xq);
+        matmul(s->logits, x, c, &s->xq, 0);
         return;
     }
     rows_per = (int)((st->bytes - 2 * RT_ALIGN) / (row_data + row_scales));
@@ -1439,7 +1457,7 @@ static void classify(Transformer *t, const float *x) {
             read_at(&t->file, c->scale_offset + (u32)r0 * (u32)row_scales, chunk.s, (size_t)n * row_scales, "classifier");
         }
         st->read += (unsigned long)(data + (size_t)n * row_scales);
-        matmul(s->logits + r0, x, &chunk, &s->xq);
+        matmul(s->logits + r0, x, &chunk, &s->xq, r0 > 0);
     }
 }
 
@@ -1505,9 +1523,9 @@ static float *forward(Transformer *t, int token, int pos) {
         size_t loff = (size_t)l * p->seq_len * kv_dim;
         if (t->stream.on) stream_layer(t, l, 0);
         rmsnorm(s->xb, x, w->rms_att_weight + (size_t)l * dim, dim, p->norm_eps);
-        matmul(s->q, s->xb, &w->wq[l], &s->xq);
-        matmul(s->k, s->xb, &w->wk[l], &s->xq);
-        matmul(s->v, s->xb, &w->wv[l], &s->xq);
+        matmul(s->q, s->xb, &w->wq[l], &s->xq, 0);
+        matmul(s->k, s->xb, &w->wk[l], &s->xq, 1);
+        matmul(s->v, s->xb, &w->wv[l], &s->xq, 1);
         rope(s->q, s->k, pos, p, w);
         memcpy(s->key_cache + loff + (size_t)pos * kv_dim, s->k, (size_t)kv_dim * sizeof(float));
         memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
@@ -1518,13 +1536,13 @@ static float *forward(Transformer *t, int token, int pos) {
         if ((long)(pos + 1) * dim < RT_PARALLEL_MIN) attention_part(&att_job, 0, 1);
         else rt_parallel(attention_part, &att_job);
 
-        matmul(s->xb2, s->xb, &w->wo[l], &s->xq);
+        matmul(s->xb2, s->xb, &w->wo[l], &s->xq, 0);
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
 
         if (t->stream.on) stream_layer(t, l, 1);
         rmsnorm(s->xb, x, w->rms_ffn_weight + (size_t)l * dim, dim, p->norm_eps);
-        matmul(s->hb, s->xb, &w->w1[l], &s->xq);
-        matmul(s->hb2, s->xb, &w->w3[l], &s->xq);
+        matmul(s->hb, s->xb, &w->w1[l], &s->xq, 0);
+        matmul(s->hb2, s->xb, &w->w3[l], &s->xq, 1);
         for (i = 0; i < hidden_dim; i++) {
             float val = s->hb[i];
             float e = rt_expf(-val);
@@ -1533,7 +1551,7 @@ static float *forward(Transformer *t, int token, int pos) {
             val *= s->hb2[i];
             s->hb[i] = val;
         }
-        matmul(s->xb, s->hb, &w->w2[l], &s->hq);
+        matmul(s->xb, s->hb, &w->w2[l], &s->hq, 0);
         for (i = 0; i < dim; i++) x[i] += s->xb[i];
     }
 

@@ -199,6 +199,7 @@ typedef struct {
 typedef struct {
     i8 *q;    /* (n) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
+    short *w; /* (n) the same values widened to int16, in the order a kernel's prepare_q8 wants */
 } QuantizedVector;
 
 typedef struct {
@@ -595,11 +596,13 @@ static void dequantize_into(float *out, const Matrix *m) {
 static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, const char *what) {
     qv->q = (i8 *)xalloc((size_t)n, what);
     qv->s = (float *)xalloc(mul_size((size_t)((n + group_size - 1) / group_size), sizeof(float), what), what);
+    qv->w = (short *)xalloc(mul_size((size_t)n, sizeof(short), what), what);
 }
 
 static void free_quantized_vector(QuantizedVector *qv) {
     xfree(qv->q);
     xfree(qv->s);
+    xfree(qv->w);
 }
 
 static void build_run_state(RunState *s, const Config *p, int group_size) {
@@ -656,7 +659,7 @@ static size_t state_bytes(const Config *p, int group_size) {
     size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), kv_dim, "kv cache");
     size_t floats_n = (size_t)p->dim * 4 + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
     size_t gd = (size_t)((p->dim + group_size - 1) / group_size), gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + (size_t)p->dim + (size_t)p->hidden_dim + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + ((size_t)p->dim + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
 /* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
@@ -1129,13 +1132,17 @@ static void softmax(float *x, int size) {
     for (i = 0; i < size; i++) x[i] /= sum;
 }
 
-/* A rounded value to int8 as the TS reference's Int8Array stores it: NaN (from NaN or infinite
- * activations) becomes 0, anything else wraps modulo 256, never an undefined conversion. |v| stays
- * below 2^24 here (x / scale with scale = max|x| / 127), so the long conversion is defined. */
-static i8 to_i8(double v) {
+/* qv rounded half away from zero and stored as the TS reference's Int8Array stores it: NaN (from
+ * NaN or infinite activations) becomes 0, anything else wraps modulo 256, never an undefined
+ * conversion. Done in float (|qv| + 0.5 in double is not exact under x87 single precision): the
+ * truncation and a - n are exact, and |qv| stays below 2^24 here (x / scale with scale =
+ * max|x| / 127), so the long conversion is defined. No libm call per value. */
+static i8 round_i8(float qv) {
+    float a = qv < 0.0f ? -qv : qv;
+    long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0 */
     int b;
-    if (!(v > -16777216.0 && v < 16777216.0)) return 0;
-    b = (int)((unsigned long)(long)v & 255UL);
+    if (a - (float)n >= 0.5f) n++;
+    b = (int)((unsigned long)(qv < 0.0f ? -n : n) & 255UL);
     return (i8)(b >= 128 ? b - 256 : b);
 }
 
@@ -1155,13 +1162,8 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
         scale = wmax / 127.0f;
         qx->s[g] = scale;
         for (i = start; i < end; i++) {
-            /* round half away from zero without double (floor(qv + 0.5) in double is not exact
-             * under x87 single precision): the truncation and qv - n are exact */
             float qv = scale == 0.0f ? 0.0f : x[i] / scale;
-            float a = qv < 0.0f ? -qv : qv;
-            long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0, as the reference's Int8Array stores it */
-            if (a - (float)n >= 0.5f) n++;
-            qx->q[i] = to_i8((double)(qv < 0.0f ? -n : n));
+            qx->q[i] = round_i8(qv);
         }
     }
 }
@@ -1267,11 +1269,6 @@ typedef union {
     float f[4];
 } VecF;
 
-typedef union {
-    __vector signed int v;
-    i32 i[4];
-} VecI;
-
 static float hsum_altivec(__vector float a) {
     VecF u;
     a = vec_add(a, vec_sld(a, a, 8));
@@ -1315,28 +1312,20 @@ static void matmul_f32_altivec(float *xout, const float *x, const float *w, int 
     }
 }
 
-/* q8: 16 int8 products per step, widened to int16 and summed with vec_msum; rows that start
- * off a 16-byte boundary are realigned with vec_perm. Four groups are summed across lanes
- * together. Integer sums are exact and the float steps run in the scalar order, so the result
- * is bit for bit the scalar kernel's. */
-static __vector signed int dot_q8_altivec(const i8 *wp, const i8 *xp, int len, int aligned, __vector signed int acc) {
-    __vector unsigned char perm = vec_lvsl(0, (const unsigned char *)wp);
-    __vector signed char lo = vec_ld(0, (const signed char *)wp);
-    int j;
-    for (j = 0; j < len; j += 16) {
-        __vector signed char wv, xv = vec_ld(j, (const signed char *)xp);
-        if (aligned) {
-            wv = vec_ld(j, (const signed char *)wp);
-        } else {
-            __vector signed char hi = vec_ld(j + 16, (const signed char *)wp);
-            wv = vec_perm(lo, hi, perm);
-            lo = hi;
-        }
-        acc = vec_msum(vec_unpackh(wv), vec_unpackh(xv), acc);
-        acc = vec_msum(vec_unpackl(wv), vec_unpackl(xv), acc);
-    }
-    return acc;
-}
+/* The integer kernels: vec_msum multiplies 16 signed bytes by 16 unsigned bytes and adds them
+ * four at a time into int lanes, one instruction for 16 multiply-adds. The weights are made the
+ * unsigned side by an offset (q8: w ^ 0x80 is w + 128; q4: v ^ 8 is v + 8), so the offset's
+ * contribution is the offset times the sum of x over the group, the same for every row, and is
+ * subtracted from each row's lanes: integer sums are exact, so each group's sum is the scalar
+ * kernel's. Four rows per pass share each load of x, one row per float lane: vec_ctf converts
+ * the four sums exactly, as (float)ival does (|sum| < 2^24), and each row's float steps run in
+ * the scalar order, one rounding each (vec_madd with a -0.0 addend rounds the product once),
+ * with IEEE denormals (the kernels clear VSCR[NJ]), so the result is bit for bit the scalar
+ * kernel's. Rows start on 16 bytes and groups are whole multiples of 32 values (else scalar), so
+ * loads are plain vector dereferences (gcc 12 spills vec_ld results at -mcpu=7450). */
+
+#define RT_U8V(p) (*(const __vector unsigned char *)(p))
+#define RT_S8V(p) (*(const __vector signed char *)(p))
 
 /* [sum(a0), sum(a1), sum(a2), sum(a3)] */
 static __vector signed int sum4_altivec(__vector signed int a0, __vector signed int a1, __vector signed int a2, __vector signed int a3) {
@@ -1345,172 +1334,177 @@ static __vector signed int sum4_altivec(__vector signed int a0, __vector signed 
     return vec_add(vec_mergeh(u0, u1), vec_mergel(u0, u1));
 }
 
-/* Two rows at a time, four groups summed across lanes together: each load and widening of x
- * serves both rows. Rows must be 16-byte aligned. */
-static void rows2_q8_altivec(float *out0, float *out1, const i8 *r0, const i8 *r1, const float *s0, const float *s1, const QuantizedVector *x, int n, int gs) {
-    const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
-    int groups = (n + gs - 1) / gs;
-    int full = n / gs;
-    float v0 = 0.0f, v1 = 0.0f;
-    int g, k, j;
-    for (g = 0; g + 4 <= full; g += 4) {
-        __vector signed int acc0[4], acc1[4];
-        VecF f0, f1;
-        for (k = 0; k < 4; k++) {
-            __vector signed int a0 = zero, a1 = zero;
-            int end = (g + k + 1) * gs;
-            for (j = (g + k) * gs; j < end; j += 16) {
-                __vector signed char xv = vec_ld(j, (const signed char *)x->q);
-                __vector signed short xh = vec_unpackh(xv), xl = vec_unpackl(xv);
-                __vector signed char w0 = vec_ld(j, (const signed char *)r0);
-                __vector signed char w1 = vec_ld(j, (const signed char *)r1);
-                a0 = vec_msum(vec_unpackh(w0), xh, a0);
-                a0 = vec_msum(vec_unpackl(w0), xl, a0);
-                a1 = vec_msum(vec_unpackh(w1), xh, a1);
-                a1 = vec_msum(vec_unpackl(w1), xl, a1);
-            }
-            acc0[k] = a0;
-            acc1[k] = a1;
-        }
-        /* int to float is exact here (|sum| < 2^24), as (float)ival is */
-        f0.v = vec_ctf(sum4_altivec(acc0[0], acc0[1], acc0[2], acc0[3]), 0);
-        f1.v = vec_ctf(sum4_altivec(acc1[0], acc1[1], acc1[2], acc1[3]), 0);
-        for (k = 0; k < 4; k++) {
-            float a = f0.f[k] * s0[g + k];
-            float b = a * x->s[g + k];
-            float c = f1.f[k] * s1[g + k];
-            float d = c * x->s[g + k];
-            v0 += b;
-            v1 += d;
-        }
-    }
-    for (; g < groups; g++) {
-        int start = g * gs;
-        int end = start + gs < n ? start + gs : n;
-        int body = (end - start) & ~15;
-        i32 i0 = 0, i1 = 0;
-        float a, b, c, d;
-        if (body > 0) {
-            VecI u0, u1;
-            u0.v = vec_sums(dot_q8_altivec(r0 + start, x->q + start, body, 1, zero), zero);
-            u1.v = vec_sums(dot_q8_altivec(r1 + start, x->q + start, body, 1, zero), zero);
-            i0 = u0.i[3];
-            i1 = u1.i[3];
-        }
-        for (j = start + body; j < end; j++) {
-            i0 += (i32)x->q[j] * (i32)r0[j];
-            i1 += (i32)x->q[j] * (i32)r1[j];
-        }
-        a = (float)i0 * s0[g];
-        b = a * x->s[g];
-        c = (float)i1 * s1[g];
-        d = c * x->s[g];
-        v0 += b;
-        v1 += d;
-    }
-    *out0 = v0;
-    *out1 = v1;
+/* The four rows of a pass from row i (rows of rb bytes, groups scales each); a short last pass
+ * repeats its last row. */
+typedef struct {
+    const unsigned char *q[4];
+    const float *s[4];
+} Rows4;
+
+static void rows4_altivec(Rows4 *r, const Matrix *w, int i, size_t rb, int groups) {
+    r->q[0] = (const unsigned char *)w->q + (size_t)i * rb;
+    r->s[0] = w->s + (size_t)i * groups;
+    r->q[1] = r->q[0] + (i + 1 < w->rows ? rb : 0);
+    r->s[1] = r->s[0] + (i + 1 < w->rows ? groups : 0);
+    r->q[2] = r->q[1] + (i + 2 < w->rows ? rb : 0);
+    r->s[2] = r->s[1] + (i + 2 < w->rows ? groups : 0);
+    r->q[3] = r->q[2] + (i + 3 < w->rows ? rb : 0);
+    r->s[3] = r->s[2] + (i + 3 < w->rows ? groups : 0);
 }
+
+/* v += (float)isum * (the rows' scales of group g) * xs, lane by lane */
+static __vector float scale4_altivec(__vector float v, __vector signed int isum, const Rows4 *r, int g, float xs) {
+    const __vector float negzero = (__vector float)vec_sl(vec_splat_u32(-1), vec_splat_u32(-1));
+    VecF s, x;
+    s.f[0] = r->s[0][g];
+    s.f[1] = r->s[1][g];
+    s.f[2] = r->s[2][g];
+    s.f[3] = r->s[3][g];
+    x.f[0] = xs;
+    return vec_add(v, vec_madd(vec_madd(vec_ctf(isum, 0), s.v, negzero), vec_splat(x.v, 0), negzero));
+}
+
+/* The rows of a short last pass, or a pass off a 16-byte boundary (a thread's part of the rows) */
+static void store4_altivec(float *xout, __vector float v, int i, int rows) {
+    VecF u;
+    int k;
+    u.v = v;
+    for (k = 0; k < 4 && i + k < rows; k++) xout[i + k] = u.f[k];
+}
+
+/* dcbt (through gcc's __builtin_prefetch, which never faults) of the next pass's four rows, one
+ * touch per group spread evenly over them (pf, step), so they arrive while this pass computes:
+ * the Xenon's in-order cores wait out every miss. Other compilers skip it. */
+#if defined(__GNUC__) && (__GNUC__ > 3 || (__GNUC__ == 3 && __GNUC_MINOR__ >= 1))
+#define RT_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define RT_PREFETCH(p) (void)(p)
+#endif
+
+/* After a pass's last group: its four sums out, then the next pass's rows (break after the last). */
+#define RT_END_PASS(rb) \
+    if (i + 4 <= w->rows && ((size_t)(xout + i) & 15) == 0) vec_st(v, 0, xout + i); \
+    else store4_altivec(xout, v, i, w->rows); \
+    i += 4; \
+    if (i >= w->rows) break; \
+    rows4_altivec(&r, w, i, rb, groups); \
+    pf = r.q[0] + 4 * (rb); \
+    v = (__vector float)zero; \
+    g = 0; \
+    j = 0;
+
+/* 32 columns from j for the four rows: x's sum and each row's sum of w ^ 0x80 times x */
+#define RT_STEP_Q8 \
+    { \
+        __vector signed char x0 = RT_S8V(xq + j), x1 = RT_S8V(xq + j + 16); \
+        sx = vec_sum4s(x0, vec_sum4s(x1, sx)); \
+        a0 = vec_msum(x1, vec_xor(RT_U8V(r0 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r0 + j), flip), a0)); \
+        a1 = vec_msum(x1, vec_xor(RT_U8V(r1 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r1 + j), flip), a1)); \
+        a2 = vec_msum(x1, vec_xor(RT_U8V(r2 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r2 + j), flip), a2)); \
+        a3 = vec_msum(x1, vec_xor(RT_U8V(r3 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r3 + j), flip), a3)); \
+        j += 32; \
+    }
 
 static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matrix *w) {
     const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
+    const __vector unsigned char flip = vec_sl(vec_splat_u8(1), vec_splat_u8(7));
+    const __vector unsigned int seven = vec_splat_u32(7);
+    const signed char *xq = (const signed char *)x->q;
     int n = w->cols;
     int gs = w->group_size;
-    int groups = (n + gs - 1) / gs;
-    int aligned = (n & 15) == 0 && ((size_t)w->q & 15) == 0;
-    int i = 0, g, j;
-    if ((gs & 15) != 0 || ((size_t)x->q & 15) != 0) {
+    int groups = n / gs, steps = gs / 32;
+    __vector float v = (__vector float)zero;
+    Rows4 r;
+    const unsigned char *pf;
+    size_t step;
+    int i, g, j, k;
+    if (w->rows <= 0 || (gs & 31) != 0 || n % gs != 0 || ((size_t)w->q & 15) != 0 || ((size_t)xq & 15) != 0) {
         matmul_q8_scalar(xout, x, w);
         return;
     }
-    if (aligned) {
-        for (; i + 2 <= w->rows; i += 2) {
-            const i8 *r0 = w->q + (size_t)i * n;
-            rows2_q8_altivec(xout + i, xout + i + 1, r0, r0 + n, w->s + (size_t)i * groups, w->s + (size_t)(i + 1) * groups, x, n, gs);
+    vec_mtvscr((__vector unsigned short)zero);
+    /* one loop over the passes' groups: a new pass starts inside it, not in a loop of its own */
+    rows4_altivec(&r, w, 0, (size_t)n, groups);
+    pf = r.q[0] + 4 * (size_t)n;
+    step = 4 * (size_t)n / (size_t)groups;
+    for (i = 0, g = 0, j = 0;;) {
+        const unsigned char *r0 = r.q[0], *r1 = r.q[1], *r2 = r.q[2], *r3 = r.q[3];
+        __vector signed int sx = zero, a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+            /* a group has at least one step of 32 columns: the first runs outside the loop */
+        RT_STEP_Q8
+        for (k = steps - 1; k > 0; k--) {
+            RT_STEP_Q8
         }
-    }
-    for (; i < w->rows; i++) {
-        const i8 *row = w->q + (size_t)i * n;
-        const float *ws = w->s + (size_t)i * groups;
-        float val = 0.0f;
-        VecI u;
-        for (g = 0; g < groups; g++) {
-            int start = g * gs;
-            int end = start + gs < n ? start + gs : n;
-            int body = (end - start) & ~15;
-            i32 ival = 0;
-            float a, b;
-            if (body > 0) {
-                u.v = vec_sums(dot_q8_altivec(row + start, x->q + start, body, aligned, zero), zero);
-                ival = u.i[3];
-            }
-            for (j = start + body; j < end; j++) ival += (i32)x->q[j] * (i32)row[j];
-            a = (float)ival * ws[g];
-            b = a * x->s[g];
-            val += b;
+        sx = vec_sl(sx, seven);
+        v = scale4_altivec(v, sum4_altivec(vec_sub(a0, sx), vec_sub(a1, sx), vec_sub(a2, sx), vec_sub(a3, sx)), &r, g, x->s[g]);
+        RT_PREFETCH(pf);
+        pf += step;
+        if (++g == groups) {
+            RT_END_PASS((size_t)n)
         }
-        xout[i] = val;
     }
 }
 
-/* q4: 32 values per 16 bytes. Nibbles are split with a mask and a shift, sign-extended as
- * (v ^ 8) - 8, and merged back into column order (even columns in the low nibbles); then the q8
- * arithmetic. Two rows per pass; rows and groups must be 16-byte aligned (else scalar). */
+/* q4: 32 values per 16 bytes, even columns in the low nibbles. x is split into its even and odd
+ * columns (vec_perm) once per pass, so the nibbles need no reordering. */
+/* 32 columns from j (16 bytes of each row) for the four rows */
+#define RT_STEP_Q4 \
+    { \
+        __vector signed char x0 = RT_S8V(xq + j), x1 = RT_S8V(xq + j + 16); \
+        __vector signed char xe = vec_perm(x0, x1, evens), xo = vec_perm(x0, x1, odds); \
+        __vector unsigned char p0 = vec_xor(RT_U8V(r0 + j / 2), flip); \
+        __vector unsigned char p1 = vec_xor(RT_U8V(r1 + j / 2), flip); \
+        __vector unsigned char p2 = vec_xor(RT_U8V(r2 + j / 2), flip); \
+        __vector unsigned char p3 = vec_xor(RT_U8V(r3 + j / 2), flip); \
+        sx = vec_sum4s(x0, vec_sum4s(x1, sx)); \
+        a0 = vec_msum(xo, vec_sr(p0, four), vec_msum(xe, vec_and(p0, low4), a0)); \
+        a1 = vec_msum(xo, vec_sr(p1, four), vec_msum(xe, vec_and(p1, low4), a1)); \
+        a2 = vec_msum(xo, vec_sr(p2, four), vec_msum(xe, vec_and(p2, low4), a2)); \
+        a3 = vec_msum(xo, vec_sr(p3, four), vec_msum(xe, vec_and(p3, low4), a3)); \
+        j += 32; \
+    }
+
 static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matrix *w) {
     const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
     const __vector unsigned char low4 = vec_splat_u8(15);
     const __vector unsigned char four = vec_splat_u8(4);
-    const __vector signed char eight = vec_splat_s8(8);
+    const __vector unsigned char flip = vec_or(vec_sl(vec_splat_u8(1), vec_splat_u8(7)), vec_splat_u8(8));
+    const __vector unsigned int three = vec_splat_u32(3);
+    const __vector unsigned char ramp = vec_lvsl(0, (const unsigned char *)0);
+    const __vector unsigned char evens = vec_add(ramp, ramp);
+    const __vector unsigned char odds = vec_add(evens, vec_splat_u8(1));
+    const signed char *xq = (const signed char *)x->q;
     int n = w->cols;
     int gs = w->group_size;
-    int groups = n / gs;
-    size_t rb = row_bytes(RT_Q4, n);
-    int i, r, g, j;
-    if ((gs & 31) != 0 || (n % gs) != 0 || (rb & 15) != 0 || ((size_t)w->q & 15) != 0 || ((size_t)x->q & 15) != 0) {
+    int groups = n / gs, steps = gs / 32;
+    __vector float v = (__vector float)zero;
+    Rows4 r;
+    const unsigned char *pf;
+    size_t step;
+    int i, g, j, k;
+    if (w->rows <= 0 || (gs & 31) != 0 || n % gs != 0 || ((size_t)w->q & 15) != 0 || ((size_t)xq & 15) != 0) {
         matmul_q4_scalar(xout, x, w);
         return;
     }
-    if (w->rows & 1) {
-        /* the odd last row on its own, as a one-row matrix */
-        Matrix last = *w;
-        last.rows = 1;
-        last.q = w->q + (size_t)(w->rows - 1) * rb;
-        last.s = w->s + (size_t)(w->rows - 1) * groups;
-        matmul_q4_scalar(xout + w->rows - 1, x, &last);
-    }
-    for (i = 0; i + 2 <= w->rows; i += 2) {
-        float val[2];
-        val[0] = 0.0f;
-        val[1] = 0.0f;
-        for (g = 0; g < groups; g++) {
-            __vector signed int acc[2];
-            VecI u;
-            acc[0] = zero;
-            acc[1] = zero;
-            for (j = g * gs; j < (g + 1) * gs; j += 32) {
-                __vector signed char x0 = vec_ld(j, (const signed char *)x->q);
-                __vector signed char x1 = vec_ld(j + 16, (const signed char *)x->q);
-                for (r = 0; r < 2; r++) {
-                    __vector unsigned char packed = vec_ld(j / 2, (const unsigned char *)(w->q + (size_t)(i + r) * rb));
-                    __vector signed char lo = vec_sub(vec_xor((__vector signed char)vec_and(packed, low4), eight), eight);
-                    __vector signed char hi = vec_sub(vec_xor((__vector signed char)vec_sr(packed, four), eight), eight);
-                    __vector signed char w0 = vec_mergeh(lo, hi), w1 = vec_mergel(lo, hi);
-                    acc[r] = vec_msum(vec_unpackh(w0), vec_unpackh(x0), acc[r]);
-                    acc[r] = vec_msum(vec_unpackl(w0), vec_unpackl(x0), acc[r]);
-                    acc[r] = vec_msum(vec_unpackh(w1), vec_unpackh(x1), acc[r]);
-                    acc[r] = vec_msum(vec_unpackl(w1), vec_unpackl(x1), acc[r]);
-                }
-            }
-            for (r = 0; r < 2; r++) {
-                float a, b;
-                u.v = vec_sums(acc[r], zero);
-                a = (float)u.i[3] * w->s[(size_t)(i + r) * groups + g];
-                b = a * x->s[g];
-                val[r] += b;
-            }
+    vec_mtvscr((__vector unsigned short)zero);
+    /* one loop over the passes' groups: a new pass starts inside it, not in a loop of its own */
+    rows4_altivec(&r, w, 0, row_bytes(RT_Q4, n), groups);
+    pf = r.q[0] + 4 * row_bytes(RT_Q4, n);
+    step = 4 * row_bytes(RT_Q4, n) / (size_t)groups;
+    for (i = 0, g = 0, j = 0;;) {
+        const unsigned char *r0 = r.q[0], *r1 = r.q[1], *r2 = r.q[2], *r3 = r.q[3];
+        __vector signed int sx = zero, a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        RT_STEP_Q4
+        for (k = steps - 1; k > 0; k--) {
+            RT_STEP_Q4
         }
-        xout[i] = val[0];
-        xout[i + 1] = val[1];
+        sx = vec_sl(sx, three);
+        v = scale4_altivec(v, sum4_altivec(vec_sub(a0, sx), vec_sub(a1, sx), vec_sub(a2, sx), vec_sub(a3, sx)), &r, g, x->s[g]);
+        RT_PREFETCH(pf);
+        pf += step;
+        if (++g == groups) {
+            RT_END_PASS(row_bytes(RT_Q4, n))
+        }
     }
 }
 
@@ -1534,6 +1528,9 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
 #ifndef RT_SIMD_MATMUL_Q4
 #define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
 #endif
+#ifndef RT_SIMD_PREPARE_Q8
+#define RT_SIMD_PREPARE_Q8 prepare_none
+#endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
 typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
@@ -1541,12 +1538,21 @@ typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w)
 static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
 static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
+
+/* What a q8 kernel does once per quantized x, before the rows are split across the threads. */
+typedef void (*PrepareQ8)(QuantizedVector *x, int n);
+static void prepare_none(QuantizedVector *x, int n) {
+    (void)x;
+    (void)n;
+}
+static PrepareQ8 prepare_q8 = RT_SIMD_PREPARE_Q8;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
     matmul_q4 = matmul_q4_scalar;
+    prepare_q8 = prepare_none;
     kernel_name = "scalar";
 }
 
@@ -1576,14 +1582,18 @@ static void matmul_part(void *ctx, int part, int parts) {
 }
 
 /* W (d, n) @ x (n) -> xout (d), rows split across the threads; q8 and q4 weights quantize x to
- * int8 first, as runq does */
-static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
+ * int8 first, as runq does, unless `quantized` says scratch already holds this x quantized for a
+ * matrix of the same width and group size (wk and wv after wq, w3 after w1). */
+static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch, int quantized) {
     MatmulJob job;
     job.xout = xout;
     job.x = x;
     job.w = w;
     job.xq = scratch;
-    if (w->kind != RT_F32) quantize(scratch, x, w->cols, w->group_size);
+    if (w->kind != RT_F32 && !quantized) {
+        quantize(scratch, x, w->cols, w->group_size);
+        if (w->kind == RT_Q8) prepare_q8(scratch, w->cols);
+    }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
     else rt_parallel(matmul_part, &job);
@@ -1625,7 +1635,7 @@ static void classify(Transformer *t, const float *x) {
     size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c->kind, c->cols);
     size_t row_scales = (size_t)groups * 4;
     if (!st->on) {
-        matmul(s->logits, x, c, &s->xq);
+        matmul(s->logits, x, c, &s->xq, 0);
         return;
     }
     rows_per = (int)((st->bytes - 2 * RT_ALIGN) / (row_data + row_scales));
@@ -1643,7 +1653,7 @@ static void classify(Transformer *t, const float *x) {
             read_at(&t->file, c->scale_offset + (u32)r0 * (u32)row_scales, chunk.s, (size_t)n * row_scales, "classifier");
         }
         st->read += (unsigned long)(data + (size_t)n * row_scales);
-        matmul(s->logits + r0, x, &chunk, &s->xq);
+        matmul(s->logits + r0, x, &chunk, &s->xq, r0 > 0);
     }
 }
 
@@ -1709,9 +1719,9 @@ static float *forward(Transformer *t, int token, int pos) {
         size_t loff = (size_t)l * p->seq_len * kv_dim;
         if (t->stream.on) stream_layer(t, l, 0);
         rmsnorm(s->xb, x, w->rms_att_weight + (size_t)l * dim, dim, p->norm_eps);
-        matmul(s->q, s->xb, &w->wq[l], &s->xq);
-        matmul(s->k, s->xb, &w->wk[l], &s->xq);
-        matmul(s->v, s->xb, &w->wv[l], &s->xq);
+        matmul(s->q, s->xb, &w->wq[l], &s->xq, 0);
+        matmul(s->k, s->xb, &w->wk[l], &s->xq, 1);
+        matmul(s->v, s->xb, &w->wv[l], &s->xq, 1);
         rope(s->q, s->k, pos, p, w);
         memcpy(s->key_cache + loff + (size_t)pos * kv_dim, s->k, (size_t)kv_dim * sizeof(float));
         memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
@@ -1722,13 +1732,13 @@ static float *forward(Transformer *t, int token, int pos) {
         if ((long)(pos + 1) * dim < RT_PARALLEL_MIN) attention_part(&att_job, 0, 1);
         else rt_parallel(attention_part, &att_job);
 
-        matmul(s->xb2, s->xb, &w->wo[l], &s->xq);
+        matmul(s->xb2, s->xb, &w->wo[l], &s->xq, 0);
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
 
         if (t->stream.on) stream_layer(t, l, 1);
         rmsnorm(s->xb, x, w->rms_ffn_weight + (size_t)l * dim, dim, p->norm_eps);
-        matmul(s->hb, s->xb, &w->w1[l], &s->xq);
-        matmul(s->hb2, s->xb, &w->w3[l], &s->xq);
+        matmul(s->hb, s->xb, &w->w1[l], &s->xq, 0);
+        matmul(s->hb2, s->xb, &w->w3[l], &s->xq, 1);
         for (i = 0; i < hidden_dim; i++) {
             float val = s->hb[i];
             float e = rt_expf(-val);
@@ -1737,7 +1747,7 @@ static float *forward(Transformer *t, int token, int pos) {
             val *= s->hb2[i];
             s->hb[i] = val;
         }
-        matmul(s->xb, s->hb, &w->w2[l], &s->hq);
+        matmul(s->xb, s->hb, &w->w2[l], &s->hq, 0);
         for (i = 0; i < dim; i++) x[i] += s->xb[i];
     }
 

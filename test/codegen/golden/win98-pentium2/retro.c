@@ -268,6 +268,7 @@ typedef struct {
 typedef struct {
     i8 *q;    /* (n) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
+    short *w; /* (n) the same values widened to int16, in the order a kernel's prepare_q8 wants */
 } QuantizedVector;
 
 typedef struct {
@@ -664,11 +665,13 @@ static void dequantize_into(float *out, const Matrix *m) {
 static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, const char *what) {
     qv->q = (i8 *)xalloc((size_t)n, what);
     qv->s = (float *)xalloc(mul_size((size_t)((n + group_size - 1) / group_size), sizeof(float), what), what);
+    qv->w = (short *)xalloc(mul_size((size_t)n, sizeof(short), what), what);
 }
 
 static void free_quantized_vector(QuantizedVector *qv) {
     xfree(qv->q);
     xfree(qv->s);
+    xfree(qv->w);
 }
 
 static void build_run_state(RunState *s, const Config *p, int group_size) {
@@ -725,7 +728,7 @@ static size_t state_bytes(const Config *p, int group_size) {
     size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), kv_dim, "kv cache");
     size_t floats_n = (size_t)p->dim * 4 + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
     size_t gd = (size_t)((p->dim + group_size - 1) / group_size), gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + (size_t)p->dim + (size_t)p->hidden_dim + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + ((size_t)p->dim + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
 /* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
@@ -1198,13 +1201,17 @@ static void softmax(float *x, int size) {
     for (i = 0; i < size; i++) x[i] /= sum;
 }
 
-/* A rounded value to int8 as the TS reference's Int8Array stores it: NaN (from NaN or infinite
- * activations) becomes 0, anything else wraps modulo 256, never an undefined conversion. |v| stays
- * below 2^24 here (x / scale with scale = max|x| / 127), so the long conversion is defined. */
-static i8 to_i8(double v) {
+/* qv rounded half away from zero and stored as the TS reference's Int8Array stores it: NaN (from
+ * NaN or infinite activations) becomes 0, anything else wraps modulo 256, never an undefined
+ * conversion. Done in float (|qv| + 0.5 in double is not exact under x87 single precision): the
+ * truncation and a - n are exact, and |qv| stays below 2^24 here (x / scale with scale =
+ * max|x| / 127), so the long conversion is defined. No libm call per value. */
+static i8 round_i8(float qv) {
+    float a = qv < 0.0f ? -qv : qv;
+    long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0 */
     int b;
-    if (!(v > -16777216.0 && v < 16777216.0)) return 0;
-    b = (int)((unsigned long)(long)v & 255UL);
+    if (a - (float)n >= 0.5f) n++;
+    b = (int)((unsigned long)(qv < 0.0f ? -n : n) & 255UL);
     return (i8)(b >= 128 ? b - 256 : b);
 }
 
@@ -1224,13 +1231,8 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
         scale = wmax / 127.0f;
         qx->s[g] = scale;
         for (i = start; i < end; i++) {
-            /* round half away from zero without double (floor(qv + 0.5) in double is not exact
-             * under x87 single precision): the truncation and qv - n are exact */
             float qv = scale == 0.0f ? 0.0f : x[i] / scale;
-            float a = qv < 0.0f ? -qv : qv;
-            long n = a < 16777216.0f ? (long)a : 0L; /* NaN compares false: 0, as the reference's Int8Array stores it */
-            if (a - (float)n >= 0.5f) n++;
-            qx->q[i] = to_i8((double)(qv < 0.0f ? -n : n));
+            qx->q[i] = round_i8(qv);
         }
     }
 }
@@ -1336,67 +1338,109 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
 #define RT_LO16(v) _mm_srai_pi16(_mm_unpacklo_pi8((v), (v)), 8)
 #define RT_HI16(v) _mm_srai_pi16(_mm_unpackhi_pi8((v), (v)), 8)
 
-/* Two rows against the same x: each widening of x serves both. len is a multiple of 8. */
-static void dot2_q8_mmx(const i8 *w0, const i8 *w1, const i8 *xp, int len, i32 *s0, i32 *s1) {
-    __m64 acc0 = _mm_setzero_si64(), acc1 = _mm_setzero_si64();
-    int j;
-    for (j = 0; j < len; j += 8) {
-        __m64 xv, a, b, xl, xh;
-        memcpy(&xv, xp + j, 8);
-        memcpy(&a, w0 + j, 8);
-        memcpy(&b, w1 + j, 8);
-        xl = RT_LO16(xv);
-        xh = RT_HI16(xv);
-        acc0 = _mm_add_pi32(acc0, _mm_add_pi32(_mm_madd_pi16(RT_LO16(a), xl), _mm_madd_pi16(RT_HI16(a), xh)));
-        acc1 = _mm_add_pi32(acc1, _mm_add_pi32(_mm_madd_pi16(RT_LO16(b), xl), _mm_madd_pi16(RT_HI16(b), xh)));
+/* q8 without sign extension: x is widened to int16 once per matmul (prepare_q8_mmx), each block
+ * of 8 columns as its four even columns then its four odd ones times 256. A block of 8 weight
+ * bytes then feeds pmaddwd as it stands: shifted left by 8, each word is 256 times its even byte;
+ * shifted right arithmetically by 8, its odd byte (times the odd x's 256). Every lane holds 256
+ * times an exact integer sum (no pmaddwd pair is -32768 twice: x is never -128), and both lanes
+ * together stay below 2^31 for groups of up to 512 values (else scalar), so an arithmetic shift
+ * by 8 gives each group's sum exactly. Four rows per pass share each load of x. */
+static void prepare_q8_mmx(QuantizedVector *x, int n) {
+    int j, k;
+    for (j = 0; j + 8 <= n; j += 8) {
+        for (k = 0; k < 4; k++) {
+            x->w[j + k] = x->q[j + 2 * k];
+            x->w[j + 4 + k] = (short)(x->q[j + 2 * k + 1] * 256);
+        }
     }
-    *s0 = (i32)_mm_cvtsi64_si32(acc0) + (i32)_mm_cvtsi64_si32(_mm_srli_si64(acc0, 32));
-    *s1 = (i32)_mm_cvtsi64_si32(acc1) + (i32)_mm_cvtsi64_si32(_mm_srli_si64(acc1, 32));
 }
 
-/* Integer sums of up to RT_MMX_BATCH groups for two rows with MMX, then emms, then the float
- * accumulation in the scalar order: bit for bit the scalar kernel's result. An odd last row is
- * paired with itself. */
+/* [sum(a), sum(b)] / 256 */
+static __m64 hsum2_mmx(__m64 a, __m64 b) {
+    return _mm_srai_pi32(_mm_add_pi32(_mm_unpacklo_pi32(a, b), _mm_unpackhi_pi32(a, b)), 8);
+}
+
+/* One block of 8 columns at column j for the four rows: x's even and odd words, then each row's
+ * bytes shifted into them (two statements per row keep gcc from copying a register). A group's
+ * first block starts the sums (RT_START), the others add to them (RT_ADD). */
+#define RT_START(a, p) a = (p);
+#define RT_ADD(a, p) a = _mm_add_pi32(a, (p));
+#define RT_BLOCK_Q8(j, op) \
+    xe = *(const __m64 *)(xw + (j)); \
+    xo = *(const __m64 *)(xw + (j) + 4); \
+    RT_ROW_Q8(a0, r0, j, op) \
+    RT_ROW_Q8(a1, r1, j, op) \
+    RT_ROW_Q8(a2, r2, j, op) \
+    RT_ROW_Q8(a3, r3, j, op)
+#define RT_ROW_Q8(a, row, j, op) \
+    v = *(const __m64 *)((row) + (j)); \
+    op(a, _mm_madd_pi16(_mm_srai_pi16(v, 8), xo)) \
+    a = _mm_add_pi32(a, _mm_madd_pi16(_mm_slli_pi16(v, 8), xe));
+
+/* The four rows' integer sums of groups g0 to g1 (gs columns each, the last one cut at n),
+ * four per group into isum. */
+static void dot4_q8_mmx(const i8 *const *r, const short *xw, int g0, int g1, int gs, int n, i32 *isum) {
+    const i8 *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+    int g, j = g0 * gs, end;
+    for (g = g0; g < g1; g++, isum += 4) {
+        __m64 a0, a1, a2, a3, xe, xo, v;
+        RT_BLOCK_Q8(j, RT_START)
+        for (end = j + gs < n ? j + gs : n, j += 8; j < end; j += 8) {
+            RT_BLOCK_Q8(j, RT_ADD)
+        }
+        a0 = hsum2_mmx(a0, a1);
+        a2 = hsum2_mmx(a2, a3);
+        memcpy(isum, &a0, 8);
+        memcpy(isum + 2, &a2, 8);
+    }
+}
+
+/* v + (float)isum * ws * xs in the scalar order. isum is exact in float and the product exact
+ * in double, so one rounding, as (float)ival * ws has. */
+static float scale_mmx(float v, i32 isum, float ws, float xs) {
+    float a = (float)((double)isum * ws);
+    float b = a * xs;
+    return v + b;
+}
+
+/* Integer sums of up to RT_MMX_BATCH groups for four rows with MMX, then emms, then the float
+ * accumulation in the scalar order: bit for bit the scalar kernel's result. A short last pass
+ * repeats its last row. Rows and groups are whole blocks of 8 columns (else scalar). */
 static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
     int groups = (n + gs - 1) / gs;
-    i32 isum0[RT_MMX_BATCH], isum1[RT_MMX_BATCH];
-    int i, g, g0, j;
-    for (i = 0; i < w->rows; i += 2) {
-        int i1 = i + 1 < w->rows ? i + 1 : i;
-        const i8 *r0 = w->q + (size_t)i * n;
-        const i8 *r1 = w->q + (size_t)i1 * n;
-        const float *ws0 = w->s + (size_t)i * groups;
-        const float *ws1 = w->s + (size_t)i1 * groups;
-        float v0 = 0.0f, v1 = 0.0f;
+    i32 isum[RT_MMX_BATCH * 4];
+    int i, g, g0, k;
+    if ((gs & 7) != 0 || gs > 512 || (n & 7) != 0 || ((size_t)w->q & 7) != 0) {
+        matmul_q8_scalar(xout, x, w);
+        return;
+    }
+    for (i = 0; i < w->rows; i += 4) {
+        const i8 *r[4];
+        const float *ws[4];
+        float v[4];
+        r[0] = w->q + (size_t)i * n;
+        ws[0] = w->s + (size_t)i * groups;
+        for (k = 1; k < 4; k++) {
+            int next = i + k < w->rows;
+            r[k] = r[k - 1] + (next ? n : 0);
+            ws[k] = ws[k - 1] + (next ? groups : 0);
+        }
+        v[0] = v[1] = v[2] = v[3] = 0.0f;
         for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
             int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
-            for (g = g0; g < g1; g++) {
-                int start = g * gs;
-                int end = start + gs < n ? start + gs : n;
-                int body = (end - start) & ~7;
-                i32 a = 0, b = 0;
-                if (body > 0) dot2_q8_mmx(r0 + start, r1 + start, x->q + start, body, &a, &b);
-                for (j = start + body; j < end; j++) {
-                    a += (i32)x->q[j] * (i32)r0[j];
-                    b += (i32)x->q[j] * (i32)r1[j];
-                }
-                isum0[g - g0] = a;
-                isum1[g - g0] = b;
-            }
+            dot4_q8_mmx(r, x->w, g0, g1, gs, n, isum);
             _mm_empty();
             for (g = g0; g < g1; g++) {
-                float a = (float)isum0[g - g0] * ws0[g];
-                float b = a * x->s[g];
-                float c = (float)isum1[g - g0] * ws1[g];
-                float d = c * x->s[g];
-                v0 += b;
-                v1 += d;
+                const i32 *is = isum + (g - g0) * 4;
+                v[0] = scale_mmx(v[0], is[0], ws[0][g], x->s[g]);
+                v[1] = scale_mmx(v[1], is[1], ws[1][g], x->s[g]);
+                v[2] = scale_mmx(v[2], is[2], ws[2][g], x->s[g]);
+                v[3] = scale_mmx(v[3], is[3], ws[3][g], x->s[g]);
             }
         }
-        xout[i] = v0;
-        xout[i1] = v1;
+        for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k];
     }
 }
 
@@ -1454,6 +1498,7 @@ static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w
 
 #define RT_SIMD "mmx"
 #define RT_SIMD_MATMUL_Q8 matmul_q8_mmx
+#define RT_SIMD_PREPARE_Q8 prepare_q8_mmx
 #define RT_SIMD_MATMUL_Q4 matmul_q4_mmx
 #endif
 
@@ -1471,6 +1516,9 @@ static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w
 #ifndef RT_SIMD_MATMUL_Q4
 #define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
 #endif
+#ifndef RT_SIMD_PREPARE_Q8
+#define RT_SIMD_PREPARE_Q8 prepare_none
+#endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
 typedef void (*MatmulF32)(float *xout, const float *x, const float *w, int n, int d);
@@ -1478,12 +1526,21 @@ typedef void (*MatmulQ8)(float *xout, const QuantizedVector *x, const Matrix *w)
 static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
 static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
+
+/* What a q8 kernel does once per quantized x, before the rows are split across the threads. */
+typedef void (*PrepareQ8)(QuantizedVector *x, int n);
+static void prepare_none(QuantizedVector *x, int n) {
+    (void)x;
+    (void)n;
+}
+static PrepareQ8 prepare_q8 = RT_SIMD_PREPARE_Q8;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
     matmul_q4 = matmul_q4_scalar;
+    prepare_q8 = prepare_none;
     kernel_name = "scalar";
 }
 
@@ -1513,14 +1570,18 @@ static void matmul_part(void *ctx, int part, int parts) {
 }
 
 /* W (d, n) @ x (n) -> xout (d), rows split across the threads; q8 and q4 weights quantize x to
- * int8 first, as runq does */
-static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch) {
+ * int8 first, as runq does, unless `quantized` says scratch already holds this x quantized for a
+ * matrix of the same width and group size (wk and wv after wq, w3 after w1). */
+static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector *scratch, int quantized) {
     MatmulJob job;
     job.xout = xout;
     job.x = x;
     job.w = w;
     job.xq = scratch;
-    if (w->kind != RT_F32) quantize(scratch, x, w->cols, w->group_size);
+    if (w->kind != RT_F32 && !quantized) {
+        quantize(scratch, x, w->cols, w->group_size);
+        if (w->kind == RT_Q8) prepare_q8(scratch, w->cols);
+    }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
     else rt_parallel(matmul_part, &job);
@@ -1562,7 +1623,7 @@ static void classify(Transformer *t, const float *x) {
     size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c->kind, c->cols);
     size_t row_scales = (size_t)groups * 4;
     if (!st->on) {
-        matmul(s->logits, x, c, &s->xq);
+        matmul(s->logits, x, c, &s->xq, 0);
         return;
     }
     rows_per = (int)((st->bytes - 2 * RT_ALIGN) / (row_data + row_scales));
@@ -1580,7 +1641,7 @@ static void classify(Transformer *t, const float *x) {
             read_at(&t->file, c->scale_offset + (u32)r0 * (u32)row_scales, chunk.s, (size_t)n * row_scales, "classifier");
         }
         st->read += (unsigned long)(data + (size_t)n * row_scales);
-        matmul(s->logits + r0, x, &chunk, &s->xq);
+        matmul(s->logits + r0, x, &chunk, &s->xq, r0 > 0);
     }
 }
 
@@ -1646,9 +1707,9 @@ static float *forward(Transformer *t, int token, int pos) {
         size_t loff = (size_t)l * p->seq_len * kv_dim;
         if (t->stream.on) stream_layer(t, l, 0);
         rmsnorm(s->xb, x, w->rms_att_weight + (size_t)l * dim, dim, p->norm_eps);
-        matmul(s->q, s->xb, &w->wq[l], &s->xq);
-        matmul(s->k, s->xb, &w->wk[l], &s->xq);
-        matmul(s->v, s->xb, &w->wv[l], &s->xq);
+        matmul(s->q, s->xb, &w->wq[l], &s->xq, 0);
+        matmul(s->k, s->xb, &w->wk[l], &s->xq, 1);
+        matmul(s->v, s->xb, &w->wv[l], &s->xq, 1);
         rope(s->q, s->k, pos, p, w);
         memcpy(s->key_cache + loff + (size_t)pos * kv_dim, s->k, (size_t)kv_dim * sizeof(float));
         memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
@@ -1659,13 +1720,13 @@ static float *forward(Transformer *t, int token, int pos) {
         if ((long)(pos + 1) * dim < RT_PARALLEL_MIN) attention_part(&att_job, 0, 1);
         else rt_parallel(attention_part, &att_job);
 
-        matmul(s->xb2, s->xb, &w->wo[l], &s->xq);
+        matmul(s->xb2, s->xb, &w->wo[l], &s->xq, 0);
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
 
         if (t->stream.on) stream_layer(t, l, 1);
         rmsnorm(s->xb, x, w->rms_ffn_weight + (size_t)l * dim, dim, p->norm_eps);
-        matmul(s->hb, s->xb, &w->w1[l], &s->xq);
-        matmul(s->hb2, s->xb, &w->w3[l], &s->xq);
+        matmul(s->hb, s->xb, &w->w1[l], &s->xq, 0);
+        matmul(s->hb2, s->xb, &w->w3[l], &s->xq, 1);
         for (i = 0; i < hidden_dim; i++) {
             float val = s->hb[i];
             float e = rt_expf(-val);
@@ -1674,7 +1735,7 @@ static float *forward(Transformer *t, int token, int pos) {
             val *= s->hb2[i];
             s->hb[i] = val;
         }
-        matmul(s->xb, s->hb, &w->w2[l], &s->hq);
+        matmul(s->xb, s->hb, &w->w2[l], &s->hq, 0);
         for (i = 0; i < dim; i++) x[i] += s->xb[i];
     }
 
