@@ -7,14 +7,7 @@ import { fileURLToPath } from 'node:url';
 const dist = (p) => join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', p);
 const { planModel } = await import(dist('plan/plan.js'));
 const { loadProfile } = await import(dist('profile/load.js'));
-const { shapeConfig, syntheticTokenizer, TIED_SHAPES } = await import(dist('model/synthetic.js'));
-
-function vocabOf(size) {
-  const b = syntheticTokenizer(size);
-  const pieces = [];
-  for (let at = 4; at < b.length; at += 8 + b.readInt32LE(at + 4)) pieces.push(b.toString('latin1', at + 8, at + 8 + b.readInt32LE(at + 4)));
-  return { pieces, scores: new Float32Array(size), maxTokenLength: 16, bosId: 1, eosId: 2 };
-}
+const { shapeConfig, syntheticVocab, TIED_SHAPES } = await import(dist('model/synthetic.js'));
 
 const SHAPES = ['15M', '42M', '110M', 'SmolLM2-135M', 'SmolLM2-360M', 'TinyLlama-1.1B', 'Llama-3.2-1B'];
 const TARGETS = ['win98-pentium2', 'powerbook-g4', 'xbox360-xenon'];
@@ -23,7 +16,7 @@ console.log('| model shape | target | f32 in RAM | verdict (f32) | recommended |
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const shape of SHAPES) {
   const config = shapeConfig(shape);
-  const facts = { config, vocab: vocabOf(config.vocabSize), sharedClassifier: TIED_SHAPES.has(shape), description: shape, modelPath: shape };
+  const facts = { config, vocab: syntheticVocab(config.vocabSize), sharedClassifier: TIED_SHAPES.has(shape), description: shape, modelPath: shape };
   for (const target of TARGETS) {
     const r = planModel(loadProfile(target), facts, { groupSize: 32 });
     const f32 = r.options.find((o) => o.quant === 'f32' && o.mode === 'ram');

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { kvDim, type Config } from '../reference/model.js';
+import { kvDim, type Config, type Vocab } from '../reference/model.js';
 
 /** splitmix32-style generator: fast, seeded, identical on every platform. */
 class Prng {
@@ -111,6 +111,14 @@ export function syntheticTokenizer(vocabSize: number): Buffer {
   const head = Buffer.alloc(4);
   head.writeUInt32LE(pieces.reduce((m, p) => Math.max(m, p.length), 0), 0);
   return Buffer.concat([head, ...records]);
+}
+
+/** The synthetic tokenizer as a vocabulary (for planning shapes without writing files). */
+export function syntheticVocab(vocabSize: number): Vocab {
+  const b = syntheticTokenizer(vocabSize);
+  const pieces: string[] = [];
+  for (let at = 4; at < b.length; at += 8 + b.readInt32LE(at + 4)) pieces.push(b.toString('latin1', at + 8, at + 8 + b.readInt32LE(at + 4)));
+  return { pieces, scores: new Float32Array(vocabSize), maxTokenLength: b.readUInt32LE(0), bosId: 1, eosId: 2 };
 }
 
 export const SHAPES: Record<string, Omit<Config, 'ropeTheta' | 'normEps'>> = {

@@ -3,19 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { planModel, type PlanOption } from '../../src/plan/plan.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { QUANT_NAMES, quantKind } from '../../src/quant/kinds.js';
-import { shapeConfig, syntheticTokenizer, TIED_SHAPES } from '../../src/model/synthetic.js';
-import type { Vocab } from '../../src/reference/model.js';
-
-function vocabOf(size: number): Vocab {
-  const b = syntheticTokenizer(size);
-  const pieces: string[] = [];
-  for (let at = 4; at < b.length; at += 8 + b.readInt32LE(at + 4)) pieces.push(b.toString('latin1', at + 8, at + 8 + b.readInt32LE(at + 4)));
-  return { pieces, scores: new Float32Array(size), maxTokenLength: 16, bosId: 1, eosId: 2 };
-}
+import { shapeConfig, syntheticVocab, TIED_SHAPES } from '../../src/model/synthetic.js';
 
 function plan(shape: string, target: string) {
   const config = shapeConfig(shape);
-  return planModel(loadProfile(target), { config, vocab: vocabOf(config.vocabSize), sharedClassifier: TIED_SHAPES.has(shape), description: shape, modelPath: `${shape}.bin` }, { groupSize: 32 });
+  return planModel(loadProfile(target), { config, vocab: syntheticVocab(config.vocabSize), sharedClassifier: TIED_SHAPES.has(shape), description: shape, modelPath: `${shape}.bin` }, { groupSize: 32 });
 }
 
 const tps = (o: PlanOption) => o.estimate!.tokensPerSecond;
