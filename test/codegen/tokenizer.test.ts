@@ -48,7 +48,7 @@ const prompts = CORPUS.map(({ name, bytes }, i) => {
 });
 
 async function tokenize(b: BuildReport['profile']['cross'][number], out: string, rtr: string, file: string): Promise<number[]> {
-  const r = await runBinary(b, join(out, b.output), [rtr, '-m', 'tokenize', '-f', file], { cwd: out, env: wineEnv(dir) });
+  const r = await runBinary(b, join(out, b.output), [rtr, '-m', 'tokenize', '-f', file], { cwd: out, env: wineEnv() });
   expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
   const line = r.stdout.toString('latin1').trim();
   return line === '' ? [] : line.split(' ').map(Number);

@@ -8,6 +8,7 @@ import { runBinary } from '../../src/toolchain/tools.js';
 import { retro } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { haveTools } from '../helpers/tools.js';
+import { wineEnv } from '../helpers/e2e.js';
 import { verifyRequest } from '../helpers/verify.js';
 
 describe('retro verify', () => {
@@ -16,7 +17,7 @@ describe('retro verify', () => {
     const dir = tempDir();
     const b = await runBuild({ target: 'win98-pentium2', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(dir, 'w98'), compile: true });
     const exe = loadProfile('win98-pentium2').cross.find((x) => x.id === 'win32-exe')!;
-    const r = await runBinary(exe, join(b.out, 'retro.exe'), ['model.rtr', '-t', '0.8', '-s', '7', '-n', '40', '-i', ONCE, '-T', 'TRACE.TXT'], { cwd: b.out, env: { WINEPREFIX: join(dir, 'wp') } });
+    const r = await runBinary(exe, join(b.out, 'retro.exe'), ['model.rtr', '-t', '0.8', '-s', '7', '-n', '40', '-i', ONCE, '-T', 'TRACE.TXT'], { cwd: b.out, env: wineEnv() });
     expect(r.exitCode, r.stderr).toBe(0);
     const trace = join(dir, 'TRACE.TXT');
     writeFileSync(trace, readFileSync(join(b.out, 'TRACE.TXT')));

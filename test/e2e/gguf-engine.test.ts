@@ -45,7 +45,7 @@ describe.each([
 
 async function expectBinaries(bundle: string, p: ReturnType<typeof loadProfile>, args: string[], ref: Buffer, scratch: string): Promise<void> {
   for (const b of p.cross) {
-    const run = await runBinary(b, join(bundle, b.output), ['model.rtr', ...args], { cwd: bundle, env: wineEnv(scratch) });
+    const run = await runBinary(b, join(bundle, b.output), ['model.rtr', ...args], { cwd: bundle, env: wineEnv() });
     expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
     expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
   }

@@ -1,12 +1,12 @@
 /** End-to-end per target: retro build, run the binaries under the profile's emulator, compare with goldens and the reference. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { engineArgs } from '../../src/codegen/engine-args.js';
 import { runBuild, type BuildReport } from '../../src/core/build.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
-import { golden, model, ONCE, tempDir } from './fixtures.js';
+import { golden, model, ONCE, tempDir, TEST_CACHE } from './fixtures.js';
 import { generateText } from './run.js';
 import { haveTools } from './tools.js';
 
@@ -17,8 +17,10 @@ function toolsOf(target: string): string[] {
   return p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]);
 }
 
-export function wineEnv(dir: string): Record<string, string> {
-  return { WINEPREFIX: join(dir, 'wineprefix') };
+/** One wine prefix for every test (making one takes seconds and 600 MB), where retro verify keeps its own. */
+export function wineEnv(): Record<string, string> {
+  mkdirSync(TEST_CACHE, { recursive: true });
+  return { WINEPREFIX: join(TEST_CACHE, 'wine') };
 }
 
 /** Builds stories260K for `target` (f32 and q8) and checks every binary the profile makes here. */
@@ -43,7 +45,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
   it(`every ${target} binary prints the stories260K greedy golden byte for byte (f32)`, async () => {
     if (!ready() || !f32) return;
     for (const b of f32.profile.cross) {
-      const r = await runBinary(b, join(f32.out, b.output), GOLDEN_ARGS, { cwd: f32.out, env: wineEnv(out) });
+      const r = await runBinary(b, join(f32.out, b.output), GOLDEN_ARGS, { cwd: f32.out, env: wineEnv() });
       expect(r.stderr, b.id).toMatch(/achieved tok\/s/);
       expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
       expect(r.stdout.toString('latin1'), b.id).toBe(golden('stories260K_once-upon-a-time_t0_n256.txt').toString('latin1'));
@@ -55,9 +57,9 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     const ref = generateText({ model: join(q8.out, 'model.rtr'), temperature: 0, steps: 256, prompt: ONCE });
     const seeded = golden('stories260K_once-upon-a-time_t1.0_p0.9_s42_n200.txt').toString('latin1');
     for (const b of q8.profile.cross) {
-      const r = await runBinary(b, join(q8.out, b.output), GOLDEN_ARGS, { cwd: q8.out, env: wineEnv(out) });
+      const r = await runBinary(b, join(q8.out, b.output), GOLDEN_ARGS, { cwd: q8.out, env: wineEnv() });
       expect(r.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
-      const s = await runBinary(b, join(f32.out, b.output), engineArgs({ model: 'model.rtr', temperature: 1.0, topp: 0.9, seed: 42n, steps: 200, prompt: Buffer.from(ONCE) }), { cwd: f32.out, env: wineEnv(out) });
+      const s = await runBinary(b, join(f32.out, b.output), engineArgs({ model: 'model.rtr', temperature: 1.0, topp: 0.9, seed: 42n, steps: 200, prompt: Buffer.from(ONCE) }), { cwd: f32.out, env: wineEnv() });
       expect(s.stdout.toString('latin1'), b.id).toBe(seeded);
     }
   });
@@ -73,7 +75,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     ];
     for (const [bundle, args, file] of runs) {
       for (const b of bundle.profile.cross) {
-        const r = await runBinary(b, join(bundle.out, b.output), ['model.rtr', ...args], { cwd: bundle.out, env: wineEnv(out) });
+        const r = await runBinary(b, join(bundle.out, b.output), ['model.rtr', ...args], { cwd: bundle.out, env: wineEnv() });
         expect(r.stdout.toString('latin1'), `${b.id} ${file}`).toBe(golden(file).toString('latin1'));
       }
     }
@@ -84,14 +86,14 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     const b = f32.profile.cross[0];
     if (other) {
       const foreign = await runBuild({ target: other.target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'foreign'), compile: false });
-      const r = await runBinary(b, join(f32.out, b.output), [join(foreign.out, 'model.rtr'), '-n', '4'], { cwd: f32.out, env: wineEnv(out) });
+      const r = await runBinary(b, join(f32.out, b.output), [join(foreign.out, 'model.rtr'), '-n', '4'], { cwd: f32.out, env: wineEnv() });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`model\\.rtr was built for ${other.target} \\(the other byte order\\); this engine is ${target}`));
       expect(r.stdout.length).toBe(0);
     }
     const cut = join(out, 'cut.rtr');
     writeFileSync(cut, readFileSync(join(f32.out, 'model.rtr')).subarray(0, 5000));
-    const t = await runBinary(b, join(f32.out, b.output), [cut, '-n', '4'], { cwd: f32.out, env: wineEnv(out) });
+    const t = await runBinary(b, join(f32.out, b.output), [cut, '-n', '4'], { cwd: f32.out, env: wineEnv() });
     expect(t.exitCode).toBe(1);
     expect(t.stderr).toMatch(/truncated or padded: header says \d+ bytes, file has 5000/);
   });

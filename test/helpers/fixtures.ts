@@ -17,6 +17,9 @@ export function golden(name: string): Buffer {
   return readFileSync(model(join('golden', name)));
 }
 
+/** State kept between test runs, as retro keeps it in ~/.cache/retro: wine's prefix is made once, not per test. */
+export const TEST_CACHE = join(tmpdir(), 'retro-test-cache');
+
 export function tempDir(prefix = 'retro-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

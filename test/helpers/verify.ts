@@ -6,11 +6,12 @@ import { toleranceFor } from '../../src/verify/bundle.js';
 import { selectKernels } from '../../src/codegen/render.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
-import { model, ONCE, tempDir } from './fixtures.js';
+import { model, ONCE, tempDir, TEST_CACHE } from './fixtures.js';
+import { wineEnv } from './e2e.js';
 import { haveTools } from './tools.js';
 
 export function verifyRequest(target: string, over: Partial<VerifyRequest>): VerifyRequest {
-  return { target, quant: 'f32', groupSize: 32, modes: ['free', 'forced'], steps: 48, prompt: Buffer.from(ONCE), temperature: 0, topp: 0.9, seed: 42n, ...over };
+  return { target, quant: 'f32', groupSize: 32, modes: ['free', 'forced'], steps: 48, prompt: Buffer.from(ONCE), temperature: 0, topp: 0.9, seed: 42n, cacheDir: TEST_CACHE, ...over };
 }
 
 export function targetVerify(target: string): void {
@@ -52,7 +53,7 @@ export function targetVerify(target: string): void {
       if (over.stream || over.ramBudgetMb) {
         // The engine did stream: it says so, and how much it read per token.
         for (const b of loadProfile(target).cross) {
-          const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: { WINEPREFIX: join(dir, 'wine') } });
+          const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: wineEnv() });
           expect(run.stderr, b.id).toMatch(/memory: streaming a layer at a time/);
           expect(run.stderr, b.id).toMatch(/read \d+ bytes per token/);
         }

@@ -12,6 +12,7 @@ import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { REPO, tempDir } from '../helpers/fixtures.js';
 import { haveTools } from '../helpers/tools.js';
+import { wineEnv } from '../helpers/e2e.js';
 
 const dir = tempDir('retro-sqrt-');
 copyFileSync(join(REPO, 'test/reference/sqrt-check.c'), join(dir, 'sqrt-check.c'));
@@ -39,7 +40,7 @@ describe('sqrt is correctly rounded on every target', () => {
         if (!haveTools(build.compiler, ...(build.run?.emulator ? [build.run.emulator] : []))) return;
         const exe = join(dir, `${build.id}.${build.output.split('.').pop()}`);
         execFileSync(build.compiler, [...build.flags.filter((f) => !f.startsWith('-Wl,')), '-o', exe, join(dir, 'sqrt-check.c'), ...build.libs, '-lm']);
-        const r = await runBinary(build, exe, [], { cwd: dir, env: { WINEPREFIX: join(dir, 'wine') } });
+        const r = await runBinary(build, exe, [], { cwd: dir, env: wineEnv() });
         expect(r.stdout.toString('latin1').trim(), r.stderr).toBe(want);
       }, 300_000);
     }
