@@ -1,7 +1,7 @@
 /** Converts a model to the target's model.rtr, one tensor in memory at a time. */
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
 import { ropeTables } from '../reference/forward.js';
-import type { Matrix, Vocab } from '../reference/model.js';
+import { headSize, type Matrix, type Vocab } from '../reference/model.js';
 import { planNative, type NativeTensorName } from './format.js';
 import { NativeWriter, type ByteOrder } from './native.js';
 import type { MatrixName, ModelSource, VectorName } from './source.js';
@@ -17,7 +17,7 @@ export function convertModel(src: ModelSource, vocab: Vocab, target: ConvertTarg
   const layout = planNative(src.config, vocab, quant, groupSize, target.alignment, src.sharedClassifier, src.path);
   // RoPE angles ship as tables: the same numbers on every target, no libm sin/cos (which differ, or trap on old CPUs).
   const rope = ropeTables(src.config);
-  const half = src.config.dim / src.config.nHeads / 2;
+  const half = headSize(src.config) / 2;
   const tensor = (name: NativeTensorName, layer: number): Matrix | Float32Array => {
     switch (name) {
       case 'token_embedding':

@@ -6,7 +6,7 @@
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ByteOrderError, ModelFormatError } from '../errors.js';
 import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
-import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
+import { headSize, type Config, type IntMatrix, type Matrix, type Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
@@ -117,7 +117,7 @@ export class NativeWriter {
         categoryRunCount: parts.runs,
         chatBytes: parts.chat,
         chatTrim: vocab.chat?.trim ? 1 : 0,
-        reserved: 0,
+        headSize: headSize(c),
       },
       le,
     );
@@ -254,6 +254,8 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   if (u('version') !== NATIVE.version) throw new ModelFormatError(`${path}: native format version ${u('version')}, this retro reads ${NATIVE.version}`, 'build the file again with this retro');
   if (u('fileSize') !== file.size) throw new ModelFormatError(`${path}: truncated or padded: header says ${u('fileSize')} bytes, file has ${file.size}`, 'copy the file again in binary mode');
   const config: Config = { dim: u('dim'), hiddenDim: u('hiddenDim'), nLayers: u('nLayers'), nHeads: u('nHeads'), nKvHeads: u('nKvHeads'), vocabSize: u('vocabSize'), seqLen: u('seqLen'), ropeTheta: u('ropeTheta'), normEps: u('normEps') };
+  // Set only when it differs, so a file's config equals its source's.
+  if (u('headSize') !== config.dim / config.nHeads) config.headSize = u('headSize');
   validateConfig(config, path);
   const quant = kindOfCode(u('quant'));
   if (!quant) throw corrupt(`header field quant: unknown quantization kind ${u('quant')}`);

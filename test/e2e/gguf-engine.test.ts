@@ -2,7 +2,7 @@
  * llama.cpp's quantized GGUFs (Q4_K_M mixes Q4_K/Q6_K; Q6_K) through the whole path: retro build
  * for host, PowerBook G4 and Pentium II, each binary run (under qemu / wine), its greedy text equal
  * to the TS reference on the same model.rtr; for f32 that is also the reference on the GGUF itself,
- * whose tokens llama-cpp.test.ts checks against llama.cpp.
+ * whose tokens llama-cpp.test.ts checks against llama.cpp (gguf-metadata.test.ts for head size 96).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +77,33 @@ describe('Llama 3 RoPE (rope_freqs factors, base 500000, tied output) on the tar
     expect(Buffer.from(forward(plain, tokens[4], 4).slice().buffer).equals(Buffer.from(forward(withFactors, tokens[4], 4).slice().buffer))).toBe(false);
     const r = await runBuild({ target, model: file, quant: 'f32', groupSize: 32, out: join(out, target), compile: true });
     expect(generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 40, prompt: 'Once upon a time' }).equals(ref)).toBe(true);
+    await expectBinaries(r.out, p, args, ref, out);
+  }, 600_000);
+});
+
+describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4 heads = 32)', () => {
+  const out = tempDir('retro-gguf-e2e-headsize-');
+  const file = join(out, 'head48.gguf');
+  const prompt = 'Once upon a time';
+  const args = ['-t', '0', '-n', '16', '-i', prompt];
+
+  it.each([
+    ['host', 'f32'],
+    ['host', 'q8'],
+    ['win98-pentium2', 'q8'],
+  ] as const)('%s %s: every binary prints the reference text', async (target, quant) => {
+    const p = loadProfile(target);
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    if (!existsSync(file)) {
+      llamaGguf(file, { dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 48, contextLength: 64 }, { vocab: vocabKvs(model('gguf/l2-q8_0.gguf')) });
+    }
+    const r = await runBuild({ target, model: file, quant, groupSize: 32, out: join(out, `${target}-${quant}`), compile: true });
+    const rtr = openModel(join(r.out, 'model.rtr'));
+    expect(rtr.config.headSize).toBe(48);
+    rtr.close();
+    const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 16, prompt });
+    // f32 stores the GGUF's weights as they are: the same text as the reference on the GGUF itself
+    if (quant === 'f32') expect(ref.equals(generateText({ model: file, temperature: 0, steps: 16, prompt }))).toBe(true);
     await expectBinaries(r.out, p, args, ref, out);
   }, 600_000);
 });
