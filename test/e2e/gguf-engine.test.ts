@@ -4,11 +4,14 @@
  * to the TS reference on the same model.rtr; for f32 that is also the reference on the GGUF itself,
  * whose tokens llama-cpp.test.ts checks against llama.cpp (gguf-metadata.test.ts for head size 96).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
+import { planNative } from '../../src/model/format.js';
 import { openModel } from '../../src/model/open.js';
+import { llama3RopeFactors } from '../../src/model/safetensors.js';
+import { readManifest } from '../../src/bundle/manifest.js';
 import { loadWeights } from '../../src/model/source.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { buildTransformer, forward } from '../../src/reference/forward.js';
@@ -105,5 +108,39 @@ describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4
     // f32 stores the GGUF's weights as they are: the same text as the reference on the GGUF itself
     if (quant === 'f32') expect(ref.equals(generateText({ model: file, temperature: 0, steps: 16, prompt }))).toBe(true);
     await expectBinaries(r.out, p, args, ref, out);
+  }, 600_000);
+});
+
+describe('a 131072-position Llama 3 RoPE model: model.rtr holds the RoPE tables of the context the machine can run', () => {
+  const out = tempDir('retro-gguf-e2e-ctx-');
+  const file = join(out, 'ctx131072.gguf');
+  const prompt = 'Once upon a time';
+
+  it('win98-pentium2: the context is capped, the file small, and every binary prints the text of the reference on the GGUF at its full context', async () => {
+    const p = loadProfile('win98-pentium2');
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const factors = llama3RopeFactors(32, 500000, { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }, file);
+    llamaGguf(file, { dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 32, contextLength: 131072 }, {
+      vocab: vocabKvs(model('gguf/l2-q8_0.gguf')),
+      tied: true,
+      kvs: [['llama.rope.freq_base', 'f32', 500000]],
+      tensors: [f32Tensor('rope_freqs.weight', 1, 16, factors)],
+    });
+    const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, out: join(out, 'w98'), compile: true });
+    const rtr = join(r.out, 'model.rtr');
+    const built = openModel(rtr);
+    const seqLen = built.config.seqLen;
+    const src = openModel(file);
+    built.close();
+    // the KV cache of 131072 positions (128 MB) is over the 86 MB budget: the longest power of two that fits
+    expect(seqLen).toBeLessThan(131072);
+    expect(readManifest(r.out).memory.seqLen).toBe(seqLen);
+    const full = planNative(src.config, src.vocab!, 'f32', 0, p.alignment, true, file).size;
+    src.close();
+    expect(statSync(rtr).size).toBe(planNative({ ...src.config, seqLen }, src.vocab!, 'f32', 0, p.alignment, true, file).size);
+    expect(full - statSync(rtr).size).toBe((131072 - seqLen) * 16 * 4 * 2);
+    const ref = generateText({ model: file, temperature: 0, steps: 12, prompt });
+    expect(generateText({ model: rtr, temperature: 0, steps: 12, prompt }).equals(ref)).toBe(true);
+    await expectBinaries(r.out, p, ['-t', '0', '-n', '12', '-i', prompt], ref, out);
   }, 600_000);
 });
