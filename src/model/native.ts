@@ -54,6 +54,7 @@ export class NativeWriter {
   private readonly fd: number;
   private readonly tmp: string;
   private next = 0;
+  private rowsDone = 0;
 
   constructor(
     private readonly path: string,
@@ -150,18 +151,26 @@ export class NativeWriter {
     return this.layout.entries[this.next];
   }
 
-  write(m: Matrix | Float32Array): void {
-    const e = this.layout.entries[this.next++];
+  /** The next entry, whole, or its rows from `row0` on: a matrix may come in chunks of rows, in order. */
+  write(m: Matrix | Float32Array, row0 = 0): void {
+    const e = this.layout.entries[this.next];
     if (m instanceof Float32Array) m = { kind: 'f32', rows: 1, cols: m.length, data: m };
-    if (m.kind !== e.kind || m.rows !== e.rows || m.cols !== e.cols || (m.kind !== 'f32' && m.groupSize !== e.groupSize)) {
-      throw new Error(`native writer: ${e.name}[${e.layer}] got ${m.kind} ${m.rows}x${m.cols}, planned ${e.kind} ${e.rows}x${e.cols}`);
+    if (!e || row0 !== this.rowsDone || m.kind !== e.kind || row0 + m.rows > e.rows || m.cols !== e.cols || (m.kind !== 'f32' && m.groupSize !== e.groupSize)) {
+      throw new Error(`native writer: ${e?.name}[${e?.layer}] got ${m.kind} ${m.rows}x${m.cols} at row ${row0}, planned ${e?.kind} ${e?.rows}x${e?.cols} at row ${this.rowsDone}`);
     }
+    // rows are whole bytes and scales restart at each row, so a chunk is a contiguous slice of both
+    const data = m.rows * (e.dataBytes / e.rows);
     if (m.kind === 'f32') {
-      writeSync(this.fd, f32Bytes(m.data, this.order), 0, e.dataBytes, e.dataOffset);
+      writeSync(this.fd, f32Bytes(m.data, this.order), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
     } else {
-      const values = quantKind(m.kind).pack!(m as IntMatrix);
-      writeSync(this.fd, values, 0, e.dataBytes, e.dataOffset);
-      writeSync(this.fd, f32Bytes(m.s, this.order), 0, e.scaleBytes, e.scaleOffset);
+      const scales = m.rows * (e.scaleBytes / e.rows);
+      writeSync(this.fd, quantKind(m.kind).pack!(m as IntMatrix), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
+      writeSync(this.fd, f32Bytes(m.s, this.order), 0, scales, e.scaleOffset + row0 * (e.scaleBytes / e.rows));
+    }
+    this.rowsDone += m.rows;
+    if (this.rowsDone === e.rows) {
+      this.next++;
+      this.rowsDone = 0;
     }
   }
 

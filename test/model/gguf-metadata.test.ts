@@ -11,7 +11,7 @@ import { openModel } from '../../src/model/open.js';
 import { headSize } from '../../src/reference/model.js';
 import { expectError } from '../helpers/errors.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { f32Tensor, llamaGguf, vocabKvs, type KV, type LlamaShape } from '../helpers/gguf-writer.js';
+import { f32Tensor, llamaGguf, vocabKvs, type KV, type LlamaShape, type RawTensor } from '../helpers/gguf-writer.js';
 import { llamaGreedy } from '../helpers/llama-oracle.js';
 import { loadTransformer, parity } from '../helpers/parity.js';
 
