@@ -229,6 +229,19 @@ export function planNative(config: Config, vocab: Vocab, quant: QuantKind, group
 
 /** The layout for a tokenizer section of `tokBytes`: what the writer writes and the readers expect, entry by entry. */
 export function layoutFor(config: Config, tokBytes: number, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
+  const layout = place(config, tokBytes, quant, groupSize, alignment, sharedClassifier);
+  if (layout.size > NATIVE.maxFileBytes) {
+    // the most exact kind that would fit, named in the fix
+    const fits = QUANT_KINDS.find((k) => k.name !== quant && place(config, tokBytes, k.name, groupSize || 32, alignment, sharedClassifier).size <= NATIVE.maxFileBytes);
+    throw new ModelFormatError(
+      `${path}: the converted model would be ${layout.size} bytes as ${quant}, over the 2 GB a 32-bit target can seek`,
+      fits ? `quantize with --quant ${fits.name} (${place(config, tokBytes, fits.name, groupSize || 32, alignment, sharedClassifier).size} bytes), or shorten the context with --seq-len` : 'use a smaller model: no quantization retro has makes it fit',
+    );
+  }
+  return layout;
+}
+
+function place(config: Config, tokBytes: number, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean): NativeLayout {
   const shapes = tensorOrder(config, sharedClassifier);
   const tokenizerOffset = align(NATIVE.headerBytes + shapes.length * NATIVE.entryBytes, alignment);
   let at = align(tokenizerOffset + tokBytes, alignment);
@@ -243,9 +256,6 @@ export function layoutFor(config: Config, tokBytes: number, quant: QuantKind, gr
       at = align(at + e.scaleBytes, alignment);
     }
     entries.push(e);
-  }
-  if (at > NATIVE.maxFileBytes) {
-    throw new ModelFormatError(`${path}: the converted model would be ${at} bytes, over the 2 GB a 32-bit target can seek`, 'quantize with --quant q8 or use a smaller model');
   }
   return { config, quant, groupSize: isIntKind(quant) ? groupSize : 0, alignment, sharedClassifier, entries, tokenizerOffset, tokenizerBytes: tokBytes, size: at };
 }
