@@ -8,7 +8,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
+import { runPlan } from '../../src/core/plan.js';
+import { BinaryFile } from '../../src/model/file.js';
 import { planNative } from '../../src/model/format.js';
+import { readNativeHeader } from '../../src/model/native.js';
 import { openModel } from '../../src/model/open.js';
 import { llama3RopeFactors } from '../../src/model/safetensors.js';
 import { readManifest } from '../../src/bundle/manifest.js';
@@ -142,5 +145,37 @@ describe('a 131072-position Llama 3 RoPE model: model.rtr holds the RoPE tables 
     const ref = generateText({ model: file, temperature: 0, steps: 12, prompt });
     expect(generateText({ model: rtr, temperature: 0, steps: 12, prompt }).equals(ref)).toBe(true);
     await expectBinaries(r.out, p, ['-t', '0', '-n', '12', '-i', prompt], ref, out);
+  }, 600_000);
+});
+
+describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a small budget (the mechanisms of bench:llama32 at a small shape)", () => {
+  const out = tempDir('retro-gguf-e2e-l3t-');
+  const prompt = 'Once upon a time';
+
+  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text', async () => {
+    const p = loadProfile('win98-pentium2');
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const file = model('gguf/l3t-q4_k_m.gguf');
+    const progress: string[] = [];
+    const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, auto: true, ramBudgetMb: 24, out: join(out, 'w98'), compile: true }, (m) => progress.push(m));
+    expect(progress.find((m) => m.startsWith('--auto'))).toMatch(/streaming the weights from disk/);
+    const seqLen = readManifest(r.out).memory.seqLen;
+    const plan = runPlan({ target: 'win98-pentium2', model: file, groupSize: 32, ramBudgetMb: 24, quant: r.model.quant, seqLen });
+    const stream = plan.options.find((o) => o.mode === 'stream' && o.fits)!;
+    // per token: the tied classifier is the whole table once, the embedding one row of it (not a second table)
+    const bf = BinaryFile.open(join(r.out, 'model.rtr'), 'model');
+    const table = readNativeHeader(bf).entries.find((e) => e.name === 'token_embedding')!;
+    bf.close();
+    expect(table.rows).toBe(128256);
+    expect(stream.memory!.readPerToken).toBeGreaterThan(table.dataBytes + table.scaleBytes);
+    expect(stream.memory!.readPerToken).toBeLessThan(2 * (table.dataBytes + table.scaleBytes));
+    const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 6, prompt });
+    for (const b of p.cross) {
+      const run = await runBinary(b, join(r.out, b.output), ['model.rtr', '-t', '0', '-n', '6', '-i', prompt, '-v', '1'], { cwd: r.out, env: wineEnv(out) });
+      expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
+      expect(run.stderr).toMatch(/memory: streaming/);
+      expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
+      expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
+    }
   }, 600_000);
 });
