@@ -5,7 +5,8 @@
  * 2.5 GB GGUF whose tensor data crosses 2^31 bytes) built for win98-pentium2 with `--auto`.
  * Measures the conversion's time and peak RSS (a child process), then runs the bundle's own
  * Pentium II binary (linux-i686-p2: x87 and MMX, natively on this x86 host) under the 86 MB
- * budget and checks its text against the TypeScript reference on the same model.rtr.
+ * budget and checks its text against the TypeScript reference on the same model.rtr; then the Win32
+ * .exe under wine.
  * Prints a Markdown table. Usage: npm run bench:llama32   (~4 GB of temp disk, ~6 GB of RAM for the reference)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,6 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { llama3RopeFactors } from '../src/model/safetensors.js';
+import { loadProfile } from '../src/profile/load.js';
+import { runBinary } from '../src/toolchain/tools.js';
+import { wineEnv } from '../test/helpers/e2e.js';
 import { model, REPO } from '../test/helpers/fixtures.js';
 import { byteLevelVocabKvs, f32Tensor, llamaGguf } from '../test/helpers/gguf-writer.js';
 
@@ -22,7 +26,7 @@ const SHAPE = { dim: 2048, hiddenDim: 8192, nLayers: 16, nHeads: 32, nKvHeads: 8
 const PROMPT = 'Once upon a time';
 const STEPS = 8;
 
-it('Llama-3.2-1B shape -> win98-pentium2 --auto: conversion peak RSS, the Pentium II binary streaming under 86 MB, its text equal to the reference', () => {
+it('Llama-3.2-1B shape -> win98-pentium2 --auto: conversion peak RSS, the Pentium II binaries streaming under 86 MB, their text equal to the reference', async () => {
   const dir = process.env.RETRO_BENCH_DIR ?? join(tmpdir(), 'retro-bench');
   mkdirSync(dir, { recursive: true });
   const gguf = join(dir, 'llama32-1b-shape-f16.gguf');
@@ -75,6 +79,15 @@ it('Llama-3.2-1B shape -> win98-pentium2 --auto: conversion peak RSS, the Pentiu
   const ref = Buffer.from(execFileSync(process.execPath, ['--max-old-space-size=8192', '--input-type=module', '-e', refScript], { encoding: 'utf8', maxBuffer: 1 << 26 }), 'base64');
   expect(time.stdout.toString('latin1')).toBe(ref.toString('latin1'));
   rows.push(['its text against the TypeScript reference on the same model.rtr', `identical (${JSON.stringify(ref.toString('utf8'))})`]);
+
+  // the Win32 .exe that goes to the machine, under wine (x86 code runs natively; stdout is binary, as on the machine)
+  const w98 = loadProfile('win98-pentium2').cross.find((b) => b.output === 'retro.exe')!;
+  const t = performance.now();
+  const exe = await runBinary(w98, join(out, 'retro.exe'), ['model.rtr', '-t', '0', '-n', String(STEPS), '-i', PROMPT, '-v', '1'], { cwd: out, env: { ...w98.run!.env, ...wineEnv(dir) }, timeoutMs: 1_800_000 });
+  expect(exe.exitCode, exe.stderr).toBe(0);
+  expect(exe.stderr).toMatch(/memory: streaming/);
+  expect(exe.stdout.toString('latin1')).toBe(ref.toString('latin1'));
+  rows.push([`retro.exe (the Win32 build that goes to the machine) under wine, ${STEPS} positions, streaming`, `the same text, ${((performance.now() - t) / 1000).toFixed(1)} s wall`]);
   console.log(['| Llama-3.2-1B shape | result |', '| --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
   if (!process.env.RETRO_BENCH_KEEP) rmSync(out, { recursive: true, force: true });
 }, 7_200_000);
