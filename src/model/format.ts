@@ -235,7 +235,7 @@ export function layoutFor(config: Config, tokBytes: number, quant: QuantKind, gr
     const fits = QUANT_KINDS.find((k) => k.name !== quant && place(config, tokBytes, k.name, groupSize || 32, alignment, sharedClassifier).size <= NATIVE.maxFileBytes);
     throw new ModelFormatError(
       `${path}: the converted model would be ${layout.size} bytes as ${quant}, over the 2 GB a 32-bit target can seek`,
-      fits ? `quantize with --quant ${fits.name} (${place(config, tokBytes, fits.name, groupSize || 32, alignment, sharedClassifier).size} bytes), or shorten the context with --seq-len` : 'use a smaller model: no quantization retro has makes it fit',
+      fits ? `quantize with --quant ${fits.name} (${place(config, tokBytes, fits.name, groupSize || 32, alignment, sharedClassifier).size} bytes)` : 'use a smaller model: no quantization retro has makes it fit',
     );
   }
   return layout;

@@ -111,6 +111,12 @@ describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4
     // f32 stores the GGUF's weights as they are: the same text as the reference on the GGUF itself
     if (quant === 'f32') expect(ref.equals(generateText({ model: file, temperature: 0, steps: 16, prompt }))).toBe(true);
     await expectBinaries(r.out, p, args, ref, out);
+    if (target !== 'host') return;
+    // plan counts the wider query heads as the engine allocates them (its -v 1 figure), byte for byte
+    const run = await runBinary(p.cross[0], join(r.out, p.cross[0].output), ['model.rtr', ...args, '-v', '1', '-S', '0'], { cwd: r.out });
+    const allocated = Number(/allocated (\d+) bytes/.exec(run.stderr)?.[1]);
+    const plan = runPlan({ target, model: file, groupSize: 32, quant }).options.find((o) => o.mode === 'ram')!;
+    expect(plan.allocated, run.stderr).toBe(allocated);
   }, 600_000);
 });
 
