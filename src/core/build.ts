@@ -54,6 +54,14 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
       // The budget baked into the engine makes it stream (keeping what layers fit) where plan says so.
       req = { ...req, quant: r.quant };
       inputs = capContext(inputs, r.seqLen);
+    } else if (req.seqLen === undefined) {
+      // The engine allocates its KV cache, and model.rtr holds RoPE tables, for the whole context: a
+      // model made for 131072 positions gets the longest context plan finds fitting the machine.
+      const r = planModel(profile, inputs, { quant: req.quant, groupSize: req.groupSize, ramBudgetMb: req.ramBudgetMb }).recommendation;
+      if (r && r.seqLen < inputs.config.seqLen) {
+        progress(`context capped at ${r.seqLen} of the model's ${inputs.config.seqLen}: the longest that fits ${profile.id} (${r.why}); --seq-len sets it`);
+        inputs = capContext(inputs, r.seqLen);
+      }
     }
     return buildBundle(profile, inputs, { ...req, out: req.out ?? join('dist', profile.id) }, progress);
   });

@@ -1,10 +1,16 @@
-/** Converts a model to the target's model.rtr, one tensor in memory at a time. */
+/** Converts a model to the target's model.rtr, one tensor (or a chunk of its rows) in memory at a time. */
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
 import { ropeTables } from '../reference/forward.js';
-import type { Matrix, Vocab } from '../reference/model.js';
+import { headSize, type Matrix, type Vocab } from '../reference/model.js';
 import { planNative, type NativeTensorName } from './format.js';
 import { NativeWriter, type ByteOrder } from './native.js';
-import type { MatrixName, ModelSource, VectorName } from './source.js';
+import type { MatrixName, MatrixRef, ModelSource, VectorName } from './source.js';
+
+/** Float32 bytes of source rows converted at a time, by default. */
+export const CHUNK_BYTES = 8 << 20;
+
+const MATRIX_REFS: readonly string[] = ['token_embedding', 'classifier', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] satisfies MatrixRef[];
+const isMatrixRef = (name: string): name is MatrixRef => MATRIX_REFS.includes(name);
 
 export interface ConvertTarget {
   id: string;
@@ -13,11 +19,11 @@ export interface ConvertTarget {
 }
 
 /** Streams the source into the native file in the order format.ts lays it out; returns its size. */
-export function convertModel(src: ModelSource, vocab: Vocab, target: ConvertTarget, quant: QuantKind, groupSize: number, path: string): number {
+export function convertModel(src: ModelSource, vocab: Vocab, target: ConvertTarget, quant: QuantKind, groupSize: number, path: string, chunkBytes = CHUNK_BYTES): number {
   const layout = planNative(src.config, vocab, quant, groupSize, target.alignment, src.sharedClassifier, src.path);
   // RoPE angles ship as tables: the same numbers on every target, no libm sin/cos (which differ, or trap on old CPUs).
   const rope = ropeTables(src.config);
-  const half = src.config.dim / src.config.nHeads / 2;
+  const half = headSize(src.config) / 2;
   const tensor = (name: NativeTensorName, layer: number): Matrix | Float32Array => {
     switch (name) {
       case 'token_embedding':
@@ -38,8 +44,20 @@ export function convertModel(src: ModelSource, vocab: Vocab, target: ConvertTarg
     }
   };
   const writer = new NativeWriter(path, layout, target.byteOrder, target.id, vocab);
+  // Where the source reads part of a tensor, matrices come in chunks of about chunkBytes as float32,
+  // a whole number of heads (readRows' rule): peak memory is a chunk, not a 128K x 2048 embedding.
+  const hs = headSize(src.config);
+  const chunkRows = (cols: number) => Math.max(hs, Math.floor(chunkBytes / (cols * 4) / hs) * hs);
   try {
-    for (const e of layout.entries) writer.write(tensor(e.name, e.layer));
+    for (const e of layout.entries) {
+      const ref = e.name === 'wcls' ? 'classifier' : e.name;
+      if (!src.readRows || !isMatrixRef(ref)) {
+        writer.write(tensor(e.name, e.layer));
+        continue;
+      }
+      const step = chunkRows(e.cols);
+      for (let r0 = 0; r0 < e.rows; r0 += step) writer.write(convertMatrix(src.readRows(ref, e.layer, r0, Math.min(step, e.rows - r0)), quant, groupSize), r0);
+    }
     writer.finish();
   } catch (e) {
     writer.abort();

@@ -4,9 +4,9 @@
  * constants (codegen/render.ts), and docs/model-format.md carries the tables `formatDocTables`
  * renders (a test compares them).
  */
-import { ModelFormatError, UsageError } from '../errors.js';
+import { ModelFormatError } from '../errors.js';
 import { QUANT_KINDS, isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
-import { groupsPerRow, kvDim, type Config, type Vocab } from '../reference/model.js';
+import { groupsPerRow, headSize, kvDim, qDim, type Config, type Vocab } from '../reference/model.js';
 import { JOINT_KEYS } from '../reference/chat.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
@@ -14,7 +14,7 @@ import type { MatrixName, VectorName } from './source.js';
 
 export const NATIVE = {
   magic: 'RTRO',
-  version: 3,
+  version: 4,
   headerBytes: 168,
   entryBytes: 64,
   marker: 0x01020304,
@@ -82,7 +82,7 @@ const HEADER_SPEC = [
   u32('categoryRunCount', 'Unicode class runs in the tokenizer section (byte-level BPE)'),
   u32('chatBytes', 'bytes of the chat joints at the end of the tokenizer section (0: the model has no chat template)'),
   u32('chatTrim', '1 when the chat template trims messages (the engine trims what the user types)'),
-  u32('reserved', 'reserved, 0'),
+  u32('headSize', 'per-head width of queries and keys (dim / query heads unless the model sets it apart: GGUF `attention.key_length`, config.json `head_dim`)'),
 ] as const satisfies readonly FieldSpec[];
 
 const ENTRY_SPEC = [
@@ -148,22 +148,23 @@ export interface TensorShape {
  */
 export function tensorOrder(c: Config, sharedClassifier: boolean): TensorShape[] {
   const kv = kvDim(c);
+  const qd = qDim(c);
   const t = (name: NativeTensorName, layer: number, rows: number, cols: number, matrix: boolean): TensorShape => ({ name, layer, rows, cols, matrix });
   const shapes = [t('token_embedding', 0, c.vocabSize, c.dim, true)];
   for (let l = 0; l < c.nLayers; l++) {
     shapes.push(
       t('rms_att', l, 1, c.dim, false),
-      t('wq', l, c.dim, c.dim, true),
+      t('wq', l, qd, c.dim, true),
       t('wk', l, kv, c.dim, true),
       t('wv', l, kv, c.dim, true),
-      t('wo', l, c.dim, c.dim, true),
+      t('wo', l, c.dim, qd, true),
       t('rms_ffn', l, 1, c.dim, false),
       t('w1', l, c.hiddenDim, c.dim, true),
       t('w3', l, c.hiddenDim, c.dim, true),
       t('w2', l, c.dim, c.hiddenDim, true),
     );
   }
-  const half = c.dim / c.nHeads / 2;
+  const half = headSize(c) / 2;
   shapes.push(t('rms_final', 0, 1, c.dim, false), t('rope_cos', 0, c.seqLen, half, false), t('rope_sin', 0, c.seqLen, half, false));
   if (!sharedClassifier) shapes.push(t('wcls', 0, c.vocabSize, c.dim, true));
   return shapes;
@@ -221,24 +222,26 @@ export function tokenizerBytes(v: Vocab): number {
   return v.pieces.reduce((n, x) => n + 8 + x.length, 0) + p.merges * MERGE_BYTES + p.specials * 4 + p.runs * 4 + p.chat;
 }
 
-/** Arithmetic the reference runs but the C engine and model.rtr do not carry yet, refused rather than run wrongly. (RoPE frequency factors need nothing: they are in the stored tables.) */
-function unsupportedByEngine(c: Config, path: string): void {
-  if (c.headSize !== undefined && c.headSize !== c.dim / c.nHeads) {
-    throw new UsageError(
-      `${path}: the target engine does not implement head size ${c.headSize} apart from dim / heads (${c.dim / c.nHeads}) yet`,
-      'run it with retro generate (the TypeScript reference), or use a model without it',
-    );
-  }
-}
-
 /** Where every tensor goes; nothing is read or written yet. */
 export function planNative(config: Config, vocab: Vocab, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
-  unsupportedByEngine(config, path);
   return layoutFor(config, tokenizerBytes(vocab), quant, groupSize, alignment, sharedClassifier, path);
 }
 
 /** The layout for a tokenizer section of `tokBytes`: what the writer writes and the readers expect, entry by entry. */
 export function layoutFor(config: Config, tokBytes: number, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean, path: string): NativeLayout {
+  const layout = place(config, tokBytes, quant, groupSize, alignment, sharedClassifier);
+  if (layout.size > NATIVE.maxFileBytes) {
+    // the most exact kind that would fit, named in the fix
+    const fits = QUANT_KINDS.find((k) => k.name !== quant && place(config, tokBytes, k.name, groupSize || 32, alignment, sharedClassifier).size <= NATIVE.maxFileBytes);
+    throw new ModelFormatError(
+      `${path}: the converted model would be ${layout.size} bytes as ${quant}, over the 2 GB a 32-bit target can seek`,
+      fits ? `quantize with --quant ${fits.name} (${place(config, tokBytes, fits.name, groupSize || 32, alignment, sharedClassifier).size} bytes)` : 'use a smaller model: no quantization retro has makes it fit',
+    );
+  }
+  return layout;
+}
+
+function place(config: Config, tokBytes: number, quant: QuantKind, groupSize: number, alignment: number, sharedClassifier: boolean): NativeLayout {
   const shapes = tensorOrder(config, sharedClassifier);
   const tokenizerOffset = align(NATIVE.headerBytes + shapes.length * NATIVE.entryBytes, alignment);
   let at = align(tokenizerOffset + tokBytes, alignment);
@@ -253,9 +256,6 @@ export function layoutFor(config: Config, tokBytes: number, quant: QuantKind, gr
       at = align(at + e.scaleBytes, alignment);
     }
     entries.push(e);
-  }
-  if (at > NATIVE.maxFileBytes) {
-    throw new ModelFormatError(`${path}: the converted model would be ${at} bytes, over the 2 GB a 32-bit target can seek`, 'quantize with --quant q8 or use a smaller model');
   }
   return { config, quant, groupSize: isIntKind(quant) ? groupSize : 0, alignment, sharedClassifier, entries, tokenizerOffset, tokenizerBytes: tokBytes, size: at };
 }

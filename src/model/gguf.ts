@@ -263,13 +263,14 @@ export function openGguf(file: BinaryFile): ModelSource {
   checkLayout(tensors, config.nLayers, dataStart, alignment, file.size, path);
   const types = new Set([...infos.values()].filter((t) => (t.dims[1] ?? 1) > 1).map((t) => t.type));
 
-  const readMatrix = (name: string): Matrix => {
+  // Rows [row0, row0 + count) of a tensor: whole blocks, since every row is (checked above).
+  const readMatrix = (name: string, row0 = 0, count?: number): Matrix => {
     const t = infos.get(name)!;
     const cols = t.dims[0];
-    const rows = t.dims[1] ?? 1;
+    const rows = count ?? t.dims[1] ?? 1;
     const n = rows * cols;
     const type = typeOf(t);
-    const raw = file.read(dataStart + t.offset, ggmlBytes(type, n));
+    const raw = file.read(dataStart + t.offset + ggmlBytes(type, row0 * cols), ggmlBytes(type, n));
     if (t.type !== GGML_Q8_0) return { kind: 'f32', rows, cols, data: dequantizeGgml(type, raw, n) };
     const blocks = n / Q8_0_BLOCK;
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -313,6 +314,8 @@ export function openGguf(file: BinaryFile): ModelSource {
     layerMatrix: (name: MatrixName, l: number) => readMatrix(`blk.${l}.${perLayer[name][0]}.weight`),
     rmsFinal: () => readVector('output_norm.weight'),
     classifier: () => readMatrix(shared ? 'token_embd.weight' : 'output.weight'),
+    readRows: (name, l, row0, rows) =>
+      readMatrix(name === 'token_embedding' || (name === 'classifier' && shared) ? 'token_embd.weight' : name === 'classifier' ? 'output.weight' : `blk.${l}.${perLayer[name][0]}.weight`, row0, rows),
     close: () => file.close(),
   };
 }

@@ -6,7 +6,7 @@
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ByteOrderError, ModelFormatError } from '../errors.js';
 import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
-import type { Config, IntMatrix, Matrix, Vocab } from '../reference/model.js';
+import { headSize, type Config, type IntMatrix, type Matrix, type Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
@@ -54,6 +54,7 @@ export class NativeWriter {
   private readonly fd: number;
   private readonly tmp: string;
   private next = 0;
+  private rowsDone = 0;
 
   constructor(
     private readonly path: string,
@@ -117,7 +118,7 @@ export class NativeWriter {
         categoryRunCount: parts.runs,
         chatBytes: parts.chat,
         chatTrim: vocab.chat?.trim ? 1 : 0,
-        reserved: 0,
+        headSize: headSize(c),
       },
       le,
     );
@@ -150,18 +151,26 @@ export class NativeWriter {
     return this.layout.entries[this.next];
   }
 
-  write(m: Matrix | Float32Array): void {
-    const e = this.layout.entries[this.next++];
+  /** The next entry, whole, or its rows from `row0` on: a matrix may come in chunks of rows, in order. */
+  write(m: Matrix | Float32Array, row0 = 0): void {
+    const e = this.layout.entries[this.next];
     if (m instanceof Float32Array) m = { kind: 'f32', rows: 1, cols: m.length, data: m };
-    if (m.kind !== e.kind || m.rows !== e.rows || m.cols !== e.cols || (m.kind !== 'f32' && m.groupSize !== e.groupSize)) {
-      throw new Error(`native writer: ${e.name}[${e.layer}] got ${m.kind} ${m.rows}x${m.cols}, planned ${e.kind} ${e.rows}x${e.cols}`);
+    if (!e || row0 !== this.rowsDone || m.kind !== e.kind || row0 + m.rows > e.rows || m.cols !== e.cols || (m.kind !== 'f32' && m.groupSize !== e.groupSize)) {
+      throw new Error(`native writer: ${e?.name}[${e?.layer}] got ${m.kind} ${m.rows}x${m.cols} at row ${row0}, planned ${e?.kind} ${e?.rows}x${e?.cols} at row ${this.rowsDone}`);
     }
+    // rows are whole bytes and scales restart at each row, so a chunk is a contiguous slice of both
+    const data = m.rows * (e.dataBytes / e.rows);
     if (m.kind === 'f32') {
-      writeSync(this.fd, f32Bytes(m.data, this.order), 0, e.dataBytes, e.dataOffset);
+      writeSync(this.fd, f32Bytes(m.data, this.order), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
     } else {
-      const values = quantKind(m.kind).pack!(m as IntMatrix);
-      writeSync(this.fd, values, 0, e.dataBytes, e.dataOffset);
-      writeSync(this.fd, f32Bytes(m.s, this.order), 0, e.scaleBytes, e.scaleOffset);
+      const scales = m.rows * (e.scaleBytes / e.rows);
+      writeSync(this.fd, quantKind(m.kind).pack!(m as IntMatrix), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
+      writeSync(this.fd, f32Bytes(m.s, this.order), 0, scales, e.scaleOffset + row0 * (e.scaleBytes / e.rows));
+    }
+    this.rowsDone += m.rows;
+    if (this.rowsDone === e.rows) {
+      this.next++;
+      this.rowsDone = 0;
     }
   }
 
@@ -254,6 +263,8 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   if (u('version') !== NATIVE.version) throw new ModelFormatError(`${path}: native format version ${u('version')}, this retro reads ${NATIVE.version}`, 'build the file again with this retro');
   if (u('fileSize') !== file.size) throw new ModelFormatError(`${path}: truncated or padded: header says ${u('fileSize')} bytes, file has ${file.size}`, 'copy the file again in binary mode');
   const config: Config = { dim: u('dim'), hiddenDim: u('hiddenDim'), nLayers: u('nLayers'), nHeads: u('nHeads'), nKvHeads: u('nKvHeads'), vocabSize: u('vocabSize'), seqLen: u('seqLen'), ropeTheta: u('ropeTheta'), normEps: u('normEps') };
+  // Set only when it differs, so a file's config equals its source's.
+  if (u('headSize') !== config.dim / config.nHeads) config.headSize = u('headSize');
   validateConfig(config, path);
   const quant = kindOfCode(u('quant'));
   if (!quant) throw corrupt(`header field quant: unknown quantization kind ${u('quant')}`);

@@ -243,15 +243,18 @@ export function openHfFolder(dir: string): ModelSource {
     }
   }
 
-  const read = (name: string): Float32Array => {
+  // values [at, at + count) of a tensor (all of it by default)
+  const read = (name: string, at = 0, count?: number): Float32Array => {
     const e = entries.get(name)!;
-    const n = e.shape.reduce((a, d) => a * d, 1);
-    return dequantizeGgml(e.dtype, files.get(e.file)!.read(e.begin, ggmlBytes(e.dtype, n)), n);
+    const n = count ?? e.shape.reduce((a, d) => a * d, 1);
+    return dequantizeGgml(e.dtype, files.get(e.file)!.read(e.begin + ggmlBytes(e.dtype, at), ggmlBytes(e.dtype, n)), n);
   };
-  const matrix = (name: string, rows: number, cols: number, heads?: boolean): Matrix => {
-    const data = read(name);
+  // rows [row0, row0 + rows) of a matrix; Q and K chunks start and end on a head, so un-permuting them works alone
+  const matrix = (name: string, rows: number, cols: number, heads?: boolean, row0 = 0): Matrix => {
+    const data = read(name, row0 * cols, rows * cols);
     return { kind: 'f32', rows, cols, data: heads ? unpermute(data, rows, cols, hs) : data };
   };
+  const classifierName = shared ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const layer = (n: MatrixName | VectorName, l: number) => `model.layers.${l}.${names[n][0]}.weight`;
   const types = new Set([...expected.keys()].filter((n) => expected.get(n)![0] > 1).map((n) => entries.get(n)!.dtypeName));
   const tensors: TensorSummary[] = [...entries].map(([name, e]) => ({ name, type: e.dtypeName, shape: e.shape, bytes: ggmlBytes(e.dtype, e.shape.reduce((a, d) => a * d, 1)) }));
@@ -274,7 +277,11 @@ export function openHfFolder(dir: string): ModelSource {
     layerVector: (n: VectorName, l: number) => read(layer(n, l)),
     layerMatrix: (n: MatrixName, l: number) => matrix(layer(n, l), names[n][1], names[n][2], n === 'wq' || n === 'wk'),
     rmsFinal: () => read('model.norm.weight'),
-    classifier: () => matrix(shared ? 'model.embed_tokens.weight' : 'lm_head.weight', config.vocabSize, config.dim),
+    classifier: () => matrix(classifierName, config.vocabSize, config.dim),
+    readRows: (n, l, row0, rows) =>
+      n === 'token_embedding' || n === 'classifier'
+        ? matrix(n === 'classifier' ? classifierName : 'model.embed_tokens.weight', rows, config.dim, false, row0)
+        : matrix(layer(n, l), rows, names[n][2], n === 'wq' || n === 'wk', row0),
     close: () => {
       for (const f of files.values()) f.close();
     },

@@ -9,6 +9,8 @@ import { dequantize } from '../reference/math.js';
 import { headSize, kvDim, qDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
 
 export type MatrixName = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
+/** A matrix by the name conversion asks for it: a layer's, the embedding or the classifier. */
+export type MatrixRef = MatrixName | 'token_embedding' | 'classifier';
 export type VectorName = 'rms_att' | 'rms_ffn';
 
 export interface ModelSource {
@@ -28,6 +30,12 @@ export interface ModelSource {
   layerMatrix(name: MatrixName, layer: number): Matrix;
   rmsFinal(): Float32Array; // (dim)
   classifier(): Matrix; // (vocab, dim): the embedding when shared
+  /**
+   * Rows [row0, row0 + rows) of a matrix, where the format can read part of a tensor: conversion
+   * then holds a chunk at a time, never a 128K-row embedding whole. `row0` and `rows` are multiples
+   * of the head size (or reach the last row), so a reader that reorders rows within heads can.
+   */
+  readRows?(name: MatrixRef, layer: number, row0: number, rows: number): Matrix;
   close(): void;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { NativeEntry as Placement, NativeLayout as FileLayout } from '../model/format.js';
 import { isIntKind, rowBytes } from '../quant/kinds.js';
-import { groupsPerRow, kvDim, type Vocab } from '../reference/model.js';
+import { groupsPerRow, kvDim, qDim, type Vocab } from '../reference/model.js';
 
 export type StreamUnit = 'layer' | 'half';
 
@@ -46,9 +46,11 @@ function stateBytes(layout: FileLayout): number {
   const kv = kvDim(c);
   const gs = isIntKind(layout.quant) ? layout.groupSize : 32;
   const cache = c.nLayers * c.seqLen * kv;
-  const floats = c.dim * 4 + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(c.dim, gs) + groupsPerRow(c.hiddenDim, gs);
+  // x, xb2 (dim); xb and xq (the wider of dim and the query heads, which wo reads); q (query heads)
+  const wide = Math.max(c.dim, qDim(c));
+  const floats = c.dim * 2 + wide + qDim(c) + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(wide, gs) + groupsPerRow(c.hiddenDim, gs);
   // xq and hq: int8 values and the int16 copy a kernel's prepare_q8 fills
-  return floats * 4 + 3 * (c.dim + c.hiddenDim) + c.vocabSize * 8;
+  return floats * 4 + 3 * (wide + c.hiddenDim) + c.vocabSize * 8;
 }
 
 export function kvCacheBytes(layout: FileLayout): number {
@@ -134,5 +136,5 @@ function sum(parts: MemoryPart[]): number {
 export function macsPerToken(layout: FileLayout): number {
   const c = layout.config;
   const kv = kvDim(c);
-  return c.nLayers * (2 * c.dim * c.dim + 2 * kv * c.dim + 3 * c.dim * c.hiddenDim) + c.vocabSize * c.dim;
+  return c.nLayers * (2 * qDim(c) * c.dim + 2 * kv * c.dim + 3 * c.dim * c.hiddenDim) + c.vocabSize * c.dim;
 }

@@ -2,13 +2,19 @@
  * llama.cpp's quantized GGUFs (Q4_K_M mixes Q4_K/Q6_K; Q6_K) through the whole path: retro build
  * for host, PowerBook G4 and Pentium II, each binary run (under qemu / wine), its greedy text equal
  * to the TS reference on the same model.rtr; for f32 that is also the reference on the GGUF itself,
- * whose tokens llama-cpp.test.ts checks against llama.cpp.
+ * whose tokens llama-cpp.test.ts checks against llama.cpp (gguf-metadata.test.ts for head size 96).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
+import { runPlan } from '../../src/core/plan.js';
+import { BinaryFile } from '../../src/model/file.js';
+import { planNative } from '../../src/model/format.js';
+import { readNativeHeader } from '../../src/model/native.js';
 import { openModel } from '../../src/model/open.js';
+import { llama3RopeFactors } from '../../src/model/safetensors.js';
+import { readManifest } from '../../src/bundle/manifest.js';
 import { loadWeights } from '../../src/model/source.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { buildTransformer, forward } from '../../src/reference/forward.js';
@@ -78,5 +84,104 @@ describe('Llama 3 RoPE (rope_freqs factors, base 500000, tied output) on the tar
     const r = await runBuild({ target, model: file, quant: 'f32', groupSize: 32, out: join(out, target), compile: true });
     expect(generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 40, prompt: 'Once upon a time' }).equals(ref)).toBe(true);
     await expectBinaries(r.out, p, args, ref, out);
+  }, 600_000);
+});
+
+describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4 heads = 32)', () => {
+  const out = tempDir('retro-gguf-e2e-headsize-');
+  const file = join(out, 'head48.gguf');
+  const prompt = 'Once upon a time';
+  const args = ['-t', '0', '-n', '16', '-i', prompt];
+
+  it.each([
+    ['host', 'f32'],
+    ['host', 'q8'],
+    ['win98-pentium2', 'q8'],
+  ] as const)('%s %s: every binary prints the reference text', async (target, quant) => {
+    const p = loadProfile(target);
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    if (!existsSync(file)) {
+      llamaGguf(file, { dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 48, contextLength: 64 }, { vocab: vocabKvs(model('gguf/l2-q8_0.gguf')) });
+    }
+    const r = await runBuild({ target, model: file, quant, groupSize: 32, out: join(out, `${target}-${quant}`), compile: true });
+    const rtr = openModel(join(r.out, 'model.rtr'));
+    expect(rtr.config.headSize).toBe(48);
+    rtr.close();
+    const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 16, prompt });
+    // f32 stores the GGUF's weights as they are: the same text as the reference on the GGUF itself
+    if (quant === 'f32') expect(ref.equals(generateText({ model: file, temperature: 0, steps: 16, prompt }))).toBe(true);
+    await expectBinaries(r.out, p, args, ref, out);
+    if (target !== 'host') return;
+    // plan counts the wider query heads as the engine allocates them (its -v 1 figure), byte for byte
+    const run = await runBinary(p.cross[0], join(r.out, p.cross[0].output), ['model.rtr', ...args, '-v', '1', '-S', '0'], { cwd: r.out });
+    const allocated = Number(/allocated (\d+) bytes/.exec(run.stderr)?.[1]);
+    const plan = runPlan({ target, model: file, groupSize: 32, quant }).options.find((o) => o.mode === 'ram')!;
+    expect(plan.allocated, run.stderr).toBe(allocated);
+  }, 600_000);
+});
+
+describe('a 131072-position Llama 3 RoPE model: model.rtr holds the RoPE tables of the context the machine can run', () => {
+  const out = tempDir('retro-gguf-e2e-ctx-');
+  const file = join(out, 'ctx131072.gguf');
+  const prompt = 'Once upon a time';
+
+  it('win98-pentium2: the context is capped, the file small, and every binary prints the text of the reference on the GGUF at its full context', async () => {
+    const p = loadProfile('win98-pentium2');
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const factors = llama3RopeFactors(32, 500000, { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }, file);
+    llamaGguf(file, { dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 32, contextLength: 131072 }, {
+      vocab: vocabKvs(model('gguf/l2-q8_0.gguf')),
+      tied: true,
+      kvs: [['llama.rope.freq_base', 'f32', 500000]],
+      tensors: [f32Tensor('rope_freqs.weight', 1, 16, factors)],
+    });
+    const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, out: join(out, 'w98'), compile: true });
+    const rtr = join(r.out, 'model.rtr');
+    const built = openModel(rtr);
+    const seqLen = built.config.seqLen;
+    const src = openModel(file);
+    built.close();
+    // the KV cache of 131072 positions (128 MB) is over the 86 MB budget: the longest power of two that fits
+    expect(seqLen).toBeLessThan(131072);
+    expect(readManifest(r.out).memory.seqLen).toBe(seqLen);
+    const full = planNative(src.config, src.vocab!, 'f32', 0, p.alignment, true, file).size;
+    src.close();
+    expect(statSync(rtr).size).toBe(planNative({ ...src.config, seqLen }, src.vocab!, 'f32', 0, p.alignment, true, file).size);
+    expect(full - statSync(rtr).size).toBe((131072 - seqLen) * 16 * 4 * 2);
+    const ref = generateText({ model: file, temperature: 0, steps: 12, prompt });
+    expect(generateText({ model: rtr, temperature: 0, steps: 12, prompt }).equals(ref)).toBe(true);
+    await expectBinaries(r.out, p, ['-t', '0', '-n', '12', '-i', prompt], ref, out);
+  }, 600_000);
+});
+
+describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a small budget (the mechanisms of bench:llama32 at a small shape)", () => {
+  const out = tempDir('retro-gguf-e2e-l3t-');
+  const prompt = 'Once upon a time';
+
+  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text', async () => {
+    const p = loadProfile('win98-pentium2');
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const file = model('gguf/l3t-q4_k_m.gguf');
+    const progress: string[] = [];
+    const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, auto: true, ramBudgetMb: 24, out: join(out, 'w98'), compile: true }, (m) => progress.push(m));
+    expect(progress.find((m) => m.startsWith('--auto'))).toMatch(/streaming the weights from disk/);
+    const seqLen = readManifest(r.out).memory.seqLen;
+    const plan = runPlan({ target: 'win98-pentium2', model: file, groupSize: 32, ramBudgetMb: 24, quant: r.model.quant, seqLen });
+    const stream = plan.options.find((o) => o.mode === 'stream' && o.fits)!;
+    // per token: the tied classifier is the whole table once, the embedding one row of it (not a second table)
+    const bf = BinaryFile.open(join(r.out, 'model.rtr'), 'model');
+    const table = readNativeHeader(bf).entries.find((e) => e.name === 'token_embedding')!;
+    bf.close();
+    expect(table.rows).toBe(128256);
+    expect(stream.memory!.readPerToken).toBeGreaterThan(table.dataBytes + table.scaleBytes);
+    expect(stream.memory!.readPerToken).toBeLessThan(2 * (table.dataBytes + table.scaleBytes));
+    const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 6, prompt });
+    for (const b of p.cross) {
+      const run = await runBinary(b, join(r.out, b.output), ['model.rtr', '-t', '0', '-n', '6', '-i', prompt, '-v', '1'], { cwd: r.out, env: wineEnv(out) });
+      expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
+      expect(run.stderr).toMatch(/memory: streaming/);
+      expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
+      expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
+    }
   }, 600_000);
 });

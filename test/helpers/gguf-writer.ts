@@ -3,7 +3,7 @@
  * so the reader's handling of each key, tensor and refusal can be checked, and llama.cpp can run
  * the very same file.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { BinaryFile } from '../../src/model/file.js';
 import { readGgufHeader } from '../../src/model/gguf.js';
 import { floatToHalf } from './writers.js';
@@ -14,9 +14,12 @@ export interface RawTensor {
   name: string;
   dims: number[]; // ne[0] (the row length) first
   type: number; // ggml type id
-  /** The bytes, or a function making them when the file is written, so big fixtures never sit in memory whole. */
-  data: Buffer | (() => Buffer);
-  bytes?: number; // required with a function
+  /**
+   * The bytes, or a function making them when the file is written, so big fixtures never sit in
+   * memory whole; or 'hole': `bytes` of zeros left unwritten (a sparse file of any size).
+   */
+  data: Buffer | (() => Buffer) | 'hole';
+  bytes?: number; // required with a function or a hole
 }
 
 const TYPE_ID: Record<Scalar, number> = { u32: 4, i32: 5, f32: 6, bool: 7, str: 8 };
@@ -52,13 +55,14 @@ export function writeGgufFile(path: string, kvs: KV[], tensors: RawTensor[]): vo
     if (type.endsWith('[]')) {
       const et = type.slice(0, -2) as Scalar;
       const arr = value as unknown[];
-      parts.push(u32(9), u32(TYPE_ID[et]), u64(arr.length), ...arr.map((v) => scalar(et, v)));
+      parts.push(u32(9), u32(TYPE_ID[et]), u64(arr.length));
+      for (const v of arr) parts.push(scalar(et, v)); // not spread: 280K merges overflow the call stack
     } else {
       parts.push(u32(TYPE_ID[type as Scalar]), scalar(type as Scalar, value));
     }
   }
   let offset = 0;
-  const size = (t: RawTensor) => (typeof t.data === 'function' ? t.bytes! : t.data.length);
+  const size = (t: RawTensor) => (typeof t.data === 'function' || t.data === 'hole' ? t.bytes! : t.data.length);
   for (const t of tensors) {
     parts.push(str(t.name), u32(t.dims.length), ...t.dims.map(u64), u32(t.type), u64(offset));
     offset += Math.ceil(size(t) / 32) * 32;
@@ -66,12 +70,18 @@ export function writeGgufFile(path: string, kvs: KV[], tensors: RawTensor[]): vo
   const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc(Math.ceil(b.length / 32) * 32 - b.length)]);
   const fd = openSync(path, 'w');
   try {
-    writeSync(fd, pad(Buffer.concat(parts)));
+    const head = pad(Buffer.concat(parts));
+    writeSync(fd, head);
+    let at = head.length;
     for (const t of tensors) {
-      const data = typeof t.data === 'function' ? t.data() : t.data;
-      if (data.length !== size(t)) throw new Error(`${t.name}: ${data.length} bytes, declared ${size(t)}`);
-      writeSync(fd, pad(data));
+      if (t.data !== 'hole') {
+        const data = typeof t.data === 'function' ? t.data() : t.data;
+        if (data.length !== size(t)) throw new Error(`${t.name}: ${data.length} bytes, declared ${size(t)}`);
+        writeSync(fd, pad(data), 0, undefined, at);
+      }
+      at += Math.ceil(size(t) / 32) * 32;
     }
+    ftruncateSync(fd, at);
   } finally {
     closeSync(fd);
   }
@@ -145,7 +155,8 @@ export interface LlamaShape {
 }
 
 /** llama metadata and seeded F32 weights of a shape; `extraKvs`/`extraTensors` add or override. */
-export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tensors?: RawTensor[]; tied?: boolean; seed?: number; vocab: KV[]; f16?: boolean }): void {
+/** `holes`: the matrices are left as holes (zeros) in a sparse file, for shapes past 2 GB. */
+export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tensors?: RawTensor[]; tied?: boolean; seed?: number; vocab: KV[]; f16?: boolean; holes?: boolean }): void {
   const qd = s.nHeads * s.headSize;
   const kv = s.nKvHeads * s.headSize;
   let seed = opts.seed ?? 1;
@@ -157,7 +168,7 @@ export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tenso
       if (!opts.f16) return Buffer.from(v.buffer);
       return Buffer.from(toHalves(v).buffer);
     };
-    return { name, dims: [cols, rows], type: opts.f16 ? 1 : 0, data: make, bytes: rows * cols * (opts.f16 ? 2 : 4) };
+    return { name, dims: [cols, rows], type: opts.f16 ? 1 : 0, data: opts.holes ? 'hole' : make, bytes: rows * cols * (opts.f16 ? 2 : 4) };
   };
   const norm = (name: string) => f32Tensor(name, 1, s.dim, Float32Array.from(randomF32(s.dim, seed++, 0.2), (v) => 1 + v));
   const tensors: RawTensor[] = [w('token_embd.weight', s.vocabSize, s.dim, 1), norm('output_norm.weight')];
@@ -192,4 +203,25 @@ export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tenso
   const merged = [...kvs.map((k) => over.get(k[0]) ?? k), ...(opts.kvs ?? []).filter((k) => !kvs.some((x) => x[0] === k[0]))];
   const extra = new Map((opts.tensors ?? []).map((t) => [t.name, t]));
   writeGgufFile(path, merged, [...tensors.map((t) => extra.get(t.name) ?? t), ...(opts.tensors ?? []).filter((t) => !tensors.some((x) => x.name === t.name))]);
+}
+
+/** The byte-level BPE tokenizer keys of a llama.cpp GGUF (the l3t fixture carries Llama 3's: tokens, types, merges, chat template). */
+export function byteLevelVocabKvs(ggufPath: string): KV[] {
+  const file = BinaryFile.open(ggufPath, 'model');
+  try {
+    const { meta } = readGgufHeader(file);
+    const types: [string, KV[1]][] = [
+      ['tokenizer.ggml.model', 'str'],
+      ['tokenizer.ggml.pre', 'str'],
+      ['tokenizer.ggml.tokens', 'str[]'],
+      ['tokenizer.ggml.token_type', 'i32[]'],
+      ['tokenizer.ggml.merges', 'str[]'],
+      ['tokenizer.ggml.bos_token_id', 'u32'],
+      ['tokenizer.ggml.eos_token_id', 'u32'],
+      ['tokenizer.chat_template', 'str'],
+    ];
+    return types.filter(([k]) => meta.has(k)).map(([k, t]) => [k, t, meta.get(k)]);
+  } finally {
+    file.close();
+  }
 }

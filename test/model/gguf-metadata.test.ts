@@ -3,14 +3,12 @@
  * frequency factors, RMSNorm epsilon, tied output) checked against llama.cpp on the same file;
  * llama variants retro does not implement refused by name.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runPlan } from '../../src/core/plan.js';
-import { ModelFormatError, UsageError } from '../../src/errors.js';
+import { ModelFormatError } from '../../src/errors.js';
 import { openModel } from '../../src/model/open.js';
 import { headSize } from '../../src/reference/model.js';
-import { retro } from '../helpers/cli.js';
 import { expectError } from '../helpers/errors.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { f32Tensor, llamaGguf, vocabKvs, type KV, type LlamaShape, type RawTensor } from '../helpers/gguf-writer.js';
@@ -79,24 +77,6 @@ describe('llama variants retro does not implement are refused by name', () => {
     refusal('vlen', { kvs: [['llama.attention.key_length', 'u32', 64], ['llama.attention.value_length', 'u32', 32]] }, /value head size 32 different from key head size 64/));
   it('rope_freqs of the wrong length', () =>
     refusal('ropefreqs', { tensors: [vec('rope_freqs.weight', 16)] }, /tensor rope_freqs\.weight is 1x16, expected 1x32/));
-});
-
-describe('a head size the target engine does not implement yet is refused at plan and build, in one line', () => {
-  it.each([
-    ['head size', { headSize: 96 }, [] as RawTensor[], /does not implement head size 96 apart from dim \/ heads \(64\) yet/],
-  ])('%s', async (name, shape, tensors, pattern) => {
-    const p = join(dir, `engine-${name.replace(' ', '-')}.gguf`);
-    llamaGguf(p, { ...SHAPE, nLayers: 1, ...shape }, { vocab, tensors });
-    expectError(() => runPlan({ target: 'host', model: p, groupSize: 32 }), UsageError, pattern);
-    const out = join(dir, `engine-out-${name.replace(' ', '-')}`);
-    const r = await retro(['build', '--target', 'host', '-m', p, '--no-compile', '-o', out]);
-    expect(r.code).toBe(1);
-    // progress lines may come first; the error is the last line, whole
-    const last = r.stderr.trim().split('\n').pop()!;
-    expect(last).toMatch(pattern);
-    expect(last).toMatch(/^retro: .*\(fix: .+\)$/);
-    expect(existsSync(join(out, 'model.rtr'))).toBe(false);
-  }, 60_000);
 });
 
 describe('corrupt GGUF headers are one clear line', () => {

@@ -13,6 +13,7 @@ import { loadProfile } from '../../src/profile/load.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { generateText } from '../helpers/run.js';
 import { HEADER, RtrFile } from '../helpers/rtr.js';
+import { writeHfFolder } from '../helpers/safetensors-writer.js';
 
 const dir = tempDir();
 const vocab = readTokenizer(model('tok512.bin'), 512);
@@ -128,5 +129,42 @@ describe('target-native model file', () => {
       expect(() => openModel(path), name).toThrow(message);
       expect(Date.now() - t0, name).toBeLessThan(500);
     }
+  });
+});
+
+describe('conversion in chunks of rows', () => {
+  // chunkBytes 1: every matrix in chunks of one head's rows (Q/K of a Hugging Face folder are un-permuted per head)
+  const both = (src: string, target: string, quant: 'f32' | 'q8' | 'q4', name: string) => {
+    const m = openModel(src);
+    const p = loadProfile(target);
+    const t = { id: p.id, byteOrder: p.cpu.byteOrder, alignment: p.alignment };
+    expect(m.readRows).toBeDefined();
+    convertModel(m, m.vocab!, t, quant, 32, join(dir, `${name}-chunked.rtr`), 1);
+    convertModel({ ...m, readRows: undefined }, m.vocab!, t, quant, 32, join(dir, `${name}-whole.rtr`));
+    m.close();
+    return [readFileSync(join(dir, `${name}-chunked.rtr`)), readFileSync(join(dir, `${name}-whole.rtr`))];
+  };
+
+  it.each([
+    ['host', 'q8'],
+    ['xbox360-xenon', 'q4'],
+  ] as const)("writes the bytes of whole tensors: llama.cpp's Q4_K_M GGUF -> %s %s", (target, quant) => {
+    const [chunked, whole] = both(model('gguf/l2-q4_k_m.gguf'), target, quant, `gguf-${quant}`);
+    expect(chunked.equals(whole)).toBe(true);
+  });
+
+  it('writes the bytes of whole tensors: a sharded Hugging Face folder (Q and K permuted on disk) -> powerbook-g4 f32', () => {
+    const gguf = openModel(model('gguf/l2-q8_0.gguf'));
+    const hf = join(dir, 'hf-chunks');
+    writeHfFolder(hf, gguf, { dtype: 'BF16', normDtype: 'F32', shards: 2 });
+    gguf.close();
+    const m = openModel(hf);
+    const p = loadProfile('powerbook-g4');
+    const t = { id: p.id, byteOrder: p.cpu.byteOrder, alignment: p.alignment };
+    const tok = readTokenizer(model('tokenizer.bin'), 32000);
+    convertModel(m, tok, t, 'f32', 32, join(dir, 'hf-chunked.rtr'), 1);
+    convertModel({ ...m, readRows: undefined }, tok, t, 'f32', 32, join(dir, 'hf-whole.rtr'));
+    m.close();
+    expect(readFileSync(join(dir, 'hf-chunked.rtr')).equals(readFileSync(join(dir, 'hf-whole.rtr')))).toBe(true);
   });
 });

@@ -31,7 +31,7 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
-#define RT_FORMAT_VERSION 3
+#define RT_FORMAT_VERSION 4
 #define RT_ALIGN 16
 #define RT_ALIGN_TEXT "16"
 #define RT_TARGET_ID "powerbook-g4"
@@ -157,6 +157,9 @@ typedef struct {
     int n_layers;
     int n_heads;    /* query heads */
     int n_kv_heads; /* key/value heads, fewer than n_heads for grouped-query attention */
+    int head_size;  /* per-head width: dim / n_heads unless the model sets it apart */
+    int q_dim;      /* n_heads * head_size: the rows of wq, the columns of wo */
+    int kv_dim;     /* n_kv_heads * head_size */
     int vocab_size;
     int seq_len;    /* maximum context */
     int shared_classifier;
@@ -182,10 +185,10 @@ typedef struct {
     float *token_embedding_table; /* (vocab_size, dim), float even for q8 files; NULL when streaming (one row is read per token) */
     Matrix token_embedding;       /* (vocab_size, dim) as stored: its file offsets, and its data when it is also the classifier */
     float *rms_att_weight;        /* (n_layers, dim) */
-    Matrix *wq;                   /* n_layers x (dim, dim) */
+    Matrix *wq;                   /* n_layers x (q_dim, dim) */
     Matrix *wk;                   /* n_layers x (kv_dim, dim) */
     Matrix *wv;                   /* n_layers x (kv_dim, dim) */
-    Matrix *wo;                   /* n_layers x (dim, dim) */
+    Matrix *wo;                   /* n_layers x (dim, q_dim) */
     float *rms_ffn_weight;        /* (n_layers, dim) */
     Matrix *w1;                   /* n_layers x (hidden_dim, dim) */
     Matrix *w2;                   /* n_layers x (dim, hidden_dim) */
@@ -204,18 +207,18 @@ typedef struct {
 
 typedef struct {
     float *x;      /* (dim) activation at the current position */
-    float *xb;     /* (dim) scratch inside a residual branch */
+    float *xb;     /* (max(dim, q_dim)) scratch inside a residual branch */
     float *xb2;    /* (dim) */
     float *hb;     /* (hidden_dim) */
     float *hb2;    /* (hidden_dim) */
-    float *q;      /* (dim) */
+    float *q;      /* (q_dim) */
     float *k;      /* (kv_dim) */
     float *v;      /* (kv_dim) */
     float *att;    /* (n_heads, seq_len) */
     float *logits; /* (vocab_size) */
     float *key_cache;   /* (n_layers, seq_len, kv_dim) */
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
-    QuantizedVector xq; /* (dim) */
+    QuantizedVector xq; /* (max(dim, q_dim)) */
     QuantizedVector hq; /* (hidden_dim) */
 } RunState;
 
@@ -339,7 +342,7 @@ typedef struct {
 #define RT_H_CATEGORY_RUN_COUNT 152
 #define RT_H_CHAT_BYTES 156
 #define RT_H_CHAT_TRIM 160
-#define RT_H_RESERVED 164
+#define RT_H_HEAD_SIZE 164
 #define RT_E_NAME 0
 #define RT_E_KIND 32
 #define RT_E_ROWS 36
@@ -427,7 +430,11 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     p->vocab_size = (int)get_u32(h + RT_H_VOCAB_SIZE);
     p->seq_len = (int)get_u32(h + RT_H_SEQ_LEN);
     p->shared_classifier = (int)shared;
-    need(p->dim % p->n_heads == 0 && (p->dim / p->n_heads) % 2 == 0, mf, "header field n_heads", "does not divide dim into heads of an even size");
+    need(get_u32(h + RT_H_HEAD_SIZE) >= 2 && get_u32(h + RT_H_HEAD_SIZE) <= 65536 && get_u32(h + RT_H_HEAD_SIZE) % 2 == 0, mf, "header field head size", "is not even and in 2..65536");
+    need((double)get_u32(h + RT_H_HEAD_SIZE) * (double)p->n_heads <= 262144.0, mf, "header field head size", "times n_heads is over 262144");
+    p->head_size = (int)get_u32(h + RT_H_HEAD_SIZE);
+    p->q_dim = p->n_heads * p->head_size;
+    p->kv_dim = p->n_kv_heads * p->head_size;
     need(p->n_heads % p->n_kv_heads == 0, mf, "header field n_kv_heads", "does not divide n_heads");
     p->rope_theta = get_f32(h + RT_H_ROPE_THETA);
     p->norm_eps = get_f32(h + RT_H_NORM_EPS);
@@ -606,14 +613,15 @@ static void free_quantized_vector(QuantizedVector *qv) {
 }
 
 static void build_run_state(RunState *s, const Config *p, int group_size) {
-    int kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
+    int kv_dim = p->kv_dim;
+    int wide = p->dim > p->q_dim ? p->dim : p->q_dim;
     size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), (size_t)kv_dim, "kv cache");
     s->x = (float *)xalloc(mul_size((size_t)p->dim, sizeof(float), "x"), "x");
-    s->xb = (float *)xalloc(mul_size((size_t)p->dim, sizeof(float), "xb"), "xb");
+    s->xb = (float *)xalloc(mul_size((size_t)wide, sizeof(float), "xb"), "xb");
     s->xb2 = (float *)xalloc(mul_size((size_t)p->dim, sizeof(float), "xb2"), "xb2");
     s->hb = (float *)xalloc(mul_size((size_t)p->hidden_dim, sizeof(float), "hb"), "hb");
     s->hb2 = (float *)xalloc(mul_size((size_t)p->hidden_dim, sizeof(float), "hb2"), "hb2");
-    s->q = (float *)xalloc(mul_size((size_t)p->dim, sizeof(float), "q"), "q");
+    s->q = (float *)xalloc(mul_size((size_t)p->q_dim, sizeof(float), "q"), "q");
     s->k = (float *)xalloc(mul_size((size_t)kv_dim, sizeof(float), "k"), "k");
     s->v = (float *)xalloc(mul_size((size_t)kv_dim, sizeof(float), "v"), "v");
     s->att = (float *)xalloc(mul_size(mul_size((size_t)p->n_heads, (size_t)p->seq_len, "att"), sizeof(float), "att"), "att");
@@ -622,7 +630,7 @@ static void build_run_state(RunState *s, const Config *p, int group_size) {
     s->value_cache = (float *)xalloc(mul_size(cache, sizeof(float), "value cache"), "value cache");
     zero_floats(s->key_cache, cache);
     zero_floats(s->value_cache, cache);
-    build_quantized_vector(&s->xq, p->dim, group_size, "xq");
+    build_quantized_vector(&s->xq, wide, group_size, "xq");
     build_quantized_vector(&s->hq, p->hidden_dim, group_size, "hq");
 }
 
@@ -655,11 +663,12 @@ static size_t matrix_bytes(const Matrix *m) {
 
 /* Bytes of the run state and sampler, as build_run_state and build_sampler allocate them. */
 static size_t state_bytes(const Config *p, int group_size) {
-    size_t kv_dim = (size_t)((p->dim * p->n_kv_heads) / p->n_heads);
+    size_t kv_dim = (size_t)p->kv_dim;
+    size_t wide = (size_t)(p->dim > p->q_dim ? p->dim : p->q_dim);
     size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), kv_dim, "kv cache");
-    size_t floats_n = (size_t)p->dim * 4 + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
-    size_t gd = (size_t)((p->dim + group_size - 1) / group_size), gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + ((size_t)p->dim + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    size_t floats_n = (size_t)p->dim * 2 + wide + (size_t)p->q_dim + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
+    size_t gd = (wide + (size_t)group_size - 1) / (size_t)group_size, gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
+    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + (wide + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
 /* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
@@ -735,8 +744,8 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     check_header(mf, header, t, tok, &tok_offset, &tok_bytes);
     mf->table = (unsigned char *)xalloc((size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
     read_at(mf, RT_HEADER_BYTES, mf->table, (size_t)mf->n_tensors * RT_ENTRY_BYTES, "tensor table");
-    kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
-    hs = p->dim / p->n_heads;
+    kv_dim = p->kv_dim;
+    hs = p->head_size;
     gs = t->quant_kind != RT_F32 ? t->group_size : 32;
     qk = t->quant_kind;
 
@@ -753,10 +762,10 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     w->w2 = w->w3 + p->n_layers;
     for (l = 0; l < p->n_layers; l++) {
         read_vector(mf, "rms_att", p->dim, w->rms_att_weight + (size_t)l * p->dim);
-        read_matrix(mf, &w->wq[l], "wq", qk, gs, p->dim, p->dim, 0);
+        read_matrix(mf, &w->wq[l], "wq", qk, gs, p->q_dim, p->dim, 0);
         read_matrix(mf, &w->wk[l], "wk", qk, gs, kv_dim, p->dim, 0);
         read_matrix(mf, &w->wv[l], "wv", qk, gs, kv_dim, p->dim, 0);
-        read_matrix(mf, &w->wo[l], "wo", qk, gs, p->dim, p->dim, 0);
+        read_matrix(mf, &w->wo[l], "wo", qk, gs, p->dim, p->q_dim, 0);
         read_vector(mf, "rms_ffn", p->dim, w->rms_ffn_weight + (size_t)l * p->dim);
         read_matrix(mf, &w->w1[l], "w1", qk, gs, p->hidden_dim, p->dim, 0);
         read_matrix(mf, &w->w3[l], "w3", qk, gs, p->hidden_dim, p->dim, 0);
@@ -1601,12 +1610,12 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
 
 /* RoPE with the angle tables from the model file: identical cos/sin on every target */
 static void rope(float *q, float *k, int pos, const Config *p, const TransformerWeights *w) {
-    int head_size = p->dim / p->n_heads;
-    int kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
+    int head_size = p->head_size;
+    int kv_dim = p->kv_dim;
     const float *cos_row = w->rope_cos.w + (size_t)pos * (head_size / 2);
     const float *sin_row = w->rope_sin.w + (size_t)pos * (head_size / 2);
     int i, r;
-    for (i = 0; i < p->dim; i += 2) {
+    for (i = 0; i < p->q_dim; i += 2) {
         int pair = (i % head_size) / 2;
         float fcr = cos_row[pair];
         float fci = sin_row[pair];
@@ -1670,8 +1679,8 @@ static void attention_part(void *ctx, int part, int parts) {
     Config *p = &job->t->config;
     RunState *s = &job->t->state;
     int pos = job->pos;
-    int head_size = p->dim / p->n_heads;
-    int kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
+    int head_size = p->head_size;
+    int kv_dim = p->kv_dim;
     int kv_mul = p->n_heads / p->n_kv_heads;
     float sqrt_hs = (float)sqrt((double)head_size);
     int h, i, tt;
@@ -1707,7 +1716,7 @@ static float *forward(Transformer *t, int token, int pos) {
     RunState *s = &t->state;
     float *x = s->x;
     int dim = p->dim;
-    int kv_dim = (p->dim * p->n_kv_heads) / p->n_heads;
+    int kv_dim = p->kv_dim;
     int hidden_dim = p->hidden_dim;
     AttentionJob att_job;
     int l, i;
