@@ -83,7 +83,7 @@ it('Llama-3.2-1B shape -> win98-pentium2 --auto: conversion peak RSS, the Pentiu
   // the Win32 .exe that goes to the machine, under wine (x86 code runs natively; stdout is binary, as on the machine)
   const w98 = loadProfile('win98-pentium2').cross.find((b) => b.output === 'retro.exe')!;
   const t = performance.now();
-  const exe = await runBinary(w98, join(out, 'retro.exe'), ['model.rtr', '-t', '0', '-n', String(STEPS), '-i', PROMPT, '-v', '1'], { cwd: out, env: { ...w98.run!.env, ...wineEnv(dir) }, timeoutMs: 1_800_000 });
+  const exe = await runBinary(w98, join(out, 'retro.exe'), ['model.rtr', '-t', '0', '-n', String(STEPS), '-i', PROMPT, '-v', '1'], { cwd: out, env: { ...w98.run!.env, ...wineEnv() }, timeoutMs: 1_800_000 });
   expect(exe.exitCode, exe.stderr).toBe(0);
   expect(exe.stderr).toMatch(/memory: streaming/);
   expect(exe.stdout.toString('latin1')).toBe(ref.toString('latin1'));

@@ -177,7 +177,7 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
     expect(stream.memory!.readPerToken).toBeLessThan(2 * (table.dataBytes + table.scaleBytes));
     const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 6, prompt });
     for (const b of p.cross) {
-      const run = await runBinary(b, join(r.out, b.output), ['model.rtr', '-t', '0', '-n', '6', '-i', prompt, '-v', '1'], { cwd: r.out, env: wineEnv(out) });
+      const run = await runBinary(b, join(r.out, b.output), ['model.rtr', '-t', '0', '-n', '6', '-i', prompt, '-v', '1'], { cwd: r.out, env: wineEnv() });
       expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
       expect(run.stderr).toMatch(/memory: streaming/);
       expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
