@@ -47,7 +47,7 @@ function stateBytes(layout: FileLayout): number {
   const gs = isIntKind(layout.quant) ? layout.groupSize : 32;
   const cache = c.nLayers * c.seqLen * kv;
   const floats = c.dim * 4 + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(c.dim, gs) + groupsPerRow(c.hiddenDim, gs);
-  // xq and hq: int8 values and the int16 copy a kernel's prepare_q8 fills
+  // xq and hq: int8 values and the 2n bytes a kernel's prepare_x fills (MMX: int16 copy; AltiVec: 32 bytes per group of 32)
   return floats * 4 + 3 * (c.dim + c.hiddenDim) + c.vocabSize * 8;
 }
 
