@@ -1409,47 +1409,6 @@ static float scale_mmx(float v, i32 isum, float ws, float xs) {
     return v + b;
 }
 
-/* Integer sums of up to RT_MMX_BATCH groups for four rows with MMX, then emms, then the float
- * accumulation in the scalar order: bit for bit the scalar kernel's result. A short last pass
- * repeats its last row. Rows and groups are whole blocks of 8 columns (else scalar). */
-static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
-    int n = w->cols;
-    int gs = w->group_size;
-    int groups = (n + gs - 1) / gs;
-    i32 isum[RT_MMX_BATCH * 4];
-    int i, g, g0, k;
-    if ((gs & 7) != 0 || gs > 512 || (n & 7) != 0 || ((size_t)w->q & 7) != 0) {
-        matmul_q8_scalar(xout, x, w);
-        return;
-    }
-    for (i = 0; i < w->rows; i += 4) {
-        const i8 *r[4];
-        const float *ws[4];
-        float v[4];
-        r[0] = w->q + (size_t)i * n;
-        ws[0] = w->s + (size_t)i * groups;
-        for (k = 1; k < 4; k++) {
-            int next = i + k < w->rows;
-            r[k] = r[k - 1] + (next ? n : 0);
-            ws[k] = ws[k - 1] + (next ? groups : 0);
-        }
-        v[0] = v[1] = v[2] = v[3] = 0.0f;
-        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
-            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
-            dot4_q8_mmx(r, x->w, g0, g1, gs, n, isum);
-            _mm_empty();
-            for (g = g0; g < g1; g++) {
-                const i32 *is = isum + (g - g0) * 4;
-                v[0] = scale_mmx(v[0], is[0], ws[0][g], x->s[g]);
-                v[1] = scale_mmx(v[1], is[1], ws[1][g], x->s[g]);
-                v[2] = scale_mmx(v[2], is[2], ws[2][g], x->s[g]);
-                v[3] = scale_mmx(v[3], is[3], ws[3][g], x->s[g]);
-            }
-        }
-        for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k];
-    }
-}
-
 /* q4 in the same shape: 8 bytes of a row are four words of four nibbles (columns 4m to 4m+3 of
  * the block in word m, two's complement, lowest bits first). Shifting nibble k to the top of each
  * word and back arithmetically (psllw, psraw 12) gives the four columns 4m+k as int16, which
@@ -1478,9 +1437,10 @@ static __m64 hsum2_q4_mmx(__m64 a, __m64 b) {
 }
 
 /* The four rows' integer sums of groups g0 to g1 (gs columns each), four per group into isum. */
-static void dot4_q4_mmx(const i8 *const *r, const short *xw, int g0, int g1, int gs, i32 *isum) {
+static void dot4_q4_mmx(const i8 *const *r, const short *xw, int g0, int g1, int gs, int n, i32 *isum) {
     const i8 *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
     int g, j = g0 * gs, end;
+    (void)n;
     for (g = g0; g < g1; g++, isum += 4) {
         __m64 a0, a1, a2, a3, x0, x1, x2, x3, v;
         RT_BLOCK_Q4(j, RT_START)
@@ -1494,9 +1454,53 @@ static void dot4_q4_mmx(const i8 *const *r, const short *xw, int g0, int g1, int
     }
 }
 
-/* As matmul_q8_mmx: integer sums of a batch of groups for four rows, emms, then the float steps
- * in the scalar order. Groups are whole blocks of 16 columns and rows start on 8 bytes (else
- * scalar). */
+/* The body of both kernels: integer sums of up to RT_MMX_BATCH groups for four rows with MMX
+ * (dot4: dot4_q8_mmx or dot4_q4_mmx), then emms, then the float accumulation in the scalar order:
+ * bit for bit the scalar kernel's result. A short last pass repeats its last row. A macro, so
+ * that each kernel compiles as one function with its dot4 inlined. */
+#define RT_MATMUL4_MMX(rb, dot4) \
+    for (i = 0; i < w->rows; i += 4) { \
+        const i8 *r[4]; \
+        const float *ws[4]; \
+        float v[4]; \
+        r[0] = w->q + (size_t)i * (rb); \
+        ws[0] = w->s + (size_t)i * groups; \
+        for (k = 1; k < 4; k++) { \
+            int next = i + k < w->rows; \
+            r[k] = r[k - 1] + (next ? (rb) : 0); \
+            ws[k] = ws[k - 1] + (next ? groups : 0); \
+        } \
+        v[0] = v[1] = v[2] = v[3] = 0.0f; \
+        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) { \
+            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups; \
+            dot4(r, x->w, g0, g1, gs, n, isum); \
+            _mm_empty(); \
+            for (g = g0; g < g1; g++) { \
+                const i32 *is = isum + (g - g0) * 4; \
+                v[0] = scale_mmx(v[0], is[0], ws[0][g], x->s[g]); \
+                v[1] = scale_mmx(v[1], is[1], ws[1][g], x->s[g]); \
+                v[2] = scale_mmx(v[2], is[2], ws[2][g], x->s[g]); \
+                v[3] = scale_mmx(v[3], is[3], ws[3][g], x->s[g]); \
+            } \
+        } \
+        for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k]; \
+    }
+
+/* q8: rows and groups are whole blocks of 8 columns, groups of at most 512 (else scalar). */
+static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
+    int n = w->cols;
+    int gs = w->group_size;
+    int groups = (n + gs - 1) / gs;
+    i32 isum[RT_MMX_BATCH * 4];
+    int i, g, g0, k;
+    if ((gs & 7) != 0 || gs > 512 || (n & 7) != 0 || ((size_t)w->q & 7) != 0) {
+        matmul_q8_scalar(xout, x, w);
+        return;
+    }
+    RT_MATMUL4_MMX((size_t)n, dot4_q8_mmx)
+}
+
+/* q4: groups are whole blocks of 16 columns and rows start on 8 bytes (else scalar). */
 static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
@@ -1508,32 +1512,7 @@ static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w
         matmul_q4_scalar(xout, x, w);
         return;
     }
-    for (i = 0; i < w->rows; i += 4) {
-        const i8 *r[4];
-        const float *ws[4];
-        float v[4];
-        r[0] = w->q + (size_t)i * rb;
-        ws[0] = w->s + (size_t)i * groups;
-        for (k = 1; k < 4; k++) {
-            int next = i + k < w->rows;
-            r[k] = r[k - 1] + (next ? rb : 0);
-            ws[k] = ws[k - 1] + (next ? groups : 0);
-        }
-        v[0] = v[1] = v[2] = v[3] = 0.0f;
-        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
-            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
-            dot4_q4_mmx(r, x->w, g0, g1, gs, isum);
-            _mm_empty();
-            for (g = g0; g < g1; g++) {
-                const i32 *is = isum + (g - g0) * 4;
-                v[0] = scale_mmx(v[0], is[0], ws[0][g], x->s[g]);
-                v[1] = scale_mmx(v[1], is[1], ws[1][g], x->s[g]);
-                v[2] = scale_mmx(v[2], is[2], ws[2][g], x->s[g]);
-                v[3] = scale_mmx(v[3], is[3], ws[3][g], x->s[g]);
-            }
-        }
-        for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k];
-    }
+    RT_MATMUL4_MMX(rb, dot4_q4_mmx)
 }
 
 #define RT_SIMD "mmx"
