@@ -1337,11 +1337,12 @@ static void matmul_f32_altivec(float *xout, const float *x, const float *w, int 
  * row's sums start, and the group's scale in every lane. */
 static void prepare_x_altivec(QuantizedVector *x, int n, int gs, int kind) {
     const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
-    const __vector unsigned int shift = kind == RT_Q8 ? vec_splat_u32(7) : vec_splat_u32(3);
+    __vector unsigned int shift = vec_splat_u32(3);
     const signed char *xq = (const signed char *)x->q;
     __vector signed int *pre = (__vector signed int *)x->w;
     int g, j, groups;
     if (!RT_ALTIVEC_INT_OK(x, n, gs)) return;
+    if (kind == RT_Q8) shift = vec_splat_u32(7);
     groups = n / gs;
     for (g = 0, j = 0; g < groups; g++, pre += 2) {
         __vector signed int sx = zero;
