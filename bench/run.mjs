@@ -44,7 +44,8 @@ const only = process.argv[2];
 const t15 = only === 'anchor' ? 0 : reference('15M', 64);
 if (only !== 'anchor') rows.push(['TS reference, 15M shape (dim 288, 6 layers, vocab 32000), greedy, 64 steps', `${t15.toFixed(1)} tok/s`]);
 
-// The anchor: llama2.c's run, built by you (RETRO_RUNC=/path/to/run, gcc -O3); retro never builds it.
+// The anchor: llama2.c's run, built by you (RETRO_RUNC=/path/to/run; RETRO_RUNC_FLAGS names the
+// flags you used, default -O3); retro never builds it.
 // Five interleaved runs each of run, the TS reference and the host C build, medians compared.
 async function anchorRows() {
   const m = model('15M');
@@ -59,7 +60,7 @@ async function anchorRows() {
     c.host.push(tokps(spawnSync(join(b.out, 'retro'), [...args('model.rtr'), '-j', '1'], { cwd: b.out, encoding: 'utf8' }).stderr));
   }
   const r = median(c.run);
-  rows.push(['anchor: llama2.c run (gcc -O3), 15M shape, 64 steps, median of 5 interleaved', `${r.toFixed(1)} tok/s`]);
+  rows.push([`anchor: llama2.c run (gcc ${process.env.RETRO_RUNC_FLAGS ?? '-O3'}), 15M shape, 64 steps, median of 5 interleaved`, `${r.toFixed(1)} tok/s`]);
   rows.push(['TS reference, same runs', `${median(c.ts).toFixed(1)} tok/s = ${(median(c.ts) / r).toFixed(2)}x run`]);
   rows.push(['host C build (gcc -O2, scalar kernel, one thread), same runs', `${median(c.host).toFixed(1)} tok/s = ${(median(c.host) / r).toFixed(2)}x run`]);
 }

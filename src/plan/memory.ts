@@ -49,7 +49,7 @@ function stateBytes(layout: FileLayout): number {
   // x, xb2 (dim); xb and xq (the wider of dim and the query heads, which wo reads); q (query heads)
   const wide = Math.max(c.dim, qDim(c));
   const floats = c.dim * 2 + wide + qDim(c) + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(wide, gs) + groupsPerRow(c.hiddenDim, gs);
-  // xq and hq: int8 values and the int16 copy a kernel's prepare_q8 fills
+  // xq and hq: int8 values and the 2n bytes a kernel's prepare_x fills (MMX: int16 copy; AltiVec: 32 bytes per group of 32)
   return floats * 4 + 3 * (wide + c.hiddenDim) + c.vocabSize * 8;
 }
 

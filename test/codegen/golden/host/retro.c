@@ -264,7 +264,7 @@ typedef struct {
 typedef struct {
     i8 *q;    /* (n) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
-    short *w; /* (n) the same values widened to int16, in the order a kernel's prepare_q8 wants */
+    short *w; /* (n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
 } QuantizedVector;
 
 typedef struct {
@@ -1341,8 +1341,8 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
 #ifndef RT_SIMD_MATMUL_Q4
 #define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
 #endif
-#ifndef RT_SIMD_PREPARE_Q8
-#define RT_SIMD_PREPARE_Q8 prepare_none
+#ifndef RT_SIMD_PREPARE_X
+#define RT_SIMD_PREPARE_X prepare_none
 #endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
@@ -1352,20 +1352,23 @@ static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
 static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
 
-/* What a q8 kernel does once per quantized x, before the rows are split across the threads. */
-typedef void (*PrepareQ8)(QuantizedVector *x, int n);
-static void prepare_none(QuantizedVector *x, int n) {
+/* What an integer kernel does once per quantized x, before the rows are split across the threads
+ * (kind: the weights' RT_Q8 or RT_Q4). */
+typedef void (*PrepareX)(QuantizedVector *x, int n, int group_size, int kind);
+static void prepare_none(QuantizedVector *x, int n, int group_size, int kind) {
     (void)x;
     (void)n;
+    (void)group_size;
+    (void)kind;
 }
-static PrepareQ8 prepare_q8 = RT_SIMD_PREPARE_Q8;
+static PrepareX prepare_x = RT_SIMD_PREPARE_X;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
     matmul_q4 = matmul_q4_scalar;
-    prepare_q8 = prepare_none;
+    prepare_x = prepare_none;
     kernel_name = "scalar";
 }
 
@@ -1405,7 +1408,7 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
     job.xq = scratch;
     if (w->kind != RT_F32 && !quantized) {
         quantize(scratch, x, w->cols, w->group_size);
-        if (w->kind == RT_Q8) prepare_q8(scratch, w->cols);
+        prepare_x(scratch, w->cols, w->group_size, w->kind);
     }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);

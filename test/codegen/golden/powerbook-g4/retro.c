@@ -202,7 +202,7 @@ typedef struct {
 typedef struct {
     i8 *q;    /* (n) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
-    short *w; /* (n) the same values widened to int16, in the order a kernel's prepare_q8 wants */
+    short *w; /* (n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
 } QuantizedVector;
 
 typedef struct {
@@ -1324,17 +1324,45 @@ static void matmul_f32_altivec(float *xout, const float *x, const float *w, int 
 /* The integer kernels: vec_msum multiplies 16 signed bytes by 16 unsigned bytes and adds them
  * four at a time into int lanes, one instruction for 16 multiply-adds. The weights are made the
  * unsigned side by an offset (q8: w ^ 0x80 is w + 128; q4: v ^ 8 is v + 8), so the offset's
- * contribution is the offset times the sum of x over the group, the same for every row, and is
- * subtracted from each row's lanes: integer sums are exact, so each group's sum is the scalar
- * kernel's. Four rows per pass share each load of x, one row per float lane: vec_ctf converts
- * the four sums exactly, as (float)ival does (|sum| < 2^24), and each row's float steps run in
- * the scalar order, one rounding each (vec_madd with a -0.0 addend rounds the product once),
- * with IEEE denormals (the kernels clear VSCR[NJ]), so the result is bit for bit the scalar
- * kernel's. Rows start on 16 bytes and groups are whole multiples of 32 values (else scalar), so
- * loads are plain vector dereferences (gcc 12 spills vec_ld results at -mcpu=7450). */
+ * contribution is the offset times the sum of x over the group, the same for every row:
+ * prepare_x_altivec computes it once per x and each row's sums start from its negative, so they
+ * end at exactly the scalar kernel's integer sum. Four rows per pass share each load of x, one
+ * row per float lane: vec_ctf converts the four sums exactly, as (float)ival does (|sum| < 2^24),
+ * and each row's float steps run in the scalar order, one rounding each (vec_madd with a -0.0
+ * addend rounds the product once), with IEEE denormals (the kernels clear VSCR[NJ]), so the
+ * result is bit for bit the scalar kernel's. Rows start on 16 bytes and groups are whole
+ * multiples of 32 values (else scalar), so loads are plain vector dereferences (gcc 12 spills
+ * vec_ld results at -mcpu=7450). */
 
 #define RT_U8V(p) (*(const __vector unsigned char *)(p))
 #define RT_S8V(p) (*(const __vector signed char *)(p))
+
+/* Whether the AltiVec integer kernels take this x and these rows (else the scalar kernel) */
+#define RT_ALTIVEC_INT_OK(x, n, gs) \
+    ((gs) > 0 && ((gs) & 31) == 0 && (n) % (gs) == 0 && ((size_t)(x)->q & 15) == 0 && ((size_t)(x)->w & 15) == 0)
+
+/* Once per x, before the rows are split across the threads, two vectors per group in x->w (32
+ * bytes per 32 values of its 2n bytes): [0, 0, 0, -offset * sum of x over the group], where a
+ * row's sums start, and the group's scale in every lane. */
+static void prepare_x_altivec(QuantizedVector *x, int n, int gs, int kind) {
+    const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
+    __vector unsigned int shift = vec_splat_u32(3);
+    const signed char *xq = (const signed char *)x->q;
+    __vector signed int *pre = (__vector signed int *)x->w;
+    int g, j, groups;
+    if (!RT_ALTIVEC_INT_OK(x, n, gs)) return;
+    if (kind == RT_Q8) shift = vec_splat_u32(7);
+    groups = n / gs;
+    for (g = 0, j = 0; g < groups; g++, pre += 2) {
+        __vector signed int sx = zero;
+        VecF u;
+        int end = j + gs;
+        for (; j < end; j += 32) sx = vec_sum4s(RT_S8V(xq + j), vec_sum4s(RT_S8V(xq + j + 16), sx));
+        pre[0] = vec_sums(vec_sub(zero, vec_sl(sx, shift)), zero);
+        u.f[0] = x->s[g];
+        pre[1] = (__vector signed int)vec_splat(u.v, 0);
+    }
+}
 
 /* [sum(a0), sum(a1), sum(a2), sum(a3)] */
 static __vector signed int sum4_altivec(__vector signed int a0, __vector signed int a1, __vector signed int a2, __vector signed int a3) {
@@ -1361,16 +1389,15 @@ static void rows4_altivec(Rows4 *r, const Matrix *w, int i, size_t rb, int group
     r->s[3] = r->s[2] + (i + 3 < w->rows ? groups : 0);
 }
 
-/* v += (float)isum * (the rows' scales of group g) * xs, lane by lane */
-static __vector float scale4_altivec(__vector float v, __vector signed int isum, const Rows4 *r, int g, float xs) {
+/* v += (float)isum * (the rows' scales of group g) * (x's scale in every lane), lane by lane */
+static __vector float scale4_altivec(__vector float v, __vector signed int isum, const Rows4 *r, int g, __vector float xs) {
     const __vector float negzero = (__vector float)vec_sl(vec_splat_u32(-1), vec_splat_u32(-1));
-    VecF s, x;
+    VecF s;
     s.f[0] = r->s[0][g];
     s.f[1] = r->s[1][g];
     s.f[2] = r->s[2][g];
     s.f[3] = r->s[3][g];
-    x.f[0] = xs;
-    return vec_add(v, vec_madd(vec_madd(vec_ctf(isum, 0), s.v, negzero), vec_splat(x.v, 0), negzero));
+    return vec_add(v, vec_madd(vec_madd(vec_ctf(isum, 0), s.v, negzero), xs, negzero));
 }
 
 /* The rows of a short last pass, or a pass off a 16-byte boundary (a thread's part of the rows) */
@@ -1390,23 +1417,30 @@ static void store4_altivec(float *xout, __vector float v, int i, int rows) {
 #define RT_PREFETCH(p) (void)(p)
 #endif
 
-/* After a pass's last group: its four sums out, then the next pass's rows (break after the last). */
+/* After a pass's last group: its four sums out, then the next pass's rows (break after the last;
+ * a whole pass just moves on by four rows). */
 #define RT_END_PASS(rb) \
     if (i + 4 <= w->rows && ((size_t)(xout + i) & 15) == 0) vec_st(v, 0, xout + i); \
     else store4_altivec(xout, v, i, w->rows); \
     i += 4; \
     if (i >= w->rows) break; \
-    rows4_altivec(&r, w, i, rb, groups); \
+    if (i + 4 <= w->rows) { \
+        for (k = 0; k < 4; k++) { \
+            r.q[k] += 4 * (rb); \
+            r.s[k] += 4 * groups; \
+        } \
+    } else { \
+        rows4_altivec(&r, w, i, rb, groups); \
+    } \
     pf = r.q[0] + 4 * (rb); \
     v = (__vector float)zero; \
     g = 0; \
     j = 0;
 
-/* 32 columns from j for the four rows: x's sum and each row's sum of w ^ 0x80 times x */
+/* 32 columns from j for the four rows: each row's sum of w ^ 0x80 times x */
 #define RT_STEP_Q8 \
     { \
         __vector signed char x0 = RT_S8V(xq + j), x1 = RT_S8V(xq + j + 16); \
-        sx = vec_sum4s(x0, vec_sum4s(x1, sx)); \
         a0 = vec_msum(x1, vec_xor(RT_U8V(r0 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r0 + j), flip), a0)); \
         a1 = vec_msum(x1, vec_xor(RT_U8V(r1 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r1 + j), flip), a1)); \
         a2 = vec_msum(x1, vec_xor(RT_U8V(r2 + j + 16), flip), vec_msum(x0, vec_xor(RT_U8V(r2 + j), flip), a2)); \
@@ -1417,20 +1451,22 @@ static void store4_altivec(float *xout, __vector float v, int i, int rows) {
 static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matrix *w) {
     const __vector signed int zero = (__vector signed int)vec_splat_u32(0);
     const __vector unsigned char flip = vec_sl(vec_splat_u8(1), vec_splat_u8(7));
-    const __vector unsigned int seven = vec_splat_u32(7);
     const signed char *xq = (const signed char *)x->q;
+    const __vector signed int *pre = (const __vector signed int *)x->w;
     int n = w->cols;
     int gs = w->group_size;
-    int groups = n / gs, steps = gs / 32;
+    int groups, steps;
     __vector float v = (__vector float)zero;
     Rows4 r;
     const unsigned char *pf;
     size_t step;
     int i, g, j, k;
-    if (w->rows <= 0 || (gs & 31) != 0 || n % gs != 0 || ((size_t)w->q & 15) != 0 || ((size_t)xq & 15) != 0) {
+    if (w->rows <= 0 || !RT_ALTIVEC_INT_OK(x, n, gs) || ((size_t)w->q & 15) != 0) {
         matmul_q8_scalar(xout, x, w);
         return;
     }
+    groups = n / gs;
+    steps = gs / 32;
     vec_mtvscr((__vector unsigned short)zero);
     /* one loop over the passes' groups: a new pass starts inside it, not in a loop of its own */
     rows4_altivec(&r, w, 0, (size_t)n, groups);
@@ -1438,14 +1474,14 @@ static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matri
     step = 4 * (size_t)n / (size_t)groups;
     for (i = 0, g = 0, j = 0;;) {
         const unsigned char *r0 = r.q[0], *r1 = r.q[1], *r2 = r.q[2], *r3 = r.q[3];
-        __vector signed int sx = zero, a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-            /* a group has at least one step of 32 columns: the first runs outside the loop */
+        __vector signed int a0, a1, a2, a3;
+        a0 = a1 = a2 = a3 = pre[2 * g];
+        /* a group has at least one step of 32 columns: the first runs outside the loop */
         RT_STEP_Q8
         for (k = steps - 1; k > 0; k--) {
             RT_STEP_Q8
         }
-        sx = vec_sl(sx, seven);
-        v = scale4_altivec(v, sum4_altivec(vec_sub(a0, sx), vec_sub(a1, sx), vec_sub(a2, sx), vec_sub(a3, sx)), &r, g, x->s[g]);
+        v = scale4_altivec(v, sum4_altivec(a0, a1, a2, a3), &r, g, (__vector float)pre[2 * g + 1]);
         RT_PREFETCH(pf);
         pf += step;
         if (++g == groups) {
@@ -1465,7 +1501,6 @@ static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matri
         __vector unsigned char p1 = vec_xor(RT_U8V(r1 + j / 2), flip); \
         __vector unsigned char p2 = vec_xor(RT_U8V(r2 + j / 2), flip); \
         __vector unsigned char p3 = vec_xor(RT_U8V(r3 + j / 2), flip); \
-        sx = vec_sum4s(x0, vec_sum4s(x1, sx)); \
         a0 = vec_msum(xo, vec_sr(p0, four), vec_msum(xe, vec_and(p0, low4), a0)); \
         a1 = vec_msum(xo, vec_sr(p1, four), vec_msum(xe, vec_and(p1, low4), a1)); \
         a2 = vec_msum(xo, vec_sr(p2, four), vec_msum(xe, vec_and(p2, low4), a2)); \
@@ -1478,23 +1513,25 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
     const __vector unsigned char low4 = vec_splat_u8(15);
     const __vector unsigned char four = vec_splat_u8(4);
     const __vector unsigned char flip = vec_or(vec_sl(vec_splat_u8(1), vec_splat_u8(7)), vec_splat_u8(8));
-    const __vector unsigned int three = vec_splat_u32(3);
     const __vector unsigned char ramp = vec_lvsl(0, (const unsigned char *)0);
     const __vector unsigned char evens = vec_add(ramp, ramp);
     const __vector unsigned char odds = vec_add(evens, vec_splat_u8(1));
     const signed char *xq = (const signed char *)x->q;
+    const __vector signed int *pre = (const __vector signed int *)x->w;
     int n = w->cols;
     int gs = w->group_size;
-    int groups = n / gs, steps = gs / 32;
+    int groups, steps;
     __vector float v = (__vector float)zero;
     Rows4 r;
     const unsigned char *pf;
     size_t step;
     int i, g, j, k;
-    if (w->rows <= 0 || (gs & 31) != 0 || n % gs != 0 || ((size_t)w->q & 15) != 0 || ((size_t)xq & 15) != 0) {
+    if (w->rows <= 0 || !RT_ALTIVEC_INT_OK(x, n, gs) || ((size_t)w->q & 15) != 0) {
         matmul_q4_scalar(xout, x, w);
         return;
     }
+    groups = n / gs;
+    steps = gs / 32;
     vec_mtvscr((__vector unsigned short)zero);
     /* one loop over the passes' groups: a new pass starts inside it, not in a loop of its own */
     rows4_altivec(&r, w, 0, row_bytes(RT_Q4, n), groups);
@@ -1502,13 +1539,13 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
     step = 4 * row_bytes(RT_Q4, n) / (size_t)groups;
     for (i = 0, g = 0, j = 0;;) {
         const unsigned char *r0 = r.q[0], *r1 = r.q[1], *r2 = r.q[2], *r3 = r.q[3];
-        __vector signed int sx = zero, a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        __vector signed int a0, a1, a2, a3;
+        a0 = a1 = a2 = a3 = pre[2 * g];
         RT_STEP_Q4
         for (k = steps - 1; k > 0; k--) {
             RT_STEP_Q4
         }
-        sx = vec_sl(sx, three);
-        v = scale4_altivec(v, sum4_altivec(vec_sub(a0, sx), vec_sub(a1, sx), vec_sub(a2, sx), vec_sub(a3, sx)), &r, g, x->s[g]);
+        v = scale4_altivec(v, sum4_altivec(a0, a1, a2, a3), &r, g, (__vector float)pre[2 * g + 1]);
         RT_PREFETCH(pf);
         pf += step;
         if (++g == groups) {
@@ -1521,6 +1558,7 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
 #define RT_SIMD_MATMUL_F32 matmul_f32_altivec
 #define RT_SIMD_MATMUL_Q8 matmul_q8_altivec
 #define RT_SIMD_MATMUL_Q4 matmul_q4_altivec
+#define RT_SIMD_PREPARE_X prepare_x_altivec
 #endif
 
 
@@ -1537,8 +1575,8 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
 #ifndef RT_SIMD_MATMUL_Q4
 #define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
 #endif
-#ifndef RT_SIMD_PREPARE_Q8
-#define RT_SIMD_PREPARE_Q8 prepare_none
+#ifndef RT_SIMD_PREPARE_X
+#define RT_SIMD_PREPARE_X prepare_none
 #endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
@@ -1548,20 +1586,23 @@ static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
 static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
 
-/* What a q8 kernel does once per quantized x, before the rows are split across the threads. */
-typedef void (*PrepareQ8)(QuantizedVector *x, int n);
-static void prepare_none(QuantizedVector *x, int n) {
+/* What an integer kernel does once per quantized x, before the rows are split across the threads
+ * (kind: the weights' RT_Q8 or RT_Q4). */
+typedef void (*PrepareX)(QuantizedVector *x, int n, int group_size, int kind);
+static void prepare_none(QuantizedVector *x, int n, int group_size, int kind) {
     (void)x;
     (void)n;
+    (void)group_size;
+    (void)kind;
 }
-static PrepareQ8 prepare_q8 = RT_SIMD_PREPARE_Q8;
+static PrepareX prepare_x = RT_SIMD_PREPARE_X;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
     matmul_q4 = matmul_q4_scalar;
-    prepare_q8 = prepare_none;
+    prepare_x = prepare_none;
     kernel_name = "scalar";
 }
 
@@ -1601,7 +1642,7 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
     job.xq = scratch;
     if (w->kind != RT_F32 && !quantized) {
         quantize(scratch, x, w->cols, w->group_size);
-        if (w->kind == RT_Q8) prepare_q8(scratch, w->cols);
+        prepare_x(scratch, w->cols, w->group_size, w->kind);
     }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);

@@ -271,7 +271,7 @@ typedef struct {
 typedef struct {
     i8 *q;    /* (n) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
-    short *w; /* (n) the same values widened to int16, in the order a kernel's prepare_q8 wants */
+    short *w; /* (n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
 } QuantizedVector;
 
 typedef struct {
@@ -1334,7 +1334,7 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
     }
 }
 
-/* kernel: MMX (Pentium II). Integer only: q8 dot products with pmaddwd (four int16 multiply-adds
+/* kernel: MMX (Pentium II). Integer only: q8 and q4 dot products with pmaddwd (four int16 multiply-adds
  * per instruction); float32 stays on the x87 scalar path. emms runs before any x87 code. gcc and
  * mingw define __MMX__ for -march=pentium2; MSVC 6 with the Processor Pack: add /DRT_USE_MMX.
  * Borland has no mmintrin.h and uses the scalar kernel, as does every build with -DRT_SCALAR. */
@@ -1343,19 +1343,25 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
 
 #define RT_MMX_BATCH 64
 
-/* int8 to int16: each byte paired with itself, then shifted down arithmetically. */
-#define RT_LO16(v) _mm_srai_pi16(_mm_unpacklo_pi8((v), (v)), 8)
-#define RT_HI16(v) _mm_srai_pi16(_mm_unpackhi_pi8((v), (v)), 8)
-
-/* q8 without sign extension: x is widened to int16 once per matmul (prepare_q8_mmx), each block
+/* q8 without sign extension: x is widened to int16 once per matmul (prepare_x_mmx), each block
  * of 8 columns as its four even columns then its four odd ones times 256. A block of 8 weight
  * bytes then feeds pmaddwd as it stands: shifted left by 8, each word is 256 times its even byte;
  * shifted right arithmetically by 8, its odd byte (times the odd x's 256). Every lane holds 256
  * times an exact integer sum (no pmaddwd pair is -32768 twice: x is never -128), and both lanes
  * together stay below 2^31 for groups of up to 512 values (else scalar), so an arithmetic shift
  * by 8 gives each group's sum exactly. Four rows per pass share each load of x. */
-static void prepare_q8_mmx(QuantizedVector *x, int n) {
-    int j, k;
+static void prepare_x_mmx(QuantizedVector *x, int n, int group_size, int kind) {
+    int j, k, m;
+    (void)group_size;
+    if (kind == RT_Q4) {
+        /* q4: per block of 16 columns, the four columns each nibble position holds (below) */
+        for (j = 0; j + 16 <= n; j += 16) {
+            for (k = 0; k < 4; k++) {
+                for (m = 0; m < 4; m++) x->w[j + 4 * k + m] = x->q[j + 4 * m + k];
+            }
+        }
+        return;
+    }
     for (j = 0; j + 8 <= n; j += 8) {
         for (k = 0; k < 4; k++) {
             x->w[j + k] = x->q[j + 2 * k];
@@ -1412,9 +1418,84 @@ static float scale_mmx(float v, i32 isum, float ws, float xs) {
     return v + b;
 }
 
-/* Integer sums of up to RT_MMX_BATCH groups for four rows with MMX, then emms, then the float
- * accumulation in the scalar order: bit for bit the scalar kernel's result. A short last pass
- * repeats its last row. Rows and groups are whole blocks of 8 columns (else scalar). */
+/* q4 in the same shape: 8 bytes of a row are four words of four nibbles (columns 4m to 4m+3 of
+ * the block in word m, two's complement, lowest bits first). Shifting nibble k to the top of each
+ * word and back arithmetically (psllw, psraw 12) gives the four columns 4m+k as int16, which
+ * meet x's columns k, 4+k, 8+k, 12+k (prepare_x_mmx) in one pmaddwd: 16 multiply-adds per row
+ * for one load, seven shifts, four pmaddwd and four adds, with no widening of x. The sums are
+ * exact (|v| <= 8, |x| <= 127) and four rows per pass share each load of x. */
+#define RT_BLOCK_Q4(j, op) \
+    x0 = *(const __m64 *)(xw + (j)); \
+    x1 = *(const __m64 *)(xw + (j) + 4); \
+    x2 = *(const __m64 *)(xw + (j) + 8); \
+    x3 = *(const __m64 *)(xw + (j) + 12); \
+    RT_ROW_Q4(a0, r0, j, op) \
+    RT_ROW_Q4(a1, r1, j, op) \
+    RT_ROW_Q4(a2, r2, j, op) \
+    RT_ROW_Q4(a3, r3, j, op)
+#define RT_ROW_Q4(a, row, j, op) \
+    v = *(const __m64 *)((row) + (j) / 2); \
+    op(a, _mm_madd_pi16(_mm_srai_pi16(v, 12), x3)) \
+    a = _mm_add_pi32(a, _mm_madd_pi16(_mm_srai_pi16(_mm_slli_pi16(v, 4), 12), x2)); \
+    a = _mm_add_pi32(a, _mm_madd_pi16(_mm_srai_pi16(_mm_slli_pi16(v, 8), 12), x1)); \
+    a = _mm_add_pi32(a, _mm_madd_pi16(_mm_srai_pi16(_mm_slli_pi16(v, 12), 12), x0));
+
+/* [sum(a), sum(b)] */
+static __m64 hsum2_q4_mmx(__m64 a, __m64 b) {
+    return _mm_add_pi32(_mm_unpacklo_pi32(a, b), _mm_unpackhi_pi32(a, b));
+}
+
+/* The four rows' integer sums of groups g0 to g1 (gs columns each), four per group into isum. */
+static void dot4_q4_mmx(const i8 *const *r, const short *xw, int g0, int g1, int gs, int n, i32 *isum) {
+    const i8 *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+    int g, j = g0 * gs, end;
+    (void)n;
+    for (g = g0; g < g1; g++, isum += 4) {
+        __m64 a0, a1, a2, a3, x0, x1, x2, x3, v;
+        RT_BLOCK_Q4(j, RT_START)
+        for (end = j + gs, j += 16; j < end; j += 16) {
+            RT_BLOCK_Q4(j, RT_ADD)
+        }
+        a0 = hsum2_q4_mmx(a0, a1);
+        a2 = hsum2_q4_mmx(a2, a3);
+        memcpy(isum, &a0, 8);
+        memcpy(isum + 2, &a2, 8);
+    }
+}
+
+/* The body of both kernels: integer sums of up to RT_MMX_BATCH groups for four rows with MMX
+ * (dot4: dot4_q8_mmx or dot4_q4_mmx), then emms, then the float accumulation in the scalar order:
+ * bit for bit the scalar kernel's result. A short last pass repeats its last row. A macro, so
+ * that each kernel compiles as one function with its dot4 inlined. */
+#define RT_MATMUL4_MMX(rb, dot4) \
+    for (i = 0; i < w->rows; i += 4) { \
+        const i8 *r[4]; \
+        const float *ws[4]; \
+        float v[4]; \
+        r[0] = w->q + (size_t)i * (rb); \
+        ws[0] = w->s + (size_t)i * groups; \
+        for (k = 1; k < 4; k++) { \
+            int next = i + k < w->rows; \
+            r[k] = r[k - 1] + (next ? (rb) : 0); \
+            ws[k] = ws[k - 1] + (next ? groups : 0); \
+        } \
+        v[0] = v[1] = v[2] = v[3] = 0.0f; \
+        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) { \
+            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups; \
+            dot4(r, x->w, g0, g1, gs, n, isum); \
+            _mm_empty(); \
+            for (g = g0; g < g1; g++) { \
+                const i32 *is = isum + (g - g0) * 4; \
+                v[0] = scale_mmx(v[0], is[0], ws[0][g], x->s[g]); \
+                v[1] = scale_mmx(v[1], is[1], ws[1][g], x->s[g]); \
+                v[2] = scale_mmx(v[2], is[2], ws[2][g], x->s[g]); \
+                v[3] = scale_mmx(v[3], is[3], ws[3][g], x->s[g]); \
+            } \
+        } \
+        for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k]; \
+    }
+
+/* q8: rows and groups are whole blocks of 8 columns, groups of at most 512 (else scalar). */
 static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
@@ -1425,89 +1506,27 @@ static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w
         matmul_q8_scalar(xout, x, w);
         return;
     }
-    for (i = 0; i < w->rows; i += 4) {
-        const i8 *r[4];
-        const float *ws[4];
-        float v[4];
-        r[0] = w->q + (size_t)i * n;
-        ws[0] = w->s + (size_t)i * groups;
-        for (k = 1; k < 4; k++) {
-            int next = i + k < w->rows;
-            r[k] = r[k - 1] + (next ? n : 0);
-            ws[k] = ws[k - 1] + (next ? groups : 0);
-        }
-        v[0] = v[1] = v[2] = v[3] = 0.0f;
-        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
-            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
-            dot4_q8_mmx(r, x->w, g0, g1, gs, n, isum);
-            _mm_empty();
-            for (g = g0; g < g1; g++) {
-                const i32 *is = isum + (g - g0) * 4;
-                v[0] = scale_mmx(v[0], is[0], ws[0][g], x->s[g]);
-                v[1] = scale_mmx(v[1], is[1], ws[1][g], x->s[g]);
-                v[2] = scale_mmx(v[2], is[2], ws[2][g], x->s[g]);
-                v[3] = scale_mmx(v[3], is[3], ws[3][g], x->s[g]);
-            }
-        }
-        for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k];
-    }
+    RT_MATMUL4_MMX((size_t)n, dot4_q8_mmx)
 }
 
-/* q4: 16 values per 8 bytes, the nibbles split with a mask and a shift, sign-extended as
- * (v ^ 8) - 8 and interleaved back into column order; then the q8 arithmetic. Groups must be a
- * multiple of 16 values (else scalar). */
-static i32 dot_q4_mmx(const i8 *wp, const i8 *xp, int len) {
-    const __m64 low4 = _mm_set1_pi8(15);
-    const __m64 eight = _mm_set1_pi8(8);
-    __m64 acc = _mm_setzero_si64();
-    int j;
-    for (j = 0; j < len; j += 16) {
-        __m64 packed, lo, hi, w0, w1, x0, x1;
-        memcpy(&packed, wp + j / 2, 8);
-        memcpy(&x0, xp + j, 8);
-        memcpy(&x1, xp + j + 8, 8);
-        lo = _mm_sub_pi8(_mm_xor_si64(_mm_and_si64(packed, low4), eight), eight);
-        hi = _mm_sub_pi8(_mm_xor_si64(_mm_and_si64(_mm_srli_pi16(packed, 4), low4), eight), eight);
-        w0 = _mm_unpacklo_pi8(lo, hi);
-        w1 = _mm_unpackhi_pi8(lo, hi);
-        acc = _mm_add_pi32(acc, _mm_add_pi32(_mm_madd_pi16(RT_LO16(w0), RT_LO16(x0)), _mm_madd_pi16(RT_HI16(w0), RT_HI16(x0))));
-        acc = _mm_add_pi32(acc, _mm_add_pi32(_mm_madd_pi16(RT_LO16(w1), RT_LO16(x1)), _mm_madd_pi16(RT_HI16(w1), RT_HI16(x1))));
-    }
-    return (i32)_mm_cvtsi64_si32(acc) + (i32)_mm_cvtsi64_si32(_mm_srli_si64(acc, 32));
-}
-
+/* q4: groups are whole blocks of 16 columns and rows start on 8 bytes (else scalar). */
 static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
     int n = w->cols;
     int gs = w->group_size;
     int groups = n / gs;
     size_t rb = row_bytes(RT_Q4, n);
-    i32 isum[RT_MMX_BATCH];
-    int i, g, g0;
-    if ((gs & 15) != 0 || (n % gs) != 0) {
+    i32 isum[RT_MMX_BATCH * 4];
+    int i, g, g0, k;
+    if ((gs & 15) != 0 || (n % gs) != 0 || ((size_t)w->q & 7) != 0) {
         matmul_q4_scalar(xout, x, w);
         return;
     }
-    for (i = 0; i < w->rows; i++) {
-        const i8 *row = w->q + (size_t)i * rb;
-        const float *ws = w->s + (size_t)i * groups;
-        float val = 0.0f;
-        for (g0 = 0; g0 < groups; g0 += RT_MMX_BATCH) {
-            int g1 = g0 + RT_MMX_BATCH < groups ? g0 + RT_MMX_BATCH : groups;
-            for (g = g0; g < g1; g++) isum[g - g0] = dot_q4_mmx(row + g * gs / 2, x->q + g * gs, gs);
-            _mm_empty();
-            for (g = g0; g < g1; g++) {
-                float a = (float)isum[g - g0] * ws[g];
-                float b = a * x->s[g];
-                val += b;
-            }
-        }
-        xout[i] = val;
-    }
+    RT_MATMUL4_MMX(rb, dot4_q4_mmx)
 }
 
 #define RT_SIMD "mmx"
 #define RT_SIMD_MATMUL_Q8 matmul_q8_mmx
-#define RT_SIMD_PREPARE_Q8 prepare_q8_mmx
+#define RT_SIMD_PREPARE_X prepare_x_mmx
 #define RT_SIMD_MATMUL_Q4 matmul_q4_mmx
 #endif
 
@@ -1525,8 +1544,8 @@ static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w
 #ifndef RT_SIMD_MATMUL_Q4
 #define RT_SIMD_MATMUL_Q4 matmul_q4_scalar
 #endif
-#ifndef RT_SIMD_PREPARE_Q8
-#define RT_SIMD_PREPARE_Q8 prepare_none
+#ifndef RT_SIMD_PREPARE_X
+#define RT_SIMD_PREPARE_X prepare_none
 #endif
 
 /* The kernels in use: SIMD by default, the scalar ones with -K scalar (to check one against the other). */
@@ -1536,20 +1555,23 @@ static MatmulF32 matmul_f32 = RT_SIMD_MATMUL_F32;
 static MatmulQ8 matmul_q8 = RT_SIMD_MATMUL_Q8;
 static MatmulQ8 matmul_q4 = RT_SIMD_MATMUL_Q4;
 
-/* What a q8 kernel does once per quantized x, before the rows are split across the threads. */
-typedef void (*PrepareQ8)(QuantizedVector *x, int n);
-static void prepare_none(QuantizedVector *x, int n) {
+/* What an integer kernel does once per quantized x, before the rows are split across the threads
+ * (kind: the weights' RT_Q8 or RT_Q4). */
+typedef void (*PrepareX)(QuantizedVector *x, int n, int group_size, int kind);
+static void prepare_none(QuantizedVector *x, int n, int group_size, int kind) {
     (void)x;
     (void)n;
+    (void)group_size;
+    (void)kind;
 }
-static PrepareQ8 prepare_q8 = RT_SIMD_PREPARE_Q8;
+static PrepareX prepare_x = RT_SIMD_PREPARE_X;
 static const char *kernel_name = RT_SIMD;
 
 static void use_scalar_kernels(void) {
     matmul_f32 = matmul_f32_scalar;
     matmul_q8 = matmul_q8_scalar;
     matmul_q4 = matmul_q4_scalar;
-    prepare_q8 = prepare_none;
+    prepare_x = prepare_none;
     kernel_name = "scalar";
 }
 
@@ -1589,7 +1611,7 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
     job.xq = scratch;
     if (w->kind != RT_F32 && !quantized) {
         quantize(scratch, x, w->cols, w->group_size);
-        if (w->kind == RT_Q8) prepare_q8(scratch, w->cols);
+        prepare_x(scratch, w->cols, w->group_size, w->kind);
     }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
