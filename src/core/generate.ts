@@ -38,7 +38,7 @@ export interface ChatRequest extends Omit<GenerateRequest, 'prompt'> {
 export function runChat(req: ChatRequest, out: Output): ChatResult {
   const { config, weights, tokenizer } = withInputs(req, (inputs) => ({ config: inputs.config, weights: loadWeights(inputs.source), tokenizer: new Tokenizer(inputs.vocab) }));
   const joints = tokenizer.vocab.chat;
-  if (!joints || !tokenizer.byteLevel) throw new UsageError(`${req.model}: the model has no chat template retro runs (chat needs a byte-level tokenizer with one)`, 'use retro generate without --chat');
+  if (!joints) throw new UsageError(`${req.model}: the model has no chat template retro runs`, 'use retro generate without --chat');
   const seed = req.seed === undefined || req.seed === 0n ? BigInt(Math.floor(Date.now() / 1000)) : req.seed;
   const sampler = new Sampler(req.temperature < 0 ? 0 : req.temperature, req.topp < 0 || req.topp > 1 ? 0.9 : req.topp, seed);
   const limit = clampSteps(req.steps < 0 ? 0 : Math.trunc(req.steps), config.seqLen);

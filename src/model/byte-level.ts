@@ -100,7 +100,7 @@ export function byteLevelVocab(v: ByteLevelInput): Vocab {
 }
 
 /** The template reduced to what the engine feeds; a template it cannot reduce refuses the model, naming why. */
-function chatJoints(path: string, template: unknown, bosToken: string, eosToken: string): ChatJoints {
+export function chatJoints(path: string, template: unknown, bosToken: string, eosToken: string): ChatJoints {
   const refuse = (why: string) => new TokenizerError(`${path}: chat template: ${why}`, 'retro runs templates that reduce to text before and after each message; use a model with such a template');
   if (typeof template !== 'string') throw refuse('it is not a string (named templates are not supported)');
   try {

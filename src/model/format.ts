@@ -200,12 +200,12 @@ const align = (n: number, a: number) => Math.ceil(n / a) * a;
 /** The parts of the tokenizer section past the pieces, in file order, with their counts. */
 export function tokenizerParts(v: Vocab): { merges: number; specials: number; runs: number; chat: number } {
   const bl = v.byteLevel;
-  return { merges: bl ? bl.merges.length / 2 : 0, specials: bl ? (v.specials ?? []).length : 0, runs: bl ? (bl.runs ?? categoryRuns()).length : 0, chat: chatSection(v).length };
+  return { merges: bl ? bl.merges.length / 2 : 0, specials: (v.specials ?? []).length, runs: bl ? (bl.runs ?? categoryRuns()).length : 0, chat: chatSection(v).length };
 }
 
 /** The chat joints as model.rtr stores them: per joint (JOINT_KEYS order) a u32 length in the target's order, then its UTF-8 bytes. */
 export function chatSection(v: Vocab, le = true): Buffer {
-  if (!v.chat || !v.byteLevel) return Buffer.alloc(0);
+  if (!v.chat) return Buffer.alloc(0);
   return Buffer.concat(
     JOINT_KEYS.flatMap((k) => {
       const b = Buffer.from(v.chat![k], 'utf8');

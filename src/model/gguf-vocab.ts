@@ -5,12 +5,13 @@
  */
 import { TokenizerError } from '../errors.js';
 import type { Vocab } from '../reference/model.js';
-import { byteLevelVocab, GGUF_PRE_TOKENIZERS, IGNORES_MERGES } from './byte-level.js';
+import { byteLevelVocab, chatJoints, GGUF_PRE_TOKENIZERS, IGNORES_MERGES } from './byte-level.js';
 
 /** The engine's limit on a token's length (max_token_length in model.rtr). */
 const MAX_PIECE_BYTES = 4096;
 
-/** llama.cpp's token types: control and user-defined tokens are matched whole and spelled literally. */
+/** llama.cpp's token types: control and user-defined tokens are matched whole and spelled literally (SentencePiece's unknown token too). */
+const TOKEN_TYPE_UNKNOWN = 2;
 const TOKEN_TYPE_CONTROL = 3;
 const TOKEN_TYPE_USER_DEFINED = 4;
 
@@ -44,7 +45,7 @@ function tokenId(meta: Map<string, unknown>, key: string, fallback: number | und
   return v;
 }
 
-/** The llama (SentencePiece) vocabulary in llama2.c's form: spaces for U+2581, BOS/EOS as "\n<s>\n" / "\n</s>\n". */
+/** The llama (SentencePiece) vocabulary in llama2.c's form (spaces for U+2581); llama.cpp's special tokens are matched whole in the text. */
 function sentencePiece(meta: Map<string, unknown>, tokens: string[], vocabSize: number, path: string): Vocab {
   const bad = problem(path);
   const scores = meta.get('tokenizer.ggml.scores');
@@ -55,14 +56,12 @@ function sentencePiece(meta: Map<string, unknown>, tokens: string[], vocabSize: 
   if (!scores.every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('tokenizer.ggml.scores holds something other than finite numbers');
   const bosId = tokenId(meta, 'tokenizer.ggml.bos_token_id', 1, vocabSize, path)!;
   const eosId = tokenId(meta, 'tokenizer.ggml.eos_token_id', 2, vocabSize, path)!;
-  const pieces = tokens.map((t, id) => {
-    if (Array.isArray(types) && types[id] === TOKEN_TYPE_CONTROL && (id === bosId || id === eosId)) {
-      return id === bosId ? '\n<s>\n' : '\n</s>\n';
-    }
-    return Buffer.from(String(t).replaceAll('\u2581', ' '), 'utf8').toString('latin1');
-  });
+  const pieces = tokens.map((t) => Buffer.from(String(t).replaceAll('\u2581', ' '), 'utf8').toString('latin1'));
+  const specials = Array.isArray(types) ? pieces.flatMap((p, id) => ([TOKEN_TYPE_UNKNOWN, TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED].includes(types[id] as number) && p.length > 0 ? [id] : [])) : [];
   const eotId = tokenId(meta, 'tokenizer.ggml.eot_token_id', undefined, vocabSize, path);
-  return { pieces, scores: Float32Array.from(scores as number[]), maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 0), bosId, eosId, ...(eotId !== undefined ? { eotId } : {}) };
+  const template = meta.get('tokenizer.chat_template');
+  const chat = template === undefined ? undefined : chatJoints(path, template, tokens[bosId], tokens[eosId]);
+  return { pieces, scores: Float32Array.from(scores as number[]), maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 0), bosId, eosId, specials, ...(eotId !== undefined ? { eotId } : {}), ...(chat ? { chat } : {}) };
 }
 
 function byteLevel(meta: Map<string, unknown>, tokens: string[], vocabSize: number, path: string): Vocab {

@@ -207,7 +207,6 @@ function sortedMerges(vocab: Vocab): number[][] {
 
 /** Special tokens in the order they are tried: longest first, ties by id. */
 function specialOrder(vocab: Vocab): number[] {
-  if (!vocab.byteLevel) return [];
   return [...(vocab.specials ?? [])].sort((a, b) => vocab.pieces[b].length - vocab.pieces[a].length || a - b);
 }
 
@@ -280,7 +279,7 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   if (byteLevel ? u('preTokenizer') < 1 || u('preTokenizer') > PRE_TOKENIZERS.length : u('preTokenizer') !== 0) throw corrupt(`header field preTokenizer: ${u('preTokenizer')} (1..${PRE_TOKENIZERS.length} for byte-level, 0 otherwise)`);
   for (const k of ['ignoreMerges', 'addBos'] as const) if (u(k) > 1) throw corrupt(`header field ${k}: ${u(k)} (must be 0 or 1)`);
   if (u('chatTrim') > 1) throw corrupt(`header field chatTrim: ${u('chatTrim')} (must be 0 or 1)`);
-  if (!byteLevel) for (const k of ['mergeCount', 'specialCount', 'categoryRunCount', 'chatBytes'] as const) if (u(k) !== 0) throw corrupt(`header field ${k}: ${u(k)} (must be 0 for a SentencePiece tokenizer)`);
+  if (!byteLevel) for (const k of ['mergeCount', 'categoryRunCount'] as const) if (u(k) !== 0) throw corrupt(`header field ${k}: ${u(k)} (must be 0 for a SentencePiece tokenizer)`);
   if (u('mergeCount') > 0x7fffffff / MERGE_BYTES || u('specialCount') > config.vocabSize || u('categoryRunCount') > 0x110000) throw corrupt('header fields mergeCount, specialCount, categoryRunCount: more than the file can hold');
   for (const k of ['bosId', 'eosId', 'eotId'] as const) if (u(k) >= config.vocabSize) throw corrupt(`header field ${k}: ${u(k)} is not below the vocabulary of ${config.vocabSize}`);
   // Everything else follows from these: the layout the writer produces, entry by entry, before any tensor is read.
@@ -391,7 +390,6 @@ function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: st
   const vocab: Vocab = { pieces, scores, maxTokenLength: h.maxTokenLength, bosId: h.bosId, eosId: h.eosId, eotId: h.eotId, addBos: h.addBos };
   const want = h.mergeCount * MERGE_BYTES + (h.specialCount + h.categoryRunCount) * 4 + h.chatBytes;
   if (tok.length - at !== want) throw bad(`${tok.length - at} bytes after the last token, the header's counts need ${want}`);
-  if (h.tokenizerKind !== 1) return vocab;
   const u = (i: number) => (le ? tok.readUInt32LE(at + i * 4) : tok.readUInt32BE(at + i * 4));
   const n = h.config.vocabSize;
   const merges = new Uint32Array(h.mergeCount * 2);
@@ -432,5 +430,6 @@ function readTokenizerParts(h: NativeHeader, tok: Buffer, at: number, pieces: st
     if (at !== tok.length) throw bad('bytes after the chat joints');
     chat = { ...(joints as Omit<ChatJoints, 'trim'>), trim: h.chatTrim };
   }
-  return { ...vocab, chat, specials: specials.sort((a, b) => a - b), byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges, runs } };
+  const read = { ...vocab, ...(chat ? { chat } : {}), specials: specials.sort((a, b) => a - b) };
+  return h.tokenizerKind === 1 ? { ...read, byteLevel: { pre: PRE_TOKENIZERS[h.preTokenizer - 1], merges, ignoreMerges: h.ignoreMerges, runs } } : read;
 }

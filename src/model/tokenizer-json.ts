@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { TokenizerError } from '../errors.js';
 import type { Vocab } from '../reference/model.js';
 import { GPT2_REGEX, LLAMA3_REGEX, type PreTokenizer } from '../reference/pretokenize.js';
-import { byteLevelVocab } from './byte-level.js';
+import { byteLevelVocab, chatJoints } from './byte-level.js';
 
 const MAX_JSON_BYTES = 64 << 20;
 
@@ -85,7 +85,11 @@ export function readTokenizerJson(path: string, bytes: Buffer, vocabSize: number
   };
   const literal = new Set(added.map((t) => t.id));
   const isBytes = obj(json.decoder).type === 'ByteLevel';
-  if (!isBytes) return sentencePiece(path, tokens, merges, model.byte_fallback === true, idOf('bos_token') ?? tokens.indexOf('<s>'), idOf('eos_token') ?? tokens.indexOf('</s>'), bad);
+  if (!isBytes) {
+    const sp = sentencePiece(path, tokens, merges, model.byte_fallback === true, idOf('bos_token') ?? tokens.indexOf('<s>'), idOf('eos_token') ?? tokens.indexOf('</s>'), bad);
+    const chat = config.chat_template === undefined ? undefined : chatJoints(path, config.chat_template, tokens[sp.bosId], tokens[sp.eosId]);
+    return { ...sp, specials: [...literal].sort((a, b) => a - b), ...(chat ? { chat } : {}) };
+  }
   const shape = PRE_TOKENIZER_SHAPES.find((s) => s.matches(json.pre_tokenizer));
   if (!shape) {
     throw bad(`its pre-tokenizer (${JSON.stringify(json.pre_tokenizer).slice(0, 120)}) is not one retro scans (${PRE_TOKENIZER_SHAPES.map((s) => s.pre).join(', ')})`, 'add a scanner for it to src/reference/pretokenize.ts');
@@ -113,7 +117,7 @@ function addsBos(post: unknown): boolean {
   return all.some((p) => obj(p).type === 'TemplateProcessing' && Array.isArray(obj(p).single) && obj((obj(p).single as unknown[])[0]).SpecialToken !== undefined);
 }
 
-/** SentencePiece BPE as llama2.c runs it: `▁` back to spaces, and the merge rank as the score of the piece it makes. */
+/** SentencePiece BPE as llama2.c runs it: `▁` back to spaces, and the merge rank as the score of the piece it makes; added tokens keep their own text. */
 function sentencePiece(path: string, tokens: string[], merges: [string, string][], byteFallback: boolean, bosId: number, eosId: number, bad: (w: string) => TokenizerError): Vocab {
   if (!byteFallback) throw bad('a SentencePiece-style BPE without byte fallback: retro\'s encoder needs the <0xXX> tokens');
   const scores = new Float32Array(tokens.length).fill(-1e10);
@@ -122,6 +126,6 @@ function sentencePiece(path: string, tokens: string[], merges: [string, string][
     const id = ids.get(a + b);
     if (id !== undefined && scores[id] === Math.fround(-1e10)) scores[id] = -r;
   });
-  const pieces = tokens.map((t, id) => (id === bosId ? '\n<s>\n' : id === eosId ? '\n</s>\n' : Buffer.from(t.replaceAll('\u2581', ' '), 'utf8').toString('latin1')));
+  const pieces = tokens.map((t) => Buffer.from(t.replaceAll('\u2581', ' '), 'utf8').toString('latin1'));
   return { pieces, scores, maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 1), bosId, eosId };
 }

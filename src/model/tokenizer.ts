@@ -40,7 +40,10 @@ export function readTokenizer(path: string, vocabSize: number): Vocab {
         'pass the tokenizer the model was trained with (e.g. tok512.bin for stories260K)',
       );
     }
-    return { pieces, scores: Float32Array.from(scores), maxTokenLength, bosId: 1, eosId: 2 };
+    // llama2.c's export spells BOS and EOS "\n<s>\n" and "\n</s>\n": read back as SentencePiece's own text, matched whole with <unk>
+    const specials = pieces[0] === '<unk>' && pieces[1] === '\n<s>\n' && pieces[2] === '\n</s>\n' ? [0, 1, 2] : [];
+    if (specials.length) [pieces[1], pieces[2]] = ['<s>', '</s>'];
+    return { pieces, scores: Float32Array.from(scores), maxTokenLength, bosId: 1, eosId: 2, specials };
   } finally {
     file.close();
   }

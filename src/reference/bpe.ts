@@ -17,7 +17,7 @@ export class ByteLevelBpe {
   private readonly ranks = new Map<number, number>();
   private readonly results: Int32Array;
   private readonly byteIds = new Int32Array(256).fill(-1);
-  private readonly specials: { bytes: Buffer; id: number }[];
+  private readonly specials: SpecialMatcher;
   private readonly runs: Uint32Array;
   readonly bl: ByteLevel;
 
@@ -35,8 +35,7 @@ export class ByteLevelBpe {
       if (!this.ranks.has(key)) this.ranks.set(key, r);
       this.results[r] = this.lookup.get(vocab.pieces[m[2 * r]] + vocab.pieces[m[2 * r + 1]]) ?? -1;
     }
-    // longest first, as the Hugging Face tokenizers and llama.cpp try them
-    this.specials = (vocab.specials ?? []).map((id) => ({ bytes: Buffer.from(vocab.pieces[id], 'latin1'), id })).sort((a, b) => b.bytes.length - a.bytes.length || a.id - b.id);
+    this.specials = new SpecialMatcher(vocab);
   }
 
   /** Encode UTF-8 bytes (invalid sequences read as U+FFFD); special tokens in the text become their ids when `special`. */
@@ -54,7 +53,7 @@ export class ByteLevelBpe {
       }
     };
     for (let i = 0; i < cps.length; i++) {
-      const s = special ? this.specialAt(bytes, offsets[i]) : undefined;
+      const s = special ? this.specials.at(bytes, offsets[i]) : undefined;
       if (!s) continue;
       plain(i);
       ids.push(s.id);
@@ -65,13 +64,6 @@ export class ByteLevelBpe {
     }
     plain(cps.length);
     return ids;
-  }
-
-  private specialAt(bytes: Uint8Array, at: number): { bytes: Buffer; id: number } | undefined {
-    for (const s of this.specials) {
-      if (s.bytes.length > 0 && at + s.bytes.length <= bytes.length && s.bytes.equals(bytes.subarray(at, at + s.bytes.length))) return s;
-    }
-    return undefined;
   }
 
   /** One pre-tokenizer piece: the whole piece when the vocabulary has it (ignoreMerges), else merges over its bytes. */
@@ -109,6 +101,23 @@ export class ByteLevelBpe {
       push(l);
     }
     for (let i = 0; i >= 0; i = next[i]) ids.push(sym[i]);
+  }
+}
+
+/** The special tokens whose text is matched whole, longest first as the Hugging Face tokenizers and llama.cpp try them (the engine's order too). */
+export class SpecialMatcher {
+  private readonly specials: { bytes: Buffer; id: number }[];
+
+  constructor(vocab: Vocab) {
+    this.specials = (vocab.specials ?? []).map((id) => ({ bytes: Buffer.from(vocab.pieces[id], 'latin1'), id })).sort((a, b) => b.bytes.length - a.bytes.length || a.id - b.id);
+  }
+
+  /** The special token whose bytes start at `at`, or undefined. */
+  at(bytes: Uint8Array, at: number): { bytes: Buffer; id: number } | undefined {
+    for (const s of this.specials) {
+      if (s.bytes.length > 0 && at + s.bytes.length <= bytes.length && s.bytes.equals(bytes.subarray(at, at + s.bytes.length))) return s;
+    }
+    return undefined;
   }
 }
 

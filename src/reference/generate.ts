@@ -115,7 +115,9 @@ export function chat(t: Transformer, tokenizer: Tokenizer, sampler: Sampler, joi
         ended = next;
         break;
       }
-      hooks.write(printer.push(Buffer.from(tokenizer.decode(-1, next), 'latin1')));
+      // the engine prints a SentencePiece piece as a C string: up to a NUL
+      const piece = tokenizer.decode(-1, next);
+      hooks.write(printer.push(Buffer.from(tokenizer.byteLevel ? piece : piece.split('\0')[0], 'latin1')));
       if (!feed(next)) return { tokens, end: 'context' };
     }
     hooks.write(printer.flush());

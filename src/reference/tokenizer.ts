@@ -1,8 +1,10 @@
 /**
- * llama2.c's BPE tokenizer: `encode`, `decode` and `safe_printf`, byte for byte.
+ * llama2.c's BPE tokenizer: `encode`, `decode` and `safe_printf`, byte for byte, with the special
+ * tokens (<s>, </s>, <unk>, added tokens) matched whole in the text as the Hugging Face tokenizer and
+ * llama.cpp (parse_special) do: the text between them is encoded alone, each part with its dummy prefix.
  * Pieces are byte strings (latin1: one char per byte), so lookups compare bytes as strcmp does.
  */
-import { ByteLevelBpe } from './bpe.js';
+import { ByteLevelBpe, SpecialMatcher } from './bpe.js';
 import type { Vocab } from './model.js';
 import { utf8SequenceLength } from './unicode.js';
 
@@ -11,10 +13,12 @@ export class Tokenizer {
   private readonly bytePieces: string[] = [];
   private readonly bpe: ByteLevelBpe | undefined;
   private readonly hidden: Set<number>;
+  private readonly specials: SpecialMatcher;
 
   constructor(readonly vocab: Vocab) {
     this.bpe = vocab.byteLevel ? new ByteLevelBpe(vocab) : undefined;
     this.hidden = new Set(vocab.byteLevel ? (vocab.specials ?? []) : []);
+    this.specials = new SpecialMatcher(vocab);
     // bsearch over a sorted vocab finds some id for a duplicated piece; we take the first.
     vocab.pieces.forEach((piece, id) => {
       if (!this.lookup.has(piece)) this.lookup.set(piece, id);
@@ -30,11 +34,28 @@ export class Tokenizer {
     return this.lookup.get(str) ?? -1;
   }
 
-  /** Encode UTF-8 bytes: optional BOS, dummy-prefix space, code points, byte fallback (+3), greedy merges by score. */
+  /** Encode UTF-8 bytes: optional BOS, then special tokens whole and the text between them as `plain` encodes it. */
   encode(text: Uint8Array, bos: boolean, eos: boolean): number[] {
     if (this.bpe) return [...this.bpe.encode(text, bos && this.vocab.addBos !== false, true), ...(eos ? [this.vocab.eosId] : [])];
+    const tokens: number[] = bos ? [this.vocab.bosId] : [];
+    let from = 0;
+    for (let i = 0; i <= text.length; i++) {
+      const s = i < text.length ? this.specials.at(text, i) : undefined;
+      if (i < text.length && !s) continue;
+      tokens.push(...this.plain(text.subarray(from, i)));
+      if (s) {
+        tokens.push(s.id);
+        from = i + s.bytes.length;
+        i = from - 1;
+      }
+    }
+    if (eos) tokens.push(this.vocab.eosId);
+    return tokens;
+  }
+
+  /** llama2.c's encode of text without specials: dummy-prefix space, code points, byte fallback (+3), greedy merges by score. */
+  private plain(text: Uint8Array): number[] {
     const tokens: number[] = [];
-    if (bos) tokens.push(this.vocab.bosId);
     if (text.length > 0) {
       const dummy = this.strLookup(' ');
       if (dummy !== -1) tokens.push(dummy);
@@ -67,7 +88,6 @@ export class Tokenizer {
       if (bestIdx === -1) break;
       tokens.splice(bestIdx, 2, bestId);
     }
-    if (eos) tokens.push(this.vocab.eosId);
     return tokens;
   }
 

@@ -1,9 +1,10 @@
 /**
  * Windows 98 code pages: the tables against Python's codecs, and the Win32 engine under wine
  * reading its command line in the ANSI page, console input and output in an OEM page (-c), and a
- * UTF-8 prompt file, each reaching the model as the UTF-8 the reference tokenizes.
+ * UTF-8 prompt file, each reaching the model as the UTF-8 the reference tokenizes; and in a real
+ * console (wine's, on a pseudo-terminal) whose page `chcp` set, read with GetConsoleCP.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -85,6 +86,44 @@ describe('the Win32 engine under wine', () => {
     expect(r.stdout.equals(toPage(want, 850)), `${JSON.stringify(r.stdout.toString('latin1'))}`).toBe(true);
     const fed = readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('pos ')).map((l) => Number(l.split(' ')[3]));
     expect(fed.slice(0, 10)).toEqual(tok.encode(Buffer.from(`<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${TEXT}`), false, false).slice(0, 10));
+  }, 120_000);
+
+  it("in wine's console after chcp 850 (a pseudo-terminal): typed turns reach the model as UTF-8, the reply prints in 850", async () => {
+    if (!ready() || !haveTools('script')) return;
+    // ø is 850's 0x9B and 437's ¢: the engine must read the page chcp set, not assume one
+    const turns = ['Søren: café Zoë', 'Öl für Ärzte'];
+    const out: Buffer[] = [];
+    const queue = [...turns];
+    const ref = runChat({ model: weights, tokenizer: LLAMA3_JSON, temperature: 0, topp: 0.9, seed: 1n, steps: 60, nextTurn: () => queue.shift() }, { stdout: (b) => out.push(Buffer.from(b)), stderr: () => {} });
+    const trace = join(build!.out, 'console.trace');
+    // wine's console turns the terminal's UTF-8 into the console's page and back; a turn is typed when its prompt shows,
+    // with Enter as a console sends it (\r, the terminal told not to make it \n)
+    const cmd = `stty -icrnl -echo; wine cmd /c 'chcp 850 >nul & retro.exe model.rtr -m chat -t 0 -n 60 -T console.trace'`;
+    const typed = [...turns];
+    const transcript = await new Promise<string>((resolve, reject) => {
+      const p = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: build!.out, env: { ...process.env, WINEPREFIX: join(dir, 'wineprefix'), WINEDEBUG: '-all', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' } });
+      let text = '';
+      let prompts = 0;
+      const timer = setTimeout(() => p.kill(), 100_000);
+      p.stdout.on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+        const n = text.replace(/\x1b\[[?0-9;]*[a-zA-Z]/g, '').split('User:').length - 1;
+        for (; prompts < n; prompts++) p.stdin.write(`${typed.shift() ?? ''}\r`);
+      });
+      p.on('error', reject);
+      p.on('close', () => {
+        clearTimeout(timer);
+        resolve(text.replace(/\x1b\[[?0-9;]*[a-zA-Z]/g, ''));
+      });
+    });
+    const fed = readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('pos ')).map((l) => Number(l.split(' ')[3]));
+    expect(fed).toEqual(ref.tokens);
+    // what the console shows: the reference's text through 850 (a character it lacks is '?'), wrapped at the console's width
+    const high = codePages().find((c) => c.id === 850)!.high;
+    const shown = (s: string) => [...toPage(s, 850)].map((b) => String.fromCodePoint(b < 0x80 ? b : high[b - 0x80])).join('').replace(/[\r\n ]/g, '');
+    const want = Buffer.concat(out).toString('utf8').split('Assistant: ')[1].split('User: ')[0];
+    expect(want.length).toBeGreaterThan(10);
+    expect(transcript.replace(/[\r\n ]/g, ''), JSON.stringify(transcript)).toContain(shown(`Assistant: ${want}`));
   }, 120_000);
 
   it('refuses a code page it has no table for, naming the flag', async () => {

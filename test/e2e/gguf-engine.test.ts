@@ -3,8 +3,11 @@
  * for host, PowerBook G4 and Pentium II, each binary run (under qemu / wine), its greedy text equal
  * to the TS reference on the same model.rtr; for f32 that is also the reference on the GGUF itself,
  * whose tokens llama-cpp.test.ts checks against llama.cpp (gguf-metadata.test.ts for head size 96).
+ * The byte-level file (l3t, Llama 3 vocabulary) is checked against llama.cpp's goldens on the
+ * targets directly: the engine's own tokenization of each golden prompt, and its greedy choice at
+ * every golden step.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
@@ -19,22 +22,28 @@ import { loadWeights } from '../../src/model/source.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { buildTransformer, forward } from '../../src/reference/forward.js';
 import { runBinary } from '../../src/toolchain/tools.js';
+import { parseTrace } from '../../src/verify/trace.js';
 import { wineEnv } from '../helpers/e2e.js';
 import { model, tempDir } from '../helpers/fixtures.js';
 import { f32Tensor, llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
-import { loadTransformer } from '../helpers/parity.js';
+import { loadTransformer, parity } from '../helpers/parity.js';
 import { generateText } from '../helpers/run.js';
 import { haveTools } from '../helpers/tools.js';
 
 const TARGETS = ['host', 'powerbook-g4', 'win98-pentium2'];
-const golden = (name: string) => JSON.parse(readFileSync(model(`gguf/golden/${name}.jsonl`), 'utf8').split('\n')[0]) as { prompt: string; promptIds: number[] };
+interface Golden {
+  prompt: string;
+  promptIds: number[];
+  ids: number[];
+}
+const goldens = (name: string) => readFileSync(model(`gguf/golden/${name}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Golden);
 
 describe.each([
   ['l2-q4_k_m', 'f32'],
   ['l2-q6_k', 'q8'],
 ] as const)('%s built as %s', (name, quant) => {
   const out = tempDir(`retro-gguf-e2e-${name}-`);
-  const g = golden(name);
+  const g = goldens(name)[0];
   const steps = g.promptIds.length - 1 + 32;
   const args = ['-t', '0', '-n', String(steps), '-i', g.prompt];
 
@@ -182,6 +191,56 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
       expect(run.stderr).toMatch(/memory: streaming/);
       expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
       expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
+    }
+  }, 600_000);
+});
+
+/**
+ * Where llama.cpp's greedy token is not the engine's argmax, the engine's own margin between the two must
+ * be a near-tie: twice llama-cpp.test.ts's K-quant bound (0.25 nats), as there. q8 rounds the dequantized
+ * Q4_K/Q6_K weights once more, so its margins may exceed the reference's on the GGUF (measured: 0.0197
+ * against 0.0091 at "Once upon a time"'s step 2), still far below a wrong tokenizer or forward pass.
+ */
+const NEAR_TIE = 0.5;
+
+describe("l3t-q4_k_m (Llama 3 byte-level BPE, llama-bpe) built as q8: llama.cpp's goldens on the targets", () => {
+  const out = tempDir('retro-gguf-e2e-l3t-');
+  const gold = goldens('l3t-q4_k_m');
+
+  it.each(TARGETS)("%s: each binary tokenizes the goldens' prompts to llama.cpp's ids and follows its greedy tokens", async (target) => {
+    const p = loadProfile(target);
+    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const r = await runBuild({ target, model: model('gguf/l3t-q4_k_m.gguf'), quant: 'q8', groupSize: 32, out: join(out, target), compile: true });
+    expect(r.binaries.map((b) => b.status)).toEqual(p.cross.map(() => 'built'));
+    // emulated runs stay short: every prompt tokenized, the first golden's 32 greedy steps followed
+    const followed = target === 'host' ? gold : gold.slice(0, 1);
+    const t = loadTransformer(join(r.out, 'model.rtr'));
+    const reference = followed.map((g) => parity(t, g.promptIds, g.ids).diffs);
+    gold.forEach((g, i) => writeFileSync(join(r.out, `prompt${i}.txt`), g.prompt));
+    followed.forEach((g, i) => writeFileSync(join(r.out, `forced${i}.txt`), `${[...g.promptIds, ...g.ids].join(' ')}\n`));
+    for (const b of p.cross) {
+      const run = (args: string[]) => runBinary(b, join(r.out, b.output), ['model.rtr', ...args], { cwd: r.out, env: wineEnv() });
+      for (const [i, g] of gold.entries()) {
+        const tok = await run(['-m', 'tokenize', '-f', `prompt${i}.txt`]);
+        expect(tok.exitCode, `${b.id}: ${tok.stderr}`).toBe(0);
+        expect(tok.stdout.toString('latin1').trim().split(/\s+/).map(Number), `${b.id} ${JSON.stringify(g.prompt)}`).toEqual(g.promptIds);
+      }
+      for (const [i, g] of followed.entries()) {
+        const traceFile = `trace-${b.id}-${i}.txt`;
+        const run1 = await run(['-n', '0', '-F', `forced${i}.txt`, '-T', traceFile]);
+        expect(run1.exitCode, `${b.id}: ${run1.stderr}`).toBe(0);
+        const steps = parseTrace(readFileSync(join(r.out, traceFile), 'latin1'), traceFile).steps.slice(g.promptIds.length - 1, -1);
+        expect(steps).toHaveLength(g.ids.length);
+        const diffs = steps.flatMap((s, step) => {
+          if (s.argmax === s.next) return [];
+          const logit = (id: number) => s.top.find((x) => x.id === id)?.value ?? -Infinity;
+          return [{ step, ours: s.argmax, theirs: s.next, margin: logit(s.argmax) - logit(s.next) }];
+        });
+        const what = `${b.id} golden ${JSON.stringify(g.prompt)}: differing steps ${JSON.stringify(diffs)}`;
+        // the engine's greedy choices are the reference's on the same model.rtr, and any step not llama.cpp's is a near-tie
+        expect(diffs.map((d) => [d.step, d.ours]), what).toEqual(reference[i].map((d) => [d.step, d.ours]));
+        for (const d of diffs) expect(d.margin, what).toBeLessThanOrEqual(NEAR_TIE);
+      }
     }
   }, 600_000);
 });

@@ -103,6 +103,18 @@ export async function llamaGreedy(modelPath: string, prompts: (string | number[]
   }
 }
 
+/** llama.cpp's tokenization of each text, BOS first; `special`: special tokens typed in the text are matched whole (parse_special). */
+export async function llamaTokenize(modelPath: string, texts: string[], special: boolean): Promise<number[][]> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath, vocabOnly: true });
+  try {
+    return texts.map((t) => [model.tokens.bos!, ...model.tokenize(t, special)].map(Number));
+  } finally {
+    await model.dispose();
+  }
+}
+
 /** One GGUF per listed type, made by llama.cpp's quantizer from the Q8_0 fixture with every matrix of that type. */
 export const PURE_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
 const PURE_FTYPE: Record<(typeof PURE_TYPES)[number], number> = {

@@ -65,15 +65,17 @@ describe("llama.cpp's quantized files and goldens (../shared/models/gguf)", () =
     }
   }, 300_000);
 
-  it("l3t-q4_k_m (Llama 3 vocabulary, tied, theta 500000): forward pass from llama.cpp's prompt ids", async () => {
+  it("l3t-q4_k_m (Llama 3 byte-level BPE, tied, theta 500000): prompt ids exactly, greedy tokens and distributions within tolerance", async () => {
     const file = model('gguf/l3t-q4_k_m.gguf');
     const src = openModel(file);
     expect(src.sharedClassifier).toBe(true);
     expect(src.config.ropeTheta).toBe(500000);
     expect(src.tokenizer).toMatchObject({ kind: 'gpt2', size: 128256, chatTemplate: true, bosId: 128000 });
+    const tok = new Tokenizer(src.vocab!);
     src.close();
-    const t = loadTransformer(file);
     const gold = goldens('l3t-q4_k_m');
+    for (const g of gold) expect(tok.encode(Buffer.from(g.prompt, 'utf8'), true, false), g.prompt).toEqual(g.promptIds);
+    const t = loadTransformer(file);
     for (const g of gold) expectNearTies(parity(t, g.promptIds, g.ids), tolerance('kQuant'), `l3t golden ${JSON.stringify(g.prompt)}`);
     for (const r of await llamaGreedy(file, gold.map((g) => g.promptIds), STEPS)) {
       expectNearTies(parity(t, r.promptIds, r.ids, r.logProbs), tolerance('kQuant'), 'l3t live');

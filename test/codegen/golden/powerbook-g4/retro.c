@@ -462,10 +462,10 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     tok->n_specials = (int)(get_u32(h + RT_H_SPECIAL_COUNT) & 0x3FFFFFUL);
     tok->n_runs = get_u32(h + RT_H_CATEGORY_RUN_COUNT);
     need(tok->n_merges <= (tok->kind == RT_TOK_BYTE_LEVEL ? 0x7FFFFFFUL : 0), mf, "header field merge count", "is more than 2^27, or not 0 for sentencepiece");
-    need(get_u32(h + RT_H_SPECIAL_COUNT) <= (tok->kind == RT_TOK_BYTE_LEVEL ? get_u32(h + RT_H_VOCAB_SIZE) : 0), mf, "header field special count", "is more than vocab_size, or not 0 for sentencepiece");
+    need(get_u32(h + RT_H_SPECIAL_COUNT) <= get_u32(h + RT_H_VOCAB_SIZE), mf, "header field special count", "is more than vocab_size");
     need(tok->kind == RT_TOK_BYTE_LEVEL ? tok->n_runs >= 1 && tok->n_runs <= 0x110000UL : tok->n_runs == 0, mf, "header field category run count", "is not 1..0x110000 for byte-level, or not 0 for sentencepiece");
     tok->chat_bytes = get_u32(h + RT_H_CHAT_BYTES);
-    need(tok->chat_bytes <= (tok->kind == RT_TOK_BYTE_LEVEL ? 0x1000000UL : 0), mf, "header field chat bytes", "is more than 16 MB, or not 0 for sentencepiece");
+    need(tok->chat_bytes <= 0x1000000UL, mf, "header field chat bytes", "is more than 16 MB");
     need(get_u32(h + RT_H_CHAT_TRIM) <= 1, mf, "header field chat trim", "is not 0 or 1");
     tok->chat_trim = (int)get_u32(h + RT_H_CHAT_TRIM);
     mf->n_tensors = get_u32(h + RT_H_TENSOR_COUNT);
@@ -2302,6 +2302,19 @@ static void read_chat(ModelFile *mf, Tokenizer *tok, const unsigned char *buf) {
     need(at == tok->chat_bytes, mf, "header field chat bytes", "is more than the joints take");
 }
 
+/* The ids matched whole in the text, longest first (both tokenizer kinds have them). */
+static void read_specials(ModelFile *mf, Tokenizer *tok, const unsigned char *buf) {
+    int k;
+    tok->specials = (int *)xalloc(mul_size((size_t)tok->n_specials, sizeof(int), "specials"), "specials");
+    memset(tok->special_first, 0, sizeof tok->special_first);
+    for (k = 0; k < tok->n_specials; k++) {
+        u32 id = get_u32(buf + (size_t)k * 4);
+        need(id < (u32)tok->vocab_size && tok->lens[id] >= 1 && (k == 0 || tok->lens[id] <= tok->lens[tok->specials[k - 1]]), mf, "tokenizer special token", "is out of range, empty or not longest first");
+        tok->specials[k] = (int)id;
+        tok->special_first[(unsigned char)tok->vocab[id][0]] = 1;
+    }
+}
+
 /* The byte-level parts of the tokenizer section (docs/model-format.md), each entry checked before use. */
 static void read_byte_level(ModelFile *mf, Tokenizer *tok, const unsigned char *buf) {
     u32 i, vocab = (u32)tok->vocab_size;
@@ -2323,14 +2336,7 @@ static void read_byte_level(ModelFile *mf, Tokenizer *tok, const unsigned char *
     }
     xfree(rank_seen);
     buf += (size_t)tok->n_merges * 16;
-    tok->specials = (int *)xalloc(mul_size((size_t)tok->n_specials, sizeof(int), "specials"), "specials");
-    memset(tok->special_first, 0, sizeof tok->special_first);
-    for (k = 0; k < tok->n_specials; k++) {
-        u32 id = get_u32(buf + (size_t)k * 4);
-        need(id < vocab && tok->lens[id] >= 1 && (k == 0 || tok->lens[id] <= tok->lens[tok->specials[k - 1]]), mf, "tokenizer special token", "is out of range, empty or not longest first");
-        tok->specials[k] = (int)id;
-        tok->special_first[(unsigned char)tok->vocab[id][0]] = 1;
-    }
+    read_specials(mf, tok, buf);
     buf += (size_t)tok->n_specials * 4;
     tok->runs = (u32 *)xalloc(mul_size((size_t)tok->n_runs, sizeof(u32), "class runs"), "class runs");
     for (i = 0; i < tok->n_runs; i++) {
@@ -2377,6 +2383,10 @@ static void read_tokenizer(ModelFile *mf, Tokenizer *tok, u32 offset, u32 bytes,
     tok->runs = NULL;
     for (i = 0; i < RT_CHAT_JOINTS; i++) tok->chat[i] = NULL;
     if (tok->kind == RT_TOK_BYTE_LEVEL) read_byte_level(mf, tok, buf + at);
+    else {
+        read_specials(mf, tok, buf + at);
+        read_chat(mf, tok, buf + at + (size_t)tok->n_specials * 4);
+    }
     xfree(buf);
     for (i = 0; i < 256; i++) {
         tok->byte_pieces[i * 2] = (unsigned char)i;
@@ -2406,7 +2416,7 @@ static void free_tokenizer(Tokenizer *t) {
     xfree(t->merges);
     xfree(t->specials);
     xfree(t->runs);
-    for (i = 0; i < RT_CHAT_JOINTS && t->kind == RT_TOK_BYTE_LEVEL; i++) xfree(t->chat[i]);
+    for (i = 0; i < RT_CHAT_JOINTS; i++) xfree(t->chat[i]);
 }
 
 static int str_lookup(const char *str, const Tokenizer *t) {
@@ -2466,24 +2476,21 @@ static int utf8_valid(const unsigned char *s) {
     return 1;
 }
 
-/* Returns the number of tokens written to tokens (room for strlen(text) + 3). */
-static int encode(const Tokenizer *t, const char *text, int *tokens) {
-    char *buf = (char *)malloc((size_t)t->max_token_length * 2 + 3);
-    size_t str_len = 0;
+/* llama2.c's encode of len bytes without specials: dummy-prefix space, code points, byte fallback (+3),
+ * merges by score. buf has room for max_token_length * 2 + 3 bytes; tokens for len + 1. */
+static int encode_plain(const Tokenizer *t, const char *text, size_t len, char *buf, int *tokens) {
+    size_t str_len = 0, k;
     int n = 0;
-    const char *c;
-    if (buf == NULL) die("out of memory", "encode", "use a shorter prompt");
-    tokens[n++] = t->bos_id;
-    if (text[0] != '\0') {
+    if (len > 0) {
         int dummy = str_lookup(" ", t);
         if (dummy != -1) tokens[n++] = dummy;
     }
-    for (c = text; *c != '\0'; c++) {
+    for (k = 0; k < len; k++) {
         int id;
-        if ((*c & 0xC0) != 0x80) str_len = 0;
-        buf[str_len++] = *c;
+        if ((text[k] & 0xC0) != 0x80) str_len = 0;
+        buf[str_len++] = text[k];
         buf[str_len] = '\0';
-        if ((*(c + 1) & 0xC0) == 0x80 && str_len < 4) continue;
+        if (k + 1 < len && (text[k + 1] & 0xC0) == 0x80 && str_len < 4) continue;
         id = str_lookup(buf, t);
         if (id != -1) {
             tokens[n++] = id;
@@ -2514,6 +2521,27 @@ static int encode(const Tokenizer *t, const char *text, int *tokens) {
         tokens[best_idx] = best_id;
         for (i = best_idx + 1; i < n - 1; i++) tokens[i] = tokens[i + 1];
         n--;
+    }
+    return n;
+}
+
+/* BOS, then the special tokens whole and the text between them encoded alone, as the Hugging Face
+ * tokenizer and llama.cpp do. Returns the number of tokens written (room for 2 * strlen(text) + 3). */
+static int encode(const Tokenizer *t, const char *text, int *tokens) {
+    char *buf = (char *)malloc((size_t)t->max_token_length * 2 + 3);
+    size_t len = strlen(text), from = 0, i;
+    int n = 0;
+    if (buf == NULL) die("out of memory", "encode", "use a shorter prompt");
+    tokens[n++] = t->bos_id;
+    for (i = 0; i <= len; i++) {
+        int id = i < len ? special_at(t, (const unsigned char *)text + i, len - i) : -1;
+        if (id < 0 && i < len) continue;
+        n += encode_plain(t, text + from, i - from, buf, tokens + n);
+        if (id >= 0) {
+            tokens[n++] = id;
+            from = i + (size_t)t->lens[id];
+            i = from - 1;
+        }
     }
     free(buf);
     return n;
@@ -2705,7 +2733,7 @@ static void trace_write(FILE *trace, const TraceStep *ts, int pos, int token, in
 /* The prompt's tokens (BOS first when the model adds it), in a buffer the caller frees. */
 static int *encode_prompt(const Tokenizer *tok, const char *prompt, int *n) {
     size_t plen = strlen(prompt);
-    /* a code point gives at most 4 byte-level tokens; llama2.c's encode at most strlen + 3 */
+    /* a code point gives at most 4 byte-level tokens; SentencePiece with specials at most 2 * strlen + 3 */
     int *tokens = (int *)xalloc(mul_size(mul_size(plen, 4, "prompt") + 3, sizeof(int), "prompt"), "prompt");
     *n = tok->kind == RT_TOK_BYTE_LEVEL ? encode_bpe(tok, prompt, tok->add_bos, 1, tokens) : encode(tok, prompt, tokens);
     return tokens;
@@ -2860,7 +2888,8 @@ static void chat(Transformer *t, Tokenizer *tok, Sampler *sampler, const char *s
             if (logits == NULL) break;
             next = sample(sampler, logits);
             if (next == tok->bos_id || next == tok->eos_id || next == tok->eot_id) break;
-            if (!is_special(tok, next)) utf8_out(&out, (const unsigned char *)tok->vocab[next], (size_t)tok->lens[next]);
+            if (tok->kind != RT_TOK_BYTE_LEVEL) utf8_out(&out, (const unsigned char *)decode(tok, -1, next), strlen(decode(tok, -1, next)));
+            else if (!is_special(tok, next)) utf8_out(&out, (const unsigned char *)tok->vocab[next], (size_t)tok->lens[next]);
             fflush(stdout);
             logits = feed(t, next, &pos, limit, trace, &ts, -1, 's');
         }
