@@ -1,5 +1,5 @@
 /** `retro generate`: the TypeScript reference engine, with llama2.c run's flags and output. */
-import { UsageError } from '../errors.js';
+import { TokenizerError, UsageError } from '../errors.js';
 import { encodePrompt, withInputs } from '../model/inputs.js';
 import { loadWeights } from '../model/source.js';
 import { buildTransformer } from '../reference/forward.js';
@@ -38,7 +38,11 @@ export interface ChatRequest extends Omit<GenerateRequest, 'prompt'> {
 export function runChat(req: ChatRequest, out: Output): ChatResult {
   const { config, weights, tokenizer } = withInputs(req, (inputs) => ({ config: inputs.config, weights: loadWeights(inputs.source), tokenizer: new Tokenizer(inputs.vocab) }));
   const joints = tokenizer.vocab.chat;
-  if (!joints) throw new UsageError(`${req.model}: the model has no chat template retro runs`, 'use retro generate without --chat');
+  if (!joints) {
+    const why = tokenizer.vocab.chatRefused;
+    if (why) throw new TokenizerError(why, 'retro runs templates that reduce to text before and after each message: use retro generate without --chat, or a model with such a template');
+    throw new UsageError(`${req.model}: the model has no chat template retro runs`, 'use retro generate without --chat');
+  }
   const seed = req.seed === undefined || req.seed === 0n ? BigInt(Math.floor(Date.now() / 1000)) : req.seed;
   const sampler = new Sampler(req.temperature < 0 ? 0 : req.temperature, req.topp < 0 || req.topp > 1 ? 0.9 : req.topp, seed);
   const limit = clampSteps(req.steps < 0 ? 0 : Math.trunc(req.steps), config.seqLen);

@@ -84,7 +84,6 @@ export function byteLevelVocab(v: ByteLevelInput): Vocab {
     merges[2 * r] = l;
     merges[2 * r + 1] = rt;
   });
-  const chat = v.chatTemplate === undefined ? undefined : chatJoints(v.path, v.chatTemplate, v.tokens[v.bosId], v.tokens[v.eosId]);
   const eotId = v.eotId ?? EOT_PIECES.map((p) => ids.get(p)).find((id) => id !== undefined && v.literal.has(id)) ?? v.eosId;
   return {
     pieces,
@@ -95,18 +94,22 @@ export function byteLevelVocab(v: ByteLevelInput): Vocab {
     eotId,
     specials: [...v.literal].sort((a, b) => a - b),
     byteLevel: { pre: v.pre, merges, ignoreMerges: v.ignoreMerges },
-    ...(chat ? { chat } : {}),
+    ...chatJoints(v.path, v.chatTemplate, v.tokens[v.bosId], v.tokens[v.eosId]),
   };
 }
 
-/** The template reduced to what the engine feeds; a template it cannot reduce refuses the model, naming why. */
-export function chatJoints(path: string, template: unknown, bosToken: string, eosToken: string): ChatJoints {
-  const refuse = (why: string) => new TokenizerError(`${path}: chat template: ${why}`, 'retro runs templates that reduce to text before and after each message; use a model with such a template');
-  if (typeof template !== 'string') throw refuse('it is not a string (named templates are not supported)');
+/**
+ * The template reduced to what the engine feeds, or, for a template it cannot reduce, why: the model
+ * still generates, and chat is refused with that reason.
+ */
+export function chatJoints(path: string, template: unknown, bosToken: string, eosToken: string): Pick<Vocab, 'chat' | 'chatRefused'> {
+  const refused = (why: string) => ({ chatRefused: `${path}: chat template: ${why}` });
+  if (template === undefined) return {};
+  if (typeof template !== 'string') return refused('it is not a string (named templates are not supported)');
   try {
-    return reduceTemplate(template, { bosToken, eosToken });
+    return { chat: reduceTemplate(template, { bosToken, eosToken }) };
   } catch (e) {
-    if (e instanceof ChatTemplateError) throw refuse(e.message);
+    if (e instanceof ChatTemplateError) return refused(e.message);
     throw e;
   }
 }

@@ -60,8 +60,7 @@ function sentencePiece(meta: Map<string, unknown>, tokens: string[], vocabSize: 
   const specials = Array.isArray(types) ? pieces.flatMap((p, id) => ([TOKEN_TYPE_UNKNOWN, TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED].includes(types[id] as number) && p.length > 0 ? [id] : [])) : [];
   const eotId = tokenId(meta, 'tokenizer.ggml.eot_token_id', undefined, vocabSize, path);
   const template = meta.get('tokenizer.chat_template');
-  const chat = template === undefined ? undefined : chatJoints(path, template, tokens[bosId], tokens[eosId]);
-  return { pieces, scores: Float32Array.from(scores as number[]), maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 0), bosId, eosId, specials, ...(eotId !== undefined ? { eotId } : {}), ...(chat ? { chat } : {}) };
+  return { pieces, scores: Float32Array.from(scores as number[]), maxTokenLength: pieces.reduce((m, p) => Math.max(m, p.length), 0), bosId, eosId, specials, ...(eotId !== undefined ? { eotId } : {}), ...chatJoints(path, template, tokens[bosId], tokens[eosId]) };
 }
 
 function byteLevel(meta: Map<string, unknown>, tokens: string[], vocabSize: number, path: string): Vocab {

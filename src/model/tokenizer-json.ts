@@ -87,8 +87,7 @@ export function readTokenizerJson(path: string, bytes: Buffer, vocabSize: number
   const isBytes = obj(json.decoder).type === 'ByteLevel';
   if (!isBytes) {
     const sp = sentencePiece(path, tokens, merges, model.byte_fallback === true, idOf('bos_token') ?? tokens.indexOf('<s>'), idOf('eos_token') ?? tokens.indexOf('</s>'), bad);
-    const chat = config.chat_template === undefined ? undefined : chatJoints(path, config.chat_template, tokens[sp.bosId], tokens[sp.eosId]);
-    return { ...sp, specials: [...literal].sort((a, b) => a - b), ...(chat ? { chat } : {}) };
+    return { ...sp, specials: [...literal].sort((a, b) => a - b), ...chatJoints(path, config.chat_template, tokens[sp.bosId], tokens[sp.eosId]) };
   }
   const shape = PRE_TOKENIZER_SHAPES.find((s) => s.matches(json.pre_tokenizer));
   if (!shape) {

@@ -98,6 +98,8 @@ export interface Vocab {
   addBos?: boolean;
   /** The model's chat template reduced to joints (byte-level models). */
   chat?: ChatJoints;
+  /** Why the model's chat template cannot run (chat is refused with it; plain generation is not). */
+  chatRefused?: string;
   /** Present for byte-level BPE: pieces are then raw bytes. */
   byteLevel?: ByteLevel;
 }

