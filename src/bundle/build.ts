@@ -9,9 +9,10 @@ import { basename, join } from 'node:path';
 import { checkFileName, defaultMemory, renderBuildScripts, renderEngine, renderReadme, selectKernels, type MemoryDefaults } from '../codegen/render.js';
 import { UsageError, VerifyError } from '../errors.js';
 import { convertModel } from '../model/convert.js';
-import { checkGroupSize, type Inputs } from '../model/inputs.js';
+import { checkGroupSize, setKvCache, type Inputs } from '../model/inputs.js';
 import type { CrossBuild, Profile } from '../profile/schema.js';
 import { isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
+import { kvCacheKind, type KvCacheKind } from '../reference/model.js';
 import { CHECKS, compile, toolsFor, type CheckResult } from '../toolchain/tools.js';
 import { RETRO_VERSION } from '../version.js';
 import { sha256File } from './hash.js';
@@ -30,6 +31,8 @@ export interface BundleRequest {
   ramBudgetMb?: number;
   /** Replace `out` even when it holds files retro did not make. */
   force?: boolean;
+  /** The KV cache the engine allocates (default f32). */
+  kvCache?: KvCacheKind;
 }
 
 export interface BinaryReport {
@@ -78,8 +81,9 @@ async function compileAll(profile: Profile, req: BundleRequest, engine: string, 
 }
 
 /** Builds the bundle from opened inputs (the caller closes them). */
-export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleRequest, progress: Progress = () => {}): Promise<BundleReport> {
+export async function buildBundle(profile: Profile, opened: Inputs, req: BundleRequest, progress: Progress = () => {}): Promise<BundleReport> {
   checkGroupSize(req.groupSize);
+  const inputs = setKvCache(opened, req.kvCache ?? 'f32');
   if (req.ramBudgetMb !== undefined && !(req.ramBudgetMb > 0)) throw new UsageError(`--ram-budget ${req.ramBudgetMb} is not a positive number of MB`, 'use e.g. --ram-budget 64');
   const staging = openStaging(req.out, req.force === true);
   const { scratch } = staging;
@@ -87,7 +91,7 @@ export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleR
   try {
     const groupSize = isIntKind(req.quant) ? req.groupSize : 0;
     if (inputs.usedDefault) progress(`no --model given: using ${inputs.description}`);
-    progress(`converting ${basename(inputs.modelPath)} -> ${MODEL_FILE} (${req.quant}${groupSize ? `, groups of ${groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned)`);
+    progress(`converting ${basename(inputs.modelPath)} -> ${MODEL_FILE} (${req.quant}${groupSize ? `, groups of ${groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned${kvCacheKind(inputs.config) === 'f32' ? '' : `, ${kvCacheKind(inputs.config)} KV cache`})`);
     const nativeBytes = convertModel(inputs.source, inputs.vocab, { id: profile.id, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment }, req.quant, req.groupSize, stage.path(MODEL_FILE));
     const converted = { model: { description: inputs.description, ...inputs.provenance, sourceBytes: inputs.sourceBytes, nativeBytes, quant: req.quant, groupSize, usedDefault: inputs.usedDefault } as ManifestModel, seqLen: inputs.config.seqLen };
 
@@ -119,7 +123,7 @@ export async function buildBundle(profile: Profile, inputs: Inputs, req: BundleR
       target: { id: profile.id, name: profile.name, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment },
       model: converted.model,
       kernels: selectKernels(profile).map((k) => k.simd),
-      memory: { ramBudgetMb: memory.budgetMb, stream: memory.stream, seqLen: converted.seqLen },
+      memory: { ramBudgetMb: memory.budgetMb, stream: memory.stream, seqLen: converted.seqLen, kvCache: kvCacheKind(inputs.config) },
       files,
       binaries: binaries.map((b) => ({ id: b.build.id, status: b.status, file: b.file ?? null, reason: b.reason ?? null, run: b.build.run ?? null })),
     };

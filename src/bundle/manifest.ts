@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputFileError } from '../errors.js';
 import type { QuantKind } from '../quant/kinds.js';
+import type { KvCacheKind } from '../reference/model.js';
 import { MANIFEST_FILE } from './names.js';
 
 export interface ManifestFile {
@@ -32,7 +33,7 @@ export interface Manifest {
   target: { id: string; name: string; byteOrder: string; alignment: number };
   model: ManifestModel;
   kernels: string[];
-  memory: { ramBudgetMb: number; stream: boolean; seqLen: number };
+  memory: { ramBudgetMb: number; stream: boolean; seqLen: number; kvCache: KvCacheKind };
   files: ManifestFile[];
   binaries: { id: string; status: string; file: string | null; reason: string | null; run: unknown }[];
 }

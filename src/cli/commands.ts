@@ -11,8 +11,9 @@ import { parseModes, runVerify } from '../core/verify.js';
 import { machineTarget } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import { quantKind, type IntQuantKind, type QuantKind } from '../quant/kinds.js';
+import type { KvCacheKind } from '../reference/model.js';
 import { consoleOutput, print, printJson, printVerify, stdinLine, table } from './io.js';
-import { intQuantOption, jsonOption, modelOptions, parseSeed, promptBytes, quantOptions, samplingOptions, targetOptions } from './options.js';
+import { intQuantOption, jsonOption, kvCacheOption, modelOptions, parseSeed, promptBytes, quantOptions, samplingOptions, targetOptions } from './options.js';
 import { cacheDir } from './cache.js';
 import { remoteCommands, remoteOptions, runOnMachine, type RemoteArgs } from './remote.js';
 
@@ -129,6 +130,7 @@ interface BuildArgs {
   'seq-len'?: number;
   auto?: boolean;
   force?: boolean;
+  'kv-cache': KvCacheKind;
   json?: boolean;
 }
 
@@ -136,7 +138,7 @@ const buildCommand: CommandModule<object, BuildArgs> = {
   command: 'build',
   describe: 'convert a model and emit C source, build scripts and binaries for a target',
   builder: (y) =>
-    jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { default: 'f32', describe: 'weight storage on the target' }))
+    kvCacheOption(jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { default: 'f32', describe: 'weight storage on the target' })))
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default dist/<target>)' })
       .option('compile', { type: 'boolean', default: true, describe: 'compile with the cross compilers found here (--no-compile to skip)' })
       .option('force', { type: 'boolean', describe: 'replace --out even when it holds files retro did not make' })
@@ -146,7 +148,7 @@ const buildCommand: CommandModule<object, BuildArgs> = {
       .option('auto', { type: 'boolean', describe: 'let retro plan choose quantization, streaming and context' }) as never,
   handler: async (a) => {
     const r = await runBuild(
-      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto, force: a.force },
+      { target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], out: a.out, compile: a.compile, stream: a.stream, ramBudgetMb: a['ram-budget'], seqLen: a['seq-len'], auto: a.auto, force: a.force, kvCache: a['kv-cache'] },
       a.json ? () => {} : progress,
     );
     if (a.json) {
@@ -174,6 +176,7 @@ interface PlanArgs {
   'group-size': number;
   'seq-len'?: number;
   'ram-budget'?: number;
+  'kv-cache': KvCacheKind;
   json?: boolean;
 }
 
@@ -181,14 +184,14 @@ const planCommand: CommandModule<object, PlanArgs> = {
   command: 'plan',
   describe: 'what a model needs on a target: memory, whether it fits (in RAM or streamed), the best setup, estimated speed',
   builder: (y) =>
-    jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { describe: 'only this quantization (default: compare them)' }))
+    kvCacheOption(jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { describe: 'only this quantization (default: compare them)' })))
       .option('seq-len', { type: 'number', describe: 'cap the context' })
       .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' }) as never,
   handler: (a) => {
-    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'] });
+    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'], kvCache: a['kv-cache'] });
     const mb = (n: number) => (n / 1048576).toFixed(1);
     if (a.json) {
-      printJson({ target: r.profile.id, model: r.model, usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null });
+      printJson({ target: r.profile.id, model: r.model, kvCache: a['kv-cache'], usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null, int8Cache: r.int8Cache ?? null });
       return;
     }
     print(`${r.profile.name}: ${r.profile.memory.ramMb} MB RAM, ${r.profile.memory.osReservedMb} MB kept by the OS, ${mb(r.budgetBytes)} MB budget for retro`);
@@ -206,6 +209,10 @@ const planCommand: CommandModule<object, PlanArgs> = {
       print(`recommended: --quant ${o.quant}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (the fastest that fits by the estimates${streams}; retro build --auto applies it)`);
       print(`quality cost of ${o.quant}: ${quantKind(o.quant).guard.cost}${o.quant === 'f32' ? '' : ` (on this model: retro quality --model M --quant ${o.quant})`}`);
     } else print('recommended: nothing fits this machine; use a smaller model');
+    if (r.int8Cache) {
+      const o = r.int8Cache;
+      print(`with --kv-cache int8 (keys and values as int8, a float32 scale per head): --quant ${o.quant}, context ${o.seqLen}, ${mb(o.allocated)} MB, ${o.estimate ? `${o.estimate.tokensPerSecond.toPrecision(3)} tok/s estimated` : ''}; its cost on this model: retro quality --model M --kv-cache int8`);
+    }
     if (r.estimate) {
       print(`estimated speed: ${r.estimate.tokensPerSecond.toPrecision(3)} tok/s (ESTIMATE, ${r.estimate.bound}-bound), assuming:`);
       for (const x of r.estimate.assumptions) print(`  - ${x}`);
@@ -221,6 +228,7 @@ interface QualityArgs {
   text?: string;
   prompt: string;
   steps: number;
+  'kv-cache': KvCacheKind;
   json?: boolean;
 }
 
@@ -228,13 +236,13 @@ const qualityCommand: CommandModule<object, QualityArgs> = {
   command: 'quality',
   describe: 'what q8/q4 cost against the f32 reference: top-1 agreement, KL divergence, perplexity',
   builder: (y) =>
-    intQuantOption(modelOptions(y).demandOption('model'))
+    kvCacheOption(intQuantOption(modelOptions(y).demandOption('model')), 'score the models with this KV cache (int8 also scores the f32 weights with it)')
       .option('text', { type: 'string', describe: 'a held text to score (default: the f32 model\'s greedy story)' })
       .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
       .option('steps', { alias: 'n', type: 'number', default: 256 })
       .option('json', { type: 'boolean', describe: 'machine-readable output (errors too)' }) as never,
   handler: (a) => {
-    const r = runQuality({ model: a.model, tokenizer: a.tokenizer, quants: a.quant, groupSize: a['group-size'], text: a.text, prompt: promptBytes(a.prompt, undefined), steps: a.steps });
+    const r = runQuality({ model: a.model, tokenizer: a.tokenizer, quants: a.quant, groupSize: a['group-size'], text: a.text, prompt: promptBytes(a.prompt, undefined), steps: a.steps, kvCache: a['kv-cache'] });
     if (a.json) {
       printJson(r);
       return;
@@ -242,8 +250,8 @@ const qualityCommand: CommandModule<object, QualityArgs> = {
     print(`text: ${r.text}, ${r.tokens} tokens`);
     print(
       table(
-        ['quant', 'group', 'positions', 'top-1 agreement', 'mean KL (nats)', 'max KL', 'perplexity f32', 'perplexity quant'],
-        r.scores.map((x) => [x.quant, String(x.groupSize), String(x.score.positions), `${(100 * x.score.top1Agreement).toFixed(1)}%`, x.score.meanKl.toExponential(2), x.score.maxKl.toExponential(2), x.score.perplexityRef.toFixed(3), x.score.perplexityQuant.toFixed(3)]),
+        ['quant', 'group', 'KV cache', 'positions', 'top-1 agreement', 'mean KL (nats)', 'max KL', 'perplexity f32', 'perplexity quant'],
+        r.scores.map((x) => [x.quant, String(x.groupSize), x.kvCache, String(x.score.positions), `${(100 * x.score.top1Agreement).toFixed(1)}%`, x.score.meanKl.toExponential(2), x.score.maxKl.toExponential(2), x.score.perplexityRef.toFixed(3), x.score.perplexityQuant.toFixed(3)]),
       ),
     );
   },
@@ -294,13 +302,14 @@ interface VerifyArgs extends RemoteArgs {
   report?: string;
   stream?: boolean;
   'ram-budget'?: number;
+  'kv-cache': KvCacheKind;
 }
 
 const verifyCommand: CommandModule<object, VerifyArgs> = {
   command: 'verify [machine]',
   describe: 'run the built engine (emulated, on the machine with --via ssh, or a trace from it) and compare it with the reference',
   builder: (y) =>
-    samplingOptions(quantOptions(modelOptions(remoteOptions(y), 'build this model first'), { default: 'f32', describe: 'weight storage, when verify builds the bundle' }), { temperature: 0, steps: 64, prompt: 'Once upon a time', seed: '42' })
+    kvCacheOption(samplingOptions(quantOptions(modelOptions(remoteOptions(y), 'build this model first'), { default: 'f32', describe: 'weight storage, when verify builds the bundle' }), { temperature: 0, steps: 64, prompt: 'Once upon a time', seed: '42' }), "the engine's KV cache, when verify builds the bundle")
       .option('bundle', { type: 'string', describe: 'bundle folder (default dist/<target>; built if missing or --model is given)' })
       .option('mode', { choices: ['free', 'forced', 'both'], default: 'both', describe: 'free-running generation, teacher-forced, or both' })
       .option('trace', { type: 'string', describe: 'compare this trace (from the real machine) instead of running anything' })
@@ -336,6 +345,7 @@ const verifyCommand: CommandModule<object, VerifyArgs> = {
         report: a.report,
         stream: a.stream,
         ramBudgetMb: a['ram-budget'],
+        kvCache: a['kv-cache'],
         cacheDir: cacheDir(),
       },
       a.json ? () => {} : progress,

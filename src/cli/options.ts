@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import { readBounded } from '../model/file.js';
 import { MAX_PROMPT_BYTES } from '../model/inputs.js';
 import { INT_QUANT_NAMES, QUANT_NAMES } from '../quant/kinds.js';
+import { KV_CACHE_KINDS } from '../reference/model.js';
 
 /** --target and --targets. */
 export function targetOptions<T>(y: Argv<T>, demand: boolean) {
@@ -22,6 +23,11 @@ export function modelOptions<T>(y: Argv<T>, describeModel = 'model file (default
 /** --quant (one kind, from quant/kinds.ts) and --group-size. */
 export function quantOptions<T>(y: Argv<T>, quant: { default?: string; describe: string }) {
   return y.option('quant', { choices: QUANT_NAMES, ...quant }).option('group-size', { type: 'number', default: 32, describe: 'values per scale of the integer kinds' });
+}
+
+/** --kv-cache: how the engine holds keys and values (model.rtr records it). */
+export function kvCacheOption<T>(y: Argv<T>, describe = "the engine's KV cache: f32, or int8 (a quarter of the bytes, one scale per head and position)") {
+  return y.option('kv-cache', { choices: KV_CACHE_KINDS, default: 'f32' as const, describe });
 }
 
 /** --quant for quality: the integer kinds, several at once. */

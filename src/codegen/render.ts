@@ -10,6 +10,7 @@ import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
 import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, TOKENIZER_KINDS } from '../model/format.js';
 import { JOINT_KEYS } from '../reference/chat.js';
+import { KV_CACHE_KINDS } from '../reference/model.js';
 import { codePages } from './codepages.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
@@ -83,6 +84,7 @@ function formatConstants() {
     marker: `0x${NATIVE.marker.toString(16).padStart(8, '0')}`,
     fields: [...HEADER_FIELDS, ...ENTRY_FIELDS].map((f) => ({ macro: f.macro, offset: f.offset })),
     kinds: QUANT_KINDS.map((k) => ({ macro: `RT_${k.name.toUpperCase()}`, code: k.code })),
+    kvCacheKinds: KV_CACHE_KINDS.map((k, code) => ({ macro: `RT_KV_${k.toUpperCase()}`, code })),
     tokenizerKinds: TOKENIZER_KINDS.map((k, code) => ({ macro: `RT_TOK_${k.replace('-', '_').toUpperCase()}`, code })),
     preTokenizers: PRE_TOKENIZERS.map((p, i) => ({ macro: `RT_PRE_${p.toUpperCase()}`, code: i + 1 })),
     chatJoints: JOINT_KEYS.map((k) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()),

@@ -8,6 +8,7 @@ import { planModel } from '../plan/plan.js';
 import { loadProfile } from '../profile/load.js';
 import type { Profile } from '../profile/schema.js';
 import type { QuantKind } from '../quant/kinds.js';
+import type { KvCacheKind } from '../reference/model.js';
 
 export interface BuildRequest {
   target: string;
@@ -28,6 +29,8 @@ export interface BuildRequest {
   auto?: boolean;
   /** Replace --out even when it holds files retro did not make. */
   force?: boolean;
+  /** The KV cache the engine allocates (default f32). */
+  kvCache?: KvCacheKind;
 }
 
 export interface BuildReport {
@@ -47,7 +50,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
   const made = await withInputs(req, async (opened) => {
     let inputs = opened;
     if (req.auto) {
-      const plan = planModel(profile, inputs, { groupSize: req.groupSize, seqLen: req.seqLen, ramBudgetMb: req.ramBudgetMb });
+      const plan = planModel(profile, inputs, { groupSize: req.groupSize, seqLen: req.seqLen, ramBudgetMb: req.ramBudgetMb, kvCache: req.kvCache });
       const r = plan.recommendation;
       if (!r) throw new UsageError(`${req.model ?? 'the default model'} does not fit ${profile.id} even quantized and streamed: ${plan.why}`, `run retro plan --target ${profile.id} for the numbers; use a smaller model`);
       progress(`--auto: ${r.quant}, ${r.mode === 'stream' ? 'streaming the weights from disk' : 'weights in RAM'}, context ${r.seqLen} (${r.why})`);
@@ -57,7 +60,7 @@ export async function runBuild(req: BuildRequest, progress: Progress = () => {})
     } else if (req.seqLen === undefined) {
       // The engine allocates its KV cache, and model.rtr holds RoPE tables, for the whole context: a
       // model made for 131072 positions gets the longest context plan finds fitting the machine.
-      const r = planModel(profile, inputs, { quant: req.quant, groupSize: req.groupSize, ramBudgetMb: req.ramBudgetMb }).recommendation;
+      const r = planModel(profile, inputs, { quant: req.quant, groupSize: req.groupSize, ramBudgetMb: req.ramBudgetMb, kvCache: req.kvCache }).recommendation;
       if (r && r.seqLen < inputs.config.seqLen) {
         progress(`context capped at ${r.seqLen} of the model's ${inputs.config.seqLen}: the longest that fits ${profile.id} (${r.why}); --seq-len sets it`);
         inputs = capContext(inputs, r.seqLen);

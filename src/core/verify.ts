@@ -12,6 +12,7 @@ import { UsageError } from '../errors.js';
 import { checkPrompt, encodePrompt, withInputs } from '../model/inputs.js';
 import { loadProfile } from '../profile/load.js';
 import type { QuantKind } from '../quant/kinds.js';
+import type { KvCacheKind } from '../reference/model.js';
 import { Tokenizer } from '../reference/tokenizer.js';
 import { bundleReference, verifyEmulated, verifyTrace, writeReport, type VerifyMode, type VerifyRun, type VerifyVerdict } from '../verify/bundle.js';
 
@@ -36,6 +37,8 @@ export interface VerifyRequest {
   /** Build options for the engine's memory: always stream, or a RAM budget (MB) that may force streaming. */
   stream?: boolean;
   ramBudgetMb?: number;
+  /** The KV cache of a bundle verify builds (default f32); a built bundle's model.rtr says its own. */
+  kvCache?: KvCacheKind;
   /** Where emulators keep state between runs (see EmulatedRequest.cacheDir); a scratch folder if absent. */
   cacheDir?: string;
 }
@@ -48,7 +51,7 @@ export async function runVerify(req: VerifyRequest, progress: (m: string) => voi
   checkPrompt(req.prompt);
   if (!req.trace && (req.model !== undefined || !existsSync(join(bundle, MODEL_FILE)))) {
     progress(`building ${profile.id} into ${bundle}`);
-    await withInputs(req, (inputs) => buildBundle(profile, inputs, { quant: req.quant, groupSize: req.groupSize, out: bundle, compile: true, stream: req.stream, ramBudgetMb: req.ramBudgetMb }, progress));
+    await withInputs(req, (inputs) => buildBundle(profile, inputs, { quant: req.quant, groupSize: req.groupSize, out: bundle, compile: true, stream: req.stream, ramBudgetMb: req.ramBudgetMb, kvCache: req.kvCache }, progress));
   }
   const ref = bundleReference(profile, bundle, progress);
   let runs: VerifyRun[];

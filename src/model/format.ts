@@ -6,7 +6,7 @@
  */
 import { ModelFormatError } from '../errors.js';
 import { QUANT_KINDS, isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
-import { groupsPerRow, headSize, kvDim, qDim, type Config, type Vocab } from '../reference/model.js';
+import { KV_CACHE_KINDS, groupsPerRow, headSize, kvDim, qDim, type Config, type Vocab } from '../reference/model.js';
 import { JOINT_KEYS } from '../reference/chat.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
@@ -14,8 +14,8 @@ import type { MatrixName, VectorName } from './source.js';
 
 export const NATIVE = {
   magic: 'RTRO',
-  version: 4,
-  headerBytes: 168,
+  version: 5,
+  headerBytes: 172,
   entryBytes: 64,
   marker: 0x01020304,
   maxFileBytes: 0x7fffffff, // 32-bit long offsets on the targets
@@ -83,6 +83,7 @@ const HEADER_SPEC = [
   u32('chatBytes', 'bytes of the chat joints at the end of the tokenizer section (0: the model has no chat template)'),
   u32('chatTrim', '1 when the chat template trims messages (the engine trims what the user types)'),
   u32('headSize', 'per-head width of queries and keys (dim / query heads unless the model sets it apart: GGUF `attention.key_length`, config.json `head_dim`)'),
+  u32('kvCache', `KV cache the engine allocates: ${KV_CACHE_KINDS.map((k, i) => `${i} = ${k}`).join(', ')} (int8: one float32 scale per layer, position and KV head)`),
 ] as const satisfies readonly FieldSpec[];
 
 const ENTRY_SPEC = [

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { Config, Vocab } from '../reference/model.js';
+import { kvCacheKind, withKvCache, type Config, type KvCacheKind, type Vocab } from '../reference/model.js';
 import type { Tokenizer } from '../reference/tokenizer.js';
 import { openModel } from './open.js';
 import type { ModelSource } from './source.js';
@@ -115,7 +115,15 @@ export function withInputs<T>(req: InputsRequest, use: (inputs: Inputs) => T): T
 /** The same inputs with the context capped at `seqLen` (the KV cache and RoPE tables shrink with it). */
 export function capContext(inputs: Inputs, seqLen: number): Inputs {
   if (seqLen >= inputs.config.seqLen) return inputs;
-  const config = { ...inputs.config, seqLen };
+  return withConfig(inputs, { ...inputs.config, seqLen });
+}
+
+/** The same inputs with the KV cache the engine allocates (model.rtr records it). */
+export function setKvCache(inputs: Inputs, kind: KvCacheKind): Inputs {
+  return kvCacheKind(inputs.config) === kind ? inputs : withConfig(inputs, withKvCache(inputs.config, kind));
+}
+
+function withConfig(inputs: Inputs, config: Config): Inputs {
   return { ...inputs, config, source: { ...inputs.source, config } };
 }
 

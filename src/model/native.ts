@@ -6,7 +6,7 @@
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ByteOrderError, ModelFormatError } from '../errors.js';
 import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
-import { headSize, type Config, type IntMatrix, type Matrix, type Vocab } from '../reference/model.js';
+import { KV_CACHE_KINDS, headSize, kvCacheKind, type Config, type IntMatrix, type Matrix, type Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
@@ -119,6 +119,7 @@ export class NativeWriter {
         chatBytes: parts.chat,
         chatTrim: vocab.chat?.trim ? 1 : 0,
         headSize: headSize(c),
+        kvCache: KV_CACHE_KINDS.indexOf(kvCacheKind(c)),
       },
       le,
     );
@@ -265,6 +266,9 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   // Set only when it differs, so a file's config equals its source's.
   if (u('headSize') !== config.dim / config.nHeads) config.headSize = u('headSize');
   validateConfig(config, path);
+  const kvCache = KV_CACHE_KINDS[u('kvCache')];
+  if (!kvCache) throw corrupt(`header field kvCache: ${u('kvCache')} (must be below ${KV_CACHE_KINDS.length})`);
+  if (kvCache !== 'f32') config.kvCache = kvCache;
   const quant = kindOfCode(u('quant'));
   if (!quant) throw corrupt(`header field quant: unknown quantization kind ${u('quant')}`);
   const groupSize = u('groupSize');

@@ -5,7 +5,7 @@
  */
 import type { NativeEntry as Placement, NativeLayout as FileLayout } from '../model/format.js';
 import { isIntKind, rowBytes } from '../quant/kinds.js';
-import { groupsPerRow, kvDim, qDim, type Vocab } from '../reference/model.js';
+import { groupsPerRow, headSize, kvCacheKind, kvDim, qDim, type Vocab } from '../reference/model.js';
 
 export type StreamUnit = 'layer' | 'half';
 
@@ -45,17 +45,18 @@ function stateBytes(layout: FileLayout): number {
   const c = layout.config;
   const kv = kvDim(c);
   const gs = isIntKind(layout.quant) ? layout.groupSize : 32;
-  const cache = c.nLayers * c.seqLen * kv;
   // x, xb2 (dim); xb and xq (the wider of dim and the query heads, which wo reads); q (query heads)
   const wide = Math.max(c.dim, qDim(c));
-  const floats = c.dim * 2 + wide + qDim(c) + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + cache * 2 + groupsPerRow(wide, gs) + groupsPerRow(c.hiddenDim, gs);
+  const floats = c.dim * 2 + wide + qDim(c) + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + groupsPerRow(wide, gs) + groupsPerRow(c.hiddenDim, gs);
   // xq and hq: int8 values and the 2n bytes a kernel's prepare_x fills (MMX: int16 copy; AltiVec: 32 bytes per group of 32)
-  return floats * 4 + 3 * (wide + c.hiddenDim) + c.vocabSize * 8;
+  return floats * 4 + kvCacheBytes(layout) + 3 * (wide + c.hiddenDim) + c.vocabSize * 8;
 }
 
+/** Keys and values: float32, or int8 with a float32 scale per head (build_run_state). */
 export function kvCacheBytes(layout: FileLayout): number {
   const c = layout.config;
-  return 2 * c.nLayers * c.seqLen * kvDim(c) * 4;
+  const values = c.nLayers * c.seqLen * kvDim(c);
+  return 2 * (kvCacheKind(c) === 'int8' ? values + (values / headSize(c)) * 4 : values * 4);
 }
 
 /**

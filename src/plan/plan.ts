@@ -7,7 +7,7 @@ import { ModelFormatError } from '../errors.js';
 import { planNative, type NativeLayout } from '../model/format.js';
 import { codeReserveMb, usableMb, type Profile } from '../profile/schema.js';
 import { QUANT_NAMES, quantKind, type QuantKind } from '../quant/kinds.js';
-import type { Config, Vocab } from '../reference/model.js';
+import { kvCacheKind, withKvCache, type Config, type KvCacheKind, type Vocab } from '../reference/model.js';
 import { estimateSpeed, type Estimate } from './estimate.js';
 import { DoesNotFit, engineMemory, kvCacheBytes, macsPerToken, type EngineMemory } from './memory.js';
 
@@ -19,6 +19,8 @@ export interface PlanChoices {
   seqLen?: number;
   /** RAM budget in MB; default: what the profile leaves a program. */
   ramBudgetMb?: number;
+  /** The KV cache the engine allocates (default f32). */
+  kvCache?: KvCacheKind;
 }
 
 /** What plan needs to know of a model: its shape and vocabulary, not its weights (opened inputs have these). */
@@ -58,6 +60,8 @@ export interface PlanOutcome {
   considered: PlanOption[];
   recommendation?: PlanOption;
   estimate?: Estimate;
+  /** When the f32 KV cache shortens the recommended context: what an int8 one would allow. */
+  int8Cache?: PlanOption;
 }
 
 const MB = 1048576;
@@ -87,9 +91,10 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
   const budgetMb = req.ramBudgetMb ?? usable - codeReserveMb;
   const budget = budgetMb * MB;
   const fullSeq = Math.min(facts.config.seqLen, req.seqLen ?? Infinity);
+  const kvCache = req.kvCache ?? kvCacheKind(facts.config);
   const layout = (quant: QuantKind, seqLen: number): NativeLayout | string => {
     try {
-      return planNative({ ...facts.config, seqLen }, facts.vocab, quant, req.groupSize, profile.alignment, facts.sharedClassifier, facts.modelPath);
+      return planNative(withKvCache({ ...facts.config, seqLen }, kvCache), facts.vocab, quant, req.groupSize, profile.alignment, facts.sharedClassifier, facts.modelPath);
     } catch (e) {
       if (e instanceof ModelFormatError) return 'the model file would be over the 2 GB a 32-bit machine can seek';
       throw e;
@@ -117,7 +122,9 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
     recommendation = recommend(considered);
   }
   const estimate = recommendation?.estimate;
-  return { profile, model: facts.description, config: facts.config, usableMb: usable, budgetBytes: budget, options, verdict, why, considered, recommendation, estimate };
+  const shortened = kvCache === 'f32' && (!recommendation || recommendation.seqLen < fullSeq);
+  const int8Cache = shortened ? planModel(profile, facts, { ...req, kvCache: 'int8' }).recommendation : undefined;
+  return { profile, model: facts.description, config: facts.config, usableMb: usable, budgetBytes: budget, options, verdict, why, considered, recommendation, estimate, ...(int8Cache ? { int8Cache } : {}) };
 }
 
 const rank = (q: QuantKind) => QUANT_NAMES.indexOf(q);

@@ -2,10 +2,10 @@
  * The transformer forward pass, step for step as llama2.c's `forward()`.
  * Names match the generated C so the two can be read side by side.
  */
-import { headSize as headSizeOf, kvDim as kvDimOf, qDim as qDimOf, type Config, type F32Matrix, type Matrix, type Weights } from './model.js';
+import { headSize as headSizeOf, kvCacheKind, kvDim as kvDimOf, qDim as qDimOf, type Config, type F32Matrix, type Matrix, type Weights } from './model.js';
 import { createArena } from './wasm.js';
 import { expf } from './expf.js';
-import { matmul, Quantizer, rmsnorm, softmax } from './math.js';
+import { matmul, quantize, Quantizer, rmsnorm, softmax, type QuantizedVector } from './math.js';
 
 const f = Math.fround;
 
@@ -20,8 +20,10 @@ export class RunState {
   readonly v: Float32Array; // (kvDim)
   readonly att: Float32Array; // (nHeads, seqLen)
   readonly logits: Float32Array; // (vocabSize)
-  readonly keyCache: Float32Array; // (nLayers, seqLen, kvDim)
+  readonly keyCache: Float32Array; // (nLayers, seqLen, kvDim) float32 cache (empty when int8)
   readonly valueCache: Float32Array; // (nLayers, seqLen, kvDim)
+  readonly keyQ: QuantizedVector; // int8 cache: q (nLayers, seqLen, kvDim), s (nLayers, seqLen, nKvHeads); empty when f32
+  readonly valueQ: QuantizedVector;
   readonly scratch = new Quantizer();
 
   /** `alloc` places the matmul operands (in a wasm arena, by buildTransformer). */
@@ -38,8 +40,13 @@ export class RunState {
     this.v = alloc(kvDim);
     this.logits = alloc(c.vocabSize);
     this.att = new Float32Array(c.nHeads * c.seqLen);
-    this.keyCache = new Float32Array(c.nLayers * c.seqLen * kvDim);
-    this.valueCache = new Float32Array(c.nLayers * c.seqLen * kvDim);
+    const cache = c.nLayers * c.seqLen * kvDim;
+    const int8 = kvCacheKind(c) === 'int8';
+    this.keyCache = new Float32Array(int8 ? 0 : cache);
+    this.valueCache = new Float32Array(int8 ? 0 : cache);
+    const qv = (): QuantizedVector => ({ q: new Int8Array(int8 ? cache : 0), s: new Float32Array(int8 ? cache / headSizeOf(c) : 0) });
+    this.keyQ = qv();
+    this.valueQ = qv();
   }
 }
 
@@ -114,6 +121,11 @@ export function rope(q: Float32Array, k: Float32Array, pos: number, c: Config): 
   }
 }
 
+/** The int8 cache's values and scales for the kvDim values starting at element `at`. */
+function cacheSlot(c: QuantizedVector, at: number, kvDim: number, hs: number): QuantizedVector {
+  return { q: c.q.subarray(at, at + kvDim), s: c.s.subarray(at / hs, (at + kvDim) / hs) };
+}
+
 /** One position: returns the logits (a view into the run state, overwritten by the next call). */
 export function forward(t: Transformer, token: number, pos: number): Float32Array {
   const p = t.config;
@@ -125,6 +137,7 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
   const hiddenDim = p.hiddenDim;
   const hs = headSizeOf(p);
   const sqrtHs = f(Math.sqrt(hs));
+  const int8 = kvCacheKind(p) === 'int8';
 
   s.x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
 
@@ -137,8 +150,15 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
     matmul(s.k, s.xb, lw.wk, s.scratch);
     matmul(s.v, s.xb, lw.wv, s.scratch);
     rope(s.q, s.k, pos, p);
-    s.keyCache.set(s.k, loff + pos * kvDim);
-    s.valueCache.set(s.v, loff + pos * kvDim);
+    const at = loff + pos * kvDim;
+    if (int8) {
+      // one group per KV head: its scale sits at the head's element offset / headSize
+      quantize(cacheSlot(s.keyQ, at, kvDim, hs), s.k, kvDim, hs);
+      quantize(cacheSlot(s.valueQ, at, kvDim, hs), s.v, kvDim, hs);
+    } else {
+      s.keyCache.set(s.k, at);
+      s.valueCache.set(s.v, at);
+    }
 
     for (let h = 0; h < p.nHeads; h++) {
       const qo = h * hs;
@@ -147,7 +167,13 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
       for (let tt = 0; tt <= pos; tt++) {
         const ko = loff + tt * kvDim + kvo;
         let score = 0;
-        for (let i = 0; i < hs; i++) score = f(score + f(s.q[qo + i] * s.keyCache[ko + i]));
+        if (int8) {
+          // the int8 values summed against q in float32, then the row's scale once
+          for (let i = 0; i < hs; i++) score = f(score + f(s.q[qo + i] * s.keyQ.q[ko + i]));
+          score = f(score * s.keyQ.s[ko / hs]);
+        } else {
+          for (let i = 0; i < hs; i++) score = f(score + f(s.q[qo + i] * s.keyCache[ko + i]));
+        }
         s.att[atto + tt] = f(score / sqrtHs);
       }
       softmax(s.att, pos + 1, atto);
@@ -155,8 +181,14 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
       s.xb.fill(0, xbo, xbo + hs);
       for (let tt = 0; tt <= pos; tt++) {
         const vo = loff + tt * kvDim + kvo;
-        const a = s.att[atto + tt];
-        for (let i = 0; i < hs; i++) s.xb[xbo + i] = f(s.xb[xbo + i] + f(a * s.valueCache[vo + i]));
+        if (int8) {
+          // the attention weight times the row's scale once, then each int8 value
+          const a = f(s.att[atto + tt] * s.valueQ.s[vo / hs]);
+          for (let i = 0; i < hs; i++) s.xb[xbo + i] = f(s.xb[xbo + i] + f(a * s.valueQ.q[vo + i]));
+        } else {
+          const a = s.att[atto + tt];
+          for (let i = 0; i < hs; i++) s.xb[xbo + i] = f(s.xb[xbo + i] + f(a * s.valueCache[vo + i]));
+        }
       }
     }
 

@@ -22,6 +22,25 @@ export interface Config {
   ropeFreqFactors?: Float32Array;
   /** cos/sin of every (pos, pair) as a model.rtr stores them: used instead of computing the angles. */
   ropeTable?: { cos: Float32Array; sin: Float32Array };
+  /** How the KV cache holds keys and values; set only when not f32 (so a file's config equals its source's). */
+  kvCache?: KvCacheKind;
+}
+
+/**
+ * KV cache kinds, by the code model.rtr stores: float32 as llama2.c, or int8 with one scale per
+ * (layer, position, KV head), quantized as runq quantizes activations (a quarter of the bytes).
+ */
+export const KV_CACHE_KINDS = ['f32', 'int8'] as const;
+export type KvCacheKind = (typeof KV_CACHE_KINDS)[number];
+
+export function kvCacheKind(c: Config): KvCacheKind {
+  return c.kvCache ?? 'f32';
+}
+
+/** The config with the given KV cache (kvCache set only when not f32). */
+export function withKvCache(c: Config, kind: KvCacheKind): Config {
+  const { kvCache: _, ...rest } = c;
+  return kind === 'f32' ? rest : { ...rest, kvCache: kind };
 }
 
 /** Float32 matrix, row-major `rows x cols`. */

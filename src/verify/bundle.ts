@@ -17,7 +17,7 @@ import { openModel } from '../model/open.js';
 import { loadQuantizedWeights, loadWeights } from '../model/source.js';
 import type { CrossBuild, Profile } from '../profile/schema.js';
 import type { QuantKind } from '../quant/kinds.js';
-import type { Config, Vocab, Weights } from '../reference/model.js';
+import { kvCacheKind, withKvCache, type Config, type KvCacheKind, type Vocab, type Weights } from '../reference/model.js';
 import { Tokenizer } from '../reference/tokenizer.js';
 import { runBinary, which } from '../toolchain/tools.js';
 import { compareTrace, type CompareResult, type Tolerance } from './compare.js';
@@ -72,8 +72,11 @@ export function bundleReference(profile: Profile, bundle: string, progress: (m: 
   const manifest = existsSync(join(bundle, 'manifest.json')) ? readManifest(bundle) : undefined;
   const file = BinaryFile.open(modelPath, 'model');
   let quant: QuantKind;
+  let kvCache: KvCacheKind;
   try {
-    quant = readNativeHeader(file, { order: profile.cpu.byteOrder, targetId: profile.id }).quant;
+    const header = readNativeHeader(file, { order: profile.cpu.byteOrder, targetId: profile.id });
+    quant = header.quant;
+    kvCache = kvCacheKind(header.config);
   } finally {
     file.close();
   }
@@ -82,7 +85,7 @@ export function bundleReference(profile: Profile, bundle: string, progress: (m: 
   if (m && (m.usedDefault || existsSync(m.source))) {
     return withInputs({ model: m.usedDefault ? undefined : m.source, tokenizer: m.tokenizer ?? undefined }, (inputs) => ({
       ...base,
-      config: inputs.config,
+      config: withKvCache(inputs.config, kvCache),
       weights: loadQuantizedWeights(inputs.source, m.quant, m.groupSize || 32),
       vocab: inputs.vocab,
     }));

@@ -25,6 +25,22 @@ describe('retro quality', () => {
     expect(q8.perplexityRef).toBe(q4.perplexityRef);
   });
 
+  it('stories260K with an int8 KV cache: the f32 weights scored with it too, close to f32 and apart from the f32-cache rows', () => {
+    const r = runQuality({ ...base, model: model('stories260K.bin'), quants: ['q8'], kvCache: 'int8' });
+    expect(r.scores.map((s) => [s.quant, s.kvCache])).toEqual([
+      ['f32', 'int8'],
+      ['q8', 'int8'],
+    ]);
+    const [cache, both] = r.scores.map((s) => s.score);
+    // the cache alone costs something (it is not the f32 model), but little: measured 7.4e-4 nats, 98.8% top-1
+    expect(cache.meanKl).toBeGreaterThan(0);
+    expect(cache.meanKl).toBeLessThan(0.005);
+    expect(cache.top1Agreement).toBeGreaterThan(0.95);
+    const plain = runQuality({ ...base, model: model('stories260K.bin'), quants: ['q8'] }).scores[0].score;
+    expect(both.meanKl).not.toBe(plain.meanKl);
+    expect(both.perplexityRef).toBe(plain.perplexityRef);
+  });
+
   it('a model already in Q8 with the same group size loses nothing more', () => {
     const r = runQuality({ ...base, model: model('synthetic_v2_q8.bin'), quants: ['q8'], groupSize: 64, steps: 32 });
     expect(r.scores[0].score.meanKl).toBe(0);

@@ -27,6 +27,8 @@ export function targetVerify(target: string): void {
     ['synthetic_v2_q8 q8 (group size 64 passed through)', { model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64 }],
     ['streamed stories260K f32 (a 1 MB budget forces streaming)', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), ramBudgetMb: 1 }],
     ['streamed synthetic_v2_q8 q8 (--stream, unshared classifier read in chunks)', { model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64, stream: true }],
+    ['int8-cache stories260K q8 (--kv-cache int8)', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', kvCache: 'int8' }],
+    ['int8-cache synthetic_v0 f32 (--kv-cache int8, streamed)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), kvCache: 'int8', stream: true, steps: 24 }],
   ];
   for (const [name, over] of cases) {
     it(`verify ${target}: ${name}, free-running and teacher-forced`, async () => {
@@ -50,6 +52,13 @@ export function targetVerify(target: string): void {
       // Every kernel that may differ is run next to an exact one.
       expect(r.runs.filter((x) => x.kernel === 'scalar').length).toBe(r.runs.length / kernels);
       expect(r.pass).toBe(true);
+      if (over.kvCache) {
+        // The engine runs the cache model.rtr asks for, and says so.
+        for (const b of loadProfile(target).cross) {
+          const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: wineEnv() });
+          expect(run.stderr, b.id).toMatch(new RegExp(`${over.kvCache} kv cache`));
+        }
+      }
       if (over.stream || over.ramBudgetMb) {
         // The engine did stream: it says so, and how much it read per token.
         for (const b of loadProfile(target).cross) {

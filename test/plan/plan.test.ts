@@ -45,3 +45,26 @@ describe('retro plan recommends the fastest setup that fits', () => {
     }
   }
 });
+
+describe('retro plan and the int8 KV cache', () => {
+  const facts = (seqLen: number) => {
+    const config = { ...shapeConfig('15M'), seqLen };
+    return { config, vocab: syntheticVocab(config.vocabSize), sharedClassifier: true, description: '15M', modelPath: '15M.bin' };
+  };
+
+  it('where the f32 cache shortens the context, it names the longer one an int8 cache fits', () => {
+    const r = planModel(loadProfile('win98-pentium2'), facts(131072), { groupSize: 32 });
+    const f32 = r.recommendation!;
+    const int8 = r.int8Cache!;
+    expect(f32.seqLen).toBeLessThan(131072);
+    expect(int8.seqLen).toBeGreaterThan(f32.seqLen);
+    expect(int8.fits).toBe(true);
+    expect(int8.allocated).toBeLessThanOrEqual(r.budgetBytes);
+    // asked for int8 directly, plan recommends that context itself
+    expect(planModel(loadProfile('win98-pentium2'), facts(131072), { groupSize: 32, kvCache: 'int8' }).recommendation?.seqLen).toBe(int8.seqLen);
+  });
+
+  it('says nothing of it when the model fits at its own context', () => {
+    expect(planModel(loadProfile('win98-pentium2'), facts(256), { groupSize: 32 }).int8Cache).toBeUndefined();
+  });
+});

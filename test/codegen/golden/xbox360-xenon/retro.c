@@ -31,7 +31,7 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
-#define RT_FORMAT_VERSION 4
+#define RT_FORMAT_VERSION 5
 #define RT_ALIGN 128
 #define RT_ALIGN_TEXT "128"
 #define RT_TARGET_ID "xbox360-xenon"
@@ -287,6 +287,9 @@ static void xfree(void *p) {
 #define RT_F32 0
 #define RT_Q8 1
 #define RT_Q4 2
+/* KV cache kinds, as model.rtr codes them */
+#define RT_KV_F32 0
+#define RT_KV_INT8 1
 
 typedef struct {
     int dim;        /* transformer width */
@@ -299,6 +302,7 @@ typedef struct {
     int kv_dim;     /* n_kv_heads * head_size */
     int vocab_size;
     int seq_len;    /* maximum context */
+    int kv_cache;   /* RT_KV_F32, or RT_KV_INT8: int8 keys and values with one scale per layer, position and KV head */
     int shared_classifier;
     float rope_theta;
     float norm_eps;
@@ -353,8 +357,10 @@ typedef struct {
     float *v;      /* (kv_dim) */
     float *att;    /* (n_heads, seq_len) */
     float *logits; /* (vocab_size) */
-    float *key_cache;   /* (n_layers, seq_len, kv_dim) */
+    float *key_cache;   /* (n_layers, seq_len, kv_dim) RT_KV_F32 */
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
+    QuantizedVector key_q;   /* RT_KV_INT8: q (n_layers, seq_len, kv_dim), s (n_layers, seq_len, n_kv_heads) */
+    QuantizedVector value_q; /* RT_KV_INT8 */
     QuantizedVector xq; /* (max(dim, q_dim)) */
     QuantizedVector hq; /* (hidden_dim) */
 } RunState;
@@ -442,7 +448,7 @@ typedef struct {
 } Tokenizer;
 
 /* The file header and tensor-table entry, as written by retro (docs/model-format.md): field offsets. */
-#define RT_HEADER_BYTES 168
+#define RT_HEADER_BYTES 172
 #define RT_ENTRY_BYTES 64
 #define RT_MARKER 0x01020304UL
 #define RT_H_MAGIC 0
@@ -480,6 +486,7 @@ typedef struct {
 #define RT_H_CHAT_BYTES 156
 #define RT_H_CHAT_TRIM 160
 #define RT_H_HEAD_SIZE 164
+#define RT_H_KV_CACHE 168
 #define RT_E_NAME 0
 #define RT_E_KIND 32
 #define RT_E_ROWS 36
@@ -572,6 +579,8 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     p->head_size = (int)get_u32(h + RT_H_HEAD_SIZE);
     p->q_dim = p->n_heads * p->head_size;
     p->kv_dim = p->n_kv_heads * p->head_size;
+    need(get_u32(h + RT_H_KV_CACHE) <= RT_KV_INT8, mf, "header field KV cache", "is not 0 (f32) or 1 (int8)");
+    p->kv_cache = (int)get_u32(h + RT_H_KV_CACHE);
     need(p->n_heads % p->n_kv_heads == 0, mf, "header field n_kv_heads", "does not divide n_heads");
     p->rope_theta = get_f32(h + RT_H_ROPE_THETA);
     p->norm_eps = get_f32(h + RT_H_NORM_EPS);
@@ -749,6 +758,12 @@ static void free_quantized_vector(QuantizedVector *qv) {
     xfree(qv->w);
 }
 
+/* An int8 cache of n values: a position is written before attention reads it, so nothing is cleared. */
+static void build_cache_q(QuantizedVector *c, size_t n, int head_size, const char *what) {
+    c->q = (i8 *)xalloc(n, what);
+    c->s = (float *)xalloc(mul_size(n / (size_t)head_size, sizeof(float), what), what);
+}
+
 static void build_run_state(RunState *s, const Config *p, int group_size) {
     int kv_dim = p->kv_dim;
     int wide = p->dim > p->q_dim ? p->dim : p->q_dim;
@@ -763,10 +778,19 @@ static void build_run_state(RunState *s, const Config *p, int group_size) {
     s->v = (float *)xalloc(mul_size((size_t)kv_dim, sizeof(float), "v"), "v");
     s->att = (float *)xalloc(mul_size(mul_size((size_t)p->n_heads, (size_t)p->seq_len, "att"), sizeof(float), "att"), "att");
     s->logits = (float *)xalloc(mul_size((size_t)p->vocab_size, sizeof(float), "logits"), "logits");
-    s->key_cache = (float *)xalloc(mul_size(cache, sizeof(float), "key cache"), "key cache");
-    s->value_cache = (float *)xalloc(mul_size(cache, sizeof(float), "value cache"), "value cache");
-    zero_floats(s->key_cache, cache);
-    zero_floats(s->value_cache, cache);
+    if (p->kv_cache == RT_KV_INT8) {
+        s->key_cache = s->value_cache = NULL;
+        build_cache_q(&s->key_q, cache, p->head_size, "key cache");
+        build_cache_q(&s->value_q, cache, p->head_size, "value cache");
+    } else {
+        s->key_q.q = s->value_q.q = NULL;
+        s->key_q.s = s->value_q.s = NULL;
+        s->key_cache = (float *)xalloc(mul_size(cache, sizeof(float), "key cache"), "key cache");
+        s->value_cache = (float *)xalloc(mul_size(cache, sizeof(float), "value cache"), "value cache");
+        zero_floats(s->key_cache, cache);
+        zero_floats(s->value_cache, cache);
+    }
+    s->key_q.w = s->value_q.w = NULL;
     build_quantized_vector(&s->xq, wide, group_size, "xq");
     build_quantized_vector(&s->hq, p->hidden_dim, group_size, "hq");
 }
@@ -784,6 +808,8 @@ static void free_run_state(RunState *s) {
     xfree(s->logits);
     xfree(s->key_cache);
     xfree(s->value_cache);
+    free_quantized_vector(&s->key_q);
+    free_quantized_vector(&s->value_q);
     free_quantized_vector(&s->xq);
     free_quantized_vector(&s->hq);
 }
@@ -798,14 +824,20 @@ static size_t matrix_bytes(const Matrix *m) {
     return (size_t)m->data_bytes + (m->kind != RT_F32 ? (size_t)m->scale_bytes : 0);
 }
 
+/* Bytes of the keys and values: int8, a byte a value and a float a head's row; f32, a float a value. */
+static size_t kv_cache_bytes(const Config *p) {
+    size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), (size_t)p->kv_dim, "kv cache");
+    if (p->kv_cache == RT_KV_INT8) return mul_size(cache + cache / (size_t)p->head_size * sizeof(float), 2, "kv cache");
+    return mul_size(cache, 2 * sizeof(float), "kv cache");
+}
+
 /* Bytes of the run state and sampler, as build_run_state and build_sampler allocate them. */
 static size_t state_bytes(const Config *p, int group_size) {
     size_t kv_dim = (size_t)p->kv_dim;
     size_t wide = (size_t)(p->dim > p->q_dim ? p->dim : p->q_dim);
-    size_t cache = mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv cache"), kv_dim, "kv cache");
     size_t floats_n = (size_t)p->dim * 2 + wide + (size_t)p->q_dim + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
     size_t gd = (wide + (size_t)group_size - 1) / (size_t)group_size, gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + cache * 2 + gd + gh, sizeof(float), "state") + (wide + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    return mul_size(floats_n + gd + gh, sizeof(float), "state") + kv_cache_bytes(p) + (wide + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
 /* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
@@ -980,9 +1012,9 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     }
     build_run_state(&t->state, p, gs);
     if (verbose) {
-        fprintf(stderr, "retro: memory: %s, %d of %d layers resident, weights %.2f MB %s, kv cache %.2f MB, budget %s\n", st->on ? (st->unit == RT_UNIT_LAYER ? "streaming a layer at a time" : "streaming half a layer at a time") : "in RAM",
+        fprintf(stderr, "retro: memory: %s, %d of %d layers resident, weights %.2f MB %s, %s kv cache %.2f MB, budget %s\n", st->on ? (st->unit == RT_UNIT_LAYER ? "streaming a layer at a time" : "streaming half a layer at a time") : "in RAM",
                 st->on ? st->resident : p->n_layers, p->n_layers, MB(st->on ? st->bytes : resident_weights), st->on ? "stream buffer" : "resident",
-                MB(mul_size(mul_size((size_t)p->n_layers, (size_t)p->seq_len, "kv"), (size_t)kv_dim, "kv") * 2 * sizeof(float)), budget == (size_t)-1 ? "none" : "set");
+                p->kv_cache == RT_KV_INT8 ? "int8" : "f32", MB(kv_cache_bytes(p)), budget == (size_t)-1 ? "none" : "set");
     }
 }
 
@@ -1844,6 +1876,16 @@ static void classify(Transformer *t, const float *x) {
     }
 }
 
+/* k or v into the int8 cache at element `at`: one group a KV head, quantized as the activations
+ * are, its scale at the head's element offset / head_size. */
+static void cache_int8(QuantizedVector *c, size_t at, const float *x, const Config *p) {
+    QuantizedVector slot;
+    slot.q = c->q + at;
+    slot.s = c->s + at / (size_t)p->head_size;
+    slot.w = NULL;
+    quantize(&slot, x, p->kv_dim, p->head_size);
+}
+
 typedef struct {
     Transformer *t;
     int pos;
@@ -1867,22 +1909,44 @@ static void attention_part(void *ctx, int part, int parts) {
         float *att = s->att + (size_t)h * p->seq_len;
         float *xb = s->xb + h * head_size;
         for (tt = 0; tt <= pos; tt++) {
-            float *k = s->key_cache + job->loff + (size_t)tt * kv_dim + (h / kv_mul) * head_size;
+            size_t at = job->loff + (size_t)tt * kv_dim + (size_t)(h / kv_mul) * head_size;
             float score = 0.0f;
-            for (i = 0; i < head_size; i++) {
-                float qk = q[i] * k[i];
-                score += qk;
+            if (p->kv_cache == RT_KV_INT8) {
+                /* the int8 values summed against q, then the row's scale once */
+                const i8 *k = s->key_q.q + at;
+                for (i = 0; i < head_size; i++) {
+                    float qk = q[i] * (float)k[i];
+                    score += qk;
+                }
+                score *= s->key_q.s[at / (size_t)head_size];
+            } else {
+                const float *k = s->key_cache + at;
+                for (i = 0; i < head_size; i++) {
+                    float qk = q[i] * k[i];
+                    score += qk;
+                }
             }
             att[tt] = score / sqrt_hs;
         }
         softmax(att, pos + 1);
         zero_floats(xb, (size_t)head_size);
         for (tt = 0; tt <= pos; tt++) {
-            float *v = s->value_cache + job->loff + (size_t)tt * kv_dim + (h / kv_mul) * head_size;
-            float a = att[tt];
-            for (i = 0; i < head_size; i++) {
-                float av = a * v[i];
-                xb[i] += av;
+            size_t at = job->loff + (size_t)tt * kv_dim + (size_t)(h / kv_mul) * head_size;
+            if (p->kv_cache == RT_KV_INT8) {
+                /* the attention weight times the row's scale once, then each int8 value */
+                const i8 *v = s->value_q.q + at;
+                float a = att[tt] * s->value_q.s[at / (size_t)head_size];
+                for (i = 0; i < head_size; i++) {
+                    float av = a * (float)v[i];
+                    xb[i] += av;
+                }
+            } else {
+                const float *v = s->value_cache + at;
+                float a = att[tt];
+                for (i = 0; i < head_size; i++) {
+                    float av = a * v[i];
+                    xb[i] += av;
+                }
             }
         }
     }
@@ -1910,8 +1974,13 @@ static float *forward(Transformer *t, int token, int pos) {
         matmul(s->k, s->xb, &w->wk[l], &s->xq, 1);
         matmul(s->v, s->xb, &w->wv[l], &s->xq, 1);
         rope(s->q, s->k, pos, p, w);
-        memcpy(s->key_cache + loff + (size_t)pos * kv_dim, s->k, (size_t)kv_dim * sizeof(float));
-        memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
+        if (p->kv_cache == RT_KV_INT8) {
+            cache_int8(&s->key_q, loff + (size_t)pos * kv_dim, s->k, p);
+            cache_int8(&s->value_q, loff + (size_t)pos * kv_dim, s->v, p);
+        } else {
+            memcpy(s->key_cache + loff + (size_t)pos * kv_dim, s->k, (size_t)kv_dim * sizeof(float));
+            memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
+        }
 
         att_job.t = t;
         att_job.pos = pos;
