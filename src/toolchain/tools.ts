@@ -1,4 +1,5 @@
 /** Finding, running and checking the cross compilers and emulators of a profile. */
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
@@ -102,6 +103,23 @@ export interface RunResult {
 }
 
 /** Runs a built engine the way the profile says: directly, under qemu, or under wine. */
+const emulatorChecks = new Map<string, string | undefined>();
+
+/**
+ * Why an installed emulator cannot run anything here, or undefined when `<emulator> --version`
+ * works: wine is a 32-bit x86 program, which a kernel built without IA32 emulation refuses
+ * ("Exec format error") however the packages are installed.
+ */
+export function emulatorProblem(emulator: string): string | undefined {
+  if (!emulatorChecks.has(emulator)) {
+    const r = spawnSync(emulator, ['--version'], { encoding: 'utf8', timeout: 60_000 });
+    const said = `${r.stderr ?? ''}${r.error?.message ?? ''}`.trim().split('\n').pop() ?? '';
+    const problem = r.status === 0 ? undefined : /exec format error/i.test(said) ? `${emulator} cannot start: this kernel cannot execute 32-bit x86 programs (no IA32 emulation)` : `${emulator} --version failed: ${said || `exit ${r.status}`}`;
+    emulatorChecks.set(emulator, problem);
+  }
+  return emulatorChecks.get(emulator);
+}
+
 export async function runBinary(build: CrossBuild, binary: string, args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
   const emu = build.run?.emulator ?? '';
   const cmd = emu === '' ? binary : emu;

@@ -19,7 +19,7 @@ import type { CrossBuild, Profile } from '../profile/schema.js';
 import type { QuantKind } from '../quant/kinds.js';
 import { kvCacheKind, withKvCache, type Config, type KvCacheKind, type Vocab, type Weights } from '../reference/model.js';
 import { Tokenizer } from '../reference/tokenizer.js';
-import { runBinary, which } from '../toolchain/tools.js';
+import { emulatorProblem, runBinary, which } from '../toolchain/tools.js';
 import { compareTrace, type CompareResult, type Tolerance } from './compare.js';
 import { greedyTokens } from './reference.js';
 import { renderReport, type ReportRun } from './report.js';
@@ -134,7 +134,7 @@ function unrunnable(build: CrossBuild, bundle: string): string | undefined {
   if (!build.run) return 'the profile gives no way to run it here';
   if (!existsSync(join(bundle, build.output))) return `${build.output} is not in the bundle (compiler missing at build time?)`;
   if (build.run.emulator && !which(build.run.emulator)) return `${build.run.emulator} not installed (apt-get install ${build.run.package ?? build.run.emulator})`;
-  return undefined;
+  return build.run.emulator ? emulatorProblem(build.run.emulator) : undefined;
 }
 
 /** The positions a run of `steps` covers (all of the context for 0 or less). */

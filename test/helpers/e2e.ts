@@ -8,14 +8,11 @@ import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { golden, model, ONCE, tempDir, TEST_CACHE } from './fixtures.js';
 import { generateText } from './run.js';
-import { haveTools } from './tools.js';
+import type { CrossBuild } from '../../src/profile/schema.js';
+import { runnableBuilds } from './tools.js';
 
 const GOLDEN_ARGS = engineArgs({ model: 'model.rtr', temperature: 0, steps: 256, prompt: Buffer.from(ONCE) });
 
-function toolsOf(target: string): string[] {
-  const p = loadProfile(target);
-  return p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]);
-}
 
 /** One wine prefix for every test (making one takes seconds and 600 MB), where retro verify keeps its own. */
 export function wineEnv(): Record<string, string> {
@@ -28,7 +25,8 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
   const out = tempDir(`retro-e2e-${target}-`);
   let f32: BuildReport | undefined;
   let q8: BuildReport | undefined;
-  const ready = () => haveTools(...toolsOf(target));
+  let runnable: CrossBuild[] | undefined;
+  const ready = () => (runnable ??= runnableBuilds(loadProfile(target))) !== undefined;
 
   it(`builds f32 and q8 bundles for ${target}`, async () => {
     if (!ready()) return;
@@ -44,7 +42,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
 
   it(`every ${target} binary prints the stories260K greedy golden byte for byte (f32)`, async () => {
     if (!ready() || !f32) return;
-    for (const b of f32.profile.cross) {
+    for (const b of runnable!) {
       const r = await runBinary(b, join(f32.out, b.output), GOLDEN_ARGS, { cwd: f32.out, env: wineEnv() });
       expect(r.stderr, b.id).toMatch(/achieved tok\/s/);
       expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
@@ -56,7 +54,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     if (!ready() || !q8 || !f32) return;
     const ref = generateText({ model: join(q8.out, 'model.rtr'), temperature: 0, steps: 256, prompt: ONCE });
     const seeded = golden('stories260K_once-upon-a-time_t1.0_p0.9_s42_n200.txt').toString('latin1');
-    for (const b of q8.profile.cross) {
+    for (const b of runnable!) {
       const r = await runBinary(b, join(q8.out, b.output), GOLDEN_ARGS, { cwd: q8.out, env: wineEnv() });
       expect(r.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
       const s = await runBinary(b, join(f32.out, b.output), engineArgs({ model: 'model.rtr', temperature: 1.0, topp: 0.9, seed: 42n, steps: 200, prompt: Buffer.from(ONCE) }), { cwd: f32.out, env: wineEnv() });
@@ -74,7 +72,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
       [v2, ['-t', '0', '-n', '60', '-i', ONCE], 'synthetic_v2q8_t0_n60.txt'],
     ];
     for (const [bundle, args, file] of runs) {
-      for (const b of bundle.profile.cross) {
+      for (const b of runnable!) {
         const r = await runBinary(b, join(bundle.out, b.output), ['model.rtr', ...args], { cwd: bundle.out, env: wineEnv() });
         expect(r.stdout.toString('latin1'), `${b.id} ${file}`).toBe(golden(file).toString('latin1'));
       }
@@ -83,7 +81,7 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
 
   it(`${target} refuses a model built for the other byte order, and a truncated one`, async () => {
     if (!ready() || !f32) return;
-    const b = f32.profile.cross[0];
+    const b = runnable![0];
     if (other) {
       const foreign = await runBuild({ target: other.target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'foreign'), compile: false });
       const r = await runBinary(b, join(f32.out, b.output), [join(foreign.out, 'model.rtr'), '-n', '4'], { cwd: f32.out, env: wineEnv() });

@@ -8,7 +8,8 @@ import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { model, ONCE, tempDir, TEST_CACHE } from './fixtures.js';
 import { wineEnv } from './e2e.js';
-import { haveTools } from './tools.js';
+import type { CrossBuild } from '../../src/profile/schema.js';
+import { runnableBuilds } from './tools.js';
 
 export function verifyRequest(target: string, over: Partial<VerifyRequest>): VerifyRequest {
   return { target, quant: 'f32', groupSize: 32, modes: ['free', 'forced'], steps: 48, prompt: Buffer.from(ONCE), temperature: 0, topp: 0.9, seed: 42n, cacheDir: TEST_CACHE, ...over };
@@ -16,7 +17,8 @@ export function verifyRequest(target: string, over: Partial<VerifyRequest>): Ver
 
 export function targetVerify(target: string): void {
   const dir = tempDir(`retro-verify-${target}-`);
-  const ready = () => haveTools(...loadProfile(target).cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]));
+  let runnable: CrossBuild[] | undefined;
+  const ready = () => (runnable ??= runnableBuilds(loadProfile(target))) !== undefined;
   const cases: [string, Partial<VerifyRequest>][] = [
     ['stories260K f32, greedy', { model: model('stories260K.bin'), tokenizer: model('tok512.bin') }],
     ['stories260K q8, seeded sampling', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', temperature: 1, seed: 42n }],
@@ -35,7 +37,7 @@ export function targetVerify(target: string): void {
       if (!ready()) return;
       const bundle = join(dir, name.split(' ').slice(0, 2).join('-') + (over.quant ?? 'f32'));
       const r = await runVerify(verifyRequest(target, { ...over, bundle }));
-      const builds = loadProfile(target).cross.length;
+      const builds = runnable!.length;
       const kernels = selectKernels(loadProfile(target)).length;
       expect(r.runs).toHaveLength(builds * 2 * kernels);
       for (const run of r.runs) {
@@ -54,14 +56,14 @@ export function targetVerify(target: string): void {
       expect(r.pass).toBe(true);
       if (over.kvCache) {
         // The engine runs the cache model.rtr asks for, and says so.
-        for (const b of loadProfile(target).cross) {
+        for (const b of runnable!) {
           const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: wineEnv() });
           expect(run.stderr, b.id).toMatch(new RegExp(`${over.kvCache} kv cache`));
         }
       }
       if (over.stream || over.ramBudgetMb) {
         // The engine did stream: it says so, and how much it read per token.
-        for (const b of loadProfile(target).cross) {
+        for (const b of runnable!) {
           const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: wineEnv() });
           expect(run.stderr, b.id).toMatch(/memory: streaming a layer at a time/);
           expect(run.stderr, b.id).toMatch(/read \d+ bytes per token/);
