@@ -1,6 +1,7 @@
 // retro plan for the shapes of models people download, on each built-in machine: no weights are
 // needed (plan reads shapes), so the vocabularies are synthetic ones of the real sizes.
-// Prints the markdown table README shows.  Usage: npm run bench:plan
+// Prints the markdown table README shows; the last column is what an int8 KV cache allows where
+// the f32 one shortens the context.  Usage: npm run bench:plan
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,8 +13,8 @@ const { shapeConfig, syntheticVocab, TIED_SHAPES } = await import(dist('model/sy
 const SHAPES = ['15M', '42M', '110M', 'SmolLM2-135M', 'SmolLM2-360M', 'TinyLlama-1.1B', 'Llama-3.2-1B'];
 const TARGETS = ['win98-pentium2', 'powerbook-g4', 'xbox360-xenon'];
 const mb = (n) => `${(n / 1048576).toFixed(0)} MB`;
-console.log('| model shape | target | f32 in RAM | verdict (f32) | recommended | estimate |');
-console.log('| --- | --- | --- | --- | --- | --- |');
+console.log('| model shape | target | f32 in RAM | verdict (f32) | recommended | estimate | with --kv-cache int8 |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const shape of SHAPES) {
   const config = shapeConfig(shape);
   const facts = { config, vocab: syntheticVocab(config.vocabSize), sharedClassifier: TIED_SHAPES.has(shape), description: shape, modelPath: shape };
@@ -23,6 +24,9 @@ for (const shape of SHAPES) {
     const o = r.recommendation;
     const setup = o ? `${o.quant}, ${o.mode === 'stream' ? 'streamed' : 'in RAM'}${o.seqLen < config.seqLen ? `, context ${o.seqLen}` : ''}` : 'nothing fits';
     const est = r.estimate ? `${r.estimate.tokensPerSecond.toPrecision(3)} tok/s, ${r.estimate.bound}-bound` : '-';
-    console.log(`| ${shape} (dim ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}, context ${config.seqLen}) | ${target} | ${f32.fits ? `${mb(f32.allocated)}: fits` : `no (${f32.why})`} | ${r.verdict} | ${setup} | ${est} |`);
+    // where the f32 KV cache shortens the context, what an int8 one fits
+    const i = r.int8Cache;
+    const int8 = i ? `${i.quant}, ${i.mode === 'stream' ? 'streamed' : 'in RAM'}, context ${i.seqLen}, ${i.estimate.tokensPerSecond.toPrecision(3)} tok/s` : '-';
+    console.log(`| ${shape} (dim ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}, context ${config.seqLen}) | ${target} | ${f32.fits ? `${mb(f32.allocated)}: fits` : `no (${f32.why})`} | ${r.verdict} | ${setup} | ${est} | ${int8} |`);
   }
 }

@@ -41,3 +41,8 @@ export function runnableBuilds(profile: Profile): CrossBuild[] | undefined {
   if (!haveTools(...profile.cross.map((b) => b.compiler), ...builds.flatMap((b) => (b.run?.emulator ? [b.run.emulator] : [])))) return undefined;
   return builds;
 }
+
+/** Whether this kernel executes 32-bit x86 programs natively; wine's loader is one, so its probe tells. */
+export function kernelRunsI386(): boolean {
+  return !(which('wine') && KERNEL.test(emulatorProblem('wine') ?? ''));
+}

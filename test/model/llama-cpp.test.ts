@@ -9,7 +9,8 @@
  * ggml.test.ts) by float32 activations (Q8_0 keeps runq's int8 activations, with float32 scales where
  * llama.cpp rounds them to f16). llama.cpp runs here with a float32 KV cache, so that rounding is the
  * only difference left. Largest |log-probability difference| over every token of every step, measured:
- * F32/F16 1.3e-5, BF16 0.016, Q8_0 and Q4_0..Q5_1 0.066, K-quants 0.107 (0.151 on l3t's 128256-token
+ * F32 1.3e-5, F16 1.3e-5 on an AVX2 machine but 0.0022 on an AVX-512 one (llama.cpp's CPU backend picks
+ * its F16 dot product by instruction set, and that one rounds the activations), BF16 0.016, Q8_0 and Q4_0..Q5_1 0.066, K-quants 0.107 (0.151 on l3t's 128256-token
  * tied classifier). The bounds below keep 1.5x or more headroom; a wrong dequantizer, RoPE or norm moves
  * log-probabilities by whole nats (a swapped Q4_K min: 7.3). Greedy tokens are compared along
  * llama.cpp's own sequence (teacher forcing), so all 32 steps count: where retro's argmax differs from
@@ -25,7 +26,7 @@ import { llamaGreedy, PURE_TYPES, pureFixture } from '../helpers/llama-oracle.js
 import { loadTransformer, parity, type Parity } from '../helpers/parity.js';
 
 const STEPS = 32;
-const TOLERANCE: Record<string, number> = { F32: 0.001, F16: 0.001, BF16: 0.05, Q8_0: 0.1, Q4_0: 0.1, Q4_1: 0.1, Q5_0: 0.1, Q5_1: 0.1, kQuant: 0.25 };
+const TOLERANCE: Record<string, number> = { F32: 0.001, F16: 0.005, BF16: 0.05, Q8_0: 0.1, Q4_0: 0.1, Q4_1: 0.1, Q5_0: 0.1, Q5_1: 0.1, kQuant: 0.25 };
 const tolerance = (type: string) => TOLERANCE[type] ?? TOLERANCE.kQuant;
 
 interface Golden {
