@@ -5,7 +5,7 @@
  * renders (a test compares them).
  */
 import { ModelFormatError } from '../errors.js';
-import { QUANT_KINDS, isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
+import { QUANT_KINDS, isIntKind, storedRowBytes, type QuantKind } from '../quant/kinds.js';
 import { KV_CACHE_KINDS, groupsPerRow, headSize, kvDim, qDim, type Config, type Vocab } from '../reference/model.js';
 import { JOINT_KEYS } from '../reference/chat.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
@@ -14,7 +14,7 @@ import type { MatrixName, VectorName } from './source.js';
 
 export const NATIVE = {
   magic: 'RTRO',
-  version: 5,
+  version: 6,
   headerBytes: 172,
   entryBytes: 64,
   marker: 0x01020304,
@@ -93,7 +93,7 @@ const ENTRY_SPEC = [
   u32('cols', 'cols'),
   u32('groupSize', 'group size (integer kinds)'),
   u32('dataOffset', 'data offset'),
-  u32('dataBytes', `data bytes: rows x row bytes (${QUANT_KINDS.map((k) => `${k.name}: ${k.rowBytesDoc}`).join('; ')})`),
+  u32('dataBytes', `data bytes: rows x row bytes (${QUANT_KINDS.map((k) => `${k.name}: ${k.rowBytesDoc}`).join('; ')}), where padded = ceil(cols / group) x group: an integer row is stored zero-padded to whole groups, so every row and group starts on a group boundary`),
   u32('scaleOffset', 'scales offset (integer kinds)'),
   u32('scaleBytes', 'scales bytes (integer kinds: rows x ceil(cols / group) x 4, f32)'),
 ] as const satisfies readonly FieldSpec[];
@@ -249,7 +249,7 @@ function place(config: Config, tokBytes: number, quant: QuantKind, groupSize: nu
   const entries: NativeEntry[] = [];
   for (const { name, layer, rows, cols, matrix } of shapes) {
     const kind: QuantKind = matrix ? quant : 'f32';
-    const e: NativeEntry = { name, layer, kind, rows, cols, groupSize: isIntKind(kind) ? groupSize : 0, dataOffset: at, dataBytes: rows * quantKind(kind).rowBytes(cols), scaleOffset: 0, scaleBytes: 0 };
+    const e: NativeEntry = { name, layer, kind, rows, cols, groupSize: isIntKind(kind) ? groupSize : 0, dataOffset: at, dataBytes: rows * storedRowBytes(kind, cols, groupSize), scaleOffset: 0, scaleBytes: 0 };
     at = align(at + e.dataBytes, alignment);
     if (isIntKind(kind)) {
       e.scaleOffset = at;

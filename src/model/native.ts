@@ -5,7 +5,7 @@
  */
 import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ByteOrderError, ModelFormatError } from '../errors.js';
-import { isIntKind, kindOfCode, quantKind, type QuantKind } from '../quant/kinds.js';
+import { isIntKind, kindOfCode, quantKind, storedCols, type QuantKind } from '../quant/kinds.js';
 import { KV_CACHE_KINDS, headSize, kvCacheKind, type Config, type IntMatrix, type Matrix, type Vocab } from '../reference/model.js';
 import { BinaryFile } from './file.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
@@ -165,7 +165,7 @@ export class NativeWriter {
       writeSync(this.fd, f32Bytes(m.data, this.order), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
     } else {
       const scales = m.rows * (e.scaleBytes / e.rows);
-      writeSync(this.fd, quantKind(m.kind).pack!(m as IntMatrix), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
+      writeSync(this.fd, quantKind(m.kind).pack!(m as IntMatrix, storedCols(m.kind, m.cols, m.groupSize)), 0, data, e.dataOffset + row0 * (e.dataBytes / e.rows));
       writeSync(this.fd, f32Bytes(m.s, this.order), 0, scales, e.scaleOffset + row0 * (e.scaleBytes / e.rows));
     }
     this.rowsDone += m.rows;
@@ -352,7 +352,7 @@ export function openNative(file: BinaryFile): ModelSource {
     if (!e) throw new ModelFormatError(`${file.path}: tensor ${name}[${layer}] missing`, 'the file is corrupt');
     if (e.kind === 'f32') return { kind: 'f32', rows: e.rows, cols: e.cols, data: floats(e.dataOffset, e.rows * e.cols) };
     const s = floats(e.scaleOffset, e.scaleBytes / 4);
-    return { kind: e.kind, rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: quantKind(e.kind).unpack!(file.read(e.dataOffset, e.dataBytes), e.rows, e.cols), s } as IntMatrix;
+    return { kind: e.kind, rows: e.rows, cols: e.cols, groupSize: e.groupSize, q: quantKind(e.kind).unpack!(file.read(e.dataOffset, e.dataBytes), e.rows, e.cols, storedCols(e.kind, e.cols, e.groupSize)), s } as IntMatrix;
   };
   const tok = Buffer.from(file.read(h.tokenizerOffset, h.tokenizerBytes));
   const pieces: string[] = [];

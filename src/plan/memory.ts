@@ -4,7 +4,7 @@
  * streaming decision it makes against a RAM budget.
  */
 import type { NativeEntry as Placement, NativeLayout as FileLayout } from '../model/format.js';
-import { isIntKind, rowBytes } from '../quant/kinds.js';
+import { isIntKind, storedCols, storedRowBytes } from '../quant/kinds.js';
 import { groupsPerRow, headSize, kvCacheKind, kvDim, qDim, type Vocab } from '../reference/model.js';
 
 export type StreamUnit = 'layer' | 'half';
@@ -48,8 +48,9 @@ function stateBytes(layout: FileLayout): number {
   // x, xb2 (dim); xb and xq (the wider of dim and the query heads, which wo reads); q (query heads)
   const wide = Math.max(c.dim, qDim(c));
   const floats = c.dim * 2 + wide + qDim(c) + c.hiddenDim * 2 + kv * 2 + c.nHeads * c.seqLen + c.vocabSize + groupsPerRow(wide, gs) + groupsPerRow(c.hiddenDim, gs);
-  // xq and hq: int8 values and the 2n bytes a kernel's prepare_x fills (MMX: int16 copy; AltiVec: 32 bytes per group of 32)
-  return floats * 4 + kvCacheBytes(layout) + 3 * (wide + c.hiddenDim) + c.vocabSize * 8;
+  // xq and hq: int8 values padded to whole groups as the rows are, and the 2n bytes a kernel's prepare_x fills (MMX: int16 copy; AltiVec: 32 bytes per group of 32)
+  const padded = (n: number) => storedCols('q8', n, gs);
+  return floats * 4 + kvCacheBytes(layout) + 3 * (padded(wide) + padded(c.hiddenDim)) + c.vocabSize * 8;
 }
 
 /** Keys and values: float32, or int8 with a float32 scale per head (build_run_state). */
@@ -119,7 +120,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
       kept += layerBytes(residentLayers);
     }
   }
-  let read = rowBytes(emb.kind, c.dim) + (isIntKind(emb.kind) ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0);
+  let read = storedRowBytes(emb.kind, c.dim, emb.groupSize) + (isIntKind(emb.kind) ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0);
   for (let l = residentLayers; l < L; l++) {
     if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
     else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;

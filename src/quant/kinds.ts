@@ -5,7 +5,10 @@
  *
  * The integer kinds are runq's: int values with one float32 scale per group, scale = max|w| / qmax,
  * values rounded half away from zero; groups restart at each row and the last one is short when
- * the row length is not a multiple of the group size.
+ * the row length is not a multiple of the group size. model.rtr stores each row of an integer kind
+ * padded with zeros to whole groups (storedCols), so every row and group starts on a group
+ * boundary (16 bytes for groups of 32) and a SIMD kernel runs whole groups; the zeros add nothing
+ * to any sum.
  */
 import { dequantize } from '../reference/math.js';
 import { groupsPerRow, type F32Matrix, type IntMatrix, type Matrix } from '../reference/model.js';
@@ -18,7 +21,7 @@ export interface QuantKindInfo<N extends string = string> {
   qmax: number;
   /** Bytes of one row of `cols` values (a row starts on a byte). */
   rowBytes(cols: number): number;
-  /** rowBytes in words, for docs/model-format.md. */
+  /** A stored row's bytes in words, for docs/model-format.md (padded: the stored values per row). */
   rowBytesDoc: string;
   /** For the bundle README. */
   label(groupSize: number): string;
@@ -29,14 +32,27 @@ export interface QuantKindInfo<N extends string = string> {
    * kind must be estimated before plan recommends it, and why (what retro quality measured).
    */
   guard: { speedup: number; cost: string };
-  /** The row values as stored in the file (int kinds; f32 goes through the byte-order writer). */
-  pack?(m: IntMatrix): Uint8Array;
-  unpack?(bytes: Uint8Array, rows: number, cols: number): Int8Array;
+  /** The rows as stored in the file, `stride` values each, zeros past cols (int kinds; f32 goes through the byte-order writer). */
+  pack?(m: IntMatrix, stride: number): Uint8Array;
+  unpack?(bytes: Uint8Array, rows: number, cols: number, stride: number): Int8Array;
+}
+
+function packQ8(m: IntMatrix, stride: number): Uint8Array {
+  if (stride === m.cols) return new Uint8Array(m.q.buffer, m.q.byteOffset, m.q.byteLength);
+  const out = new Uint8Array(m.rows * stride);
+  for (let r = 0; r < m.rows; r++) out.set(new Uint8Array(m.q.buffer, m.q.byteOffset + r * m.cols, m.cols), r * stride);
+  return out;
+}
+
+function unpackQ8(b: Uint8Array, rows: number, cols: number, stride: number): Int8Array {
+  const q = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) q.set(new Int8Array(b.buffer, b.byteOffset + r * stride, cols), r * cols);
+  return q;
 }
 
 /** Q4 values two per byte, the even column in the low nibble, as 4-bit two's complement. */
-function packQ4(m: IntMatrix): Uint8Array {
-  const rb = Math.ceil(m.cols / 2);
+function packQ4(m: IntMatrix, stride: number): Uint8Array {
+  const rb = Math.ceil(stride / 2);
   const out = new Uint8Array(m.rows * rb);
   for (let r = 0; r < m.rows; r++) {
     for (let j = 0; j < m.cols; j++) out[r * rb + (j >> 1)] |= (m.q[r * m.cols + j] & 15) << ((j & 1) * 4);
@@ -44,8 +60,8 @@ function packQ4(m: IntMatrix): Uint8Array {
   return out;
 }
 
-function unpackQ4(b: Uint8Array, rows: number, cols: number): Int8Array {
-  const rb = Math.ceil(cols / 2);
+function unpackQ4(b: Uint8Array, rows: number, cols: number, stride: number): Int8Array {
+  const rb = Math.ceil(stride / 2);
   const q = new Int8Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < cols; j++) {
@@ -63,19 +79,19 @@ export const QUANT_KINDS = [
     code: 1,
     qmax: 127,
     rowBytes: (cols: number) => cols,
-    rowBytesDoc: 'cols',
+    rowBytesDoc: 'padded',
     label: (g: number) => `Q8 (int8, groups of ${g})`,
     kernel: 'matmul_q8',
     guard: { speedup: 1.1, cost: 'small: retro quality on stories260K (groups of 32) measured 99.0% top-1 agreement with f32, mean KL 7.5e-4' },
-    pack: (m: IntMatrix) => new Uint8Array(m.q.buffer, m.q.byteOffset, m.q.byteLength),
-    unpack: (b: Uint8Array, rows: number, cols: number) => new Int8Array(b.buffer, b.byteOffset, rows * cols).slice(),
+    pack: packQ8,
+    unpack: unpackQ8,
   },
   {
     name: 'q4',
     code: 2,
     qmax: 7,
     rowBytes: (cols: number) => Math.ceil(cols / 2),
-    rowBytesDoc: 'ceil(cols / 2)',
+    rowBytesDoc: 'ceil(padded / 2)',
     label: (g: number) => `Q4 (4-bit, two per byte, groups of ${g})`,
     kernel: 'matmul_q4',
     guard: { speedup: 2, cost: 'large: retro quality on stories260K (groups of 32) measured 81.1% top-1 agreement with f32, mean KL 0.13' },
@@ -102,6 +118,16 @@ export function kindOfCode(code: number): QuantKindInfo<QuantKind> | undefined {
 
 export function rowBytes(kind: QuantKind, cols: number): number {
   return quantKind(kind).rowBytes(cols);
+}
+
+/** Values in one stored row: cols, or for the integer kinds cols rounded up to whole groups. */
+export function storedCols(kind: QuantKind, cols: number, groupSize: number): number {
+  return isIntKind(kind) ? groupsPerRow(cols, groupSize) * groupSize : cols;
+}
+
+/** Bytes of one stored row of a matrix (padding included). */
+export function storedRowBytes(kind: QuantKind, cols: number, groupSize: number): number {
+  return rowBytes(kind, storedCols(kind, cols, groupSize));
 }
 
 export function isIntKind(kind: QuantKind): kind is IntQuantKind {

@@ -65,6 +65,11 @@ describe('target-native model file', () => {
     const w2 = h.entries.find((e) => e.name === 'w2')!;
     expect(w2.cols).toBe(172);
     expect(w2.scaleBytes).toBe(64 * Math.ceil(172 / 32) * 4);
+    // each row padded with zeros to whole groups: 192 bytes, so every row and group starts on 16 bytes
+    expect(w2.dataBytes).toBe(64 * 192);
+    expect(w2.dataOffset % 16).toBe(0);
+    const bytes = readFileSync(p).subarray(w2.dataOffset, w2.dataOffset + w2.dataBytes);
+    for (let r = 0; r < 64; r++) expect(bytes.subarray(r * 192 + 172, (r + 1) * 192).every((v) => v === 0)).toBe(true);
     const w = loadWeights(openModel(p)).layers[0].w2;
     const f = loadWeights(openModel(model('stories260K.bin'))).layers[0].w2;
     if (w.kind !== 'q8' || f.kind !== 'f32') throw new Error('kinds');
@@ -85,7 +90,7 @@ describe('target-native model file', () => {
       const h = readNativeHeader(BinaryFile.open(p, 'model'));
       const w2 = h.entries.find((e) => e.name === 'w2')!;
       expect(w2.kind).toBe('q4');
-      expect(w2.dataBytes).toBe(64 * 86); // 172 values: 86 bytes a row
+      expect(w2.dataBytes).toBe(64 * 96); // 172 values padded to 192 (whole groups): 96 bytes a row
       const w = loadWeights(openModel(p)).layers[0].w2;
       if (w.kind !== 'q4') throw new Error('kinds');
       expect(Buffer.from(w.q.buffer).equals(Buffer.from(expected.q.buffer))).toBe(true);

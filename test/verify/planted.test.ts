@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { runVerify } from '../../src/core/verify.js';
+import { renderEngine } from '../../src/codegen/render.js';
 import { BinaryFile } from '../../src/model/file.js';
 import { readNativeHeader, type NativeHeader } from '../../src/model/native.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { compile } from '../../src/toolchain/tools.js';
 import { model, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { haveTools, runnableBuilds } from '../helpers/tools.js';
 import { verifyRequest } from '../helpers/verify.js';
 
 const dir = tempDir('retro-planted-');
@@ -135,6 +136,41 @@ describe('on the Pentium II, q8 bugs far below the old 0.5 tolerance fail verify
         expect(run.result.worstRelL2, run.build).toBeLessThan(0.02);
         expect(run.result.argmaxAgree, run.build).toBe(run.result.positions.length);
       }
+    });
+  }
+});
+
+describe('rows padded to whole groups: a ragged model never falls back to the scalar integer kernel', () => {
+  // stories260K's hidden_dim is 172 (five groups of 32 and 12): stored padded to 192, w2 takes the
+  // SIMD path like every other matrix. A bug planted in the scalar kernel then fails only the
+  // scalar builds; were any matrix still on the scalar fallback, the SIMD builds would fail too.
+  const scalarBug: Record<'q8' | 'q4', [string, string]> = {
+    q8: ['for (j = start; j < end; j++) ival += (i32)x->q[j] * (i32)row[j];', 'for (j = start; j < end; j++) ival += (i32)x->q[j] * (i32)row[j] + (j == start);'],
+    q4: ['for (j = start; j < end; j++) ival += (i32)x->q[j] * (i32)q4_at(row, j);', 'for (j = start; j < end; j++) ival += (i32)x->q[j] * (i32)q4_at(row, j) + (j == start);'],
+  };
+  const cases = [
+    ['powerbook-g4', 'q8'],
+    ['powerbook-g4', 'q4'],
+    ['win98-pentium2', 'q8'],
+    ['win98-pentium2', 'q4'],
+  ] as const;
+  for (const [target, quant] of cases) {
+    it(`${target} ${quant}: the scalar builds fail, the SIMD builds pass`, async () => {
+      const profile = loadProfile(target);
+      const builds = runnableBuilds(profile);
+      if (!builds) return;
+      const b = join(dir, `ragged-${target}-${quant}`);
+      await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant, groupSize: 32, out: b, compile: false });
+      for (const build of builds) {
+        // a stand-in build (the Pentium II's Linux ELF) has its own platform shim, as retro build renders it
+        const src = join(b, `${build.id}-retro.c`);
+        writeFileSync(src, build.osFamily ? renderEngine(profile, { osFamily: build.osFamily }) : readFileSync(join(b, 'retro.c'), 'utf8'));
+        replaceIn(src, ...scalarBug[quant]);
+        await compile(build, src, join(b, build.output), b);
+      }
+      const r = await runVerify(verifyRequest(target, { bundle: b, steps: 12 }));
+      expect(r.runs.length).toBeGreaterThan(0);
+      for (const run of r.runs) expect(run.result.pass, run.build).toBe(!run.build.endsWith('scalar)'));
     });
   }
 });

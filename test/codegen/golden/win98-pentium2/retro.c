@@ -31,7 +31,7 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
-#define RT_FORMAT_VERSION 5
+#define RT_FORMAT_VERSION 6
 #define RT_ALIGN 16
 #define RT_ALIGN_TEXT "16"
 #define RT_TARGET_ID "win98-pentium2"
@@ -246,7 +246,8 @@ typedef struct {
     int cols;
     int group_size; /* RT_Q8, RT_Q4: values per scale; groups restart at each row */
     float *w;       /* RT_F32: (rows, cols) */
-    i8 *q;          /* RT_Q8: (rows, cols); RT_Q4: (rows, ceil(cols / 2)), two 4-bit values a byte, even column low */
+    i8 *q;          /* RT_Q8: (rows, padded); RT_Q4: (rows, ceil(padded / 2)), two 4-bit values a byte, even column low;
+                     * padded = cols rounded up to whole groups, zeros past cols (padded_cols) */
     float *s;       /* RT_Q8, RT_Q4: (rows, ceil(cols / group_size)) */
     u32 data_offset;  /* where w or q lie in the model file (streaming reads them from there) */
     u32 data_bytes;
@@ -273,9 +274,9 @@ typedef struct {
 } TransformerWeights;
 
 typedef struct {
-    i8 *q;    /* (n) quantized activations */
+    i8 *q;    /* (n, padded to whole groups: padded_cols) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
-    short *w; /* (n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
+    short *w; /* (padded n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
 } QuantizedVector;
 
 typedef struct {
@@ -580,7 +581,7 @@ static void check_region(ModelFile *mf, u32 offset, u32 bytes, const char *field
 static const unsigned char *next_entry(ModelFile *mf, const char *name, int kind, int group_size, int rows, int cols) {
     const unsigned char *e;
     char field[64];
-    double values, groups;
+    double values, groups, stored;
     if (mf->next >= mf->n_tensors) die("tensor table too short at", name, "the file is corrupt; convert it again");
     e = mf->table + (size_t)mf->next * RT_ENTRY_BYTES;
     sprintf(field, "tensor %lu (%s)", (unsigned long)mf->next, name);
@@ -593,7 +594,9 @@ static const unsigned char *next_entry(ModelFile *mf, const char *name, int kind
     values = (double)rows * (double)cols;
     need(values < 2147483648.0, mf, field, "has 2^31 values or more, more than this engine indexes");
     groups = kind == RT_F32 ? 0.0 : (double)rows * (double)((cols + group_size - 1) / group_size);
-    need((double)get_u32(e + RT_E_DATA_BYTES) == (kind == RT_F32 ? values * 4.0 : kind == RT_Q8 ? values : (double)rows * (double)((cols + 1) / 2)), mf, field,
+    stored = kind == RT_F32 ? values * 4.0 : groups * (double)group_size; /* rows padded to whole groups */
+    need(stored < 2147483648.0, mf, field, "takes 2 GB or more, more than this engine indexes");
+    need((double)get_u32(e + RT_E_DATA_BYTES) == (kind == RT_Q4 ? (double)rows * (double)(((cols + group_size - 1) / group_size * group_size + 1) / 2) : stored), mf, field,
          "data bytes do not match its shape");
     need((double)get_u32(e + RT_E_SCALE_BYTES) == groups * 4.0, mf, field, "scale bytes do not match its shape");
     check_region(mf, get_u32(e + RT_E_DATA_OFFSET), get_u32(e + RT_E_DATA_BYTES), field, "data");
@@ -653,9 +656,17 @@ static void free_matrix(Matrix *m) {
     m->s = NULL;
 }
 
-/* Bytes of one row of quantized values. */
-static size_t row_bytes(int kind, int cols) {
-    return kind == RT_Q4 ? (size_t)(cols + 1) / 2 : (size_t)cols;
+/* Values in one stored row of a q8 or q4 matrix, and in a quantized x: cols rounded up to whole
+ * groups, the padding zero, so every row and group starts on a group boundary (16 bytes for groups
+ * of 32) and a SIMD kernel runs whole groups. The zeros add nothing to any integer sum. */
+static int padded_cols(int cols, int group_size) {
+    return (cols + group_size - 1) / group_size * group_size;
+}
+
+/* Bytes of one stored row of a q8 or q4 matrix. */
+static size_t row_bytes(const Matrix *m) {
+    size_t n = (size_t)padded_cols(m->cols, m->group_size);
+    return m->kind == RT_Q4 ? (n + 1) / 2 : n;
 }
 
 /* Value j of a row of 4-bit two's complement values, two a byte, the even one in the low nibble. */
@@ -674,14 +685,16 @@ static void dequantize_into(float *out, const Matrix *m) {
     int i;
     int groups = (m->cols + m->group_size - 1) / m->group_size;
     for (i = 0; i < m->rows; i++) {
-        dequantize_row(out + (size_t)i * m->cols, m->q + (size_t)i * row_bytes(m->kind, m->cols), m->s + (size_t)i * groups, m->kind, m->cols, m->group_size);
+        dequantize_row(out + (size_t)i * m->cols, m->q + (size_t)i * row_bytes(m), m->s + (size_t)i * groups, m->kind, m->cols, m->group_size);
     }
 }
 
+/* n values padded to whole groups, as the rows they meet are (quantize keeps the padding zero) */
 static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, const char *what) {
-    qv->q = (i8 *)xalloc((size_t)n, what);
-    qv->s = (float *)xalloc(mul_size((size_t)((n + group_size - 1) / group_size), sizeof(float), what), what);
-    qv->w = (short *)xalloc(mul_size((size_t)n, sizeof(short), what), what);
+    size_t padded = (size_t)padded_cols(n, group_size);
+    qv->q = (i8 *)xalloc(padded, what);
+    qv->s = (float *)xalloc(mul_size(padded / (size_t)group_size, sizeof(float), what), what);
+    qv->w = (short *)xalloc(mul_size(padded, sizeof(short), what), what);
 }
 
 static void free_quantized_vector(QuantizedVector *qv) {
@@ -1015,7 +1028,7 @@ static void embed(Transformer *t, int token, float *x) {
         t->stream.read += (unsigned long)dim * 4;
     } else {
         int groups = (dim + e->group_size - 1) / e->group_size;
-        size_t rb = row_bytes(e->kind, dim);
+        size_t rb = row_bytes(e);
         i8 *q = (i8 *)t->stream.buf;
         float *s = (float *)(t->stream.buf + (rb + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
         read_at(&t->file, e->data_offset + (u32)token * (u32)rb, q, rb, "embedding");
@@ -1276,6 +1289,8 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
             qx->q[i] = round_i8(qv);
         }
     }
+    /* the padding to whole groups (this x may follow a wider one in the same buffer) */
+    for (i = n; i < groups * group_size; i++) qx->q[i] = 0;
 }
 
 /* kernel: scalar (every target, and every build with -DRT_SCALAR). Each row is summed left to
@@ -1324,7 +1339,7 @@ static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix
     int groups = (n + gs - 1) / gs;
     int i, g, j;
     for (i = 0; i < w->rows; i++) {
-        const i8 *row = w->q + (size_t)i * n;
+        const i8 *row = w->q + (size_t)i * row_bytes(w);
         const float *ws = w->s + (size_t)i * groups;
         float val = 0.0f;
         for (g = 0; g < groups; g++) {
@@ -1346,7 +1361,7 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
     int n = w->cols;
     int gs = w->group_size;
     int groups = (n + gs - 1) / gs;
-    size_t rb = row_bytes(RT_Q4, n);
+    size_t rb = row_bytes(w);
     int i, g, j;
     for (i = 0; i < w->rows; i++) {
         const i8 *row = w->q + (size_t)i * rb;
@@ -1527,29 +1542,31 @@ static void dot4_q4_mmx(const i8 *const *r, const short *xw, int g0, int g1, int
         for (k = 0; k < 4 && i + k < w->rows; k++) xout[i + k] = v[k]; \
     }
 
-/* q8: rows and groups are whole blocks of 8 columns, groups of at most 512 (else scalar). */
+/* q8: groups are whole blocks of 8 columns, of at most 512 (else scalar); rows are stored padded to
+ * whole groups, with x's padding zero. */
 static void matmul_q8_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
-    int n = w->cols;
     int gs = w->group_size;
+    int n = padded_cols(w->cols, gs);
     int groups = (n + gs - 1) / gs;
     i32 isum[RT_MMX_BATCH * 4];
     int i, g, g0, k;
-    if ((gs & 7) != 0 || gs > 512 || (n & 7) != 0 || ((size_t)w->q & 7) != 0) {
+    if ((gs & 7) != 0 || gs > 512 || ((size_t)w->q & 7) != 0) {
         matmul_q8_scalar(xout, x, w);
         return;
     }
     RT_MATMUL4_MMX((size_t)n, dot4_q8_mmx)
 }
 
-/* q4: groups are whole blocks of 16 columns and rows start on 8 bytes (else scalar). */
+/* q4: groups are whole blocks of 16 columns and rows start on 8 bytes (else scalar); rows are
+ * stored padded to whole groups. */
 static void matmul_q4_mmx(float *xout, const QuantizedVector *x, const Matrix *w) {
-    int n = w->cols;
     int gs = w->group_size;
+    int n = padded_cols(w->cols, gs);
     int groups = n / gs;
-    size_t rb = row_bytes(RT_Q4, n);
+    size_t rb = row_bytes(w);
     i32 isum[RT_MMX_BATCH * 4];
     int i, g, g0, k;
-    if ((gs & 15) != 0 || (n % gs) != 0 || ((size_t)w->q & 7) != 0) {
+    if ((gs & 15) != 0 || ((size_t)w->q & 7) != 0) {
         matmul_q4_scalar(xout, x, w);
         return;
     }
@@ -1626,7 +1643,7 @@ static void matmul_part(void *ctx, int part, int parts) {
         matmul_f32(job->xout + r0, job->x, w->w + (size_t)r0 * w->cols, w->cols, sub.rows);
         return;
     }
-    sub.q = w->q + (size_t)r0 * row_bytes(w->kind, w->cols);
+    sub.q = w->q + (size_t)r0 * row_bytes(w);
     sub.s = w->s + (size_t)r0 * ((w->cols + w->group_size - 1) / w->group_size);
     if (w->kind == RT_Q8) matmul_q8(job->xout + r0, job->xq, &sub);
     else matmul_q4(job->xout + r0, job->xq, &sub);
@@ -1643,7 +1660,7 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
     job.xq = scratch;
     if (w->kind != RT_F32 && !quantized) {
         quantize(scratch, x, w->cols, w->group_size);
-        prepare_x(scratch, w->cols, w->group_size, w->kind);
+        prepare_x(scratch, padded_cols(w->cols, w->group_size), w->group_size, w->kind);
     }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
@@ -1683,7 +1700,7 @@ static void classify(Transformer *t, const float *x) {
     const Matrix *c = &t->weights.wcls;
     Matrix chunk;
     int r0, rows_per, groups = c->kind != RT_F32 ? (c->cols + c->group_size - 1) / c->group_size : 0;
-    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c->kind, c->cols);
+    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c);
     size_t row_scales = (size_t)groups * 4;
     if (!st->on) {
         matmul(s->logits, x, c, &s->xq, 0);

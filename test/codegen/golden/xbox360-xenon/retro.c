@@ -31,7 +31,7 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
-#define RT_FORMAT_VERSION 5
+#define RT_FORMAT_VERSION 6
 #define RT_ALIGN 128
 #define RT_ALIGN_TEXT "128"
 #define RT_TARGET_ID "xbox360-xenon"
@@ -314,7 +314,8 @@ typedef struct {
     int cols;
     int group_size; /* RT_Q8, RT_Q4: values per scale; groups restart at each row */
     float *w;       /* RT_F32: (rows, cols) */
-    i8 *q;          /* RT_Q8: (rows, cols); RT_Q4: (rows, ceil(cols / 2)), two 4-bit values a byte, even column low */
+    i8 *q;          /* RT_Q8: (rows, padded); RT_Q4: (rows, ceil(padded / 2)), two 4-bit values a byte, even column low;
+                     * padded = cols rounded up to whole groups, zeros past cols (padded_cols) */
     float *s;       /* RT_Q8, RT_Q4: (rows, ceil(cols / group_size)) */
     u32 data_offset;  /* where w or q lie in the model file (streaming reads them from there) */
     u32 data_bytes;
@@ -341,9 +342,9 @@ typedef struct {
 } TransformerWeights;
 
 typedef struct {
-    i8 *q;    /* (n) quantized activations */
+    i8 *q;    /* (n, padded to whole groups: padded_cols) quantized activations */
     float *s; /* (ceil(n / group_size)) their scales */
-    short *w; /* (n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
+    short *w; /* (padded n) a kernel's own copy of x (prepare_x): MMX's int16 values, AltiVec's per-group sums */
 } QuantizedVector;
 
 typedef struct {
@@ -648,7 +649,7 @@ static void check_region(ModelFile *mf, u32 offset, u32 bytes, const char *field
 static const unsigned char *next_entry(ModelFile *mf, const char *name, int kind, int group_size, int rows, int cols) {
     const unsigned char *e;
     char field[64];
-    double values, groups;
+    double values, groups, stored;
     if (mf->next >= mf->n_tensors) die("tensor table too short at", name, "the file is corrupt; convert it again");
     e = mf->table + (size_t)mf->next * RT_ENTRY_BYTES;
     sprintf(field, "tensor %lu (%s)", (unsigned long)mf->next, name);
@@ -661,7 +662,9 @@ static const unsigned char *next_entry(ModelFile *mf, const char *name, int kind
     values = (double)rows * (double)cols;
     need(values < 2147483648.0, mf, field, "has 2^31 values or more, more than this engine indexes");
     groups = kind == RT_F32 ? 0.0 : (double)rows * (double)((cols + group_size - 1) / group_size);
-    need((double)get_u32(e + RT_E_DATA_BYTES) == (kind == RT_F32 ? values * 4.0 : kind == RT_Q8 ? values : (double)rows * (double)((cols + 1) / 2)), mf, field,
+    stored = kind == RT_F32 ? values * 4.0 : groups * (double)group_size; /* rows padded to whole groups */
+    need(stored < 2147483648.0, mf, field, "takes 2 GB or more, more than this engine indexes");
+    need((double)get_u32(e + RT_E_DATA_BYTES) == (kind == RT_Q4 ? (double)rows * (double)(((cols + group_size - 1) / group_size * group_size + 1) / 2) : stored), mf, field,
          "data bytes do not match its shape");
     need((double)get_u32(e + RT_E_SCALE_BYTES) == groups * 4.0, mf, field, "scale bytes do not match its shape");
     check_region(mf, get_u32(e + RT_E_DATA_OFFSET), get_u32(e + RT_E_DATA_BYTES), field, "data");
@@ -721,9 +724,17 @@ static void free_matrix(Matrix *m) {
     m->s = NULL;
 }
 
-/* Bytes of one row of quantized values. */
-static size_t row_bytes(int kind, int cols) {
-    return kind == RT_Q4 ? (size_t)(cols + 1) / 2 : (size_t)cols;
+/* Values in one stored row of a q8 or q4 matrix, and in a quantized x: cols rounded up to whole
+ * groups, the padding zero, so every row and group starts on a group boundary (16 bytes for groups
+ * of 32) and a SIMD kernel runs whole groups. The zeros add nothing to any integer sum. */
+static int padded_cols(int cols, int group_size) {
+    return (cols + group_size - 1) / group_size * group_size;
+}
+
+/* Bytes of one stored row of a q8 or q4 matrix. */
+static size_t row_bytes(const Matrix *m) {
+    size_t n = (size_t)padded_cols(m->cols, m->group_size);
+    return m->kind == RT_Q4 ? (n + 1) / 2 : n;
 }
 
 /* Value j of a row of 4-bit two's complement values, two a byte, the even one in the low nibble. */
@@ -742,14 +753,16 @@ static void dequantize_into(float *out, const Matrix *m) {
     int i;
     int groups = (m->cols + m->group_size - 1) / m->group_size;
     for (i = 0; i < m->rows; i++) {
-        dequantize_row(out + (size_t)i * m->cols, m->q + (size_t)i * row_bytes(m->kind, m->cols), m->s + (size_t)i * groups, m->kind, m->cols, m->group_size);
+        dequantize_row(out + (size_t)i * m->cols, m->q + (size_t)i * row_bytes(m), m->s + (size_t)i * groups, m->kind, m->cols, m->group_size);
     }
 }
 
+/* n values padded to whole groups, as the rows they meet are (quantize keeps the padding zero) */
 static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, const char *what) {
-    qv->q = (i8 *)xalloc((size_t)n, what);
-    qv->s = (float *)xalloc(mul_size((size_t)((n + group_size - 1) / group_size), sizeof(float), what), what);
-    qv->w = (short *)xalloc(mul_size((size_t)n, sizeof(short), what), what);
+    size_t padded = (size_t)padded_cols(n, group_size);
+    qv->q = (i8 *)xalloc(padded, what);
+    qv->s = (float *)xalloc(mul_size(padded / (size_t)group_size, sizeof(float), what), what);
+    qv->w = (short *)xalloc(mul_size(padded, sizeof(short), what), what);
 }
 
 static void free_quantized_vector(QuantizedVector *qv) {
@@ -1083,7 +1096,7 @@ static void embed(Transformer *t, int token, float *x) {
         t->stream.read += (unsigned long)dim * 4;
     } else {
         int groups = (dim + e->group_size - 1) / e->group_size;
-        size_t rb = row_bytes(e->kind, dim);
+        size_t rb = row_bytes(e);
         i8 *q = (i8 *)t->stream.buf;
         float *s = (float *)(t->stream.buf + (rb + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
         read_at(&t->file, e->data_offset + (u32)token * (u32)rb, q, rb, "embedding");
@@ -1344,6 +1357,8 @@ static void quantize(QuantizedVector *qx, const float *x, int n, int group_size)
             qx->q[i] = round_i8(qv);
         }
     }
+    /* the padding to whole groups (this x may follow a wider one in the same buffer) */
+    for (i = n; i < groups * group_size; i++) qx->q[i] = 0;
 }
 
 /* kernel: scalar (every target, and every build with -DRT_SCALAR). Each row is summed left to
@@ -1392,7 +1407,7 @@ static void matmul_q8_scalar(float *xout, const QuantizedVector *x, const Matrix
     int groups = (n + gs - 1) / gs;
     int i, g, j;
     for (i = 0; i < w->rows; i++) {
-        const i8 *row = w->q + (size_t)i * n;
+        const i8 *row = w->q + (size_t)i * row_bytes(w);
         const float *ws = w->s + (size_t)i * groups;
         float val = 0.0f;
         for (g = 0; g < groups; g++) {
@@ -1414,7 +1429,7 @@ static void matmul_q4_scalar(float *xout, const QuantizedVector *x, const Matrix
     int n = w->cols;
     int gs = w->group_size;
     int groups = (n + gs - 1) / gs;
-    size_t rb = row_bytes(RT_Q4, n);
+    size_t rb = row_bytes(w);
     int i, g, j;
     for (i = 0; i < w->rows; i++) {
         const i8 *row = w->q + (size_t)i * rb;
@@ -1499,16 +1514,17 @@ static void matmul_f32_altivec(float *xout, const float *x, const float *w, int 
  * row per float lane: vec_ctf converts the four sums exactly, as (float)ival does (|sum| < 2^24),
  * and each row's float steps run in the scalar order, one rounding each (vec_madd with a -0.0
  * addend rounds the product once), with IEEE denormals (the kernels clear VSCR[NJ]), so the
- * result is bit for bit the scalar kernel's. Rows start on 16 bytes and groups are whole
- * multiples of 32 values (else scalar), so loads are plain vector dereferences (gcc 12 spills
- * vec_ld results at -mcpu=7450). */
+ * result is bit for bit the scalar kernel's. Rows are stored padded to whole groups, so with
+ * groups of a multiple of 32 values (else scalar) every row and group starts on 16 bytes and the
+ * loads are plain vector dereferences (gcc 12 spills vec_ld results at -mcpu=7450); the padding
+ * is zero in the rows and in x, and adds nothing. */
 
 #define RT_U8V(p) (*(const __vector unsigned char *)(p))
 #define RT_S8V(p) (*(const __vector signed char *)(p))
 
 /* Whether the AltiVec integer kernels take this x and these rows (else the scalar kernel) */
-#define RT_ALTIVEC_INT_OK(x, n, gs) \
-    ((gs) > 0 && ((gs) & 31) == 0 && (n) % (gs) == 0 && ((size_t)(x)->q & 15) == 0 && ((size_t)(x)->w & 15) == 0)
+#define RT_ALTIVEC_INT_OK(x, gs) \
+    ((gs) > 0 && ((gs) & 31) == 0 && ((size_t)(x)->q & 15) == 0 && ((size_t)(x)->w & 15) == 0)
 
 /* Once per x, before the rows are split across the threads, two vectors per group in x->w (32
  * bytes per 32 values of its 2n bytes): [0, 0, 0, -offset * sum of x over the group], where a
@@ -1519,7 +1535,7 @@ static void prepare_x_altivec(QuantizedVector *x, int n, int gs, int kind) {
     const signed char *xq = (const signed char *)x->q;
     __vector signed int *pre = (__vector signed int *)x->w;
     int g, j, groups;
-    if (!RT_ALTIVEC_INT_OK(x, n, gs)) return;
+    if (!RT_ALTIVEC_INT_OK(x, gs)) return;
     if (kind == RT_Q8) shift = vec_splat_u32(7);
     groups = n / gs;
     for (g = 0, j = 0; g < groups; g++, pre += 2) {
@@ -1622,15 +1638,15 @@ static void matmul_q8_altivec(float *xout, const QuantizedVector *x, const Matri
     const __vector unsigned char flip = vec_sl(vec_splat_u8(1), vec_splat_u8(7));
     const signed char *xq = (const signed char *)x->q;
     const __vector signed int *pre = (const __vector signed int *)x->w;
-    int n = w->cols;
     int gs = w->group_size;
+    int n = padded_cols(w->cols, gs);
     int groups, steps;
     __vector float v = (__vector float)zero;
     Rows4 r;
     const unsigned char *pf;
     size_t step;
     int i, g, j, k;
-    if (w->rows <= 0 || !RT_ALTIVEC_INT_OK(x, n, gs) || ((size_t)w->q & 15) != 0) {
+    if (w->rows <= 0 || !RT_ALTIVEC_INT_OK(x, gs) || ((size_t)w->q & 15) != 0) {
         matmul_q8_scalar(xout, x, w);
         return;
     }
@@ -1687,15 +1703,15 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
     const __vector unsigned char odds = vec_add(evens, vec_splat_u8(1));
     const signed char *xq = (const signed char *)x->q;
     const __vector signed int *pre = (const __vector signed int *)x->w;
-    int n = w->cols;
     int gs = w->group_size;
+    int n = padded_cols(w->cols, gs);
     int groups, steps;
     __vector float v = (__vector float)zero;
     Rows4 r;
     const unsigned char *pf;
     size_t step;
     int i, g, j, k;
-    if (w->rows <= 0 || !RT_ALTIVEC_INT_OK(x, n, gs) || ((size_t)w->q & 15) != 0) {
+    if (w->rows <= 0 || !RT_ALTIVEC_INT_OK(x, gs) || ((size_t)w->q & 15) != 0) {
         matmul_q4_scalar(xout, x, w);
         return;
     }
@@ -1703,9 +1719,9 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
     steps = gs / 32;
     vec_mtvscr((__vector unsigned short)zero);
     /* one loop over the passes' groups: a new pass starts inside it, not in a loop of its own */
-    rows4_altivec(&r, w, 0, row_bytes(RT_Q4, n), groups);
-    pf = r.q[0] + 4 * row_bytes(RT_Q4, n);
-    step = 4 * row_bytes(RT_Q4, n) / (size_t)groups;
+    rows4_altivec(&r, w, 0, row_bytes(w), groups);
+    pf = r.q[0] + 4 * row_bytes(w);
+    step = 4 * row_bytes(w) / (size_t)groups;
     for (i = 0, g = 0, j = 0;;) {
         const unsigned char *r0 = r.q[0], *r1 = r.q[1], *r2 = r.q[2], *r3 = r.q[3];
         __vector signed int a0, a1, a2, a3;
@@ -1718,7 +1734,7 @@ static void matmul_q4_altivec(float *xout, const QuantizedVector *x, const Matri
         RT_PREFETCH(pf);
         pf += step;
         if (++g == groups) {
-            RT_END_PASS(row_bytes(RT_Q4, n))
+            RT_END_PASS(row_bytes(w))
         }
     }
 }
@@ -1794,7 +1810,7 @@ static void matmul_part(void *ctx, int part, int parts) {
         matmul_f32(job->xout + r0, job->x, w->w + (size_t)r0 * w->cols, w->cols, sub.rows);
         return;
     }
-    sub.q = w->q + (size_t)r0 * row_bytes(w->kind, w->cols);
+    sub.q = w->q + (size_t)r0 * row_bytes(w);
     sub.s = w->s + (size_t)r0 * ((w->cols + w->group_size - 1) / w->group_size);
     if (w->kind == RT_Q8) matmul_q8(job->xout + r0, job->xq, &sub);
     else matmul_q4(job->xout + r0, job->xq, &sub);
@@ -1811,7 +1827,7 @@ static void matmul(float *xout, const float *x, const Matrix *w, QuantizedVector
     job.xq = scratch;
     if (w->kind != RT_F32 && !quantized) {
         quantize(scratch, x, w->cols, w->group_size);
-        prepare_x(scratch, w->cols, w->group_size, w->kind);
+        prepare_x(scratch, padded_cols(w->cols, w->group_size), w->group_size, w->kind);
     }
     /* waking the other threads costs more than a small matrix */
     if ((long)w->rows * w->cols < RT_PARALLEL_MIN) matmul_part(&job, 0, 1);
@@ -1851,7 +1867,7 @@ static void classify(Transformer *t, const float *x) {
     const Matrix *c = &t->weights.wcls;
     Matrix chunk;
     int r0, rows_per, groups = c->kind != RT_F32 ? (c->cols + c->group_size - 1) / c->group_size : 0;
-    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c->kind, c->cols);
+    size_t row_data = c->kind == RT_F32 ? (size_t)c->cols * 4 : row_bytes(c);
     size_t row_scales = (size_t)groups * 4;
     if (!st->on) {
         matmul(s->logits, x, c, &s->xq, 0);
