@@ -33,6 +33,8 @@ interface OsFacts {
   /** How a program is started where there is no command line (replaces the run line). */
   start?: string[];
   notes: string[];
+  /** Engine options only this OS family's engine takes (letters added to the option check). */
+  engineFlags?: string;
 }
 
 function osFacts(family: string): OsFacts {
@@ -52,7 +54,7 @@ export function selectKernels(profile: Profile): { simd: string; template: strin
 }
 
 function render(template: string, data: Record<string, unknown>): string {
-  return ejs.render(ejs.fileLoader(join(TEMPLATES, template)).toString(), data, { filename: join(TEMPLATES, template), rmWhitespace: false });
+  return ejs.render(ejs.fileLoader(join(TEMPLATES, template)).toString(), data, { filename: join(TEMPLATES, template), views: [TEMPLATES], rmWhitespace: false });
 }
 
 export function lineEndings(text: string, profile: Profile): string {
@@ -73,6 +75,17 @@ export function defaultMemory(profile: Profile): MemoryDefaults {
 export function threadsBackend(profile: Profile, osFamily: string): string {
   const own = `os/${osFamily}/threads.c.ejs`;
   return profile.cpu.threads > 1 && existsSync(join(TEMPLATES, own)) ? own : 'shared/threads-serial.c.ejs';
+}
+
+/**
+ * Where an OS family adds to the engine: templates/os/<family>/hooks/<hook>.c.ejs, included at the
+ * place its name says (code pages and console input on Windows); a family without the file adds nothing.
+ */
+export const OS_HOOKS = ['codepages', 'emit_char', 'chat_input', 'usage', 'main_locals', 'main_option', 'main_args', 'main_free'] as const;
+
+function osHooks(family: string): Record<(typeof OS_HOOKS)[number], string | null> {
+  const file = (hook: string) => `os/${family}/hooks/${hook}.c.ejs`;
+  return Object.fromEntries(OS_HOOKS.map((h) => [h, existsSync(join(TEMPLATES, file(h))) ? file(h) : null])) as Record<(typeof OS_HOOKS)[number], string | null>;
 }
 
 /** The model.rtr description as the C template's named constants. */
@@ -115,6 +128,7 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     format: formatConstants(),
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `os/${osFamily}/shim.c.ejs`,
+    os: { hooks: osHooks(osFamily), flags: osFacts(osFamily).engineFlags ?? '' },
     threads,
     fpu: `fpu/${profile.cpu.fpuControl ?? 'none'}.c.ejs`,
     defaultThreads: threads.startsWith('shared/') ? 1 : profile.cpu.threads,
