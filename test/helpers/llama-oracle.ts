@@ -15,7 +15,7 @@ const BINS = join(REPO, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64')
 const SOURCE = join(REPO, 'test/helpers/oracle/ggml-oracle.c');
 
 /** llama_ftype numbers (llama.h), the quantization mixes llama-quantize names. */
-export const FTYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K_M: 12, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18, IQ4_NL: 25, BF16: 32 } as const;
+export const FTYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K_M: 12, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18, IQ4_NL: 25, BF16: 32, TQ1_0: 36, TQ2_0: 37 } as const;
 
 let binary: string | undefined;
 
@@ -116,10 +116,10 @@ export async function llamaTokenize(modelPath: string, texts: string[], special:
 }
 
 /** One GGUF per listed type, made by llama.cpp's quantizer from the Q8_0 fixture with every matrix of that type. */
-export const PURE_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
+export const PURE_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'TQ1_0', 'TQ2_0'] as const;
 const PURE_FTYPE: Record<(typeof PURE_TYPES)[number], number> = {
   F32: FTYPE.F32, F16: FTYPE.F16, BF16: FTYPE.BF16, Q8_0: FTYPE.Q8_0, Q4_0: FTYPE.Q4_0, Q4_1: FTYPE.Q4_1, Q5_0: FTYPE.Q5_0,
-  Q5_1: FTYPE.Q5_1, Q2_K: FTYPE.Q2_K, Q3_K: FTYPE.Q3_K_M, Q4_K: FTYPE.Q4_K_M, Q5_K: FTYPE.Q5_K_M, Q6_K: FTYPE.Q6_K,
+  Q5_1: FTYPE.Q5_1, Q2_K: FTYPE.Q2_K, Q3_K: FTYPE.Q3_K_M, Q4_K: FTYPE.Q4_K_M, Q5_K: FTYPE.Q5_K_M, Q6_K: FTYPE.Q6_K, TQ1_0: FTYPE.TQ1_0, TQ2_0: FTYPE.TQ2_0,
 };
 
 export function pureFixture(source: string, dir: string, type: (typeof PURE_TYPES)[number]): string {

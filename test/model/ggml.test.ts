@@ -60,7 +60,7 @@ describe('dequantization equals ggml to_float bit for bit', () => {
     if (name.includes('q4_k_m')) expect([...types].sort()).toEqual(['F32', 'Q4_K', 'Q6_K']);
   });
 
-  it('one fixture per listed type, from llama_model_quantize: all 13 types covered', () => {
+  it('one fixture per listed type, from llama_model_quantize: all 15 types covered (the ternary TQ1_0 and TQ2_0 too)', () => {
     const seen = new Set<string>();
     for (const type of PURE_TYPES) {
       const file = pureFixture(model('gguf/l2-q8_0.gguf'), dir, type);
@@ -79,13 +79,13 @@ describe('types retro does not read', () => {
     expectError(
       () => openModel(p),
       ModelFormatError,
-      /tensor \S+ has GGML type IQ4_NL, which retro does not read \(it reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K\)/,
+      /tensor \S+ has GGML type IQ4_NL, which retro does not read \(it reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, TQ1_0, TQ2_0\)/,
     );
   }, 60_000);
 
   it.each([
     [39, 'MXFP4'],
-    [34, 'TQ1_0'],
+    [19, 'IQ1_S'],
     [99, 'unknown type 99'],
   ])('type id %i is refused as %s', (id, name) => {
     // the first matrix tensor's type field, patched in a copy of a llama.cpp file

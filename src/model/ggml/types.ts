@@ -192,6 +192,32 @@ const Q6_K: Dequantize = (b, at, n, y, yo) => {
   }
 };
 
+/** Trit n (0..4) of a base-3 byte, as ggml reads it: the byte times 3^n (mod 256), then times 3, the top bits. */
+const trit = (byte: number, pow3: number): number => ((((byte * pow3) & 0xff) * 3) >> 8) - 1;
+const POW3 = [1, 3, 9, 27, 81];
+
+// block_tq1_0: qs[48] (5 trits a byte), qh[4] (4 trits a byte), d; values in ggml's order
+const TQ1_0: Dequantize = (b, at, n, y, yo) => {
+  for (let i = 0; i < n; i++, at += 54) {
+    const d = half(b, at + 52);
+    const put = (byte: number, p: number) => (y[yo++] = f(trit(byte, p) * d));
+    for (const [start, width] of [[0, 32], [32, 16]]) {
+      for (let p = 0; p < 5; p++) for (let m = 0; m < width; m++) put(b[at + start + m], POW3[p]);
+    }
+    for (let p = 0; p < 4; p++) for (let j = 0; j < 4; j++) put(b[at + 48 + j], POW3[p]);
+  }
+};
+
+// block_tq2_0: qs[64] (4 two-bit values a byte, value - 1), d
+const TQ2_0: Dequantize = (b, at, n, y, yo) => {
+  for (let i = 0; i < n; i++, at += 66) {
+    const d = half(b, at + 64);
+    for (let j = 0; j < 64; j += 32) {
+      for (let l = 0; l < 4; l++) for (let m = 0; m < 32; m++) y[yo++] = f((((b[at + j + m] >> (2 * l)) & 3) - 1) * d);
+    }
+  }
+};
+
 export const GGML_TYPES: readonly GgmlType[] = [
   { id: 0, name: 'F32', blockSize: 1, typeSize: 4, dequantize: F32 },
   { id: 1, name: 'F16', blockSize: 1, typeSize: 2, dequantize: F16 },
@@ -206,12 +232,14 @@ export const GGML_TYPES: readonly GgmlType[] = [
   { id: 12, name: 'Q4_K', blockSize: QK_K, typeSize: 144, dequantize: kQuant45(false) },
   { id: 13, name: 'Q5_K', blockSize: QK_K, typeSize: 176, dequantize: kQuant45(true) },
   { id: 14, name: 'Q6_K', blockSize: QK_K, typeSize: 210, dequantize: Q6_K },
+  { id: 34, name: 'TQ1_0', blockSize: QK_K, typeSize: 54, dequantize: TQ1_0 },
+  { id: 35, name: 'TQ2_0', blockSize: QK_K, typeSize: 66, dequantize: TQ2_0 },
 ];
 
 /** ggml's names for the types retro does not read, so a refusal can say what the file holds. */
 const OTHER_NAMES: Record<number, string> = {
   9: 'Q8_1', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S',
-  23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
+  23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 39: 'MXFP4',
   40: 'NVFP4', 41: 'Q1_0', 42: 'Q2_0',
 };
 
