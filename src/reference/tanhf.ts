@@ -23,7 +23,7 @@
  * Every line is `f(a op b)` for one float32 operation. The float-float steps are functions that
  * set S and E, where the C's static functions write through two pointers.
  */
-import { EXPF_CONSTANTS, bitsOf, floatOf } from './expf.js';
+import { EXPF_CONSTANTS, bitsOf, exceptionLookup, floatOf, floatsOf } from './expf.js';
 
 const f = Math.fround;
 
@@ -61,12 +61,10 @@ export const TANHF_EXCEPTIONS: readonly (readonly [number, number])[] = [
   [0x3d7c3055, 0x3d7bdee1], // 0.0615695305
 ];
 
-const X = Object.fromEntries(Object.entries(EXPF_CONSTANTS).map(([k, v]) => [k, floatOf(v)])) as Record<keyof typeof EXPF_CONSTANTS, number>;
-const K = Object.fromEntries(Object.entries(TANHF_CONSTANTS).map(([k, v]) => [k, floatOf(v)])) as Record<keyof typeof TANHF_CONSTANTS, number>;
+const X = floatsOf(EXPF_CONSTANTS);
+const K = floatsOf(TANHF_CONSTANTS);
 const TAB_HI = TANHF_TAB_HI.map(floatOf);
 const TAB_LO = TANHF_TAB_LO.map(floatOf);
-const EXC_A = TANHF_EXCEPTIONS.map(([a]) => floatOf(a));
-const EXC_Y = TANHF_EXCEPTIONS.map(([, y]) => floatOf(y));
 
 const SHIFTER = 12582912; // 1.5 * 2^23: t + SHIFTER holds round(t) in its low mantissa bits
 const SHIFTER_BITS = 0x4b400000;
@@ -104,17 +102,7 @@ function twoProd(a: number, b: number): void {
 }
 
 /** tanh(a) from EXCEPTIONS, or -1 when a is not there. */
-function exception(a: number): number {
-  let lo = 0;
-  let hi = EXC_A.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (EXC_A[mid] < a) lo = mid + 1;
-    else if (EXC_A[mid] > a) hi = mid - 1;
-    else return EXC_Y[mid];
-  }
-  return -1;
-}
+const exception = exceptionLookup(TANHF_EXCEPTIONS);
 
 /** S + E = tanh(a) within 2^-45 (relative), for a float32 a in [TINY, BIG]. */
 function tanhParts(a: number): void {

@@ -24,17 +24,9 @@ typedef int i32;
 
 #define POS_INF 0x7f800000UL
 
-static u32 bits(float x) {
-    RtBits w;
-    w.f = x;
-    return w.u;
-}
-
-static float from_bits(u32 u) {
-    RtBits w;
-    w.u = u;
-    return w.f;
-}
+/* a float32 and its bit pattern, through memory */
+static u32 bits(float x) { u32 u; memcpy(&u, &x, 4); return u; }
+static float from_bits(u32 u) { float x; memcpy(&x, &u, 4); return x; }
 
 #ifdef RT_QUAD
 static int checking = 0;
