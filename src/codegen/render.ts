@@ -18,6 +18,7 @@ import { QUANT_KINDS } from '../quant/kinds.js';
 import { TEMPLATES } from '../templates.js';
 import { RETRO_VERSION } from '../version.js';
 import { EXPF_CONSTANTS, EXPF_EXCEPTIONS, EXPF_TAB_HI, EXPF_TAB_LO } from '../reference/expf.js';
+import { TANHF_CONSTANTS, TANHF_EXCEPTIONS, TANHF_TAB_HI, TANHF_TAB_LO } from '../reference/tanhf.js';
 
 export const ENGINE_FILE = 'retro.c';
 
@@ -135,6 +136,7 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     memory: { budgetMb: String(memory.budgetMb), stream: memory.stream },
     kernels: selectKernels(profile).map((k) => k.template),
     expf: expfData(),
+    tanhf: tanhfData(),
     codePages: codePages().map((cp) => ({ id: cp.id, name: cp.name, cells: cp.high.map((c) => `0x${c.toString(16).padStart(4, '0')}`).join(', ') })),
   });
 }
@@ -146,20 +148,42 @@ export function runCommand(profile: Profile, program: string): string {
 
 const hex = (bits: number) => `0x${bits.toString(16).padStart(8, '0')}UL`;
 
-/** The reference's exp tables as C initializer rows (templates/expf.c.ejs). */
-export function expfData(): { constants: [string, string][]; tabHi: string[]; tabLo: string[]; exceptions: string[] } {
+/** A float32 routine's constants, tables and exceptions (bit patterns) as C initializer rows. */
+interface MathTables {
+  constants: [string, string][];
+  tabHi: string[];
+  tabLo: string[];
+  exceptions: string[];
+}
+
+function mathTables(constants: Record<string, number>, tabHi: readonly number[], tabLo: readonly number[], exceptions: readonly (readonly [number, number])[]): MathTables {
   const rows = (t: readonly number[]) => Array.from({ length: t.length / 8 }, (_, i) => t.slice(i * 8, i * 8 + 8).map((b) => `{${hex(b)}},`).join(' '));
   return {
-    constants: Object.entries(EXPF_CONSTANTS).map(([name, bits]) => [name, `0x${bits.toString(16).padStart(8, '0')}`]),
-    tabHi: rows(EXPF_TAB_HI),
-    tabLo: rows(EXPF_TAB_LO),
-    exceptions: EXPF_EXCEPTIONS.map(([x, y]) => `{{${hex(x)}}, {${hex(y)}}},`),
+    constants: Object.entries(constants).map(([name, bits]) => [name, `0x${bits.toString(16).padStart(8, '0')}`]),
+    tabHi: rows(tabHi),
+    tabLo: rows(tabLo),
+    exceptions: exceptions.map(([x, y]) => `{{${hex(x)}}, {${hex(y)}}},`),
   };
+}
+
+/** The reference's exp tables as C initializer rows (templates/expf.c.ejs). */
+export function expfData(): MathTables {
+  return mathTables(EXPF_CONSTANTS, EXPF_TAB_HI, EXPF_TAB_LO, EXPF_EXCEPTIONS);
+}
+
+/** The reference's tanh tables as C initializer rows (templates/tanhf.c.ejs, which the engine includes where a model's FFN uses GELU). */
+export function tanhfData(): MathTables {
+  return mathTables(TANHF_CONSTANTS, TANHF_TAB_HI, TANHF_TAB_LO, TANHF_EXCEPTIONS);
 }
 
 /** retro's exp alone, for the exhaustive check (test/reference/expf.test.ts); the engine includes the same template. */
 export function renderExpf(): string {
   return render('expf.c.ejs', { expf: expfData() });
+}
+
+/** retro's tanh and GELU after the exp whose constants they use, for their checks (test/reference/tanhf.test.ts). */
+export function renderTanhf(): string {
+  return renderExpf() + render('tanhf.c.ejs', { tanhf: tanhfData() });
 }
 
 /** The lines that tell the person at the machine how to start the engine on the model. */

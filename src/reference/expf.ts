@@ -85,29 +85,38 @@ export function bitsOf(x: number): number {
   return word[0];
 }
 
-const K = Object.fromEntries(Object.entries(EXPF_CONSTANTS).map(([k, v]) => [k, floatOf(v)])) as Record<keyof typeof EXPF_CONSTANTS, number>;
+/** Constants given as bit patterns, as floats. */
+export function floatsOf<T extends Record<string, number>>(bits: T): Record<keyof T, number> {
+  return Object.fromEntries(Object.entries(bits).map(([k, v]) => [k, floatOf(v)])) as Record<keyof T, number>;
+}
+
+/** f(x) from [x, f(x)] bit patterns sorted by x, or -1 when x is not there (rt_*_exception in C). */
+export function exceptionLookup(pairs: readonly (readonly [number, number])[]): (x: number) => number {
+  const xs = pairs.map(([x]) => floatOf(x));
+  const ys = pairs.map(([, y]) => floatOf(y));
+  return (x) => {
+    let lo = 0;
+    let hi = xs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (xs[mid] < x) lo = mid + 1;
+      else if (xs[mid] > x) hi = mid - 1;
+      else return ys[mid];
+    }
+    return -1;
+  };
+}
+
+const K = floatsOf(EXPF_CONSTANTS);
 const TAB_HI = EXPF_TAB_HI.map(floatOf);
 const TAB_LO = EXPF_TAB_LO.map(floatOf);
-const EXC_X = EXPF_EXCEPTIONS.map(([x]) => floatOf(x));
-const EXC_Y = EXPF_EXCEPTIONS.map(([, y]) => floatOf(y));
-
 const SHIFTER = 12582912; // 1.5 * 2^23: t + SHIFTER holds round(t) in its low mantissa bits
 const SHIFTER_BITS = 0x4b400000;
 const K_BIAS = 9728; // 152 * 64: k + K_BIAS >= 0 for every x >= -104
 const SPLIT = 4097; // Dekker's splitter for 24-bit floats
 
 /** exp(x) from EXCEPTIONS, or -1 when x is not there. */
-function exception(x: number): number {
-  let lo = 0;
-  let hi = EXC_X.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (EXC_X[mid] < x) lo = mid + 1;
-    else if (EXC_X[mid] > x) hi = mid - 1;
-    else return EXC_Y[mid];
-  }
-  return -1;
-}
+const exception = exceptionLookup(EXPF_EXCEPTIONS);
 
 /** exp(x) correctly rounded to float32, for a float32 x. */
 export function expf(x: number): number {
