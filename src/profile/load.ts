@@ -4,7 +4,7 @@
  * arrays and values replace). Every profile is validated before use.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
 import { printable, readJsonFile } from '../files.js';
@@ -35,7 +35,17 @@ function readJson(path: string): Json {
   return data;
 }
 
-function resolveRaw(path: string, seen: string[]): Json {
+/** `extends` names a profile ("base-powerpc") or, in a profile given as a path, a path ("../x"). */
+function isPath(ext: string): boolean {
+  return /[\\/]/.test(ext) || ext.startsWith('.') || isAbsolute(ext);
+}
+
+/**
+ * `pathsAllowed`: the profile was given as a path (--target ./my.json), so it may extend by path;
+ * a profile found by name (built-in or in --targets DIR) extends only names, so it cannot reach
+ * a file outside its folder.
+ */
+function resolveRaw(path: string, seen: string[], pathsAllowed: boolean): Json {
   if (seen.includes(path)) throw new ProfileError(`${path}: extends itself through ${seen.map((s) => basename(s)).join(' -> ')}`, 'remove the cycle in "extends"');
   const raw = readJson(path);
   const ext = raw.extends;
@@ -43,11 +53,17 @@ function resolveRaw(path: string, seen: string[]): Json {
   delete raw.$comment;
   if (ext === undefined) return raw;
   if (typeof ext !== 'string') throw new ProfileError(`${path}: field extends: expected a profile name, got ${printable(JSON.stringify(ext) ?? String(ext), 80)}`, 'name the base profile, e.g. "base-powerpc"');
-  const candidates = [join(dirname(path), `${ext}.json`), join(BUILTIN_TARGETS, `${ext}.json`)];
+  if (isPath(ext) && !pathsAllowed) {
+    throw new ProfileError(
+      `${path}: field extends: "${printable(ext, 80)}" is a path, and a profile found by name extends only profile names (paths are allowed only in a profile given as a path, --target ./my-machine.json)`,
+      'name a profile of the same folder or a built-in one, e.g. "base-powerpc", or pass this profile as a path with --target',
+    );
+  }
+  const candidates = [join(dirname(path), `${ext}.json`), ...(isPath(ext) ? [] : [join(BUILTIN_TARGETS, `${ext}.json`)])];
   const basePath = candidates.find((p) => existsSync(p));
   if (!basePath) throw new ProfileError(`${path}: extends unknown profile "${printable(ext, 80)}"`, `create ${printable(candidates[0], 120)} or use a built-in base`);
   // Being a base is not inherited.
-  const base = resolveRaw(basePath, [...seen, path]);
+  const base = resolveRaw(basePath, [...seen, path], pathsAllowed);
   delete base.abstract;
   return merge(base, raw);
 }
@@ -71,8 +87,8 @@ function checkTemplateNames(p: Profile, path: string): void {
   });
 }
 
-export function loadProfileFile(path: string): Profile {
-  const raw = resolveRaw(resolve(path), []);
+export function loadProfileFile(path: string, givenAsPath = false): Profile {
+  const raw = resolveRaw(resolve(path), [], givenAsPath);
   // A base holds only what its machines share; it is checked in full once a machine extends it.
   if (raw.abstract === true) return raw as unknown as Profile;
   const parsed = profileSchema.safeParse(raw);
@@ -95,14 +111,14 @@ function profilesIn(dir: string): Map<string, string> {
 /** All concrete (non-abstract) profiles: the user's folder first, then built-ins. */
 export function listProfiles(userDir?: string): Profile[] {
   const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
-  return [...files.values()].map(loadProfileFile).filter((p) => !p.abstract);
+  return [...files.values()].map((f) => loadProfileFile(f)).filter((p) => !p.abstract);
 }
 
 /** `--target` is a built-in id, an id in the user's folder, or a path to a profile file. */
 export function loadProfile(target: string, userDir?: string): Profile {
   if (target.endsWith('.json') || target.includes('/')) {
     if (!existsSync(target) || !statSync(target).isFile()) throw new ProfileError(`${target}: profile file not found`, 'check the path given to --target');
-    return checkConcrete(loadProfileFile(target), target);
+    return checkConcrete(loadProfileFile(target, true), target);
   }
   const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
   const path = files.get(target);
