@@ -16,7 +16,7 @@ export const BUILTIN_TARGETS = resolve(dirname(fileURLToPath(import.meta.url)), 
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
+export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -29,7 +29,8 @@ function merge(base: Json, over: Json): Json {
 /** Profiles are small: the largest built-in one is 10 KB. */
 const MAX_PROFILE_BYTES = 1 << 20;
 
-function readJson(path: string): Json {
+/** A profile file's own JSON, before `extends` is merged. */
+export function readJson(path: string): Json {
   const data = readJsonFile(path, MAX_PROFILE_BYTES, 'profile', (message, hint) => new ProfileError(message, hint));
   if (!isObject(data)) throw new ProfileError(`${path}: a profile must be a JSON object`, 'see targets/powerbook-g4.json for an example');
   return data;
@@ -114,11 +115,13 @@ export function listProfiles(userDir?: string): Profile[] {
   return [...files.values()].map((f) => loadProfileFile(f)).filter((p) => !p.abstract);
 }
 
-/** `--target` is a built-in id, an id in the user's folder, or a path to a profile file. */
-export function loadProfile(target: string, userDir?: string): Profile {
-  if (target.endsWith('.json') || target.includes('/')) {
+const givenAsPath = (target: string) => target.endsWith('.json') || target.includes('/');
+
+/** The file `--target` names: a path to a profile file, or the file of an id in the user's folder or among the built-ins. */
+export function profileFile(target: string, userDir?: string): string {
+  if (givenAsPath(target)) {
     if (!existsSync(target) || !statSync(target).isFile()) throw new ProfileError(`${target}: profile file not found`, 'check the path given to --target');
-    return checkConcrete(loadProfileFile(target, true), target);
+    return resolve(target);
   }
   const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
   const path = files.get(target);
@@ -126,7 +129,18 @@ export function loadProfile(target: string, userDir?: string): Profile {
     const known = listProfiles(userDir).map((p) => p.id);
     throw new ProfileError(`unknown target "${target}"; known targets: ${known.join(', ')}`, 'pick one of those, or pass a profile file with --target ./my-machine.json');
   }
-  return checkConcrete(loadProfileFile(path), path);
+  return path;
+}
+
+/** A file among retro's own profiles (targets/), which retro never writes. */
+export function isBuiltinProfile(path: string): boolean {
+  return dirname(resolve(path)) === BUILTIN_TARGETS;
+}
+
+/** `--target` is a built-in id, an id in the user's folder, or a path to a profile file. */
+export function loadProfile(target: string, userDir?: string): Profile {
+  const path = profileFile(target, userDir);
+  return checkConcrete(loadProfileFile(path, givenAsPath(target)), givenAsPath(target) ? target : path);
 }
 
 function checkConcrete(p: Profile, path: string): Profile {
