@@ -27,7 +27,7 @@ export interface CalibrateRequest extends RemoteRequest {
   profile?: string;
   /** Tokens to time (capped by the model's context). */
   steps: number;
-  /** On a machine where nothing runs remotely: the file holding the engine's "achieved tok/s" line (its stderr, or a trace). */
+  /** On a machine where nothing runs remotely: the file holding the engine's "achieved tok/s" line (the trace it wrote with -T, or its stderr). */
   result?: string;
 }
 
@@ -43,7 +43,7 @@ export interface CalibrateOutcome {
   from: string;
 }
 
-/** The result file on machines without remote exec (what the README tells the person at the machine to write). */
+/** The result file on machines without remote exec: the trace the engine writes with -T, which ends with its tok/s. */
 export const CALIBRATION_FILE = 'calib.txt';
 const MAX_RESULT_BYTES = 1 << 20;
 const PROMPT = 'Once upon a time';
@@ -52,7 +52,7 @@ const PROMPT = 'Once upon a time';
 export function parseTokensPerSecond(text: string, where: string): number {
   const m = /achieved tok\/s: ([0-9.]+)/.exec(text);
   const tps = m ? Number(m[1]) : NaN;
-  if (!m || !Number.isFinite(tps)) throw new InputFileError(`${where}: no "achieved tok/s" line from the engine`, 'run the engine with -n 256 and keep its output (or the trace it writes with -T) in this file');
+  if (!m || !Number.isFinite(tps)) throw new InputFileError(`${where}: no "achieved tok/s" line from the engine`, 'run the engine at the machine with -t 0 -n 256 -j 1 -T and this file name: its trace ends with the figure');
   if (tps <= 0) throw new InputFileError(`${where}: the run was too short to time (achieved tok/s: 0)`, 'time more tokens (--steps), or calibrate with a larger model');
   return tps;
 }
@@ -97,7 +97,7 @@ export async function runCalibrate(req: CalibrateRequest, secrets: Secrets, prog
       const name = req.result ?? (remote.profile.os.fileNames === '8.3' ? CALIBRATION_FILE.toUpperCase() : CALIBRATION_FILE);
       from = name.includes('/') ? name : `${dir}/${name}`;
       const size = await t.size(from);
-      if (size === undefined) throw new TransportError(`${remote.name}: ${from} does not exist`, `run the engine at the machine with its output kept in ${name} (see the bundle's README), then calibrate again`);
+      if (size === undefined) throw new TransportError(`${remote.name}: ${from} does not exist`, `run the engine at the machine with -t 0 -n 256 -j 1 -T ${name} (its trace ends with the tok/s), then calibrate again`);
       if (size > MAX_RESULT_BYTES) throw new InputFileError(`${remote.name}: ${from} is larger than ${MAX_RESULT_BYTES} bytes`, 'name the engine\'s result file with --result');
       const chunks: Buffer[] = [];
       await t.download(from, (c) => chunks.push(c));
@@ -111,7 +111,7 @@ export async function runCalibrate(req: CalibrateRequest, secrets: Secrets, prog
   const date = new Date().toISOString().slice(0, 10);
   const measured: MeasuredSpeed = {
     cyclesPerMac: +cyclesPerMac.toPrecision(4),
-    how: `retro calibrate ${date} on ${remote.name}: ${tps} tok/s (the engine's wall clock${from === 'ssh' ? `, ${steps} tokens, one thread` : `, read from ${from}`}) for ${manifest.model.description} as ${header.quant} (${(macs / 1e6).toFixed(2)} M multiply-adds per token) at the profile's ${remote.profile.cpu.clockMhz} MHz`,
+    how: `retro calibrate ${date} on ${remote.name}: ${tps} tok/s (the engine's wall clock${from === 'ssh' ? `, ${steps} tokens, one thread` : `, read from ${from}, as the run that wrote it was started`}) for ${manifest.model.description} as ${header.quant} (${(macs / 1e6).toFixed(2)} M multiply-adds per token) at the profile's ${remote.profile.cpu.clockMhz} MHz`,
   };
   const profile = recordMeasured(out, { id: remote.profile.id, file: ownFile }, header.quant, measured);
   return { profileFile: resolve(out), profile, machine: remote.name, quant: header.quant, tokensPerSecond: tps, macsPerToken: macs, measured, from };
