@@ -4,6 +4,7 @@ import { shapeConfig, syntheticTokenizer } from '../../src/model/synthetic.js';
 import { estimateSpeed } from '../../src/plan/estimate.js';
 import { macsPerToken } from '../../src/plan/memory.js';
 import { loadProfile } from '../../src/profile/load.js';
+import { QUANT_NAMES, type QuantKind } from '../../src/quant/kinds.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { model, tempDir } from '../helpers/fixtures.js';
 import { retro } from '../helpers/cli.js';
@@ -76,5 +77,21 @@ describe('speed estimates', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toMatch(/estimated speed: [\d.e+]+ tok\/s \(ESTIMATE, \w+-bound, not calibrated\)/);
     expect(r.stdout.toString()).toMatch(/- not calibrated: a guess for PowerPC without AltiVec/);
+  });
+
+  it('the host: each kind at its own measured speed (npm run bench:host), measured with the flags the host builds with', () => {
+    const host = loadProfile('host');
+    const macs = macsPerToken(layout);
+    const measured = QUANT_NAMES.map((k) => host.estimate?.measured?.[k]);
+    expect(measured.every((m) => m !== undefined)).toBe(true);
+    // Measured, so not alike: each kind its own figure, and plan's estimates keep their ratios.
+    expect(new Set(measured.map((m) => m!.cyclesPerMac)).size).toBe(QUANT_NAMES.length);
+    const tps = (k: QuantKind) => estimateSpeed(host, k, macs, 1, 0).tokensPerSecond;
+    expect(tps('f32') / tps('q4')).toBeCloseTo(host.estimate!.measured!.q4!.cyclesPerMac / host.estimate!.measured!.f32!.cyclesPerMac, 9);
+    expect(tps('f32') / tps('q8')).toBeCloseTo(host.estimate!.measured!.q8!.cyclesPerMac / host.estimate!.measured!.f32!.cyclesPerMac, 9);
+    // The figures say which compile flags they were measured with: the ones the host's builds use.
+    const flags = host.cross[0].flags.join(' ');
+    expect(host.toolchains[0].flags.join(' ')).toBe(flags);
+    for (const m of measured) expect(m!.how).toContain(`gcc ${flags}`);
   });
 });
