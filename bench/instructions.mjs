@@ -75,7 +75,7 @@ for (const t of TARGETS) {
       const plan = runPlan({ target: t.id, model: m.model, tokenizer: m.tok, quant: v.quant, groupSize: 32, ramBudgetMb: 1e6 });
       const bytes = plan.options.find((o) => o.mode === 'ram').memory.weightBytesPerToken;
       const p = b.profile;
-      const tps = (p.cpu.clockMhz * 1e6) / (perToken * p.estimate.cyclesPerInstruction);
+      const tps = (p.cpu.clockMhz * 1e6) / (perToken * (p.estimate?.cyclesPerInstruction ?? NaN));
       results.push({ target: t.id, model: m.name, variant: v.label, perToken, perMac: perToken / macs, bytes, tps });
       console.error(`${t.id} ${m.name} ${v.label}: ${(perToken / 1e6).toFixed(2)} M instructions per token`);
     }

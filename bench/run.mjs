@@ -12,6 +12,9 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => join(repo, 'dist', m);
 const { shapeConfig, syntheticTokenizer, writeSyntheticV0 } = await import(dist('model/synthetic.js'));
 const { runGenerate } = await import(dist('core/generate.js'));
+const { loadProfile } = await import(dist('profile/load.js'));
+// The host build's flags, as the profile gives them (chosen by npm run bench:host).
+const hostFlags = loadProfile('host').cross[0].flags.join(' ');
 
 const dir = process.env.RETRO_BENCH_DIR ?? join(tmpdir(), 'retro-bench');
 mkdirSync(dir, { recursive: true });
@@ -62,7 +65,7 @@ async function anchorRows() {
   const r = median(c.run);
   rows.push([`anchor: llama2.c run (gcc ${process.env.RETRO_RUNC_FLAGS ?? '-O3'}), 15M shape, 64 steps, median of 5 interleaved`, `${r.toFixed(1)} tok/s`]);
   rows.push(['TS reference, same runs', `${median(c.ts).toFixed(1)} tok/s = ${(median(c.ts) / r).toFixed(2)}x run`]);
-  rows.push(['host C build (gcc -O2, scalar kernel, one thread), same runs', `${median(c.host).toFixed(1)} tok/s = ${(median(c.host) / r).toFixed(2)}x run`]);
+  rows.push([`host C build (gcc ${hostFlags}, scalar kernel, one thread), same runs`, `${median(c.host).toFixed(1)} tok/s = ${(median(c.host) / r).toFixed(2)}x run`]);
 }
 if (runc) await anchorRows();
 if (only === 'anchor') {
@@ -96,7 +99,7 @@ const host = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.to
 const hostQ8 = await runBuild({ target: 'host', model: m15.path, tokenizer: m15.tok, quant: 'q8', groupSize: 32, out: join(dir, 'host15q8'), compile: true });
 for (const [label, b] of [['f32', host], ['q8', hostQ8]]) {
   const r = spawnSync(join(b.out, 'retro'), engineArgs({ model: 'model.rtr', temperature: 0, steps: 64, prompt }), { cwd: b.out, encoding: 'utf8' }).stderr;
-  rows.push([`host C build (gcc -O2 -std=c89, scalar kernel, default threads), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
+  rows.push([`host C build (gcc ${hostFlags}, scalar kernel, default threads), 15M shape ${label}, 64 steps`, `${Number(/achieved tok\/s: ([\d.]+)/.exec(r)?.[1] ?? 0).toFixed(1)} tok/s`]);
 }
 
 // Streaming vs in RAM on the 110M shape: the same host binary, in RAM, every layer streamed (-S 1),

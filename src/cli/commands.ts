@@ -214,7 +214,7 @@ const planCommand: CommandModule<object, PlanArgs> = {
       print(`with --kv-cache int8 (keys and values as int8, a float32 scale per head): --quant ${o.quant}, context ${o.seqLen}, ${mb(o.allocated)} MB, ${o.estimate ? `${o.estimate.tokensPerSecond.toPrecision(3)} tok/s estimated` : ''}; its cost on this model: retro quality --model M --kv-cache int8`);
     }
     if (r.estimate) {
-      print(`estimated speed: ${r.estimate.tokensPerSecond.toPrecision(3)} tok/s (ESTIMATE, ${r.estimate.bound}-bound), assuming:`);
+      print(`estimated speed: ${r.estimate.tokensPerSecond.toPrecision(3)} tok/s (ESTIMATE, ${r.estimate.bound}-bound${r.estimate.calibrated ? ', calibrated on the machine' : r.estimate.source === 'guess' ? ', not calibrated' : ''}), assuming:`);
       for (const x of r.estimate.assumptions) print(`  - ${x}`);
     }
   },

@@ -6,6 +6,7 @@ import { runDeploy } from '../core/deploy.js';
 import { runServe } from '../core/serve.js';
 import type { RemoteRequest, Secrets } from '../transport/remote.js';
 import { parseModes } from '../core/verify.js';
+import { runCalibrate } from '../core/calibrate.js';
 import { machineTarget, runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
@@ -242,6 +243,31 @@ const fetchCommand: CommandModule<object, FetchArgs> = {
   },
 };
 
+interface CalibrateArgs extends RemoteArgs {
+  profile?: string;
+  steps: number;
+  result?: string;
+}
+
+const calibrateCommand: CommandModule<object, CalibrateArgs> = {
+  command: 'calibrate [machine]',
+  describe: "time the deployed engine on the machine (over SSH, or from a result file it left) and write the measured speed into your profile, for retro plan",
+  builder: (y) =>
+    remoteOptions(y)
+      .option('profile', { type: 'string', describe: "your profile file to write (created extending the machine's target if missing; default: the target's file, when it is yours)" })
+      .option('steps', { alias: 'n', type: 'number', default: 256, describe: 'tokens to time (capped by the model\'s context)' })
+      .option('result', { type: 'string', describe: 'where nothing runs remotely: the file with the engine\'s "achieved tok/s" line, relative to the remote dir (default CALIB.TXT on 8.3 machines, else calib.txt)' }) as never,
+  handler: async (a) => {
+    const r = await runCalibrate({ ...remoteRequest(a), bundle: a.bundle, profile: a.profile, steps: a.steps, result: a.result }, secrets, (m) => a.json || process.stderr.write(`retro: ${m}\n`));
+    if (a.json) {
+      printJson({ profileFile: r.profileFile, machine: r.machine, quant: r.quant, tokensPerSecond: r.tokensPerSecond, macsPerToken: r.macsPerToken, measured: r.measured, from: r.from });
+      return;
+    }
+    print(`${r.machine}: ${r.tokensPerSecond} tok/s for ${r.quant} (${(r.macsPerToken / 1e6).toFixed(2)} M multiply-adds per token): ${r.measured.cyclesPerMac} cycles per multiply-add at ${r.profile.cpu.clockMhz} MHz`);
+    print(`written to ${r.profileFile} (estimate.measured.${r.quant}); retro plan --target ${r.profileFile} uses it`);
+  },
+};
+
 interface ServeArgs {
   machine?: string;
   config?: string;
@@ -286,4 +312,4 @@ const serveCommand: CommandModule<object, ServeArgs> = {
   },
 };
 
-export const remoteCommands = [deployCommand, runCommand, fetchCommand, serveCommand];
+export const remoteCommands = [deployCommand, runCommand, fetchCommand, calibrateCommand, serveCommand];

@@ -7,6 +7,7 @@ import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { TransportError, UsageError } from '../errors.js';
+import { engineProgram } from '../bundle/engine-program.js';
 import { readManifest } from '../bundle/manifest.js';
 import { MODEL_FILE } from '../bundle/names.js';
 import { engineArgs } from '../codegen/engine-args.js';
@@ -66,12 +67,7 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
   }
   const bundle = resolve(req.bundle ?? remote.bundle ?? join('dist', remote.profile.id));
   const manifest = readManifest(bundle);
-  // A binary built here for the machine itself, else the machine builds with its own compiler.
-  const binary = remote.profile.cross.find((c) => c.deploy && manifest.files.some((f) => f.name === c.output))?.output;
-  const native = remote.profile.toolchains.find((tc) => tc.script === 'makefile');
-  if (!binary && !native) throw new UsageError(`${bundle} has no binary for ${remote.profile.id} and no Makefile to build one`, `deploy a bundle built with retro build --target ${remote.profile.id}`);
-  const program = binary ?? native!.output;
-  const build = binary ? '' : `make -f ${shellQuote(native!.file)} >&2 && `;
+  const { program, build } = engineProgram(remote.profile, manifest, bundle, shellQuote);
   const dir = remote.remoteDir.replace(/\/$/, '');
   const ref = req.trace ? bundleReference(remote.profile, bundle, progress) : undefined;
   const steps = ref ? traceSteps(ref, req.steps) : req.steps;

@@ -135,7 +135,7 @@ function sum(parts: MemoryPart[]): number {
 }
 
 /** Multiply-adds per token: every weight matrix once (attention over the context is left out). */
-export function macsPerToken(layout: FileLayout): number {
+export function macsPerToken(layout: Pick<FileLayout, 'config'>): number {
   const c = layout.config;
   const kv = kvDim(c);
   return c.nLayers * (2 * qDim(c) * c.dim + 2 * kv * c.dim + 3 * c.dim * c.hiddenDim) + c.vocabSize * c.dim;

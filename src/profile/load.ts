@@ -4,7 +4,7 @@
  * arrays and values replace). Every profile is validated before use.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
 import { printable, readJsonFile } from '../files.js';
@@ -16,7 +16,7 @@ export const BUILTIN_TARGETS = resolve(dirname(fileURLToPath(import.meta.url)), 
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
+export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -29,13 +29,24 @@ function merge(base: Json, over: Json): Json {
 /** Profiles are small: the largest built-in one is 10 KB. */
 const MAX_PROFILE_BYTES = 1 << 20;
 
-function readJson(path: string): Json {
+/** A profile file's own JSON, before `extends` is merged. */
+export function readJson(path: string): Json {
   const data = readJsonFile(path, MAX_PROFILE_BYTES, 'profile', (message, hint) => new ProfileError(message, hint));
   if (!isObject(data)) throw new ProfileError(`${path}: a profile must be a JSON object`, 'see targets/powerbook-g4.json for an example');
   return data;
 }
 
-function resolveRaw(path: string, seen: string[]): Json {
+/** `extends` names a profile ("base-powerpc") or, in a profile given as a path, a path ("../x"). */
+function isPath(ext: string): boolean {
+  return /[\\/]/.test(ext) || ext.startsWith('.') || isAbsolute(ext);
+}
+
+/**
+ * `pathsAllowed`: the profile was given as a path (--target ./my.json), so it may extend by path;
+ * a profile found by name (built-in or in --targets DIR) extends only names, so it cannot reach
+ * a file outside its folder.
+ */
+function resolveRaw(path: string, seen: string[], pathsAllowed: boolean): Json {
   if (seen.includes(path)) throw new ProfileError(`${path}: extends itself through ${seen.map((s) => basename(s)).join(' -> ')}`, 'remove the cycle in "extends"');
   const raw = readJson(path);
   const ext = raw.extends;
@@ -43,11 +54,17 @@ function resolveRaw(path: string, seen: string[]): Json {
   delete raw.$comment;
   if (ext === undefined) return raw;
   if (typeof ext !== 'string') throw new ProfileError(`${path}: field extends: expected a profile name, got ${printable(JSON.stringify(ext) ?? String(ext), 80)}`, 'name the base profile, e.g. "base-powerpc"');
-  const candidates = [join(dirname(path), `${ext}.json`), join(BUILTIN_TARGETS, `${ext}.json`)];
+  if (isPath(ext) && !pathsAllowed) {
+    throw new ProfileError(
+      `${path}: field extends: "${printable(ext, 80)}" is a path, and a profile found by name extends only profile names (paths are allowed only in a profile given as a path, --target ./my-machine.json)`,
+      'name a profile of the same folder or a built-in one, e.g. "base-powerpc", or pass this profile as a path with --target',
+    );
+  }
+  const candidates = [join(dirname(path), `${ext}.json`), ...(isPath(ext) ? [] : [join(BUILTIN_TARGETS, `${ext}.json`)])];
   const basePath = candidates.find((p) => existsSync(p));
   if (!basePath) throw new ProfileError(`${path}: extends unknown profile "${printable(ext, 80)}"`, `create ${printable(candidates[0], 120)} or use a built-in base`);
   // Being a base is not inherited.
-  const base = resolveRaw(basePath, [...seen, path]);
+  const base = resolveRaw(basePath, [...seen, path], pathsAllowed);
   delete base.abstract;
   return merge(base, raw);
 }
@@ -71,8 +88,8 @@ function checkTemplateNames(p: Profile, path: string): void {
   });
 }
 
-export function loadProfileFile(path: string): Profile {
-  const raw = resolveRaw(resolve(path), []);
+export function loadProfileFile(path: string, givenAsPath = false): Profile {
+  const raw = resolveRaw(resolve(path), [], givenAsPath);
   // A base holds only what its machines share; it is checked in full once a machine extends it.
   if (raw.abstract === true) return raw as unknown as Profile;
   const parsed = profileSchema.safeParse(raw);
@@ -95,14 +112,16 @@ function profilesIn(dir: string): Map<string, string> {
 /** All concrete (non-abstract) profiles: the user's folder first, then built-ins. */
 export function listProfiles(userDir?: string): Profile[] {
   const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
-  return [...files.values()].map(loadProfileFile).filter((p) => !p.abstract);
+  return [...files.values()].map((f) => loadProfileFile(f)).filter((p) => !p.abstract);
 }
 
-/** `--target` is a built-in id, an id in the user's folder, or a path to a profile file. */
-export function loadProfile(target: string, userDir?: string): Profile {
-  if (target.endsWith('.json') || target.includes('/')) {
+const givenAsPath = (target: string) => target.endsWith('.json') || target.includes('/');
+
+/** The file `--target` names: a path to a profile file, or the file of an id in the user's folder or among the built-ins. */
+export function profileFile(target: string, userDir?: string): string {
+  if (givenAsPath(target)) {
     if (!existsSync(target) || !statSync(target).isFile()) throw new ProfileError(`${target}: profile file not found`, 'check the path given to --target');
-    return checkConcrete(loadProfileFile(target), target);
+    return resolve(target);
   }
   const files = new Map([...profilesIn(BUILTIN_TARGETS), ...(userDir ? profilesIn(userDir) : [])]);
   const path = files.get(target);
@@ -110,7 +129,18 @@ export function loadProfile(target: string, userDir?: string): Profile {
     const known = listProfiles(userDir).map((p) => p.id);
     throw new ProfileError(`unknown target "${target}"; known targets: ${known.join(', ')}`, 'pick one of those, or pass a profile file with --target ./my-machine.json');
   }
-  return checkConcrete(loadProfileFile(path), path);
+  return path;
+}
+
+/** A file among retro's own profiles (targets/), which retro never writes. */
+export function isBuiltinProfile(path: string): boolean {
+  return dirname(resolve(path)) === BUILTIN_TARGETS;
+}
+
+/** `--target` is a built-in id, an id in the user's folder, or a path to a profile file. */
+export function loadProfile(target: string, userDir?: string): Profile {
+  const path = profileFile(target, userDir);
+  return checkConcrete(loadProfileFile(path, givenAsPath(target)), givenAsPath(target) ? target : path);
 }
 
 function checkConcrete(p: Profile, path: string): Profile {

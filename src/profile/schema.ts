@@ -10,6 +10,14 @@ function perKind<T extends z.ZodTypeAny>(value: T) {
 /** Largest allowed |logit error| over the engine's top-k and relative L2 difference; 0 = bit for bit. */
 const tolerance = z.object({ logit: z.number().nonnegative(), relL2: z.number().nonnegative() }).strict();
 
+/** A kind's speed as measured on the machine: cycles per weight multiply-add, every cost of a token included. */
+const measuredSpeed = z
+  .object({
+    cyclesPerMac: z.number().positive(),
+    how: z.string().describe('what was run, where and when'),
+  })
+  .strict();
+
 const run = z
   .object({
     emulator: z.string().describe('command that runs the binary here: qemu-ppc, wine, or "" to run it directly'),
@@ -107,11 +115,26 @@ export const profileSchema = z
       .strict(),
     estimate: z
       .object({
-        instructionsPerMac: perKind(z.number().positive()).describe('engine instructions per weight multiply-add, default kernels'),
-        cyclesPerInstruction: z.number().positive(),
-        why: z.string().describe('where these numbers come from'),
+        instructionsPerMac: perKind(z.number().positive()).optional().describe('engine instructions per weight multiply-add, default kernels'),
+        cyclesPerInstruction: z.number().positive().optional(),
+        why: z.string().optional().describe('where these numbers come from'),
+        measured: z
+          .object(Object.fromEntries(QUANT_NAMES.map((k) => [k, measuredSpeed])) as Record<QuantKind, typeof measuredSpeed>)
+          .partial()
+          .strict()
+          .optional()
+          .describe('written by retro calibrate (or a bench): what a token of this kind took on the machine; used before the figures above'),
       })
-      .strict(),
+      .strict()
+      .superRefine((e, ctx) => {
+        const given = [e.instructionsPerMac, e.cyclesPerInstruction, e.why].filter((x) => x !== undefined).length;
+        if (given !== 0 && given !== 3) {
+          const missing = (['instructionsPerMac', 'cyclesPerInstruction', 'why'] as const).find((k) => e[k] === undefined)!;
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: [missing], message: 'instructionsPerMac, cyclesPerInstruction and why go together (or leave all three out: plan then guesses by CPU family)' });
+        }
+      })
+      .optional()
+      .describe('speed figures; without them plan says "not calibrated" and guesses by CPU family (plan/estimate.ts); retro calibrate measures them'),
     transfer: z
       .object({
         protocol: z.string(),

@@ -95,6 +95,8 @@ export function parseTrace(text: string, path: string): Trace {
   const topCount = Math.min(header.k, header.vocab);
   const steps: TraceStep[] = [];
   for (let i = 1; i < lines.length; i++) {
+    // Comments after the header: the engine's closing "# achieved tok/s" line.
+    if (lines[i].startsWith('# ')) continue;
     const m = /^pos (\d+) token (\d+) next (-?\d+) src ([psf]) argmax (-?\d+) sum (\S+) l2 (\S+) top((?: -?\d+:\S+)*)$/.exec(lines[i]);
     if (!m) throw bad(path, i + 1, 'the line is not "pos N token N next N src p|s|f argmax N sum X l2 X top id:value ..."');
     const top = m[8]

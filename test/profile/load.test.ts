@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ProfileError } from '../../src/errors.js';
@@ -103,6 +103,33 @@ describe('errors name the file, the field and the fix', () => {
     writeFileSync(join(d, 'my-mac.json'), JSON.stringify({ extends: 'powerbook-g4', id: 'my-mac', name: 'My Mac' }));
     expect(listProfiles(d).map((p) => p.id)).toContain('my-mac');
     expect(loadProfile('my-mac', d).name).toBe('My Mac');
+  });
+});
+
+describe('extends by path', () => {
+  it('a profile found by name cannot extend a path outside its folder; one given as a path can', async () => {
+    const root = tempDir();
+    const folder = join(root, 'profiles');
+    mkdirSync(folder);
+    // A profile outside the folder, reachable only by "../".
+    writeFileSync(join(root, 'outside.json'), JSON.stringify({ extends: 'powerbook-g4', id: 'outside', name: 'outside the folder', cpu: { clockMhz: 1234 } }));
+    writeFileSync(join(folder, 'sneaky.json'), JSON.stringify({ extends: '../outside', id: 'sneaky', name: 'Sneaky' }));
+    expect(() => loadProfile('sneaky', folder)).toThrow(ProfileError);
+    expect(() => loadProfile('sneaky', folder)).toThrow(/sneaky\.json: field extends: "\.\.\/outside" is a path, and a profile found by name extends only profile names \(paths are allowed only in a profile given as a path/);
+    // An absolute path is a path too.
+    writeFileSync(join(folder, 'abs.json'), JSON.stringify({ extends: join(root, 'outside'), id: 'abs', name: 'Abs' }));
+    expect(() => loadProfile('abs', folder)).toThrow(/field extends: ".*outside" is a path/);
+    // Listing the folder refuses it too (it loads every profile by name).
+    expect(() => listProfiles(folder)).toThrow(/is a path/);
+    // Given as a path itself, the same file may extend by path.
+    const given = loadProfile(join(folder, 'sneaky.json'));
+    expect(given.id).toBe('sneaky');
+    expect(given.cpu.clockMhz).toBe(1234);
+    // The CLI: one line, exit 1, the fix says how.
+    const r = await retro(['plan', '--target', 'sneaky', '--targets', folder]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^retro: .*is a path.*\(fix: name a profile of the same folder or a built-in one.*--target\)$/m);
   });
 });
 

@@ -50,9 +50,16 @@ static void die(const char *what, const char *detail, const char *fix) {
 /* ------------------------------------------------------------------------ */
 /* platform shims: time and aligned allocation for posix */
 
-/* shim: POSIX-like systems (Mac OS X, Linux). clock() is CPU time, which is wall time for this single-threaded engine. */
+/* shim: POSIX-like systems (Mac OS X, Linux). Wall-clock milliseconds from gettimeofday, as
+   llama2.c's run times itself: clock() would be CPU time, summed over every thread with -j.
+   Seconds are taken modulo 10^6 so that milliseconds fit a 32-bit long (a run that crosses the
+   wrap, every 11.6 days, reports 0 tok/s rather than a wrong figure). */
+#include <sys/time.h>
+
 static long rt_time_ms(void) {
-    return (long)((double)clock() * 1000.0 / (double)CLOCKS_PER_SEC);
+    struct timeval tv;
+    if (gettimeofday(&tv, NULL) != 0) return 0;
+    return (long)(tv.tv_sec % 1000000L) * 1000L + (long)(tv.tv_usec / 1000);
 }
 
 static void rt_init(void) {
@@ -2652,7 +2659,10 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     fflush(stdout);
     if (pos > 1) {
         long end = rt_time_ms();
-        fprintf(stderr, "achieved tok/s: %f\n", end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0);
+        double tok_s = end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0;
+        fprintf(stderr, "achieved tok/s: %f\n", tok_s);
+        /* the same figure ends the trace: retro calibrate reads it where stderr cannot be kept (Windows 98, XeLL) */
+        if (trace != NULL) fprintf(trace, "# achieved tok/s: %f (wall clock, %d tokens after the first)\n", tok_s, pos - 1);
     }
     xfree(prompt_tokens);
 }

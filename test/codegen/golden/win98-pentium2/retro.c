@@ -2928,7 +2928,10 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     fflush(stdout);
     if (pos > 1) {
         long end = rt_time_ms();
-        fprintf(stderr, "achieved tok/s: %f\n", end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0);
+        double tok_s = end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0;
+        fprintf(stderr, "achieved tok/s: %f\n", tok_s);
+        /* the same figure ends the trace: retro calibrate reads it where stderr cannot be kept (Windows 98, XeLL) */
+        if (trace != NULL) fprintf(trace, "# achieved tok/s: %f (wall clock, %d tokens after the first)\n", tok_s, pos - 1);
     }
     xfree(prompt_tokens);
 }

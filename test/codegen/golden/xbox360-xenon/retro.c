@@ -50,7 +50,9 @@ static void die(const char *what, const char *detail, const char *fix) {
 /* ------------------------------------------------------------------------ */
 /* platform shims: time and aligned allocation for xenon */
 
-/* shim: Xbox 360 homebrew (libxenon). The time base ticks at PPC_TIMEBASE_FREQ; elsewhere fall back to clock().
+/* shim: Xbox 360 homebrew (libxenon). Wall-clock time from the time base, which ticks at
+   PPC_TIMEBASE_FREQ; any other compile of this file is serial (one thread), where clock()'s CPU
+   time is the run's time.
    Started from XeLL there is no command line: the options come from retro.cfg on the USB stick
    (uda0:), which libxenon's FAT driver mounts once USB is up; stdout goes to the screen console.
    This part is compiled only with the libxenon toolchain (calls from its public API and examples). */
@@ -3024,7 +3026,10 @@ static void generate(Transformer *t, Tokenizer *tok, Sampler *sampler, const cha
     fflush(stdout);
     if (pos > 1) {
         long end = rt_time_ms();
-        fprintf(stderr, "achieved tok/s: %f\n", end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0);
+        double tok_s = end > start ? (pos - 1) / (double)(end - start) * 1000.0 : 0.0;
+        fprintf(stderr, "achieved tok/s: %f\n", tok_s);
+        /* the same figure ends the trace: retro calibrate reads it where stderr cannot be kept (Windows 98, XeLL) */
+        if (trace != NULL) fprintf(trace, "# achieved tok/s: %f (wall clock, %d tokens after the first)\n", tok_s, pos - 1);
     }
     xfree(prompt_tokens);
 }
