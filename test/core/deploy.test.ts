@@ -61,7 +61,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const names = manifest.files.map((f: { name: string }) => f.name);
     sameFiles(host, dir, names);
     expect(statSync(join(dir, 'retro')).mode & 0o111).not.toBe(0);
-    expect(r.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:.* over ssh/);
+    expect(r.stdout.toString()).toMatch(new RegExp(`deployed to ${s.user}@127\\.0\\.0\\.1:.* over ssh`));
     const again = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir, '--json', ...ssh()]);
     expect(again.code, again.stderr).toBe(0);
     const j = JSON.parse(again.stdout.toString());
@@ -107,7 +107,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const base = ['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir];
     // The hint names the variable the password was read from, and no key for FTP.
     const ftpLogin = await retro([...base, ...ftp()], withPassword('wrong-ftp-pass'));
-    oneLineError(ftpLogin, /ftp:\/\/retrotest@127\.0\.0\.1:\d+: login failed \(fix: check the user name and the password \(in RETRO_PASSWORD\)\)$/);
+    oneLineError(ftpLogin, new RegExp(`ftp://${s.user}@127\\.0\\.0\\.1:\\d+: login failed \\(fix: check the user name and the password \\(in RETRO_PASSWORD\\)\\)$`));
     const named = await retro([...base, ...ftp(['--password-env', 'OLD_PC_PW'])], { env: { OLD_PC_PW: 'wrong-ftp-pass' } });
     oneLineError(named, /login failed \(fix: check the user name and the password \(in OLD_PC_PW\)\)$/);
     const sshPw = await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--known-hosts', s.ssh.knownHosts], { env: { RETRO_PASSWORD: 'wrong-ssh-pass', SSH_AUTH_SOCK: '' } });
@@ -194,8 +194,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const cmd = [process.execPath, RETRO, 'deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', join(s.home, 'ASKED'), ...ftp()].map((x) => `'${x}'`).join(' ');
     // the answer arrives after the prompt, as a person would type it
     const r = await execa('sh', ['-c', `(sleep 3; printf '%s\\r' "$PW") | script -qec "${cmd.replace(/"/g, '\\"')}" /dev/null`], { env: { PW: s.password }, reject: false });
-    expect(r.stdout).toMatch(/password for retrotest@127\.0\.0\.1: /);
-    expect(r.stdout).toMatch(/deployed to retrotest@127\.0\.0\.1:.* over ftp/);
+    expect(r.stdout).toMatch(new RegExp(`password for ${s.user}@127\\.0\\.0\\.1: `));
+    expect(r.stdout).toMatch(new RegExp(`deployed to ${s.user}@127\\.0\\.0\\.1:.* over ftp`));
     expect(r.stdout).not.toContain(s.password);
     expect(readFileSync(join(s.home, 'ASKED', 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
   });
@@ -341,7 +341,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     writeFileSync(join(fakeHome, '.ssh', 'config'), [`Host leopard`, `  HostName 127.0.0.1`, `  Port ${o.port}`, `  User ${s.user}`, `  UserKnownHostsFile ${o.knownHosts}`, '  KexAlgorithms +diffie-hellman-group1-sha1', '  Ciphers +3des-cbc', '  MACs +hmac-md5', '  HostKeyAlgorithms +ssh-rsa', ''].join('\n'));
     const viaConfig = await retro(['deploy', ...base, '--via', 'ssh', '--host', 'leopard'], { env: { HOME: fakeHome, SSH_AUTH_SOCK: '', RETRO_PASSWORD: s.password } });
     expect(viaConfig.code, viaConfig.stderr).toBe(0);
-    expect(viaConfig.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:/);
+    expect(viaConfig.stdout.toString()).toMatch(new RegExp(`deployed to ${s.user}@127\\.0\\.0\\.1:`));
   });
 
   it('a full disk on the machine: one line that says "disk full", no partial left, over SSH and FTP', async () => {

@@ -91,7 +91,9 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
     { name: 'sshd without any digest tool', via: 'ssh', endpoint: bare, tools: [], how: /^read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared$/ },
     { name: 'vsftpd (no digest commands)', via: 'ftp', endpoint: () => endpoints().ftp, how: /^read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared$/ },
     { name: 'proftpd with mod_digest (HASH)', via: 'ftp', endpoint: () => ({ ...endpoints().ftp, port: s.digestFtp.port }), how: /^sha256 checked$/ },
+    { name: 'proftpd that lists SIZE in FEAT but answers it 550', via: 'ftp', endpoint: sizeDenied, how: /^read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared$/ },
   ];
+  const sizeDenied = (): Endpoint => ({ ...endpoints().ftp, port: s.sizeDeniedFtp.port });
   const bare = (): Endpoint => ({ host: '127.0.0.1', port: s.bareSsh.port, credentials: { user: s.user, identity: s.ssh.identity }, knownHosts: s.bareSsh.knownHosts });
 
   /** A 256 KB model whose rebuild changes one float: same size, other bytes. */
@@ -204,6 +206,42 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
       }
     });
   }
+
+  it('every test server listens on 127.0.0.1 alone, none on all interfaces', () => {
+    const listening = (port: number) =>
+      ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) =>
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .slice(1)
+          .map((l) => l.trim().split(/\s+/))
+          .filter((w) => w[3] === '0A' && parseInt(w[1].split(':')[1], 16) === port)
+          .map((w) => w[1].split(':')[0]),
+      );
+    for (const [name, server] of Object.entries({ sshd: s.ssh, bareSshd: s.bareSsh, oldSshd: s.oldSsh, vsftpd: s.ftp, proftpd: s.digestFtp, proftpdNoSize: s.sizeDeniedFtp })) {
+      // 0100007F is 127.0.0.1 as /proc/net/tcp writes it; 00000000 would be every interface.
+      expect(listening(server.port), name).toEqual(['0100007F']);
+    }
+  });
+
+  it('proftpd refusing SIZE (550) though FEAT lists it: sizes from LIST; the first deploy, --checksum and --force all succeed', async () => {
+    const dir = `${s.home}/nosize`;
+    const { old, fresh, newBytes } = twoBuilds();
+    const t = await protocol('ftp').connect(sizeDenied());
+    try {
+      expect((await deployFiles(t, [old], dir, 'posix', () => {}, { check: 'checksum' })).uploaded).toEqual(['model.rtr']);
+      expect(await t.size(`${dir}/model.rtr`)).toBe(old.bytes);
+      expect(await t.size(`${dir}/absent.rtr`)).toBeUndefined();
+      const forced = await deployFiles(t, [fresh], dir, 'posix', () => {}, { check: 'checksum', force: true });
+      expect(forced.uploaded).toEqual(['model.rtr']);
+      expect(readFileSync(join(dir, 'model.rtr')).equals(newBytes)).toBe(true);
+      const again = await deployFiles(t, [fresh], dir, 'posix', () => {}, { check: 'checksum' });
+      expect(again.skipped).toEqual(['model.rtr']);
+      expect(again.bytesReadBack).toBe(fresh.bytes);
+      expect(readdirSync(dir)).toEqual(['model.rtr']);
+    } finally {
+      t.close();
+    }
+  });
 
   for (const dosListing of [false, true]) {
     it(`an FTP server without FEAT, SIZE, MDTM, MLSD or EPSV (${dosListing ? 'DOS listing, capital names' : 'Unix listing'}): sizes from LIST, PASV, content read back`, async () => {
