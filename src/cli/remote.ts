@@ -135,6 +135,17 @@ function progressPrinter(json: boolean): (e: DeployEvent) => void {
       process.stderr.write(`\r\x1b[K${e.file} ${pct(e.done, e.bytes)}  all ${mb(e.overallDone)}/${mb(e.overallBytes)} ${pct(e.overallDone, e.overallBytes)}  ${mb(e.rate)}/s  ETA ${secs(e.etaSeconds)}`);
       return;
     }
+    if (e.kind === 'checking') {
+      // Not 99%: the bytes are sent and the check can take as long as the upload.
+      const what = e.how === 'digest' ? `${e.file}: checking its content (the machine computes a digest of ${mb(e.bytes)})` : `${e.file}: reading back ${mb(e.done)}/${mb(e.bytes)} to check its content`;
+      if (tty) {
+        const now = Date.now();
+        if (e.done > 0 && e.done < e.bytes && now - last < 100) return;
+        last = now;
+        process.stderr.write(`\r\x1b[K${what}`);
+      } else if (e.how === 'read-back' && e.done === 0) process.stderr.write(`retro: ${e.file}: reading back ${mb(e.bytes)} to check its content\n`);
+      return;
+    }
     if (tty) process.stderr.write('\r\x1b[K');
     if (e.kind === 'skip') process.stderr.write(`retro: ${e.file}: skipped, ${e.reason}\n`);
     if (e.kind === 'note') process.stderr.write(`retro: ${e.file}: ${e.message}\n`);

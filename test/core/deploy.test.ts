@@ -182,6 +182,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const tty = await execa('script', ['-qec', [process.execPath, RETRO, ...args].map((x) => `'${x}'`).join(' '), '/dev/null'], { reject: false });
     expect(tty.exitCode, tty.stdout).toBe(0);
     expect(tty.stdout).toMatch(/\r\x1b\[Kmodel\.rtr \d+%  all [\d.]+ MB\/[\d.]+ MB \d+%  [\d.]+ MB\/s  ETA \d+s/);
+    // Once the bytes are sent the line says the machine is computing the digest, not "99% ETA 1s".
+    expect(tty.stdout).toMatch(/ETA \d+s(\r\x1b\[K[^\r]*)*\r\x1b\[Kmodel\.rtr: checking its content \(the machine computes a digest of [\d.]+ MB\)\r\x1b\[Kretro: model\.rtr: done in /);
     const plain = await retro([...args, '--remote-dir', join(s.home, 'plain')]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).not.toMatch(/\x1b|\r/);
@@ -241,6 +243,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     noSecret(r);
     expect(r.stderr).toMatch(/^retro: model\.rtr: the machine holds other bytes of the same size \(read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared\); replacing it$/m);
     expect(r.stdout.toString()).toMatch(/model\.rtr\s+\d+\s+replaced/);
+    // The read-back after the upload is said, before it starts: no silent wait.
+    expect(r.stderr).toMatch(/^retro: model\.rtr: uploading \d+ bytes\nretro: model\.rtr: reading back [\d.]+ MB to check its content\nretro: model\.rtr: done in /m);
     expect(r.stdout.toString()).toMatch(/MB read back to check content/);
     expect(readFileSync(join(dir, 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
     const forced = await retro([...args, '--force', '--json'], withPassword(s.password));

@@ -127,6 +127,11 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
         expect(note && note.kind === 'note' && note.message).toMatch(/other bytes of the same size/);
         const done = events.find((e) => e.kind === 'done');
         expect(done && done.kind === 'done' && done.checked).toMatch(c.how);
+        // Between the last byte sent and "done", the check says what it does (not "99%, ETA 1s").
+        const sent = events.map((e) => e.kind).lastIndexOf('progress');
+        const after = events.slice(sent + 1, events.indexOf(done!));
+        expect(after.at(0)).toMatchObject({ kind: 'checking', how: 'digest', done: 0, bytes: fresh.bytes });
+        if (/read back/.test(c.how.source)) expect(after.at(-1)).toMatchObject({ kind: 'checking', how: 'read-back', done: fresh.bytes, bytes: fresh.bytes });
         // Unchanged now: skipped by content, saying how it was checked.
         const again: DeployEvent[] = [];
         expect((await deployFiles(t, [fresh], dir, 'posix', (e) => again.push(e))).skipped, JSON.stringify(again.filter((e) => e.kind !== 'progress'))).toEqual(['model.rtr']);
@@ -258,7 +263,7 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
         expect(await t.size(`${dir}/MODEL.RTR`)).toBe(first.bytes);
         const again: DeployEvent[] = [];
         expect((await deployFiles(t, [first], dir, '8.3', (e) => again.push(e))).skipped).toEqual(['model.rtr']);
-        expect(again[0]).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/read back 0\.3 MB/) });
+        expect(again.find((e) => e.kind === 'skip')).toMatchObject({ reason: expect.stringMatching(/read back 0\.3 MB/) });
         const r2 = await deployFiles(t, [fresh], dir, '8.3', () => {});
         expect(r2.replaced).toEqual(['model.rtr']);
         t.close();
@@ -286,7 +291,7 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
       t.close();
       expect(r.skipped).toEqual(['model.rtr']);
       expect(r.bytesReadBack).toBe(fresh.bytes);
-      expect(strict[0]).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/^already there \(read back 0\.3 MB in [\d.]+s \(the machine offers only crc32; --checksum\), sha256 compared\)$/) });
+      expect(strict.find((e) => e.kind === 'skip')).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/^already there \(read back 0\.3 MB in [\d.]+s \(the machine offers only crc32; --checksum\), sha256 compared\)$/) });
       expect(readFileSync(join(dir, 'model.rtr')).equals(newBytes)).toBe(true);
     } finally {
       crcOnly.close();
