@@ -171,6 +171,21 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     oneLineError(await retro(['run', '--target', 'host', '--bundle', host, ...ftp()], withPassword(s.password)), /ftp cannot run programs/);
   });
 
+  it('run where nothing is deployed: one line naming the folder and retro deploy; a failed make on the machine is a build failure, not the engine', async () => {
+    const empty = join(s.home, 'never-deployed');
+    const r = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', empty, '-n', '8', ...ssh()]);
+    oneLineError(r, new RegExp(`^retro: nothing deployed at ${s.user}@127\\.0\\.0\\.1:${empty} \\(fix: deploy the bundle first: retro deploy --target 'host' --bundle \\S+ \\(with the same connection flags\\), then run again\\)$`));
+    expect(r.stderr).not.toMatch(/bash|No such file|engine exited/);
+    // A PowerBook bundle: built on the machine by its Makefile, whose Apple GCC flags this x86 gcc refuses.
+    const pb = (await runBuild({ target: 'powerbook-g4', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(work, 'pb'), compile: false })).out;
+    const dir = join(s.home, 'pb');
+    expect((await retro(['deploy', '--target', 'powerbook-g4', '--bundle', pb, '--remote-dir', dir, ...ssh()])).code).toBe(0);
+    const made = await retro(['run', '--target', 'powerbook-g4', '--bundle', pb, '--remote-dir', dir, '-n', '8', ...ssh()]);
+    oneLineError(made, /^retro: make failed on \S+ \(exit 2\): retro was not built there, so nothing ran \(fix: read make's messages above; the machine needs the C compiler its Makefile names\)$/);
+    expect(made.stderr).not.toMatch(/engine exited/);
+    expect(made.stderr).toMatch(/gcc/);
+  });
+
   it('on a terminal: one live progress line (file, overall, MB/s, ETA); without one: plain lines', async () => {
     if (!haveTools('script')) return;
     const src = join(work, 'm15.bin');
