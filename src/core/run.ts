@@ -3,12 +3,12 @@
  * and (with a trace) bring the trace back and hand it to verify.
  * `retro fetch`: download a file the engine wrote on a machine where nothing runs remotely.
  */
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { ToolchainError, TransportError, UsageError } from '../errors.js';
 import { readManifest } from '../bundle/manifest.js';
-import { MODEL_FILE } from '../bundle/names.js';
+import { MODEL_FILE, tracesDir } from '../bundle/names.js';
 import { engineArgs } from '../codegen/engine-args.js';
 import { machineEntry, resolveRemote, type RemoteRequest, type Secrets } from '../transport/remote.js';
 import { shellQuote } from '../transport/ssh.js';
@@ -110,7 +110,8 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
       progress(`running ${program} on ${remote.name}${mode ? ` (${mode})` : ''}`);
       exitCode = await t.exec!(command, output.stdout, output.stderr);
       if (exitCode !== 0 || !mode) break;
-      const file = join(bundle, `trace-${remote.name.replace(/[^A-Za-z0-9_.-]/g, '_')}${mode === 'forced' ? '-forced' : ''}.txt`);
+      mkdirSync(tracesDir(bundle), { recursive: true });
+      const file = join(tracesDir(bundle), `trace-${remote.name.replace(/[^A-Za-z0-9_.-]/g, '_')}${mode === 'forced' ? '-forced' : ''}.txt`);
       progress(`fetching ${remoteTrace} -> ${file}`);
       await download(t, `${dir}/${remoteTrace}`, file, remote.name);
       traces.push({ file, label: `trace ${basename(file)}` });

@@ -155,11 +155,18 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const r = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-t', '0', '-n', '64', '-i', ONCE, '--trace', ...ssh()]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.subarray(0, golden('stories260K_once-upon-a-time_t0_n64.txt').length).equals(golden('stories260K_once-upon-a-time_t0_n64.txt'))).toBe(true);
-    expect(r.stdout.toString()).toMatch(/trace-retrotest_127\.0\.0\.1\.txt\s+f32\s+free\s+64\s+64\/64\s+\S+\s+\S+\s+PASS/);
+    const traceName = `trace-${s.user}_127.0.0.1.txt`;
+    expect(r.stdout.toString()).toMatch(new RegExp(`${traceName.replace(/\./g, '\\.')}\\s+f32\\s+free\\s+64\\s+64/64\\s+\\S+\\s+\\S+\\s+PASS`));
     // The same through retro verify --via ssh.
     const v = await retro(['verify', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-n', '32', ...ssh()]);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout.toString()).toMatch(/\s32\s+32\/32\s+\S+\s+\S+\s+PASS/);
+    // The traces are kept beside the bundle, not in it: the README's loop rebuilds without --force and keeps them.
+    const kept = readFileSync(join(`${host}.traces`, traceName));
+    expect(readdirSync(host).filter((n) => /trace/i.test(n))).toEqual([]);
+    const rebuilt = await retro(['build', '--target', 'host', '--model', model('stories260K.bin'), '-z', model('tok512.bin'), '--out', host]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(readFileSync(join(`${host}.traces`, traceName)).equals(kept)).toBe(true);
     // A remote engine that computes something else fails the run.
     const trace = readFileSync(join(dir, 'trace.txt'), 'latin1');
     expect(trace.length).toBeGreaterThan(1000);
