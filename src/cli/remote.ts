@@ -9,7 +9,7 @@ import { parseModes } from '../core/verify.js';
 import { machineTarget, runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
-import { consoleOutput, interrupts, print, printJson, printVerify, table } from './io.js';
+import { consoleOutput, interrupts, print, printJson, printJsonLine, printVerify, table, verifyJson } from './io.js';
 import { parseSeed, promptBytes } from './options.js';
 
 /** Reads a line from the terminal without echoing it. */
@@ -264,6 +264,7 @@ interface ServeArgs {
   'http-port': number;
   steps: number;
   prompt: string;
+  json?: boolean;
 }
 
 const serveCommand: CommandModule<object, ServeArgs> = {
@@ -275,25 +276,33 @@ const serveCommand: CommandModule<object, ServeArgs> = {
       .option('ftp-port', { type: 'number', default: 2121 })
       .option('http-port', { type: 'number', default: 8080 })
       .option('steps', { alias: 'n', type: 'number', default: 64, describe: 'the run the person at the machine is told to do' })
-      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' }) as never,
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
+      .option('json', { type: 'boolean', describe: 'one JSON object per line: "serving" at start, then "verdict" or "error" per upload, "stopped" at the end' }) as never,
   handler: async (a) => {
+    const json = a.json === true;
+    const fix = (e: Error) => ('hint' in e ? (e as { hint: string }).hint : 'this is a bug in retro');
     const session = await runServe(
       { machine: a.machine, config: a.config, target: a.target, targetsDir: a.targets, bundle: a.bundle, address: a.address, ftpPort: a['ftp-port'], httpPort: a['http-port'], steps: a.steps, prompt: a.prompt },
-      (v) => printVerify(v, false),
-      (e) => process.stderr.write(`retro: ${e.message}${'hint' in e ? ` (fix: ${(e as { hint: string }).hint})` : ''}\n`),
-      (m) => process.stderr.write(`retro: ${m}\n`),
+      (v, via, trace) => (json ? printJsonLine({ event: 'verdict', via, trace, ...verifyJson(v) }) : printVerify(v, false)),
+      (e) => (json ? printJsonLine({ event: 'error', kind: e.constructor.name, message: e.message, fix: fix(e) }) : process.stderr.write(`retro: ${e.message} (fix: ${fix(e)})\n`)),
+      (m) => json || process.stderr.write(`retro: ${m}\n`),
     );
-    print(`serving ${session.bundle} (${session.files.length} files) on ${session.address}: ftp port ${session.ftpPort}, http port ${session.httpPort}`);
-    print(`one-time password: ${session.password}   (user ${session.user}; a new one every start)`);
-    for (const l of session.instructions) print(l);
-    print('\nGET.TXT:');
-    print(session.getTxt.trimEnd().replace(/\r/g, ''));
-    print('\nPUT.TXT:');
-    print(session.putTxt.trimEnd().replace(/\r/g, ''));
-    print(`\nwaiting for ${session.tracePath.replace(/^.*[\\/]/, '')}; Ctrl-C stops`);
+    const { close: _, ...shown } = session;
+    if (json) printJsonLine({ event: 'serving', ...shown, profile: session.profile.id });
+    else {
+      print(`serving ${session.bundle} (${session.files.length} files) on ${session.address}: ftp port ${session.ftpPort}, http port ${session.httpPort}`);
+      print(`one-time password: ${session.password}   (user ${session.user}; a new one every start)`);
+      for (const l of session.instructions) print(l);
+      print('\nGET.TXT:');
+      print(session.getTxt.trimEnd().replace(/\r/g, ''));
+      print('\nPUT.TXT:');
+      print(session.putTxt.trimEnd().replace(/\r/g, ''));
+      print(`\nwaiting for TRACE.TXT (each one kept in ${session.traces}, at most ${session.maxUploadBytes / 1048576} MB); Ctrl-C stops`);
+    }
     interrupts.handledByCommand = true;
     await new Promise<void>((ok) => process.once('SIGINT', ok));
     await session.close();
+    if (json) printJsonLine({ event: 'stopped' });
   },
 };
 
