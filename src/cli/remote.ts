@@ -137,7 +137,7 @@ function progressPrinter(json: boolean): (e: DeployEvent) => void {
     }
     if (e.kind === 'checking') {
       // Not 99%: the bytes are sent and the check can take as long as the upload.
-      const what = e.how === 'digest' ? `${e.file}: checking its content (the machine computes a digest of ${mb(e.bytes)})` : `${e.file}: reading back ${mb(e.done)}/${mb(e.bytes)} to check its content`;
+      const what = e.how === 'digest' ? `${e.file}: checking its content (asking the machine for a digest of ${mb(e.bytes)})` : `${e.file}: reading back ${mb(e.done)}/${mb(e.bytes)} to check its content`;
       if (tty) {
         const now = Date.now();
         if (e.done > 0 && e.done < e.bytes && now - last < 100) return;
