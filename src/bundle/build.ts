@@ -8,7 +8,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { checkFileName, defaultMemory, renderBuildScripts, renderEngine, renderReadme, selectKernels, type MemoryDefaults } from '../codegen/render.js';
 import { UsageError, VerifyError } from '../errors.js';
-import { convertModel } from '../model/convert.js';
+import { convertModelYielding } from '../model/convert.js';
 import { checkGroupSize, setKvCache, type Inputs } from '../model/inputs.js';
 import type { CrossBuild, Profile } from '../profile/schema.js';
 import { isIntKind, quantKind, type QuantKind } from '../quant/kinds.js';
@@ -92,7 +92,7 @@ export async function buildBundle(profile: Profile, opened: Inputs, req: BundleR
     const groupSize = isIntKind(req.quant) ? req.groupSize : 0;
     if (inputs.usedDefault) progress(`no --model given: using ${inputs.description}`);
     progress(`converting ${basename(inputs.modelPath)} -> ${MODEL_FILE} (${req.quant}${groupSize ? `, groups of ${groupSize}` : ''}, ${profile.cpu.byteOrder}-endian, ${profile.alignment}-byte aligned${kvCacheKind(inputs.config) === 'f32' ? '' : `, ${kvCacheKind(inputs.config)} KV cache`})`);
-    const nativeBytes = convertModel(inputs.source, inputs.vocab, { id: profile.id, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment }, req.quant, req.groupSize, stage.path(MODEL_FILE));
+    const nativeBytes = await convertModelYielding(inputs.source, inputs.vocab, { id: profile.id, byteOrder: profile.cpu.byteOrder, alignment: profile.alignment }, req.quant, req.groupSize, stage.path(MODEL_FILE));
     const converted = { model: { description: inputs.description, ...inputs.provenance, sourceBytes: inputs.sourceBytes, nativeBytes, quant: req.quant, groupSize, usedDefault: inputs.usedDefault } as ManifestModel, seqLen: inputs.config.seqLen };
 
     const memory = { budgetMb: req.ramBudgetMb ?? defaultMemory(profile).budgetMb, stream: req.stream === true };

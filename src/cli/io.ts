@@ -28,10 +28,20 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** --json output of a long-running command (retro serve): one compact JSON object per line, as events happen. */
+export function printJsonLine(value: unknown): void {
+  print(JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v)));
+}
+
+/** What --json says about a verify outcome. */
+export function verifyJson(r: VerifyOutcome) {
+  return { target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) };
+}
+
 /** The outcome of retro verify (also of a remote run's trace): a table or JSON; exit code 1 on failure. */
 export function printVerify(r: VerifyOutcome, json: boolean): void {
   if (json) {
-    printJson({ target: r.profile.id, pass: r.pass, report: r.report, skipped: r.skipped, runs: r.runs.map((x) => ({ build: x.build, quant: x.quant, mode: x.result.mode, positions: x.result.positions.length, argmaxAgree: x.result.argmaxAgree, worstLogitErr: x.result.worstLogitErr, worstRelL2: x.result.worstRelL2, tolerance: x.tolerance, pass: x.result.pass, failures: x.result.failures.slice(0, 20) })) });
+    printJson(verifyJson(r));
   } else {
     print(
       table(

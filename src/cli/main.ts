@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { removeUnfinished } from '../bundle/outdir.js';
 import { RetroError } from '../errors.js';
+import { stopCompilers } from '../toolchain/tools.js';
 import { RETRO_VERSION } from '../version.js';
 import { commands } from './commands.js';
 import { interrupts } from './io.js';
@@ -24,9 +25,10 @@ function fail(e: unknown): never {
 }
 
 async function main(): Promise<void> {
-  // An interrupted build leaves no staging or scratch folder behind.
+  // An interrupted build stops its compilers and leaves no staging or scratch folder behind.
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.on(signal, () => {
+      stopCompilers();
       removeUnfinished();
       // A command with its own handler (retro serve) stops itself; else stop here, as Node would.
       if (!interrupts.handledByCommand) process.exit(code);

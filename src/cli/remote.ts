@@ -10,7 +10,7 @@ import { runCalibrate } from '../core/calibrate.js';
 import { machineTarget, runFetch, runRemote } from '../core/run.js';
 import { UsageError } from '../errors.js';
 import type { DeployEvent } from '../transport/deploy.js';
-import { consoleOutput, interrupts, print, printJson, printVerify, table } from './io.js';
+import { consoleOutput, interrupts, print, printJson, printJsonLine, printVerify, table, verifyJson } from './io.js';
 import { parseSeed, promptBytes } from './options.js';
 
 /** Reads a line from the terminal without echoing it. */
@@ -134,6 +134,17 @@ function progressPrinter(json: boolean): (e: DeployEvent) => void {
       last = now;
       const pct = (n: number, d: number) => `${d === 0 ? 100 : Math.floor((100 * n) / d)}%`;
       process.stderr.write(`\r\x1b[K${e.file} ${pct(e.done, e.bytes)}  all ${mb(e.overallDone)}/${mb(e.overallBytes)} ${pct(e.overallDone, e.overallBytes)}  ${mb(e.rate)}/s  ETA ${secs(e.etaSeconds)}`);
+      return;
+    }
+    if (e.kind === 'checking') {
+      // Not 99%: the bytes are sent and the check can take as long as the upload.
+      const what = e.how === 'digest' ? `${e.file}: checking its content (asking the machine for a digest of ${mb(e.bytes)})` : `${e.file}: reading back ${mb(e.done)}/${mb(e.bytes)} to check its content`;
+      if (tty) {
+        const now = Date.now();
+        if (e.done > 0 && e.done < e.bytes && now - last < 100) return;
+        last = now;
+        process.stderr.write(`\r\x1b[K${what}`);
+      } else if (e.how === 'read-back' && e.done === 0) process.stderr.write(`retro: ${e.file}: reading back ${mb(e.bytes)} to check its content\n`);
       return;
     }
     if (tty) process.stderr.write('\r\x1b[K');
@@ -279,6 +290,7 @@ interface ServeArgs {
   'http-port': number;
   steps: number;
   prompt: string;
+  json?: boolean;
 }
 
 const serveCommand: CommandModule<object, ServeArgs> = {
@@ -290,25 +302,33 @@ const serveCommand: CommandModule<object, ServeArgs> = {
       .option('ftp-port', { type: 'number', default: 2121 })
       .option('http-port', { type: 'number', default: 8080 })
       .option('steps', { alias: 'n', type: 'number', default: 64, describe: 'the run the person at the machine is told to do' })
-      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' }) as never,
+      .option('prompt', { alias: 'i', type: 'string', default: 'Once upon a time' })
+      .option('json', { type: 'boolean', describe: 'one JSON object per line: "serving" at start, then "verdict" or "error" per upload, "stopped" at the end' }) as never,
   handler: async (a) => {
+    const json = a.json === true;
+    const fix = (e: Error) => ('hint' in e ? (e as { hint: string }).hint : 'this is a bug in retro');
     const session = await runServe(
       { machine: a.machine, config: a.config, target: a.target, targetsDir: a.targets, bundle: a.bundle, address: a.address, ftpPort: a['ftp-port'], httpPort: a['http-port'], steps: a.steps, prompt: a.prompt },
-      (v) => printVerify(v, false),
-      (e) => process.stderr.write(`retro: ${e.message}${'hint' in e ? ` (fix: ${(e as { hint: string }).hint})` : ''}\n`),
-      (m) => process.stderr.write(`retro: ${m}\n`),
+      (v, via, trace) => (json ? printJsonLine({ event: 'verdict', via, trace, ...verifyJson(v) }) : printVerify(v, false)),
+      (e) => (json ? printJsonLine({ event: 'error', kind: e.constructor.name, message: e.message, fix: fix(e) }) : process.stderr.write(`retro: ${e.message} (fix: ${fix(e)})\n`)),
+      (m) => json || process.stderr.write(`retro: ${m}\n`),
     );
-    print(`serving ${session.bundle} (${session.files.length} files) on ${session.address}: ftp port ${session.ftpPort}, http port ${session.httpPort}`);
-    print(`one-time password: ${session.password}   (user ${session.user}; a new one every start)`);
-    for (const l of session.instructions) print(l);
-    print('\nGET.TXT:');
-    print(session.getTxt.trimEnd().replace(/\r/g, ''));
-    print('\nPUT.TXT:');
-    print(session.putTxt.trimEnd().replace(/\r/g, ''));
-    print(`\nwaiting for ${session.tracePath.replace(/^.*[\\/]/, '')}; Ctrl-C stops`);
+    const { close: _, ...shown } = session;
+    if (json) printJsonLine({ event: 'serving', ...shown, profile: session.profile.id });
+    else {
+      print(`serving ${session.bundle} (${session.files.length} files) on ${session.address}: ftp port ${session.ftpPort}, http port ${session.httpPort}`);
+      print(`one-time password: ${session.password}   (user ${session.user}; a new one every start)`);
+      for (const l of session.instructions) print(l);
+      print('\nGET.TXT:');
+      print(session.getTxt.trimEnd().replace(/\r/g, ''));
+      print('\nPUT.TXT:');
+      print(session.putTxt.trimEnd().replace(/\r/g, ''));
+      print(`\nwaiting for TRACE.TXT (each one kept in ${session.traces}, at most ${session.maxUploadBytes / 1048576} MB); Ctrl-C stops`);
+    }
     interrupts.handledByCommand = true;
     await new Promise<void>((ok) => process.once('SIGINT', ok));
     await session.close();
+    if (json) printJsonLine({ event: 'stopped' });
   },
 };
 

@@ -3,13 +3,13 @@
  * and (with a trace) bring the trace back and hand it to verify.
  * `retro fetch`: download a file the engine wrote on a machine where nothing runs remotely.
  */
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
-import { TransportError, UsageError } from '../errors.js';
+import { ToolchainError, TransportError, UsageError } from '../errors.js';
 import { engineProgram } from '../bundle/engine-program.js';
 import { readManifest } from '../bundle/manifest.js';
-import { MODEL_FILE } from '../bundle/names.js';
+import { MODEL_FILE, tracesDir } from '../bundle/names.js';
 import { engineArgs } from '../codegen/engine-args.js';
 import { machineEntry, resolveRemote, type RemoteRequest, type Secrets } from '../transport/remote.js';
 import { shellQuote } from '../transport/ssh.js';
@@ -60,6 +60,12 @@ async function download(t: Transport, remotePath: string, localPath: string, mac
   return bytes;
 }
 
+/** How the user named the machine, to repeat in a suggested command: its name, else the target and bundle. */
+function machineWords(req: RemoteRequest & { bundle?: string }, target: string): string {
+  if (req.machine !== undefined) return shellQuote(req.machine) + (req.config ? ` --config ${shellQuote(req.config)}` : '');
+  return `--target ${shellQuote(target)}${req.bundle ? ` --bundle ${shellQuote(req.bundle)}` : ''}`;
+}
+
 export async function runRemote(req: RunRequest, secrets: Secrets, output: { stdout: (b: Uint8Array) => void; stderr: (b: Uint8Array) => void }, progress: (m: string) => void = () => {}): Promise<RunOutcome> {
   const remote = await resolveRemote(req, secrets);
   if (!remote.canExec) {
@@ -67,7 +73,7 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
   }
   const bundle = resolve(req.bundle ?? remote.bundle ?? join('dist', remote.profile.id));
   const manifest = readManifest(bundle);
-  const { program, build } = engineProgram(remote.profile, manifest, bundle, shellQuote);
+  const { program, makefile } = engineProgram(remote.profile, manifest, bundle, shellQuote);
   const dir = remote.remoteDir.replace(/\/$/, '');
   const ref = req.trace ? bundleReference(remote.profile, bundle, progress) : undefined;
   const steps = ref ? traceSteps(ref, req.steps) : req.steps;
@@ -76,6 +82,19 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
   let exitCode = 0;
   const traces: { file: string; label: string }[] = [];
   try {
+    // Checked here, not left to the shell: `cd` into a missing folder says nothing a person can act on.
+    const needed = [MODEL_FILE, makefile ?? program];
+    const missing: string[] = [];
+    for (const name of needed) if ((await t.size(`${dir}/${name}`)) === undefined) missing.push(name);
+    if (missing.length > 0) {
+      const what = missing.length === needed.length ? `nothing deployed at ${remote.name}:${remote.remoteDir}` : `${remote.name}:${remote.remoteDir} has no ${missing.join(' or ')}`;
+      throw new TransportError(what, `deploy the bundle first: retro deploy ${machineWords(req, remote.profile.id)} (with the same connection flags), then run again`);
+    }
+    if (makefile) {
+      progress(`building ${program} on ${remote.name} with make`);
+      const made = await t.exec!(`cd ${shellQuote(remote.remoteDir)} && make -f ${shellQuote(makefile)} >&2`, output.stderr, output.stderr);
+      if (made !== 0) throw new ToolchainError(`make failed on ${remote.name} (exit ${made}): ${program} was not built there, so nothing ran`, `read make's messages above; the machine needs the C compiler its ${makefile} names`);
+    }
     for (const mode of modes) {
       const remoteTrace = mode === 'forced' ? `trace-tf.txt` : REMOTE_TRACE;
       const common = { model: MODEL_FILE, steps, trace: mode ? remoteTrace : undefined, extra: req.engineFlags };
@@ -84,11 +103,12 @@ export async function runRemote(req: RunRequest, secrets: Secrets, output: { std
         await t.write(Readable.from([Buffer.from(tokens)]), `${dir}/${REMOTE_FORCED}`, 0, () => {});
       }
       const args = engineArgs(mode === 'forced' ? { ...common, forced: REMOTE_FORCED } : { ...common, temperature: req.temperature, topp: req.topp, seed: req.seed, prompt: req.prompt });
-      const command = `cd ${shellQuote(remote.remoteDir)} && ${build}./${program} ${args.map(shellQuote).join(' ')}`;
+      const command = `cd ${shellQuote(remote.remoteDir)} && ./${program} ${args.map(shellQuote).join(' ')}`;
       progress(`running ${program} on ${remote.name}${mode ? ` (${mode})` : ''}`);
       exitCode = await t.exec!(command, output.stdout, output.stderr);
       if (exitCode !== 0 || !mode) break;
-      const file = join(bundle, `trace-${remote.name.replace(/[^A-Za-z0-9_.-]/g, '_')}${mode === 'forced' ? '-forced' : ''}.txt`);
+      mkdirSync(tracesDir(bundle), { recursive: true });
+      const file = join(tracesDir(bundle), `trace-${remote.name.replace(/[^A-Za-z0-9_.-]/g, '_')}${mode === 'forced' ? '-forced' : ''}.txt`);
       progress(`fetching ${remoteTrace} -> ${file}`);
       await download(t, `${dir}/${remoteTrace}`, file, remote.name);
       traces.push({ file, label: `trace ${basename(file)}` });
@@ -127,8 +147,7 @@ export async function runFetch(req: FetchRequest, secrets: Secrets): Promise<Fet
   const t = await remote.connect();
   try {
     const bytes = await download(t, remotePath, local, remote.name);
-    const who = req.machine !== undefined ? shellQuote(req.machine) + (req.config ? ` --config ${shellQuote(req.config)}` : '') : `--target ${shellQuote(remote.profile.id)}${req.bundle ? ` --bundle ${shellQuote(req.bundle)}` : ''}`;
-    return { local, bytes, machine: remote.name, file, verifyCommand: `retro verify ${who} --trace ${shellQuote(local)}` };
+    return { local, bytes, machine: remote.name, file, verifyCommand: `retro verify ${machineWords(req, remote.profile.id)} --trace ${shellQuote(local)}` };
   } finally {
     t.close();
   }

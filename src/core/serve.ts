@@ -5,9 +5,9 @@
  */
 import { randomInt } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { machineFiles } from '../bundle/machine-files.js';
-import { MODEL_FILE } from '../bundle/names.js';
+import { MODEL_FILE, tracesDir } from '../bundle/names.js';
 import { engineArgs } from '../codegen/engine-args.js';
 import { UsageError } from '../errors.js';
 import { loadProfile } from '../profile/load.js';
@@ -15,6 +15,7 @@ import type { Profile } from '../profile/schema.js';
 import { machineEntry } from '../transport/remote.js';
 import { serve, type Serving } from '../transport/serve.js';
 import { bundleReference, verifyTrace, writeReport, type BundleReference, type VerifyVerdict } from '../verify/bundle.js';
+import { MAX_TRACE_BYTES } from '../verify/trace.js';
 
 export interface ServeRequest {
   machine?: string;
@@ -46,8 +47,10 @@ export interface ServeSession {
   putTxt: string;
   /** What to type at the machine, line by line. */
   instructions: string[];
-  /** Where an uploaded trace lands. */
-  tracePath: string;
+  /** Where each uploaded trace is kept, under its own name (beside the bundle: a rebuild keeps them). */
+  traces: string;
+  /** The largest upload taken: the largest trace verify reads. */
+  maxUploadBytes: number;
   close(): Promise<void>;
 }
 
@@ -68,7 +71,7 @@ function oneTimePassword(): string {
   return Array.from({ length: 10 }, () => alphabet[randomInt(alphabet.length)]).join('');
 }
 
-export async function runServe(req: ServeRequest, onVerdict: (v: VerifyVerdict, via: string) => void, onError: (e: Error) => void, progress: (m: string) => void = () => {}): Promise<ServeSession> {
+export async function runServe(req: ServeRequest, onVerdict: (v: VerifyVerdict, via: string, trace: string) => void, onError: (e: Error) => void, progress: (m: string) => void = () => {}): Promise<ServeSession> {
   const m = machineEntry(req);
   const target = req.target ?? m.target;
   if (!target) throw new UsageError('no target given', 'pass --target <id>, or name a machine from retro.config.json');
@@ -94,7 +97,7 @@ export async function runServe(req: ServeRequest, onVerdict: (v: VerifyVerdict, 
     `or in Internet Explorer: http://${address}:${req.httpPort}/  (user ${SERVE_USER}, password ${password})`,
     `ftp: ${address} port ${req.ftpPort}, user ${SERVE_USER}, password ${password}; ftp.exe uses active mode (PORT): allow incoming connections from ${address}`,
   ];
-  const tracePath = join(bundle, UPLOAD_NAME);
+  const traces = tracesDir(bundle);
   let ref: BundleReference | undefined;
   const serving: Serving = await serve({
     address,
@@ -104,18 +107,19 @@ export async function runServe(req: ServeRequest, onVerdict: (v: VerifyVerdict, 
     password,
     files,
     uploadName: UPLOAD_NAME,
-    uploadDir: bundle,
+    uploadDir: traces,
+    maxUploadBytes: MAX_TRACE_BYTES,
     texts: { 'GET.TXT': getTxt, 'PUT.TXT': putTxt },
     onUpload(path, via) {
       try {
-        progress(`${UPLOAD_NAME} arrived over ${via}; verifying`);
+        progress(`${UPLOAD_NAME} arrived over ${via}, kept as ${path}; verifying`);
         ref ??= bundleReference(profile, bundle, progress);
-        const runs = [verifyTrace(ref, path, `${UPLOAD_NAME} (over ${via})`, progress)];
-        onVerdict({ profile, bundle, runs, skipped: [], report: writeReport(ref, runs), pass: runs.every((r) => r.result.pass) }, via);
+        const runs = [verifyTrace(ref, path, `${UPLOAD_NAME} (over ${via}, ${basename(path)})`, progress)];
+        onVerdict({ profile, bundle, runs, skipped: [], report: writeReport(ref, runs), pass: runs.every((r) => r.result.pass) }, via, path);
       } catch (e) {
         onError(e as Error);
       }
     },
   });
-  return { profile, bundle, address, ftpPort: req.ftpPort, httpPort: req.httpPort, user: SERVE_USER, password, files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })), getTxt, putTxt, instructions, tracePath, close: () => serving.close() };
+  return { profile, bundle, address, ftpPort: req.ftpPort, httpPort: req.httpPort, user: SERVE_USER, password, files: files.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })), getTxt, putTxt, instructions, traces, maxUploadBytes: MAX_TRACE_BYTES, close: () => serving.close() };
 }

@@ -20,6 +20,28 @@ export interface ConvertTarget {
 
 /** Streams the source into the native file in the order format.ts lays it out; returns its size. */
 export function convertModel(src: ModelSource, vocab: Vocab, target: ConvertTarget, quant: QuantKind, groupSize: number, path: string, chunkBytes = CHUNK_BYTES): number {
+  const steps = convertSteps(src, vocab, target, quant, groupSize, path, chunkBytes);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The same, giving the event loop a turn after each tensor or chunk: a Ctrl-C during a long
+ * conversion is handled at once instead of when it ends.
+ */
+export async function convertModelYielding(src: ModelSource, vocab: Vocab, target: ConvertTarget, quant: QuantKind, groupSize: number, path: string, chunkBytes = CHUNK_BYTES): Promise<number> {
+  const steps = convertSteps(src, vocab, target, quant, groupSize, path, chunkBytes);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise((ok) => setImmediate(ok));
+  }
+}
+
+/** The conversion, one written tensor or chunk per step; its value is the file's size. */
+function* convertSteps(src: ModelSource, vocab: Vocab, target: ConvertTarget, quant: QuantKind, groupSize: number, path: string, chunkBytes: number): Generator<void, number> {
   const layout = planNative(src.config, vocab, quant, groupSize, target.alignment, src.sharedClassifier, src.path);
   // RoPE angles ship as tables: the same numbers on every target, no libm sin/cos (which differ, or trap on old CPUs).
   const rope = ropeTables(src.config);
@@ -53,10 +75,14 @@ export function convertModel(src: ModelSource, vocab: Vocab, target: ConvertTarg
       const ref = e.name === 'wcls' ? 'classifier' : e.name;
       if (!src.readRows || !isMatrixRef(ref)) {
         writer.write(tensor(e.name, e.layer));
+        yield;
         continue;
       }
       const step = chunkRows(e.cols);
-      for (let r0 = 0; r0 < e.rows; r0 += step) writer.write(convertMatrix(src.readRows(ref, e.layer, r0, Math.min(step, e.rows - r0)), quant, groupSize), r0);
+      for (let r0 = 0; r0 < e.rows; r0 += step) {
+        writer.write(convertMatrix(src.readRows(ref, e.layer, r0, Math.min(step, e.rows - r0)), quant, groupSize), r0);
+        yield;
+      }
     }
     writer.finish();
   } catch (e) {

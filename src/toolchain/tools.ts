@@ -1,7 +1,7 @@
 /** Finding, running and checking the cross compilers and emulators of a profile. */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { ProfileError, ToolchainError } from '../errors.js';
 import type { CrossBuild, ImportCheck, Profile } from '../profile/schema.js';
@@ -35,9 +35,28 @@ export function toolsFor(build: CrossBuild): ToolStatus[] {
   return tools;
 }
 
+/** Process groups of the compilers running now: an interrupted build stops them all (the driver and its cc1, as, ld). */
+const compiling = new Set<number>();
+
+/** Kills every compiler under way, with the programs it started; the CLI calls it on SIGINT/SIGTERM. */
+export function stopCompilers(): void {
+  for (const pid of compiling) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  compiling.clear();
+}
+
 export async function compile(build: CrossBuild, source: string, output: string, cwd: string): Promise<void> {
   const args = [...build.flags, '-o', output, source, ...build.libs];
-  const r = await execa(build.compiler, args, { cwd, reject: false, all: true });
+  // Its own process group: killing the driver alone (as execa does on exit) leaves cc1 running. Its
+  // temporary files go beside the source (the build's scratch folder), which an interrupt removes.
+  const child = execa(build.compiler, args, { cwd, reject: false, all: true, detached: true, env: { TMPDIR: dirname(source) } });
+  if (child.pid) compiling.add(child.pid);
+  const r = await child.finally(() => child.pid && compiling.delete(child.pid));
   if (r.exitCode !== 0) {
     const first = (r.all ?? '').split('\n').find((l) => /error/.test(l)) ?? (r.all ?? '').split('\n')[0];
     throw new ToolchainError(`${build.compiler} failed to build ${build.output}: ${first}`, `run the command by hand in ${cwd}: ${build.compiler} ${args.join(' ')}`);

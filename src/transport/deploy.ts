@@ -39,6 +39,8 @@ export type DeployEvent =
   | { kind: 'plan'; file: string; action: 'send' | 'resume' | 'skip' | 'check'; detail: string }
   | { kind: 'start'; file: string; bytes: number; resumeFrom: number }
   | { kind: 'progress'; file: string; done: number; bytes: number; overallDone: number; overallBytes: number; rate: number; etaSeconds: number }
+  /** After the bytes are sent (or before a skip): the content is being checked, which can take as long as the upload. */
+  | { kind: 'checking'; file: string; how: 'digest' | 'read-back'; done: number; bytes: number }
   | { kind: 'done'; file: string; bytes: number; seconds: number; checked: string };
 
 export interface DeployResult {
@@ -79,7 +81,13 @@ export async function deployFiles(t: Transport, files: DeployFile[], remoteDir: 
   const readBack = async (path: string, f: DeployFile, length: number, why: string): Promise<Comparison> => {
     const t0 = now();
     const h = hasher('sha256');
-    await t.download(path, (chunk) => h.update(chunk));
+    let done = 0;
+    onEvent({ kind: 'checking', file: f.name, how: 'read-back', done, bytes: length });
+    await t.download(path, (chunk) => {
+      h.update(chunk);
+      done += chunk.length;
+      onEvent({ kind: 'checking', file: f.name, how: 'read-back', done, bytes: length });
+    });
     result.bytesReadBack += length;
     const same = sameDigest(h.hex(), await localDigest(f.local, 'sha256', length));
     return { same, how: `read back ${mb(length)} in ${((now() - t0) / 1000).toFixed(1)}s (${why}), sha256 compared` };
@@ -87,6 +95,8 @@ export async function deployFiles(t: Transport, files: DeployFile[], remoteDir: 
 
   /** Is the remote file the local file's first `length` bytes? By digest where the remote has one. */
   const compare = async (path: string, f: DeployFile, length: number, canReadBack: boolean): Promise<Comparison | undefined> => {
+    // A dry run only asks; a real one may wait seconds for a digest of a large file.
+    if (canReadBack) onEvent({ kind: 'checking', file: f.name, how: 'digest', done: 0, bytes: length });
     const d = await t.digest(path);
     if (d && (check !== 'checksum' || STRONG.has(d.algo))) {
       const local = length === f.bytes && d.algo === 'sha256' ? f.sha256 : await localDigest(f.local, d.algo, length);

@@ -1,7 +1,8 @@
 /**
  * FTP (explicit FTPS when the server offers AUTH TLS) with basic-ftp. Binary mode always.
  * Works with 1990s servers too: without FEAT, SIZE or EPSV, sizes come from LIST (Unix and DOS
- * listings, names compared without case as 8.3 file systems do) and transfers use PASV.
+ * listings, names compared without case as 8.3 file systems do) and transfers use PASV. A server
+ * that lists SIZE but refuses it gets the same LIST fallback.
  */
 import { Transform, Writable, type Readable } from 'node:stream';
 import { Client } from 'basic-ftp';
@@ -70,6 +71,17 @@ export const connectFtp: Connect = async (ep: Endpoint): Promise<Transport> => {
     const i = path.lastIndexOf('/');
     return i < 0 ? { dir: '', name: path } : { dir: path.slice(0, i) || '/', name: path.slice(i + 1) };
   };
+  let sizeWorks = features.has('SIZE');
+  /** The size a directory listing shows, whose names an 8.3 server may have upper-cased. */
+  const listedSize = async (path: string): Promise<number | undefined> => {
+    const { dir, name } = split(path);
+    try {
+      const entries = await client.list(dir);
+      return entries.find((x) => x.name.toLowerCase() === name.toLowerCase() && x.isFile)?.size;
+    } catch {
+      return undefined;
+    }
+  };
   return {
     protocol: 'ftp',
     async ensureDir(dir) {
@@ -82,16 +94,18 @@ export const connectFtp: Connect = async (ep: Endpoint): Promise<Transport> => {
       }
     },
     async size(path) {
-      if (features.has('SIZE')) return client.size(path).catch(() => undefined);
-      // No SIZE: the directory listing, whose names an 8.3 server may have upper-cased.
-      const { dir, name } = split(path);
-      try {
-        const entries = await client.list(dir);
-        const e = entries.find((x) => x.name.toLowerCase() === name.toLowerCase() && x.isFile);
-        return e?.size;
-      } catch {
-        return undefined;
+      if (sizeWorks) {
+        try {
+          return await client.size(path);
+        } catch {
+          // 550 means "no such file", or that SIZE is refused though FEAT lists it (ProFTPD's
+          // `<Limit SIZE> DenyAll`): the listing tells which, and a file it shows stops SIZE's use.
+          if (!(await reconnect())) return undefined;
+        }
       }
+      const listed = await listedSize(path);
+      if (listed !== undefined) sizeWorks = false;
+      return listed;
     },
     async digest(path): Promise<Digest | undefined> {
       const cmd = digestCommand();

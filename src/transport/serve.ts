@@ -4,9 +4,11 @@
  * for one upload name, behind a one-time password. TFTP (XeLL's network loader) is not served:
  * no maintained npm TFTP server exists (the `tftp` package was last published in 2015).
  */
-import { createReadStream, createWriteStream, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { once } from 'node:events';
 import { timingSafeEqual } from 'node:crypto';
 import ftpModule, { type FileSystem as FtpFileSystem, type FtpConnection, type FtpSrv as FtpServer } from 'ftp-srv';
 import { TransportError } from '../errors.js';
@@ -23,9 +25,14 @@ export interface ServeOptions {
   user: string;
   password: string;
   files: ServedFile[];
-  /** The one name the machine may upload (TRACE.TXT), stored in `uploadDir`. */
+  /** The one name the machine may upload (TRACE.TXT). */
   uploadName: string;
+  /** Where each upload is kept under its own name (created if missing); never one of the served files. */
   uploadDir: string;
+  /** Larger uploads are refused and their bytes removed. */
+  maxUploadBytes: number;
+  /** Uploads received at once (over FTP and HTTP together); more are refused with "try again". */
+  maxConcurrentUploads?: number;
   /** Called with the uploaded file's path once it is complete. */
   onUpload: (path: string, via: 'ftp' | 'http') => void;
   /** Extra text files offered for download (GET.TXT), by name. */
@@ -45,11 +52,78 @@ const same = (a: string, b: string) => {
 /** ftp-srv logs through bunyan to stdout by default; retro prints its own lines. */
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child() { return quiet; } };
 
+/** An upload refused with a reason the client may see: never a path or a system error of this computer. */
+class Refused extends Error {}
+
+/**
+ * One upload, written to its own partial file and renamed to its own final name when complete, so
+ * two uploads (or a refused one beside a good one) never touch each other's bytes. Bounded in size;
+ * whatever fails removes the partial.
+ */
+class UploadSink extends Writable {
+  bytes = 0;
+  private fd: number | undefined;
+  private complete = false;
+  constructor(
+    private readonly final: string,
+    private readonly max: number,
+    private readonly onComplete: (path: string) => void,
+    private readonly release: () => void,
+  ) {
+    super();
+    this.fd = openSync(`${final}.partial`, 'wx');
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (e?: Error | null) => void) {
+    if (this.bytes + chunk.length > this.max) return done(new Refused(`a trace is at most ${this.max / 1048576} MB; this upload was refused and removed`));
+    try {
+      writeSync(this.fd!, chunk);
+      this.bytes += chunk.length;
+      done();
+    } catch {
+      done(new Refused('the trace could not be stored on the serving computer (its disk may be full)'));
+    }
+  }
+  override _final(done: (e?: Error | null) => void) {
+    try {
+      closeSync(this.fd!);
+      this.fd = undefined;
+      renameSync(`${this.final}.partial`, this.final);
+      this.complete = true;
+      done();
+      setImmediate(() => this.onComplete(this.final));
+    } catch {
+      done(new Refused('the trace could not be stored on the serving computer'));
+    }
+  }
+  override _destroy(e: Error | null, done: (e?: Error | null) => void) {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    if (!this.complete) rmSync(`${this.final}.partial`, { force: true });
+    this.release();
+    done(e);
+  }
+}
+
 export async function serve(o: ServeOptions): Promise<Serving> {
   const byName = new Map(o.files.map((f) => [f.name.toLowerCase(), f.local]));
-  const upload = join(o.uploadDir, o.uploadName);
   const isUpload = (name: string) => name.replace(/^.*[\\/]/, '').toLowerCase() === o.uploadName.toLowerCase();
   const textPath = (name: string) => Object.keys(o.texts).find((t) => t.toLowerCase() === name.toLowerCase());
+  mkdirSync(o.uploadDir, { recursive: true });
+  let active = 0;
+  let count = 0;
+  /** A new upload: its own name (time, order, way) in uploadDir; refused while too many are under way. */
+  const startUpload = (via: 'ftp' | 'http'): UploadSink => {
+    if (active >= (o.maxConcurrentUploads ?? 2)) throw new Refused(`${active} traces are being received; send this one again when they are done`);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const final = join(o.uploadDir, `trace-${stamp}-${++count}-${via}.txt`);
+    let released = false;
+    const sink = new UploadSink(final, o.maxUploadBytes, (path) => o.onUpload(path, via), () => {
+      if (!released) active--;
+      released = true;
+    });
+    active++;
+    return sink;
+  };
   // A CommonJS module: its classes hang off the default export.
   const { FtpSrv, FileSystem, ftpErrors } = ftpModule as unknown as { FtpSrv: typeof FtpServer; FileSystem: typeof FtpFileSystem; ftpErrors: { FileSystemError: new (m: string) => Error } };
   const refuse = () => {
@@ -57,16 +131,17 @@ export async function serve(o: ServeOptions): Promise<Serving> {
   };
   const stat = (name: string, local: string): Stats => Object.assign(statSync(local), { name });
 
-  /** One flat, read-only folder: the bundle's files, plus the trace once it arrived. */
+  /** One flat, read-only folder: the bundle's files; the trace may be put (each upload kept apart). */
   class BundleFs extends FileSystem {
     override currentDirectory() {
       return '/';
     }
     override async get(name: string) {
-      const base = name.replace(/^.*[\\/]/, '');
-      const local = byName.get(base.toLowerCase()) ?? (isUpload(base) ? upload : undefined);
+      // LIST and NLST without an argument ask about the folder itself (Windows ftp.exe's `dir`).
+      if (['', '.', '/', './'].includes(name)) return stat('.', o.uploadDir);
+      const local = byName.get(name.replace(/^.*[\\/]/, '').toLowerCase());
       if (!local) throw new ftpErrors.FileSystemError('no such file');
-      return stat(base, local);
+      return stat(name.replace(/^.*[\\/]/, ''), local);
     }
     override async list() {
       return o.files.map((f) => stat(f.name, f.local));
@@ -80,9 +155,14 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       if (!local) throw new ftpErrors.FileSystemError('no such file');
       return { stream: createReadStream(local), clientPath: `/${name}` };
     }
-    override write(name: string) {
+    override write(name: string, opts?: { append?: boolean; start?: number }) {
       if (!isUpload(name)) refuse();
-      return { stream: createWriteStream(`${upload}.partial`), clientPath: `/${o.uploadName}` };
+      if (opts?.append || opts?.start) throw new ftpErrors.FileSystemError('a trace is sent whole: no appending or restarting');
+      try {
+        return { stream: startUpload('ftp'), clientPath: `/${o.uploadName}` };
+      } catch (e) {
+        throw new ftpErrors.FileSystemError(e instanceof Refused ? e.message : 'the trace could not be stored on the serving computer');
+      }
     }
     override delete = refuse;
     override mkdir = refuse;
@@ -97,16 +177,12 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     pasv_max: o.ftpPort + 20,
     anonymous: false,
     greeting: ['retro serve: log in with the one-time password printed where retro runs'],
-    blacklist: ['DELE', 'RMD', 'MKD', 'XMKD', 'XRMD', 'RNFR', 'RNTO', 'SITE'],
+    // STOU and APPE would store under another name or add to a trace: a trace is put whole, by STOR.
+    blacklist: ['DELE', 'RMD', 'MKD', 'XMKD', 'XRMD', 'RNFR', 'RNTO', 'SITE', 'STOU', 'APPE'],
     log: quiet as never,
   });
   ftp.on('login', ({ connection, username, password }: { connection: FtpConnection; username: string; password: string }, resolve: (r: { fs: FtpFileSystem }) => void, reject: (e: Error) => void) => {
     if (!same(username, o.user) || !same(password, o.password)) return reject(new Error('wrong user or password'));
-    connection.on('STOR', (err: Error | null) => {
-      if (err) return rmSync(`${upload}.partial`, { force: true });
-      renameSync(`${upload}.partial`, upload);
-      o.onUpload(upload, 'ftp');
-    });
     resolve({ fs: new BundleFs(connection, { root: o.uploadDir, cwd: '/' }) as never });
   });
   ftp.on('client-error', () => {});
@@ -149,35 +225,68 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     createReadStream(local).pipe(res);
   }
 
-  /** A multipart/form-data POST with one file field, as IE 5's upload form sends it. */
+  /** Ends a request with a short text answer and drops the rest of its body. */
+  const answer = (req: IncomingMessage, res: ServerResponse, status: number, text: string) => {
+    res.writeHead(status, { 'Content-Type': 'text/plain', Connection: 'close' });
+    res.end(`${text}\r\n`);
+    req.destroy();
+  };
+
+  /**
+   * A multipart/form-data POST with one file field, as IE 5's upload form sends it, streamed to
+   * disk: only the part's header and the few bytes that may hold the closing boundary are held.
+   */
   async function receive(req: IncomingMessage, res: ServerResponse) {
     const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(req.headers['content-type'] ?? '');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      // A trace is a few hundred KB at most; more is not a trace.
-      if (size > 64 * 1048576) {
-        res.writeHead(413);
-        return res.end();
+    if (!boundary) return answer(req, res, 400, 'send the trace with the form on the first page');
+    if (Number(req.headers['content-length'] ?? 0) > o.maxUploadBytes + 65536) return answer(req, res, 413, `a trace is at most ${o.maxUploadBytes / 1048576} MB`);
+    const b = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+    const closing = Buffer.concat([Buffer.from('\r\n'), b]);
+    let sink: UploadSink;
+    try {
+      sink = startUpload('http');
+    } catch (e) {
+      return answer(req, res, 503, e instanceof Refused ? e.message : 'the trace could not be stored on the serving computer');
+    }
+    const failed = new Promise<never>((_, fail) => sink.once('error', fail));
+    failed.catch(() => undefined);
+    const put = async (data: Buffer) => {
+      if (data.length > 0 && !sink.write(data)) await Promise.race([once(sink, 'drain'), failed]);
+    };
+    try {
+      let head: Buffer | undefined = Buffer.alloc(0);
+      let tail = Buffer.alloc(0);
+      for await (const c of req as AsyncIterable<Buffer>) {
+        let chunk = c;
+        if (head) {
+          head = Buffer.concat([head, chunk]);
+          const at = head.indexOf(b);
+          const body = at < 0 ? -1 : head.indexOf('\r\n\r\n', at);
+          if (body < 0) {
+            if (head.length > 65536) throw new Refused('send the trace with the form on the first page');
+            continue;
+          }
+          chunk = head.subarray(body + 4);
+          head = undefined;
+        }
+        tail = Buffer.concat([tail, chunk]);
+        // Hold back what may be the start of the closing boundary.
+        const keep = closing.length + 4;
+        if (tail.length > keep) {
+          await put(tail.subarray(0, tail.length - keep));
+          tail = Buffer.from(tail.subarray(tail.length - keep));
+        }
       }
-      chunks.push(c);
+      const end = tail.indexOf(closing);
+      if (head || end < 0) throw new Refused('send the trace with the form on the first page');
+      await put(tail.subarray(0, end));
+      await Promise.race([new Promise<void>((ok) => sink.end(ok)), failed]);
+    } catch (e) {
+      sink.destroy();
+      return answer(req, res, e instanceof Refused && /at most/.test(e.message) ? 413 : 400, e instanceof Refused ? e.message : 'the upload did not complete');
     }
-    const body = Buffer.concat(chunks);
-    const b = boundary && `--${boundary[1] ?? boundary[2]}`;
-    const start = b ? body.indexOf('\r\n\r\n', body.indexOf(b)) : -1;
-    const end = b ? body.indexOf(`\r\n${b}`, start) : -1;
-    if (start < 0 || end < 0) {
-      res.writeHead(400, { 'Content-Type': 'text/plain' });
-      return res.end('send the trace with the form on the first page\r\n');
-    }
-    const data = body.subarray(start + 4, end);
-    const partial = `${upload}.partial`;
-    await new Promise<void>((ok, fail) => createWriteStream(partial).on('error', fail).end(data, ok));
-    renameSync(partial, upload);
     res.writeHead(200, { 'Content-Type': 'text/html; charset=iso-8859-1' });
-    res.end(`<html><body><p>${o.uploadName} received (${data.length} bytes). The verdict appears where retro runs.</p></body></html>`);
-    o.onUpload(upload, 'http');
+    res.end(`<html><body><p>${o.uploadName} received (${sink.bytes} bytes). The verdict appears where retro runs.</p></body></html>`);
   }
 
   try {

@@ -181,7 +181,8 @@ export async function verifyEmulated(ref: BundleReference, req: EmulatedRequest,
       }
     }
   } finally {
-    rmSync(join(bundle, forcedFile), { force: true });
+    // An engine that failed may leave its trace: nothing of a run stays in the bundle.
+    for (const f of [forcedFile, 'trace-fr.txt', 'trace-tf.txt']) rmSync(join(bundle, f), { force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
   if (runs.length === 0) {

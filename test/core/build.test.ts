@@ -1,11 +1,13 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { retro } from '../helpers/cli.js';
+import { RETRO, retro } from '../helpers/cli.js';
+import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { generateText } from '../helpers/run.js';
 import { haveTools } from '../helpers/tools.js';
 
@@ -71,4 +73,44 @@ describe('retro build', () => {
     expect(r.stderr).toMatch(/bad\.bin: truncated/);
     expect(readdirSync(dir)).toEqual(['bad.bin']);
   });
+
+  it('Ctrl-C stops a build at once, while converting or compiling: exit 130, no step after the signal, no compiler left, nothing half-written', async () => {
+    if (!haveTools('gcc')) return;
+    const dir = tempDir();
+    // Large enough that converting it takes many chunks (60 MB of float32 to q8).
+    writeSyntheticV0(join(dir, 'm.bin'), { config: shapeConfig('42M'), sharedClassifier: true, seed: 5 });
+    writeFileSync(join(dir, 'tok.bin'), syntheticTokenizer(32000));
+    for (const at of ['converting', 'compiling']) {
+      const tmp = join(dir, `tmp-${at}`);
+      mkdirSync(tmp);
+      // Its own TMPDIR: the scratch folder (and the compiler's source in it) can be found, and must go.
+      const child = spawn(process.execPath, [RETRO, 'build', '--target', 'host', '--model', join(dir, 'm.bin'), '-z', join(dir, 'tok.bin'), '--quant', 'q8', '--out', join(dir, 'out')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+      let err = '';
+      let afterSignal = '';
+      let signalled = false;
+      const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+      child.stderr.on('data', (b: Buffer) => {
+        err += b;
+        if (signalled) afterSignal += b;
+        else if (err.includes(`retro: ${at}`)) {
+          signalled = true;
+          child.kill('SIGINT');
+        }
+      });
+      expect(await exited, err).toBe(130);
+      expect(signalled, err).toBe(true);
+      // The conversion stops between chunks: the next step never starts.
+      expect(afterSignal, at).not.toMatch(/compiling|built/);
+      expect(readdirSync(dir).sort(), at).toEqual(['m.bin', `tmp-${at}`, ...(at === 'compiling' ? ['tmp-converting'] : []), 'tok.bin'].sort());
+      expect(readdirSync(tmp), at).toEqual([]);
+      const compilers = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(tmp);
+        } catch {
+          return false;
+        }
+      })());
+      expect(compilers, at).toEqual([]);
+    }
+  }, 120000);
 });

@@ -61,7 +61,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const names = manifest.files.map((f: { name: string }) => f.name);
     sameFiles(host, dir, names);
     expect(statSync(join(dir, 'retro')).mode & 0o111).not.toBe(0);
-    expect(r.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:.* over ssh/);
+    expect(r.stdout.toString()).toMatch(new RegExp(`deployed to ${s.user}@127\\.0\\.0\\.1:.* over ssh`));
     const again = await retro(['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir, '--json', ...ssh()]);
     expect(again.code, again.stderr).toBe(0);
     const j = JSON.parse(again.stdout.toString());
@@ -107,7 +107,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const base = ['deploy', '--target', 'host', '--bundle', host, '--remote-dir', dir];
     // The hint names the variable the password was read from, and no key for FTP.
     const ftpLogin = await retro([...base, ...ftp()], withPassword('wrong-ftp-pass'));
-    oneLineError(ftpLogin, /ftp:\/\/retrotest@127\.0\.0\.1:\d+: login failed \(fix: check the user name and the password \(in RETRO_PASSWORD\)\)$/);
+    oneLineError(ftpLogin, new RegExp(`ftp://${s.user}@127\\.0\\.0\\.1:\\d+: login failed \\(fix: check the user name and the password \\(in RETRO_PASSWORD\\)\\)$`));
     const named = await retro([...base, ...ftp(['--password-env', 'OLD_PC_PW'])], { env: { OLD_PC_PW: 'wrong-ftp-pass' } });
     oneLineError(named, /login failed \(fix: check the user name and the password \(in OLD_PC_PW\)\)$/);
     const sshPw = await retro([...base, '--via', 'ssh', '--host', '127.0.0.1', '--port', String(s.ssh.port), '--user', s.user, '--known-hosts', s.ssh.knownHosts], { env: { RETRO_PASSWORD: 'wrong-ssh-pass', SSH_AUTH_SOCK: '' } });
@@ -155,11 +155,18 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const r = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-t', '0', '-n', '64', '-i', ONCE, '--trace', ...ssh()]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.subarray(0, golden('stories260K_once-upon-a-time_t0_n64.txt').length).equals(golden('stories260K_once-upon-a-time_t0_n64.txt'))).toBe(true);
-    expect(r.stdout.toString()).toMatch(/trace-retrotest_127\.0\.0\.1\.txt\s+f32\s+free\s+64\s+64\/64\s+\S+\s+\S+\s+PASS/);
+    const traceName = `trace-${s.user}_127.0.0.1.txt`;
+    expect(r.stdout.toString()).toMatch(new RegExp(`${traceName.replace(/\./g, '\\.')}\\s+f32\\s+free\\s+64\\s+64/64\\s+\\S+\\s+\\S+\\s+PASS`));
     // The same through retro verify --via ssh.
     const v = await retro(['verify', '--target', 'host', '--bundle', host, '--remote-dir', dir, '-n', '32', ...ssh()]);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout.toString()).toMatch(/\s32\s+32\/32\s+\S+\s+\S+\s+PASS/);
+    // The traces are kept beside the bundle, not in it: the README's loop rebuilds without --force and keeps them.
+    const kept = readFileSync(join(`${host}.traces`, traceName));
+    expect(readdirSync(host).filter((n) => /trace/i.test(n))).toEqual([]);
+    const rebuilt = await retro(['build', '--target', 'host', '--model', model('stories260K.bin'), '-z', model('tok512.bin'), '--out', host]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(readFileSync(join(`${host}.traces`, traceName)).equals(kept)).toBe(true);
     // A remote engine that computes something else fails the run.
     const trace = readFileSync(join(dir, 'trace.txt'), 'latin1');
     expect(trace.length).toBeGreaterThan(1000);
@@ -169,6 +176,21 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(bad.stdout.toString()).toMatch(/FAIL/);
     // FTP cannot run programs: said plainly.
     oneLineError(await retro(['run', '--target', 'host', '--bundle', host, ...ftp()], withPassword(s.password)), /ftp cannot run programs/);
+  });
+
+  it('run where nothing is deployed: one line naming the folder and retro deploy; a failed make on the machine is a build failure, not the engine', async () => {
+    const empty = join(s.home, 'never-deployed');
+    const r = await retro(['run', '--target', 'host', '--bundle', host, '--remote-dir', empty, '-n', '8', ...ssh()]);
+    oneLineError(r, new RegExp(`^retro: nothing deployed at ${s.user}@127\\.0\\.0\\.1:${empty} \\(fix: deploy the bundle first: retro deploy --target 'host' --bundle \\S+ \\(with the same connection flags\\), then run again\\)$`));
+    expect(r.stderr).not.toMatch(/bash|No such file|engine exited/);
+    // A PowerBook bundle: built on the machine by its Makefile, whose Apple GCC flags this x86 gcc refuses.
+    const pb = (await runBuild({ target: 'powerbook-g4', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(work, 'pb'), compile: false })).out;
+    const dir = join(s.home, 'pb');
+    expect((await retro(['deploy', '--target', 'powerbook-g4', '--bundle', pb, '--remote-dir', dir, ...ssh()])).code).toBe(0);
+    const made = await retro(['run', '--target', 'powerbook-g4', '--bundle', pb, '--remote-dir', dir, '-n', '8', ...ssh()]);
+    oneLineError(made, /^retro: make failed on \S+ \(exit 2\): retro was not built there, so nothing ran \(fix: read make's messages above; the machine needs the C compiler its Makefile names\)$/);
+    expect(made.stderr).not.toMatch(/engine exited/);
+    expect(made.stderr).toMatch(/gcc/);
   });
 
   it('on a terminal: one live progress line (file, overall, MB/s, ETA); without one: plain lines', async () => {
@@ -182,6 +204,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const tty = await execa('script', ['-qec', [process.execPath, RETRO, ...args].map((x) => `'${x}'`).join(' '), '/dev/null'], { reject: false });
     expect(tty.exitCode, tty.stdout).toBe(0);
     expect(tty.stdout).toMatch(/\r\x1b\[Kmodel\.rtr \d+%  all [\d.]+ MB\/[\d.]+ MB \d+%  [\d.]+ MB\/s  ETA \d+s/);
+    // Once the bytes are sent the line says the content is being checked, not "99% ETA 1s".
+    expect(tty.stdout).toMatch(/ETA \d+s(\r\x1b\[K[^\r]*)*\r\x1b\[Kmodel\.rtr: checking its content \(asking the machine for a digest of [\d.]+ MB\)\r\x1b\[Kretro: model\.rtr: done in /);
     const plain = await retro([...args, '--remote-dir', join(s.home, 'plain')]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).not.toMatch(/\x1b|\r/);
@@ -194,8 +218,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     const cmd = [process.execPath, RETRO, 'deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', join(s.home, 'ASKED'), ...ftp()].map((x) => `'${x}'`).join(' ');
     // the answer arrives after the prompt, as a person would type it
     const r = await execa('sh', ['-c', `(sleep 3; printf '%s\\r' "$PW") | script -qec "${cmd.replace(/"/g, '\\"')}" /dev/null`], { env: { PW: s.password }, reject: false });
-    expect(r.stdout).toMatch(/password for retrotest@127\.0\.0\.1: /);
-    expect(r.stdout).toMatch(/deployed to retrotest@127\.0\.0\.1:.* over ftp/);
+    expect(r.stdout).toMatch(new RegExp(`password for ${s.user}@127\\.0\\.0\\.1: `));
+    expect(r.stdout).toMatch(new RegExp(`deployed to ${s.user}@127\\.0\\.0\\.1:.* over ftp`));
     expect(r.stdout).not.toContain(s.password);
     expect(readFileSync(join(s.home, 'ASKED', 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
   });
@@ -241,6 +265,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     noSecret(r);
     expect(r.stderr).toMatch(/^retro: model\.rtr: the machine holds other bytes of the same size \(read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared\); replacing it$/m);
     expect(r.stdout.toString()).toMatch(/model\.rtr\s+\d+\s+replaced/);
+    // The read-back after the upload is said, before it starts: no silent wait.
+    expect(r.stderr).toMatch(/^retro: model\.rtr: uploading \d+ bytes\nretro: model\.rtr: reading back [\d.]+ MB to check its content\nretro: model\.rtr: done in /m);
     expect(r.stdout.toString()).toMatch(/MB read back to check content/);
     expect(readFileSync(join(dir, 'model.rtr')).equals(readFileSync(join(w98, 'model.rtr')))).toBe(true);
     const forced = await retro([...args, '--force', '--json'], withPassword(s.password));
@@ -341,7 +367,7 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     writeFileSync(join(fakeHome, '.ssh', 'config'), [`Host leopard`, `  HostName 127.0.0.1`, `  Port ${o.port}`, `  User ${s.user}`, `  UserKnownHostsFile ${o.knownHosts}`, '  KexAlgorithms +diffie-hellman-group1-sha1', '  Ciphers +3des-cbc', '  MACs +hmac-md5', '  HostKeyAlgorithms +ssh-rsa', ''].join('\n'));
     const viaConfig = await retro(['deploy', ...base, '--via', 'ssh', '--host', 'leopard'], { env: { HOME: fakeHome, SSH_AUTH_SOCK: '', RETRO_PASSWORD: s.password } });
     expect(viaConfig.code, viaConfig.stderr).toBe(0);
-    expect(viaConfig.stdout.toString()).toMatch(/deployed to retrotest@127\.0\.0\.1:/);
+    expect(viaConfig.stdout.toString()).toMatch(new RegExp(`deployed to ${s.user}@127\\.0\\.0\\.1:`));
   });
 
   it('a full disk on the machine: one line that says "disk full", no partial left, over SSH and FTP', async () => {

@@ -5,11 +5,13 @@
  * then the same over HTTP, the trace sent by headless Chromium through the page's upload form.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'basic-ftp';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
@@ -29,7 +31,7 @@ const HTTP_PORT = 47180;
 describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sends its trace back', () => {
   let bundle: string;
   let session: ServeSession;
-  const verdicts: { v: VerifyVerdict; via: string }[] = [];
+  const verdicts: { v: VerifyVerdict; via: string; trace: string }[] = [];
   const errors: Error[] = [];
   let waiting: (() => void) | undefined;
   const nextVerdict = () => new Promise<void>((ok) => (waiting = ok));
@@ -40,8 +42,8 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     bundle = (await runBuild({ target: 'win98-pentium2', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(tempDir(), 'w98'), compile: true })).out;
     session = await runServe(
       { target: 'win98-pentium2', bundle, address: '127.0.0.1', ftpPort: FTP_PORT, httpPort: HTTP_PORT, steps: 24, prompt: ONCE },
-      (v, via) => {
-        verdicts.push({ v, via });
+      (v, via, trace) => {
+        verdicts.push({ v, via, trace });
         waiting?.();
       },
       (e) => {
@@ -52,14 +54,15 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
   });
   afterAll(() => session?.close());
 
-  /** The last verdict came over `via`, passed on all 24 positions, and the trace is kept byte for byte. */
+  /** The last verdict came over `via`, passed on all 24 positions, and the trace is kept byte for byte beside the bundle. */
   const verdictPassed = (via: string, trace: string) => {
     expect(errors).toEqual([]);
     const last = verdicts.at(-1)!;
     expect(last.via).toBe(via);
     expect(last.v.pass).toBe(true);
     expect(last.v.runs[0].result.positions.length).toBe(24);
-    expect(readFileSync(session.tracePath).equals(readFileSync(trace))).toBe(true);
+    expect(dirname(last.trace)).toBe(session.traces);
+    expect(readFileSync(last.trace).equals(readFileSync(trace))).toBe(true);
   };
 
   /** What the engine writes at the machine: the Pentium II build run on the fetched files. */
@@ -175,6 +178,166 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
       await browser.close();
     }
     verdictPassed('http', trace);
+  });
+
+  it('each upload is kept under its own name beside the bundle: a garbage one after a good one leaves both, and a rebuild needs no --force', async () => {
+    const at = tempDir();
+    const c = new Client();
+    await c.access({ host: '127.0.0.1', port: FTP_PORT, user: 'retro', password: session.password });
+    for (const f of session.files) await c.downloadTo(join(at, f.name), f.name);
+    const good = await traceAt(at);
+    let arrived = nextVerdict();
+    await c.uploadFrom(good, 'TRACE.TXT');
+    await arrived;
+    verdictPassed('ftp', good);
+    const goodCopy = verdicts.at(-1)!.trace;
+    writeFileSync(join(at, 'GARBAGE.TXT'), 'not a trace\r\n');
+    arrived = nextVerdict();
+    await c.uploadFrom(join(at, 'GARBAGE.TXT'), 'TRACE.TXT');
+    c.close();
+    await arrived;
+    expect(errors.pop()?.message).toBeTruthy();
+    expect(readFileSync(goodCopy).equals(readFileSync(good))).toBe(true);
+    expect(readdirSync(session.traces).length).toBeGreaterThanOrEqual(2);
+    expect(readdirSync(bundle).filter((n) => /trace/i.test(n))).toEqual([]);
+    const before = readdirSync(session.traces).sort();
+    await runBuild({ target: 'win98-pentium2', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: bundle, compile: true });
+    expect(readdirSync(session.traces).sort()).toEqual(before);
+    expect(readFileSync(goodCopy).equals(readFileSync(good))).toBe(true);
+  });
+
+  it('ftp hardening: a refused STOR beside an upload under way leaves it whole and shows no path; uploads are capped; LIST and NLST list; STOU and APPE are refused', async () => {
+    const login = async () => {
+      const c = new Client();
+      await c.access({ host: '127.0.0.1', port: FTP_PORT, user: 'retro', password: session.password });
+      return c;
+    };
+    const at = tempDir();
+    const a = await login();
+    for (const f of session.files) await a.downloadTo(join(at, f.name), f.name);
+    const trace = readFileSync(await traceAt(at));
+    // Connection A sends half the trace and waits; B's refused STOR must not touch A's bytes.
+    const slow = new PassThrough();
+    const arrived = nextVerdict();
+    const sending = a.uploadFrom(slow, 'TRACE.TXT');
+    slow.write(trace.subarray(0, trace.length >> 1));
+    await new Promise((r) => setTimeout(r, 300));
+    const b = await login();
+    writeFileSync(join(at, 'EVIL.TXT'), 'x');
+    const refused = await b.uploadFrom(join(at, 'EVIL.TXT'), 'EVIL.TXT').then(() => '', (e: Error) => e.message);
+    expect(refused).toMatch(/^550 read-only: only the trace may be uploaded/);
+    for (const secret of [bundle, session.traces, '/tmp']) expect(refused).not.toContain(secret);
+    slow.end(trace.subarray(trace.length >> 1));
+    await sending;
+    await arrived;
+    verdictPassed('ftp', join(at, 'TRACE.TXT'));
+    a.close();
+
+    // Larger than any trace verify reads: refused, and nothing of it stays.
+    const before = readdirSync(session.traces).sort();
+    const huge = await b.uploadFrom(PassThrough.from([Buffer.alloc(session.maxUploadBytes + 1, 0x41)]), 'TRACE.TXT').then(() => '', (e: Error) => e.message);
+    expect(huge).toMatch(/^550 a trace is at most 64 MB; this upload was refused and removed/);
+    expect(readdirSync(session.traces).sort()).toEqual(before);
+    b.close();
+
+    if (!haveTools('python3')) {
+      if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error('python3 missing');
+      return;
+    }
+    // As Windows ftp.exe does it: active mode, `dir` (LIST), `ls` (NLST), and the rarer STOU and APPE.
+    const script = [
+      'import ftplib, sys',
+      'f = ftplib.FTP(); f.connect("127.0.0.1", int(sys.argv[1])); f.set_pasv(False); f.login("retro", sys.argv[2])',
+      'lines = []; f.retrlines("LIST", lines.append); print("LIST", len(lines), lines[0].split()[-1] if lines else "")',
+      'print("NLST", " ".join(sorted(f.nlst())))',
+      'for cmd in ("STOU", "APPE TRACE.TXT"):',
+      '    try: f.storbinary(cmd, open(sys.argv[3], "rb")); print(cmd, "accepted")',
+      '    except ftplib.all_errors as e: print(cmd.split()[0], str(e))',
+      'f.quit()',
+    ].join('\n');
+    writeFileSync(join(at, 'dir.py'), script);
+    const r = await execa('python3', ['dir.py', String(FTP_PORT), session.password, join(at, 'TRACE.TXT')], { cwd: at, timeout: 60000 });
+    const out = r.stdout.split('\n');
+    expect(out[0]).toBe(`LIST ${session.files.length} ${session.files[0].name}`);
+    expect(out[1]).toBe(`NLST ${session.files.map((f) => f.name).sort().join(' ')}`);
+    expect(out[2]).toBe('STOU 502 Command blacklisted: STOU');
+    expect(out[3]).toBe('APPE 502 Command blacklisted: APPE');
+    expect(readdirSync(session.traces).sort()).toEqual(before);
+  });
+
+  it('http: uploads stream to disk, two at a time: 8 concurrent 60 MB uploads neither buffer in memory nor pile up', async () => {
+    const body = Buffer.alloc(60 * 1048576, 0x42);
+    const boundary = 'retro-test-boundary';
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="trace"; filename="TRACE.TXT"\r\nContent-Type: text/plain\r\n\r\n`);
+    const foot = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const before = readdirSync(session.traces).length;
+    const errorsBefore = errors.length;
+    const post = () =>
+      new Promise<number>((ok) => {
+        const req = request({ host: '127.0.0.1', port: HTTP_PORT, path: '/upload', method: 'POST', auth: `retro:${session.password}`, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': head.length + body.length + foot.length } }, (res) => {
+          res.resume();
+          res.on('end', () => ok(res.statusCode ?? 0));
+        });
+        req.on('error', () => ok(-1));
+        req.write(head);
+        req.write(body);
+        req.end(foot);
+      });
+    global.gc?.();
+    const base = process.memoryUsage().rss;
+    let peak = base;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const codes = await Promise.all(Array.from({ length: 8 }, post));
+    clearInterval(sampler);
+    // Bodies of 60 MB each were held whole before (Buffer.concat): 8 of them is 480 MB and more.
+    expect(peak - base).toBeLessThan(200 * 1048576);
+    expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(2);
+    expect(codes.every((c) => c === 200 || c === 503 || c === -1)).toBe(true);
+    // Each accepted upload is kept whole under its own name (and then fails verification: it is no trace).
+    expect(readdirSync(session.traces).length - before).toBe(codes.filter((c) => c === 200).length);
+    expect(readdirSync(session.traces).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    errors.splice(errorsBefore);
+  });
+
+  it('the CLI with --json: one JSON object per line, "serving", then a "verdict" per trace, "stopped" on Ctrl-C', async () => {
+    const child = spawn(process.execPath, [RETRO, 'serve', '--json', '--target', 'win98-pentium2', '--bundle', bundle, '--address', '127.0.0.1', '--ftp-port', '47321', '--http-port', '47380', '-n', '24'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    const closed = new Promise<number | null>((r) => child.on('exit', r));
+    const line = (n: number) =>
+      new Promise<Record<string, unknown>>((ok, fail) => {
+        const t = setTimeout(() => fail(new Error(`no line ${n}: ${out} ${err}`)), 60000);
+        const check = () => {
+          const lines = out.split('\n');
+          if (lines.length > n + 1) {
+            clearTimeout(t);
+            child.stdout.off('data', check);
+            ok(JSON.parse(lines[n]) as Record<string, unknown>);
+          }
+        };
+        child.stdout.on('data', (b) => ((out += b), check()));
+        check();
+      });
+    const serving = await line(0);
+    expect(serving).toMatchObject({ event: 'serving', profile: 'win98-pentium2', address: '127.0.0.1', ftpPort: 47321, httpPort: 47380, user: 'retro', traces: `${bundle}.traces` });
+    const at = tempDir();
+    const c = new Client();
+    await c.access({ host: '127.0.0.1', port: 47321, user: 'retro', password: serving.password as string });
+    for (const f of serving.files as { name: string }[]) await c.downloadTo(join(at, f.name), f.name);
+    await c.uploadFrom(await traceAt(at), 'TRACE.TXT');
+    c.close();
+    const verdict = await line(1);
+    expect(verdict).toMatchObject({ event: 'verdict', via: 'ftp', target: 'win98-pentium2', pass: true });
+    expect((verdict.runs as { positions: number }[])[0].positions).toBe(24);
+    expect(readFileSync(verdict.trace as string).equals(readFileSync(join(at, 'TRACE.TXT')))).toBe(true);
+    child.kill('SIGINT');
+    expect(await line(2)).toEqual({ event: 'stopped' });
+    expect(await closed).toBe(0);
+    expect(err).toBe('');
   });
 
   it('the CLI: serves on the LAN address (not 0.0.0.0), prints the password, GET.TXT and PUT.TXT, stops on Ctrl-C', async () => {

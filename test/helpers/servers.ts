@@ -10,7 +10,8 @@ import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './fixtures.js';
 
-export const TEST_USER = 'retrotest';
+/** RETRO_TEST_USER lets test runs side by side on one machine each have their own user (a run resets its password). */
+export const TEST_USER = process.env.RETRO_TEST_USER ?? 'retrotest';
 const SSHD = '/usr/sbin/sshd';
 const VSFTPD = '/usr/sbin/vsftpd';
 const PROFTPD = '/opt/proftpd/usr/sbin/proftpd';
@@ -135,6 +136,8 @@ export interface Servers {
   ftp: Server;
   /** ProFTPD with mod_digest: FEAT offers HASH and XSHA256/XSHA1/XMD5/XCRC. */
   digestFtp: Server;
+  /** ProFTPD that lists SIZE in FEAT but refuses it (`<Limit SIZE> DenyAll`): sizes only from LIST. */
+  sizeDeniedFtp: Server;
   stop(): void;
 }
 
@@ -246,42 +249,48 @@ export async function startServers(): Promise<Servers> {
   const oldKnownHosts = join(base, 'known_hosts_old');
   writeFileSync(oldKnownHosts, `[127.0.0.1]:${oldPort} ${readFileSync(`${oldHostKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
 
-  const digestPort = await freePort();
-  const proftpdConfig = join(base, 'proftpd.conf');
-  writeFileSync(
-    proftpdConfig,
-    [
-      'ModulePath /opt/proftpd/usr/lib/proftpd',
-      'LoadModule mod_digest.c',
-      'ServerType standalone',
-      `Port ${digestPort}`,
-      'DefaultAddress 127.0.0.1',
-      'UseIPv6 off',
-      'User nobody',
-      'Group nogroup',
-      `PidFile ${join(base, 'proftpd.pid')}`,
-      `ScoreboardFile ${join(base, 'proftpd.score')}`,
-      'DelayTable none',
-      'WtmpLog off',
-      'RequireValidShell off',
-      'AuthOrder mod_auth_unix.c',
-      'DigestEngine on',
-      'Umask 022',
-      'AllowOverwrite on',
-      'AllowStoreRestart on',
-      '<Limit ALL>',
-      '  AllowAll',
-      '</Limit>',
-      '',
-    ].join('\n'),
-  );
+  /** ProFTPD bound to 127.0.0.1 alone (SocketBindTight: else it listens on every interface). */
+  const proftpd = async (name: string, extra: string[]) => {
+    const port = await freePort();
+    const config = join(base, `${name}.conf`);
+    writeFileSync(
+      config,
+      [
+        'ModulePath /opt/proftpd/usr/lib/proftpd',
+        ...extra,
+        'ServerType standalone',
+        `Port ${port}`,
+        'DefaultAddress 127.0.0.1',
+        'SocketBindTight on',
+        'UseIPv6 off',
+        'User nobody',
+        'Group nogroup',
+        `PidFile ${join(base, `${name}.pid`)}`,
+        `ScoreboardFile ${join(base, `${name}.score`)}`,
+        'DelayTable none',
+        'WtmpLog off',
+        'RequireValidShell off',
+        'AuthOrder mod_auth_unix.c',
+        'Umask 022',
+        'AllowOverwrite on',
+        'AllowStoreRestart on',
+        '<Limit ALL>',
+        '  AllowAll',
+        '</Limit>',
+        '',
+      ].join('\n'),
+    );
+    return serve([PROFTPD, '-n', '-q', '-c', config], port);
+  };
+  const digestFtp = await proftpd('proftpd', ['LoadModule mod_digest.c', 'DigestEngine on']);
+  // FEAT still lists SIZE; the command itself is answered 550.
+  const sizeDeniedFtp = await proftpd('proftpd-nosize', ['<Limit SIZE>', '  DenyAll', '</Limit>']);
 
   const ssh = serve([SSHD, '-f', sshdConfig, '-D', '-e'], sshPort);
   const bareSsh = serve([SSHD, '-f', bareConfig, '-D', '-e'], barePort);
   const oldSsh = serve([SSHD, '-f', oldConfig, '-D', '-e'], oldPort);
   const ftp = serve([VSFTPD, vsftpdConfig], ftpPort);
-  const digestFtp = serve([PROFTPD, '-n', '-q', '-c', proftpdConfig], digestPort);
-  await Promise.all([ssh.start(), bareSsh.start(), oldSsh.start(), ftp.start(), digestFtp.start()]);
+  await Promise.all([ssh.start(), bareSsh.start(), oldSsh.start(), ftp.start(), digestFtp.start(), sizeDeniedFtp.start()]);
   return {
     base,
     home,
@@ -292,8 +301,9 @@ export async function startServers(): Promise<Servers> {
     oldSsh: Object.assign(oldSsh, { knownHosts: oldKnownHosts, identity: oldIdentity, offers }),
     ftp,
     digestFtp,
+    sizeDeniedFtp,
     stop() {
-      for (const x of [ssh, bareSsh, oldSsh, ftp, digestFtp]) x.kill();
+      for (const x of [ssh, bareSsh, oldSsh, ftp, digestFtp, sizeDeniedFtp]) x.kill();
     },
   };
 }

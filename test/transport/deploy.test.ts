@@ -91,7 +91,9 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
     { name: 'sshd without any digest tool', via: 'ssh', endpoint: bare, tools: [], how: /^read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared$/ },
     { name: 'vsftpd (no digest commands)', via: 'ftp', endpoint: () => endpoints().ftp, how: /^read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared$/ },
     { name: 'proftpd with mod_digest (HASH)', via: 'ftp', endpoint: () => ({ ...endpoints().ftp, port: s.digestFtp.port }), how: /^sha256 checked$/ },
+    { name: 'proftpd that lists SIZE in FEAT but answers it 550', via: 'ftp', endpoint: sizeDenied, how: /^read back [\d.]+ MB in [\d.]+s \(no digest command on the machine\), sha256 compared$/ },
   ];
+  const sizeDenied = (): Endpoint => ({ ...endpoints().ftp, port: s.sizeDeniedFtp.port });
   const bare = (): Endpoint => ({ host: '127.0.0.1', port: s.bareSsh.port, credentials: { user: s.user, identity: s.ssh.identity }, knownHosts: s.bareSsh.knownHosts });
 
   /** A 256 KB model whose rebuild changes one float: same size, other bytes. */
@@ -125,6 +127,11 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
         expect(note && note.kind === 'note' && note.message).toMatch(/other bytes of the same size/);
         const done = events.find((e) => e.kind === 'done');
         expect(done && done.kind === 'done' && done.checked).toMatch(c.how);
+        // Between the last byte sent and "done", the check says what it does (not "99%, ETA 1s").
+        const sent = events.map((e) => e.kind).lastIndexOf('progress');
+        const after = events.slice(sent + 1, events.indexOf(done!));
+        expect(after.at(0)).toMatchObject({ kind: 'checking', how: 'digest', done: 0, bytes: fresh.bytes });
+        if (/read back/.test(c.how.source)) expect(after.at(-1)).toMatchObject({ kind: 'checking', how: 'read-back', done: fresh.bytes, bytes: fresh.bytes });
         // Unchanged now: skipped by content, saying how it was checked.
         const again: DeployEvent[] = [];
         expect((await deployFiles(t, [fresh], dir, 'posix', (e) => again.push(e))).skipped, JSON.stringify(again.filter((e) => e.kind !== 'progress'))).toEqual(['model.rtr']);
@@ -205,6 +212,42 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
     });
   }
 
+  it('every test server listens on 127.0.0.1 alone, none on all interfaces', () => {
+    const listening = (port: number) =>
+      ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) =>
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .slice(1)
+          .map((l) => l.trim().split(/\s+/))
+          .filter((w) => w[3] === '0A' && parseInt(w[1].split(':')[1], 16) === port)
+          .map((w) => w[1].split(':')[0]),
+      );
+    for (const [name, server] of Object.entries({ sshd: s.ssh, bareSshd: s.bareSsh, oldSshd: s.oldSsh, vsftpd: s.ftp, proftpd: s.digestFtp, proftpdNoSize: s.sizeDeniedFtp })) {
+      // 0100007F is 127.0.0.1 as /proc/net/tcp writes it; 00000000 would be every interface.
+      expect(listening(server.port), name).toEqual(['0100007F']);
+    }
+  });
+
+  it('proftpd refusing SIZE (550) though FEAT lists it: sizes from LIST; the first deploy, --checksum and --force all succeed', async () => {
+    const dir = `${s.home}/nosize`;
+    const { old, fresh, newBytes } = twoBuilds();
+    const t = await protocol('ftp').connect(sizeDenied());
+    try {
+      expect((await deployFiles(t, [old], dir, 'posix', () => {}, { check: 'checksum' })).uploaded).toEqual(['model.rtr']);
+      expect(await t.size(`${dir}/model.rtr`)).toBe(old.bytes);
+      expect(await t.size(`${dir}/absent.rtr`)).toBeUndefined();
+      const forced = await deployFiles(t, [fresh], dir, 'posix', () => {}, { check: 'checksum', force: true });
+      expect(forced.uploaded).toEqual(['model.rtr']);
+      expect(readFileSync(join(dir, 'model.rtr')).equals(newBytes)).toBe(true);
+      const again = await deployFiles(t, [fresh], dir, 'posix', () => {}, { check: 'checksum' });
+      expect(again.skipped).toEqual(['model.rtr']);
+      expect(again.bytesReadBack).toBe(fresh.bytes);
+      expect(readdirSync(dir)).toEqual(['model.rtr']);
+    } finally {
+      t.close();
+    }
+  });
+
   for (const dosListing of [false, true]) {
     it(`an FTP server without FEAT, SIZE, MDTM, MLSD or EPSV (${dosListing ? 'DOS listing, capital names' : 'Unix listing'}): sizes from LIST, PASV, content read back`, async () => {
       const old = await oldFtpProxy(s.ftp.port, { hide: ['FEAT', 'SIZE', 'MDTM', 'MLSD', 'MLST', 'EPSV', 'EPRT', 'HASH', 'XSHA256', 'XSHA1', 'XMD5', 'XCRC'], dosListing });
@@ -220,7 +263,7 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
         expect(await t.size(`${dir}/MODEL.RTR`)).toBe(first.bytes);
         const again: DeployEvent[] = [];
         expect((await deployFiles(t, [first], dir, '8.3', (e) => again.push(e))).skipped).toEqual(['model.rtr']);
-        expect(again[0]).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/read back 0\.3 MB/) });
+        expect(again.find((e) => e.kind === 'skip')).toMatchObject({ reason: expect.stringMatching(/read back 0\.3 MB/) });
         const r2 = await deployFiles(t, [fresh], dir, '8.3', () => {});
         expect(r2.replaced).toEqual(['model.rtr']);
         t.close();
@@ -248,7 +291,7 @@ describe.runIf(enabled)('resumable, atomic, content-checked upload against real 
       t.close();
       expect(r.skipped).toEqual(['model.rtr']);
       expect(r.bytesReadBack).toBe(fresh.bytes);
-      expect(strict[0]).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/^already there \(read back 0\.3 MB in [\d.]+s \(the machine offers only crc32; --checksum\), sha256 compared\)$/) });
+      expect(strict.find((e) => e.kind === 'skip')).toMatchObject({ kind: 'skip', reason: expect.stringMatching(/^already there \(read back 0\.3 MB in [\d.]+s \(the machine offers only crc32; --checksum\), sha256 compared\)$/) });
       expect(readFileSync(join(dir, 'model.rtr')).equals(newBytes)).toBe(true);
     } finally {
       crcOnly.close();
