@@ -7,11 +7,11 @@ import { runBinary } from '../../src/toolchain/tools.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { retro } from '../helpers/cli.js';
 import { generateText } from '../helpers/run.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 
 describe('retro build', () => {
-  it('without --model uses the built-in default model, and the binary matches the reference on it', async () => {
-    if (!haveTools('gcc')) return;
+  it('without --model uses the built-in default model, and the binary matches the reference on it', async (ctx) => {
+    needTools(ctx, 'gcc');
     const dir = tempDir();
     const r = await retro(['build', '--target', 'host', '--out', join(dir, 'host')]);
     expect(r.code, r.stderr).toBe(0);
