@@ -32,7 +32,7 @@ export function skipAllowed(kind: SkipKind): boolean {
 }
 
 function refuse(s: Skip): Error {
-  const how = s.kind === 'tool' ? 'run scripts/install-toolchains.sh' : `or set RETRO_ALLOW_SKIPS=${s.kind} to allow this skip`;
+  const how = s.kind === 'tool' ? 'run scripts/install-toolchains.sh' : `set RETRO_ALLOW_SKIPS=${s.kind} to allow this skip`;
   return new Error(`RETRO_REQUIRE_TOOLCHAINS is set and this test would be skipped: ${s.reason} (${how})`);
 }
 
