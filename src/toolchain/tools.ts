@@ -139,8 +139,22 @@ export function emulatorProblem(emulator: string): string | undefined {
   return emulatorChecks.get(emulator);
 }
 
+/**
+ * Emulators whose server is worth keeping up between runs: wine's server and its services take about
+ * 2.5 s to start, and by default stop 3 s after the last program. Started for 30 s past the last
+ * program, it exits by itself (never killed: other programs may be using the same prefix).
+ */
+const WARM_SERVERS: Record<string, string[]> = { wine: ['wineserver', '-p30'] };
+
+/** Starts the emulator's server unless one runs already (a no-op for emulators without one). */
+export async function keepEmulatorWarm(emulator: string, env: Record<string, string> = {}): Promise<void> {
+  const server = WARM_SERVERS[emulator];
+  if (server && which(server[0])) await execa(server[0], server.slice(1), { env, reject: false, stdio: 'ignore' });
+}
+
 export async function runBinary(build: CrossBuild, binary: string, args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult> {
   const emu = build.run?.emulator ?? '';
+  await keepEmulatorWarm(emu, { ...build.run?.env, ...opts.env });
   const cmd = emu === '' ? binary : emu;
   const argv = emu === '' ? args : [...(build.run?.args ?? []), binary, ...args];
   const r = await execa(cmd, argv, {

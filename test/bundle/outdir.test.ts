@@ -7,7 +7,7 @@ import { runBuild } from '../../src/core/build.js';
 import { UsageError } from '../../src/errors.js';
 import { RETRO } from '../helpers/cli.js';
 import { model, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 
 const dir = tempDir('retro-outdir-');
 const build = (out: string, force?: boolean) =>
@@ -65,7 +65,8 @@ describe('--out safety', () => {
 
 describe('an interrupted build cleans up after itself', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    it.runIf(haveTools('gcc'))(`${signal} while compiling: no staging folder beside --out, no scratch folder in the temp dir`, async () => {
+    it(`${signal} while compiling: no staging folder beside --out, no scratch folder in the temp dir`, async (ctx) => {
+      needTools(ctx, 'gcc');
       const parent = join(dir, `sig-${signal}`);
       const tmp = join(dir, `tmp-${signal}`);
       mkdirSync(parent);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { renderEngine } from '../../src/codegen/render.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { REPO, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 
 const POISON = join(REPO, 'test/codegen/poison');
 const STRICT = ['-std=c89', '-pedantic-errors', '-Wall', '-Wextra', '-Werror', '-Werror=implicit-function-declaration', `-I${POISON}`];
@@ -31,8 +31,8 @@ const posixSources = [
 ] as const;
 
 describe('C89 compile matrix', () => {
-  it('gcc -std=c89 -pedantic-errors -Wall -Wextra -Werror with poison headers', async () => {
-    if (!haveTools('gcc')) return;
+  it('gcc -std=c89 -pedantic-errors -Wall -Wextra -Werror with poison headers', async (ctx) => {
+    needTools(ctx, 'gcc');
     for (const [t, fam] of posixSources) {
       const r = await cc('gcc', [...STRICT, '-O2', '-c', '-o', join(dir, `${t}.o`), source(t, fam)]);
       expect(r.out, t).toBe('');
@@ -40,8 +40,8 @@ describe('C89 compile matrix', () => {
     }
   });
 
-  it('clang -std=c89 -Werror', async () => {
-    if (!haveTools('clang')) return;
+  it('clang -std=c89 -Werror', async (ctx) => {
+    needTools(ctx, 'clang');
     for (const [t, fam] of posixSources) {
       const r = await cc('clang', ['-std=c89', '-pedantic', '-Wall', '-Wextra', '-Werror', `-I${POISON}`, '-c', '-o', join(dir, `${t}.clang.o`), source(t, fam)]);
       expect(r.out, t).toBe('');
@@ -49,8 +49,8 @@ describe('C89 compile matrix', () => {
     }
   });
 
-  it('tcc', async () => {
-    if (!haveTools('tcc')) return;
+  it('tcc', async (ctx) => {
+    needTools(ctx, 'tcc');
     for (const [t, fam] of posixSources) {
       const r = await cc('tcc', ['-Wall', '-Werror', `-I${POISON}`, '-c', '-o', join(dir, `${t}.tcc.o`), source(t, fam)]);
       expect(r.out, t).toBe('');
@@ -58,15 +58,15 @@ describe('C89 compile matrix', () => {
     }
   });
 
-  it('the Win32 engine under mingw with the same strict flags', async () => {
-    if (!haveTools('i686-w64-mingw32-gcc')) return;
+  it('the Win32 engine under mingw with the same strict flags', async (ctx) => {
+    needTools(ctx, 'i686-w64-mingw32-gcc');
     const r = await cc('i686-w64-mingw32-gcc', [...STRICT, '-march=pentium2', '-mno-sse', '-c', '-o', join(dir, 'w.o'), source('win98-pentium2')]);
     expect(r.out).toBe('');
     expect(r.code).toBe(0);
   });
 
-  it('the cross compilers with the strict flags', async () => {
-    if (!haveTools('powerpc-linux-gnu-gcc', 'powerpc64-linux-gnu-gcc', 'i686-linux-gnu-gcc')) return;
+  it('the cross compilers with the strict flags', async (ctx) => {
+    needTools(ctx, 'powerpc-linux-gnu-gcc', 'powerpc64-linux-gnu-gcc', 'i686-linux-gnu-gcc');
     for (const [cmd, t, extra] of [
       ['powerpc-linux-gnu-gcc', 'powerbook-g4', ['-mcpu=7450', '-maltivec']],
       ['powerpc64-linux-gnu-gcc', 'xbox360-xenon', ['-mcpu=970', '-maltivec']],
@@ -80,8 +80,8 @@ describe('C89 compile matrix', () => {
     }
   });
 
-  it('the SIMD kernels are in the SIMD builds and -DRT_SCALAR leaves them out', async () => {
-    if (!haveTools('powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'i686-linux-gnu-gcc', 'i686-linux-gnu-objdump')) return;
+  it('the SIMD kernels are in the SIMD builds and -DRT_SCALAR leaves them out', async (ctx) => {
+    needTools(ctx, 'powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'i686-linux-gnu-gcc', 'i686-linux-gnu-objdump');
     for (const [cmd, objdump, t, extra, insn] of [
       ['powerpc-linux-gnu-gcc', 'powerpc-linux-gnu-objdump', 'powerbook-g4', ['-mcpu=7450', '-maltivec'], /\bvmsummbm\b/],
       ['i686-linux-gnu-gcc', 'i686-linux-gnu-objdump', 'win98-pentium2', ['-march=pentium2', '-mmmx', '-mno-sse'], /\bpmaddwd\b/],
@@ -97,8 +97,8 @@ describe('C89 compile matrix', () => {
     }
   });
 
-  it('the gate can fail: C99 constructs and stdint.h are rejected', async () => {
-    if (!haveTools('gcc')) return;
+  it('the gate can fail: C99 constructs and stdint.h are rejected', async (ctx) => {
+    needTools(ctx, 'gcc');
     const bad = join(dir, 'bad.c');
     writeFileSync(bad, '#include <stdint.h>\nint main(void) { return 0; }\n');
     expect((await cc('gcc', [...STRICT, '-c', '-o', join(dir, 'bad.o'), bad])).code).not.toBe(0);

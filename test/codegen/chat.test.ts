@@ -20,7 +20,7 @@ import { renderChat, type ChatMessage } from '../../src/reference/chat.js';
 import { Tokenizer } from '../../src/reference/tokenizer.js';
 import { model, tempDir } from '../helpers/fixtures.js';
 import { RETRO } from '../helpers/cli.js';
-import { haveTools } from '../helpers/tools.js';
+import { buildTools, needTools } from '../helpers/tools.js';
 import { TEMPLATES } from '../helpers/templates.js';
 import { llamaGguf, vocabKvs, type KV } from '../helpers/gguf-writer.js';
 
@@ -146,9 +146,9 @@ describe('retro generate --chat (the built CLI)', () => {
 });
 
 describe.each(['host', 'powerbook-g4'])('%s engine -m chat', (target) => {
-  it('prints what the reference prints and feeds the same tokens, turn by turn', async () => {
+  it('prints what the reference prints and feeds the same tokens, turn by turn', async (ctx) => {
     const b = llama3.builds.get(target)!.profile.cross[0];
-    if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    needTools(ctx, ...buildTools(b));
     const want = reference();
     const got = await engine(target, ARGS);
     expect(got.code, got.stderr).toBe(0);
@@ -161,9 +161,9 @@ describe.each(['host', 'powerbook-g4'])('%s engine -m chat', (target) => {
     expect(want.stdout.split('User: ').length).toBe(TURNS.length + 2);
   });
 
-  it('driven through a pseudo-terminal (typed turns, Ctrl-D): the transcript shows the reference chat and the tokens are its tokens', async () => {
+  it('driven through a pseudo-terminal (typed turns, Ctrl-D): the transcript shows the reference chat and the tokens are its tokens', async (ctx) => {
     const b = llama3.builds.get(target)!.profile.cross[0];
-    if (!haveTools(b.compiler, 'script', ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    needTools(ctx, 'script', ...buildTools(b));
     const r = llama3.builds.get(target)!;
     const trace = join(dir, `${target}-pty.trace`);
     const cmd = [...(b.run?.emulator ? [b.run.emulator, ...b.run.args] : []), join(r.out, b.output), join(r.out, 'model.rtr'), '-m', 'chat', '-y', SYSTEM, '-T', trace, ...ARGS];
@@ -176,9 +176,9 @@ describe.each(['host', 'powerbook-g4'])('%s engine -m chat', (target) => {
     expect(fed).toEqual(want.tokens);
   });
 
-  it('says so when the chat fills its positions, after what fitted', async () => {
+  it('says so when the chat fills its positions, after what fitted', async (ctx) => {
     const b = llama3.builds.get(target)!.profile.cross[0];
-    if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    needTools(ctx, ...buildTools(b));
     const got = await engine(target, ['-t', '1', '-p', '0.9', '-s', '5', '-n', '40', '-K', 'scalar']);
     expect(got.code).toBe(0);
     expect(got.stderr).toMatch(/retro: the chat has filled its 40 positions \(fix: start a new chat, or raise -n/);
@@ -216,9 +216,9 @@ describe.each(SPM_CHATS)("SentencePiece chat: $template on Llama 2's tokenizer.j
     expect(r.stdout.split('User: ').length).toBe(TURNS.length + 2);
   });
 
-  it.each(['host', 'powerbook-g4'])('%s engine -m chat prints what the reference prints and feeds the same tokens', async (target) => {
+  it.for(['host', 'powerbook-g4'])('%s engine -m chat prints what the reference prints and feeds the same tokens', async (target, ctx) => {
     const b = m.builds.get(target)!.profile.cross[0];
-    if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) return;
+    needTools(ctx, ...buildTools(b));
     const want = reference(400, m);
     const got = await engine(target, ARGS, m);
     expect(got.code, got.stderr).toBe(0);

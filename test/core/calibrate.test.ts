@@ -6,22 +6,26 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { BUILTIN_TARGETS } from '../../src/profile/load.js';
 import { retro } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { haveServers, startServers, type Servers } from '../helpers/servers.js';
-import { haveTools } from '../helpers/tools.js';
+import { needServers, serversMissing, startServers, type Servers } from '../helpers/servers.js';
+import { needTools, toolsProblem } from '../helpers/tools.js';
 
-const enabled = haveServers() && haveTools('gcc');
-
-describe.runIf(enabled)('retro calibrate on the loopback machine', () => {
+describe('retro calibrate on the loopback machine', () => {
   let s: Servers;
   let work: string;
   let bundle: string;
   const inputs = () => ['--model', model('stories260K.bin'), '--tokenizer', model('tok512.bin')];
+  beforeEach((ctx) => {
+    needServers(ctx);
+    needTools(ctx, 'gcc');
+  });
   beforeAll(async () => {
+    // each test skips (or in CI fails) with the reason
+    if (serversMissing() || toolsProblem('gcc')) return;
     s = await startServers();
     work = tempDir();
     bundle = (await runBuild({ model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, compile: true, target: 'host', out: join(work, 'host') })).out;

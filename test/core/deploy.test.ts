@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
@@ -14,17 +14,23 @@ import { execa } from 'execa';
 import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { RETRO, retro } from '../helpers/cli.js';
 import { golden, model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { freePort, haveServers, startServers, type Servers } from '../helpers/servers.js';
-import { haveTools } from '../helpers/tools.js';
+import { freePort, needServers, serversMissing, startServers, type Servers } from '../helpers/servers.js';
+import { needTools, toolsProblem } from '../helpers/tools.js';
 
-const enabled = haveServers() && haveTools('gcc', 'i686-linux-gnu-gcc', 'qemu-i386');
+const TOOLS = ['gcc', 'i686-linux-gnu-gcc', 'qemu-i386'];
 
-describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
+describe('deploy, run and fetch against real servers', () => {
   let s: Servers;
   let work: string;
   let host: string;
   let w98: string;
+  beforeEach((ctx) => {
+    needServers(ctx);
+    needTools(ctx, ...TOOLS);
+  });
   beforeAll(async () => {
+    // each test skips (or in CI fails) with the reason
+    if (serversMissing() || toolsProblem(...TOOLS)) return;
     s = await startServers();
     work = tempDir();
     const m = { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32' as const, groupSize: 32, compile: true };
@@ -193,8 +199,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(made.stderr).toMatch(/gcc/);
   });
 
-  it('on a terminal: one live progress line (file, overall, MB/s, ETA); without one: plain lines', async () => {
-    if (!haveTools('script')) return;
+  it('on a terminal: one live progress line (file, overall, MB/s, ETA); without one: plain lines', async (ctx) => {
+    needTools(ctx, 'script');
     const src = join(work, 'm15.bin');
     writeSyntheticV0(src, { config: shapeConfig('15M'), sharedClassifier: true, seed: 5 });
     writeFileSync(join(work, 'tok32k.bin'), syntheticTokenizer(32000));
@@ -213,8 +219,8 @@ describe.runIf(enabled)('deploy, run and fetch against real servers', () => {
     expect(plain.stderr).toMatch(/^retro: model\.rtr: done in [\d.]+s, sha256 checked$/m);
   });
 
-  it('on a terminal without the variable, the password is asked for and never echoed', async () => {
-    if (!haveTools('script')) return;
+  it('on a terminal without the variable, the password is asked for and never echoed', async (ctx) => {
+    needTools(ctx, 'script');
     const cmd = [process.execPath, RETRO, 'deploy', '--target', 'win98-pentium2', '--bundle', w98, '--remote-dir', join(s.home, 'ASKED'), ...ftp()].map((x) => `'${x}'`).join(' ');
     // the answer arrives after the prompt, as a person would type it
     const r = await execa('sh', ['-c', `(sleep 3; printf '%s\\r' "$PW") | script -qec "${cmd.replace(/"/g, '\\"')}" /dev/null`], { env: { PW: s.password }, reject: false });

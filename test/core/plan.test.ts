@@ -5,15 +5,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild, type BuildReport } from '../../src/core/build.js';
 import { runPlan } from '../../src/core/plan.js';
 import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { retro } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools, toolsProblem } from '../helpers/tools.js';
 
-const enabled = haveTools('gcc');
 
 function engine(b: BuildReport, args: string[]) {
   const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '20', '-i', ONCE, '-v', '1', ...args], { cwd: b.out, encoding: 'latin1' });
@@ -23,7 +22,8 @@ function engine(b: BuildReport, args: string[]) {
   return { stdout: r.stdout, stderr: r.stderr, allocated, read };
 }
 
-describe.runIf(enabled)('retro plan matches what the engine allocates', () => {
+describe('retro plan matches what the engine allocates', () => {
+  beforeEach((ctx) => needTools(ctx, 'gcc'));
   const cases: [string, string, 'f32' | 'q8' | 'q4', number][] = [
     ['stories260K f32', 'stories260K.bin', 'f32', 32],
     ['stories260K q8', 'stories260K.bin', 'q8', 32],
@@ -58,23 +58,22 @@ describe.runIf(enabled)('retro plan matches what the engine allocates', () => {
   });
 });
 
-describe.runIf(enabled)('a 110M-shaped model (418 MB f32) under a 128 MB budget', () => {
+describe('a 110M-shaped model (418 MB f32) under a 128 MB budget', () => {
+  beforeEach((ctx) => needTools(ctx, 'gcc'));
   const dir = tempDir('retro-110m-');
   const src = join(dir, 'm110.bin');
   const tok = join(dir, 'tok32000.bin');
   let b: BuildReport;
   beforeAll(async () => {
+    if (toolsProblem('gcc')) return;
     writeSyntheticV0(src, { config: shapeConfig('110M'), sharedClassifier: true, seed: 7 });
     writeFileSync(tok, syntheticTokenizer(32000));
     b = await runBuild({ target: 'host', model: src, tokenizer: tok, quant: 'f32', groupSize: 32, out: join(dir, 'host'), compile: true });
   });
 
-  it('streams: the same 32 tokens as in RAM, peak RSS under 144 MB; the layers the budget allows stay resident', () => {
+  it('streams: the same 32 tokens as in RAM, peak RSS under 144 MB; the layers the budget allows stay resident', (ctx) => {
     // GNU time measures the peak RSS (Debian package time).
-    if (!existsSync('/usr/bin/time')) {
-      if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error('/usr/bin/time is missing (apt-get install time)');
-      return;
-    }
+    needTools(ctx, '/usr/bin/time');
     const run = (...args: string[]) => {
       const r = spawnSync('/usr/bin/time', ['-v', join(b.out, 'retro'), 'model.rtr', '-t', '0', '-n', '32', '-i', ONCE, '-v', '1', ...args], { cwd: b.out, encoding: 'latin1' });
       expect(r.status, r.stderr).toBe(0);

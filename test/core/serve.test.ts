@@ -10,10 +10,9 @@ import { PassThrough } from 'node:stream';
 import { request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
-import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from 'basic-ftp';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { runBuild } from '../../src/core/build.js';
 import { runServe, type ServeSession } from '../../src/core/serve.js';
 import { loadProfile } from '../../src/profile/load.js';
@@ -21,14 +20,14 @@ import { runBinary } from '../../src/toolchain/tools.js';
 import type { VerifyVerdict } from '../../src/verify/bundle.js';
 import { RETRO } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { lanAddress, needTools, toolsProblem } from '../helpers/tools.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const enabled = haveTools('i686-linux-gnu-gcc', 'qemu-i386', 'i686-w64-mingw32-gcc');
+const TOOLS = ['i686-linux-gnu-gcc', 'qemu-i386', 'i686-w64-mingw32-gcc'];
 const FTP_PORT = 47121;
 const HTTP_PORT = 47180;
 
-describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sends its trace back', () => {
+describe('retro serve: the Win98 machine pulls the bundle and sends its trace back', () => {
   let bundle: string;
   let session: ServeSession;
   const verdicts: { v: VerifyVerdict; via: string; trace: string }[] = [];
@@ -38,7 +37,10 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
   const manifest = () => JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as { files: { name: string; sha256: string }[] };
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+  beforeEach((ctx) => needTools(ctx, ...TOOLS));
   beforeAll(async () => {
+    // each test skips (or in CI fails) with the reason
+    if (toolsProblem(...TOOLS)) return;
     bundle = (await runBuild({ target: 'win98-pentium2', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(tempDir(), 'w98'), compile: true })).out;
     session = await runServe(
       { target: 'win98-pentium2', bundle, address: '127.0.0.1', ftpPort: FTP_PORT, httpPort: HTTP_PORT, steps: 24, prompt: ONCE },
@@ -113,8 +115,8 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     wrong.close();
   });
 
-  it('ftp in active mode (PORT), as Windows ftp.exe does it, with Python\'s ftplib running GET.TXT and PUT.TXT line by line', async () => {
-    if (!haveTools('python3')) return;
+  it('ftp in active mode (PORT), as Windows ftp.exe does it, with Python\'s ftplib running GET.TXT and PUT.TXT line by line', async (ctx) => {
+    needTools(ctx, 'python3');
     const at = tempDir();
     writeFileSync(join(at, 'GET.TXT'), session.getTxt);
     writeFileSync(join(at, 'PUT.TXT'), session.putTxt);
@@ -142,7 +144,8 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     verdictPassed('ftp', trace);
   });
 
-  it('http: each file with the password, nothing without; headless Chromium sends the trace with the upload form, verified on arrival', async () => {
+  it('http: each file with the password, nothing without; headless Chromium sends the trace with the upload form, verified on arrival', async (ctx) => {
+    needTools(ctx, CHROMIUM);
     const auth = { Authorization: `Basic ${Buffer.from(`retro:${session.password}`).toString('base64')}` };
     const base = `http://127.0.0.1:${HTTP_PORT}`;
     expect((await fetch(`${base}/model.rtr`)).status).toBe(401);
@@ -158,11 +161,6 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     expect(await (await fetch(`${base}/GET.TXT`, { headers: auth })).text()).toBe(session.getTxt);
     const trace = await traceAt(at);
 
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error(`${CHROMIUM} missing (scripts/install-toolchains.sh installs chromium)`);
-      console.warn('skipping the browser upload: chromium missing');
-      return;
-    }
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
     try {
@@ -206,7 +204,7 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     expect(readFileSync(goodCopy).equals(readFileSync(good))).toBe(true);
   });
 
-  it('ftp hardening: a refused STOR beside an upload under way leaves it whole and shows no path; uploads are capped; LIST and NLST list; STOU and APPE are refused', async () => {
+  it('ftp hardening: a refused STOR beside an upload under way leaves it whole and shows no path; uploads are capped; LIST and NLST list; STOU and APPE are refused', async (ctx) => {
     const login = async () => {
       const c = new Client();
       await c.access({ host: '127.0.0.1', port: FTP_PORT, user: 'retro', password: session.password });
@@ -240,10 +238,7 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     expect(readdirSync(session.traces).sort()).toEqual(before);
     b.close();
 
-    if (!haveTools('python3')) {
-      if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error('python3 missing');
-      return;
-    }
+    needTools(ctx, 'python3');
     // As Windows ftp.exe does it: active mode, `dir` (LIST), `ls` (NLST), and the rarer STOU and APPE.
     const script = [
       'import ftplib, sys',
@@ -340,9 +335,8 @@ describe.runIf(enabled)('retro serve: the Win98 machine pulls the bundle and sen
     expect(err).toBe('');
   });
 
-  it('the CLI: serves on the LAN address (not 0.0.0.0), prints the password, GET.TXT and PUT.TXT, stops on Ctrl-C', async () => {
-    const lan = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-    if (!lan) return;
+  it('the CLI: serves on the LAN address (not 0.0.0.0), prints the password, GET.TXT and PUT.TXT, stops on Ctrl-C', async (ctx) => {
+    const lan = lanAddress(ctx);
     const child = spawn(process.execPath, [RETRO, 'serve', '--target', 'win98-pentium2', '--bundle', bundle, '--ftp-port', '47221', '--http-port', '47280', '-n', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -7,13 +7,13 @@ import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { retro } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 import { wineEnv } from '../helpers/e2e.js';
 import { verifyRequest } from '../helpers/verify.js';
 
 describe('retro verify', () => {
-  it('--trace: a trace written by the Win98 .exe under wine, as if fetched over FTP', async () => {
-    if (!haveTools('i686-w64-mingw32-gcc', 'wine')) return;
+  it('--trace: a trace written by the Win98 .exe under wine, as if fetched over FTP', async (ctx) => {
+    needTools(ctx, 'i686-w64-mingw32-gcc', 'wine');
     const dir = tempDir();
     const b = await runBuild({ target: 'win98-pentium2', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(dir, 'w98'), compile: true });
     const exe = loadProfile('win98-pentium2').cross.find((x) => x.id === 'win32-exe')!;
@@ -34,8 +34,8 @@ describe('retro verify', () => {
     expect(bad.runs[0].result.failures[0]).toMatch(/pos 19: top-k logit error 0\.5/);
   });
 
-  it('CLI: table, --json, HTML report with a chart; a broken engine exits 1', async () => {
-    if (!haveTools('gcc')) return;
+  it('CLI: table, --json, HTML report with a chart; a broken engine exits 1', async (ctx) => {
+    needTools(ctx, 'gcc');
     const dir = tempDir();
     const bundle = join(dir, 'host');
     const ok = await retro(['verify', '--target', 'host', '--model', model('stories260K.bin'), '-z', model('tok512.bin'), '--bundle', bundle, '-n', '24']);

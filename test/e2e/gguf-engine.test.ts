@@ -20,6 +20,7 @@ import { llama3RopeFactors } from '../../src/model/safetensors.js';
 import { readManifest } from '../../src/bundle/manifest.js';
 import { loadWeights } from '../../src/model/source.js';
 import { loadProfile } from '../../src/profile/load.js';
+import type { CrossBuild } from '../../src/profile/schema.js';
 import { buildTransformer, forward } from '../../src/reference/forward.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { parseTrace } from '../../src/verify/trace.js';
@@ -28,7 +29,7 @@ import { model, tempDir } from '../helpers/fixtures.js';
 import { f32Tensor, llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
 import { loadTransformer, parity } from '../helpers/parity.js';
 import { generateText } from '../helpers/run.js';
-import { haveTools } from '../helpers/tools.js';
+import { runnableBuilds } from '../helpers/tools.js';
 
 const TARGETS = ['host', 'powerbook-g4', 'win98-pentium2'];
 interface Golden {
@@ -47,19 +48,19 @@ describe.each([
   const steps = g.promptIds.length - 1 + 32;
   const args = ['-t', '0', '-n', String(steps), '-i', g.prompt];
 
-  it.each(TARGETS)('%s: every binary prints the reference text', async (target) => {
+  it.for(TARGETS)('%s: every binary prints the reference text', { timeout: 600_000 }, async (target, ctx) => {
     const p = loadProfile(target);
-    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const builds = runnableBuilds(ctx, p);
     const r = await runBuild({ target, model: model(`gguf/${name}.gguf`), quant, groupSize: 32, out: join(out, target), compile: true });
     expect(r.binaries.map((b) => b.status)).toEqual(p.cross.map(() => 'built'));
     const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps, prompt: g.prompt });
     if (quant === 'f32') expect(ref.equals(generateText({ model: model(`gguf/${name}.gguf`), temperature: 0, steps, prompt: g.prompt }))).toBe(true);
-    await expectBinaries(r.out, p, args, ref, out);
-  }, 600_000);
+    await expectBinaries(r.out, builds, args, ref);
+  });
 });
 
-async function expectBinaries(bundle: string, p: ReturnType<typeof loadProfile>, args: string[], ref: Buffer, scratch: string): Promise<void> {
-  for (const b of p.cross) {
+async function expectBinaries(bundle: string, builds: CrossBuild[], args: string[], ref: Buffer): Promise<void> {
+  for (const b of builds) {
     const run = await runBinary(b, join(bundle, b.output), ['model.rtr', ...args], { cwd: bundle, env: wineEnv() });
     expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
     expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
@@ -71,9 +72,9 @@ describe('Llama 3 RoPE (rope_freqs factors, base 500000, tied output) on the tar
   const file = join(out, 'llama3-rope.gguf');
   const args = ['-t', '0', '-n', '40', '-i', 'Once upon a time'];
 
-  it.each(TARGETS)('%s: every binary prints the text of the reference run on the GGUF itself', async (target) => {
+  it.for(TARGETS)('%s: every binary prints the text of the reference run on the GGUF itself', { timeout: 600_000 }, async (target, ctx) => {
     const p = loadProfile(target);
-    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const builds = runnableBuilds(ctx, p);
     if (!existsSync(file)) {
       llamaGguf(file, { dim: 256, hiddenDim: 512, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 64, contextLength: 256 }, {
         vocab: vocabKvs(model('gguf/l2-q8_0.gguf')),
@@ -92,8 +93,8 @@ describe('Llama 3 RoPE (rope_freqs factors, base 500000, tied output) on the tar
     expect(Buffer.from(forward(plain, tokens[4], 4).slice().buffer).equals(Buffer.from(forward(withFactors, tokens[4], 4).slice().buffer))).toBe(false);
     const r = await runBuild({ target, model: file, quant: 'f32', groupSize: 32, out: join(out, target), compile: true });
     expect(generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 40, prompt: 'Once upon a time' }).equals(ref)).toBe(true);
-    await expectBinaries(r.out, p, args, ref, out);
-  }, 600_000);
+    await expectBinaries(r.out, builds, args, ref);
+  });
 });
 
 describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4 heads = 32)', () => {
@@ -102,13 +103,13 @@ describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4
   const prompt = 'Once upon a time';
   const args = ['-t', '0', '-n', '16', '-i', prompt];
 
-  it.each([
+  it.for([
     ['host', 'f32'],
     ['host', 'q8'],
     ['win98-pentium2', 'q8'],
-  ] as const)('%s %s: every binary prints the reference text', async (target, quant) => {
+  ] as const)('%s %s: every binary prints the reference text', { timeout: 600_000 }, async ([target, quant], ctx) => {
     const p = loadProfile(target);
-    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const builds = runnableBuilds(ctx, p);
     if (!existsSync(file)) {
       llamaGguf(file, { dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 48, contextLength: 64 }, { vocab: vocabKvs(model('gguf/l2-q8_0.gguf')) });
     }
@@ -119,24 +120,27 @@ describe('head size apart from dim / heads (attention.key_length 48, dim 128 / 4
     const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 16, prompt });
     // f32 stores the GGUF's weights as they are: the same text as the reference on the GGUF itself
     if (quant === 'f32') expect(ref.equals(generateText({ model: file, temperature: 0, steps: 16, prompt }))).toBe(true);
-    await expectBinaries(r.out, p, args, ref, out);
-    if (target !== 'host') return;
-    // plan counts the wider query heads as the engine allocates them (its -v 1 figure), byte for byte
-    const run = await runBinary(p.cross[0], join(r.out, p.cross[0].output), ['model.rtr', ...args, '-v', '1', '-S', '0'], { cwd: r.out });
-    const allocated = Number(/allocated (\d+) bytes/.exec(run.stderr)?.[1]);
-    const plan = runPlan({ target, model: file, groupSize: 32, quant }).options.find((o) => o.mode === 'ram')!;
-    expect(plan.allocated, run.stderr).toBe(allocated);
-  }, 600_000);
+    await expectBinaries(r.out, builds, args, ref);
+    if (target === 'host') await expectPlanAllocation(p, r.out, file, quant, args);
+  });
 });
+
+/** Plan counts the wider query heads as the engine allocates them (its -v 1 figure), byte for byte. */
+async function expectPlanAllocation(p: ReturnType<typeof loadProfile>, out: string, file: string, quant: 'f32' | 'q8', args: string[]): Promise<void> {
+  const run = await runBinary(p.cross[0], join(out, p.cross[0].output), ['model.rtr', ...args, '-v', '1', '-S', '0'], { cwd: out });
+  const allocated = Number(/allocated (\d+) bytes/.exec(run.stderr)?.[1]);
+  const plan = runPlan({ target: p.id, model: file, groupSize: 32, quant }).options.find((o) => o.mode === 'ram')!;
+  expect(plan.allocated, run.stderr).toBe(allocated);
+}
 
 describe('a 131072-position Llama 3 RoPE model: model.rtr holds the RoPE tables of the context the machine can run', () => {
   const out = tempDir('retro-gguf-e2e-ctx-');
   const file = join(out, 'ctx131072.gguf');
   const prompt = 'Once upon a time';
 
-  it('win98-pentium2: the context is capped, the file small, and every binary prints the text of the reference on the GGUF at its full context', async () => {
+  it('win98-pentium2: the context is capped, the file small, and every binary prints the text of the reference on the GGUF at its full context', async (ctx) => {
     const p = loadProfile('win98-pentium2');
-    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const builds = runnableBuilds(ctx, p);
     const factors = llama3RopeFactors(32, 500000, { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }, file);
     llamaGguf(file, { dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 32, contextLength: 131072 }, {
       vocab: vocabKvs(model('gguf/l2-q8_0.gguf')),
@@ -159,7 +163,7 @@ describe('a 131072-position Llama 3 RoPE model: model.rtr holds the RoPE tables 
     expect(full - statSync(rtr).size).toBe((131072 - seqLen) * 16 * 4 * 2);
     const ref = generateText({ model: file, temperature: 0, steps: 12, prompt });
     expect(generateText({ model: rtr, temperature: 0, steps: 12, prompt }).equals(ref)).toBe(true);
-    await expectBinaries(r.out, p, ['-t', '0', '-n', '12', '-i', prompt], ref, out);
+    await expectBinaries(r.out, builds, ['-t', '0', '-n', '12', '-i', prompt], ref);
   }, 600_000);
 });
 
@@ -167,9 +171,9 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
   const out = tempDir('retro-gguf-e2e-l3t-');
   const prompt = 'Once upon a time';
 
-  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text', async () => {
+  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text', async (ctx) => {
     const p = loadProfile('win98-pentium2');
-    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const builds = runnableBuilds(ctx, p);
     const file = model('gguf/l3t-q4_k_m.gguf');
     const progress: string[] = [];
     const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, auto: true, ramBudgetMb: 24, out: join(out, 'w98'), compile: true }, (m) => progress.push(m));
@@ -185,7 +189,7 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
     expect(stream.memory!.readPerToken).toBeGreaterThan(table.dataBytes + table.scaleBytes);
     expect(stream.memory!.readPerToken).toBeLessThan(2 * (table.dataBytes + table.scaleBytes));
     const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps: 6, prompt });
-    for (const b of p.cross) {
+    for (const b of builds) {
       const run = await runBinary(b, join(r.out, b.output), ['model.rtr', '-t', '0', '-n', '6', '-i', prompt, '-v', '1'], { cwd: r.out, env: wineEnv() });
       expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
       expect(run.stderr).toMatch(/memory: streaming/);
@@ -207,9 +211,9 @@ describe("l3t-q4_k_m (Llama 3 byte-level BPE, llama-bpe) built as q8: llama.cpp'
   const out = tempDir('retro-gguf-e2e-l3t-');
   const gold = goldens('l3t-q4_k_m');
 
-  it.each(TARGETS)("%s: each binary tokenizes the goldens' prompts to llama.cpp's ids and follows its greedy tokens", async (target) => {
+  it.for(TARGETS)("%s: each binary tokenizes the goldens' prompts to llama.cpp's ids and follows its greedy tokens", { timeout: 600_000 }, async (target, ctx) => {
     const p = loadProfile(target);
-    if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
+    const builds = runnableBuilds(ctx, p);
     const r = await runBuild({ target, model: model('gguf/l3t-q4_k_m.gguf'), quant: 'q8', groupSize: 32, out: join(out, target), compile: true });
     expect(r.binaries.map((b) => b.status)).toEqual(p.cross.map(() => 'built'));
     // emulated runs stay short: every prompt tokenized, the first golden's 32 greedy steps followed
@@ -218,7 +222,7 @@ describe("l3t-q4_k_m (Llama 3 byte-level BPE, llama-bpe) built as q8: llama.cpp'
     const reference = followed.map((g) => parity(t, g.promptIds, g.ids).diffs);
     gold.forEach((g, i) => writeFileSync(join(r.out, `prompt${i}.txt`), g.prompt));
     followed.forEach((g, i) => writeFileSync(join(r.out, `forced${i}.txt`), `${[...g.promptIds, ...g.ids].join(' ')}\n`));
-    for (const b of p.cross) {
+    for (const b of builds) {
       const run = (args: string[]) => runBinary(b, join(r.out, b.output), ['model.rtr', ...args], { cwd: r.out, env: wineEnv() });
       for (const [i, g] of gold.entries()) {
         const tok = await run(['-m', 'tokenize', '-f', `prompt${i}.txt`]);
@@ -242,5 +246,5 @@ describe("l3t-q4_k_m (Llama 3 byte-level BPE, llama-bpe) built as q8: llama.cpp'
         for (const d of diffs) expect(d.margin, what).toBeLessThanOrEqual(NEAR_TIE);
       }
     }
-  }, 600_000);
+  });
 });

@@ -6,7 +6,7 @@ import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/mod
 import { runBinary } from '../../src/toolchain/tools.js';
 import { targetEndToEnd } from '../helpers/e2e.js';
 import { ONCE, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 import { targetVerify } from '../helpers/verify.js';
 
 describe('xbox360-xenon end to end', () => {
@@ -14,8 +14,8 @@ describe('xbox360-xenon end to end', () => {
   targetVerify('xbox360-xenon');
 
   // The 15M shape: its matrices are large enough to be split across threads.
-  it('threads: six by default (3 cores x 2), and the trace is the same byte for byte with one', async () => {
-    if (!haveTools('powerpc64-linux-gnu-gcc', 'qemu-ppc64')) return;
+  it('threads: six by default (3 cores x 2), and the trace is the same byte for byte with one', async (ctx) => {
+    needTools(ctx, 'powerpc64-linux-gnu-gcc', 'qemu-ppc64');
     const dir = tempDir();
     writeSyntheticV0(join(dir, 'm15.bin'), { config: shapeConfig('15M'), sharedClassifier: true, seed: 3 });
     writeFileSync(join(dir, 'tok.bin'), syntheticTokenizer(32000));

@@ -8,7 +8,6 @@ import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { golden, model, ONCE, tempDir, TEST_CACHE } from './fixtures.js';
 import { generateText } from './run.js';
-import type { CrossBuild } from '../../src/profile/schema.js';
 import { runnableBuilds } from './tools.js';
 
 const GOLDEN_ARGS = engineArgs({ model: 'model.rtr', temperature: 0, steps: 256, prompt: Buffer.from(ONCE) });
@@ -23,15 +22,19 @@ export function wineEnv(): Record<string, string> {
 /** Builds stories260K for `target` (f32 and q8) and checks every binary the profile makes here. */
 export function targetEndToEnd(target: string, other: { target: string; file: string } | null): void {
   const out = tempDir(`retro-e2e-${target}-`);
-  let f32: BuildReport | undefined;
-  let q8: BuildReport | undefined;
-  let runnable: CrossBuild[] | undefined;
-  const ready = () => (runnable ??= runnableBuilds(loadProfile(target))) !== undefined;
+  const profile = loadProfile(target);
+  // built once for the file, by whichever test asks first: a failed build fails every test that needs it
+  let bundles: Promise<{ f32: BuildReport; q8: BuildReport }> | undefined;
+  const built = () =>
+    (bundles ??= (async () => {
+      const f32 = await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'f32'), compile: true });
+      const q8 = await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, out: join(out, 'q8'), compile: true });
+      return { f32, q8 };
+    })());
 
-  it(`builds f32 and q8 bundles for ${target}`, async () => {
-    if (!ready()) return;
-    f32 = await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'f32'), compile: true });
-    q8 = await runBuild({ target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, out: join(out, 'q8'), compile: true });
+  it(`builds f32 and q8 bundles for ${target}`, async (ctx) => {
+    runnableBuilds(ctx, profile);
+    const { f32, q8 } = await built();
     for (const r of [f32, q8]) {
       expect(r.binaries.map((b) => b.status)).toEqual(r.profile.cross.map(() => 'built'));
       const manifest = JSON.parse(readFileSync(join(r.out, 'manifest.json'), 'utf8'));
@@ -40,9 +43,10 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     expect(q8.model.nativeBytes).toBeLessThan(f32.model.nativeBytes / 2.5);
   });
 
-  it(`every ${target} binary prints the stories260K greedy golden byte for byte (f32)`, async () => {
-    if (!ready() || !f32) return;
-    for (const b of runnable!) {
+  it(`every ${target} binary prints the stories260K greedy golden byte for byte (f32)`, async (ctx) => {
+    const runnable = runnableBuilds(ctx, profile);
+    const { f32 } = await built();
+    for (const b of runnable) {
       const r = await runBinary(b, join(f32.out, b.output), GOLDEN_ARGS, { cwd: f32.out, env: wineEnv() });
       expect(r.stderr, b.id).toMatch(/achieved tok\/s/);
       expect(r.exitCode, `${b.id}: ${r.stderr}`).toBe(0);
@@ -50,11 +54,12 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     }
   });
 
-  it(`every ${target} binary matches the TS reference on the q8 file, and seeded sampling matches too`, async () => {
-    if (!ready() || !q8 || !f32) return;
+  it(`every ${target} binary matches the TS reference on the q8 file, and seeded sampling matches too`, async (ctx) => {
+    const runnable = runnableBuilds(ctx, profile);
+    const { f32, q8 } = await built();
     const ref = generateText({ model: join(q8.out, 'model.rtr'), temperature: 0, steps: 256, prompt: ONCE });
     const seeded = golden('stories260K_once-upon-a-time_t1.0_p0.9_s42_n200.txt').toString('latin1');
-    for (const b of runnable!) {
+    for (const b of runnable) {
       const r = await runBinary(b, join(q8.out, b.output), GOLDEN_ARGS, { cwd: q8.out, env: wineEnv() });
       expect(r.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
       const s = await runBinary(b, join(f32.out, b.output), engineArgs({ model: 'model.rtr', temperature: 1.0, topp: 0.9, seed: 42n, steps: 200, prompt: Buffer.from(ONCE) }), { cwd: f32.out, env: wineEnv() });
@@ -62,8 +67,9 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
     }
   });
 
-  it(`every ${target} binary prints llama2.c's other goldens byte for byte (multinomial sampling, synthetic_v0, runq on synthetic_v2_q8)`, async () => {
-    if (!ready() || !f32) return;
+  it(`every ${target} binary prints llama2.c's other goldens byte for byte (multinomial sampling, synthetic_v0, runq on synthetic_v2_q8)`, async (ctx) => {
+    const runnable = runnableBuilds(ctx, profile);
+    const { f32 } = await built();
     const v0 = await runBuild({ target, model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'v0'), compile: true });
     const v2 = await runBuild({ target, model: model('synthetic_v2_q8.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 64, out: join(out, 'v2'), compile: true });
     const runs: [BuildReport, string[], string][] = [
@@ -72,16 +78,16 @@ export function targetEndToEnd(target: string, other: { target: string; file: st
       [v2, ['-t', '0', '-n', '60', '-i', ONCE], 'synthetic_v2q8_t0_n60.txt'],
     ];
     for (const [bundle, args, file] of runs) {
-      for (const b of runnable!) {
+      for (const b of runnable) {
         const r = await runBinary(b, join(bundle.out, b.output), ['model.rtr', ...args], { cwd: bundle.out, env: wineEnv() });
         expect(r.stdout.toString('latin1'), `${b.id} ${file}`).toBe(golden(file).toString('latin1'));
       }
     }
   });
 
-  it(`${target} refuses a model built for the other byte order, and a truncated one`, async () => {
-    if (!ready() || !f32) return;
-    const b = runnable![0];
+  it(`${target} refuses a model built for the other byte order, and a truncated one`, async (ctx) => {
+    const b = runnableBuilds(ctx, profile)[0];
+    const { f32 } = await built();
     if (other) {
       const foreign = await runBuild({ target: other.target, model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'f32', groupSize: 32, out: join(out, 'foreign'), compile: false });
       const r = await runBinary(b, join(f32.out, b.output), [join(foreign.out, 'model.rtr'), '-n', '4'], { cwd: f32.out, env: wineEnv() });

@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
+import type { TestContext } from 'vitest';
 import { tempDir } from './fixtures.js';
+import { skipTest } from './tools.js';
 
 /** RETRO_TEST_USER lets test runs side by side on one machine each have their own user (a run resets its password). */
 export const TEST_USER = process.env.RETRO_TEST_USER ?? 'retrotest';
@@ -16,13 +18,17 @@ const SSHD = '/usr/sbin/sshd';
 const VSFTPD = '/usr/sbin/vsftpd';
 const PROFTPD = '/opt/proftpd/usr/sbin/proftpd';
 
-export function haveServers(): boolean {
+/** What the deploy tests lack here (servers, root), or undefined. */
+export function serversMissing(): string | undefined {
   const missing = [SSHD, VSFTPD, PROFTPD].filter((p) => !existsSync(p));
   if (process.getuid?.() !== 0) missing.push('root');
-  if (missing.length === 0) return true;
-  if (process.env.RETRO_REQUIRE_TOOLCHAINS) throw new Error(`deploy tests need ${missing.join(', ')} (scripts/install-toolchains.sh installs openssh-server, vsftpd and proftpd-core)`);
-  console.warn(`skipping deploy tests: ${missing.join(', ')} missing`);
-  return false;
+  return missing.length === 0 ? undefined : `deploy tests need ${missing.join(', ')} (scripts/install-toolchains.sh installs openssh-server, vsftpd and proftpd-core)`;
+}
+
+/** Skips the running test with the reason, or in CI fails it, unless the servers can start here. */
+export function needServers(ctx: TestContext): void {
+  const reason = serversMissing();
+  if (reason) skipTest(ctx, { kind: 'tool', reason });
 }
 
 export function freePort(): Promise<number> {

@@ -8,7 +8,6 @@ import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { model, ONCE, tempDir, TEST_CACHE } from './fixtures.js';
 import { wineEnv } from './e2e.js';
-import type { CrossBuild } from '../../src/profile/schema.js';
 import { runnableBuilds } from './tools.js';
 
 export function verifyRequest(target: string, over: Partial<VerifyRequest>): VerifyRequest {
@@ -17,8 +16,7 @@ export function verifyRequest(target: string, over: Partial<VerifyRequest>): Ver
 
 export function targetVerify(target: string): void {
   const dir = tempDir(`retro-verify-${target}-`);
-  let runnable: CrossBuild[] | undefined;
-  const ready = () => (runnable ??= runnableBuilds(loadProfile(target))) !== undefined;
+  const profile = loadProfile(target);
   const cases: [string, Partial<VerifyRequest>][] = [
     ['stories260K f32, greedy', { model: model('stories260K.bin'), tokenizer: model('tok512.bin') }],
     ['stories260K q8, seeded sampling', { model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', temperature: 1, seed: 42n }],
@@ -33,12 +31,12 @@ export function targetVerify(target: string): void {
     ['int8-cache synthetic_v0 f32 (--kv-cache int8, streamed)', { model: model('synthetic_v0.bin'), tokenizer: model('tok512.bin'), kvCache: 'int8', stream: true, steps: 24 }],
   ];
   for (const [name, over] of cases) {
-    it(`verify ${target}: ${name}, free-running and teacher-forced`, async () => {
-      if (!ready()) return;
+    it(`verify ${target}: ${name}, free-running and teacher-forced`, async (ctx) => {
+      const runnable = runnableBuilds(ctx, profile);
       const bundle = join(dir, name.split(' ').slice(0, 2).join('-') + (over.quant ?? 'f32'));
       const r = await runVerify(verifyRequest(target, { ...over, bundle }));
-      const builds = runnable!.length;
-      const kernels = selectKernels(loadProfile(target)).length;
+      const builds = runnable.length;
+      const kernels = selectKernels(profile).length;
       expect(r.runs).toHaveLength(builds * 2 * kernels);
       for (const run of r.runs) {
         const what = `${run.build} ${run.result.mode}`;
@@ -56,14 +54,14 @@ export function targetVerify(target: string): void {
       expect(r.pass).toBe(true);
       if (over.kvCache) {
         // The engine runs the cache model.rtr asks for, and says so.
-        for (const b of runnable!) {
+        for (const b of runnable) {
           const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: wineEnv() });
           expect(run.stderr, b.id).toMatch(new RegExp(`${over.kvCache} kv cache`));
         }
       }
       if (over.stream || over.ramBudgetMb) {
         // The engine did stream: it says so, and how much it read per token.
-        for (const b of runnable!) {
+        for (const b of runnable) {
           const run = await runBinary(b, join(bundle, b.output), ['model.rtr', '-n', '3', '-v', '1'], { cwd: bundle, env: wineEnv() });
           expect(run.stderr, b.id).toMatch(/memory: streaming a layer at a time/);
           expect(run.stderr, b.id).toMatch(/read \d+ bytes per token/);

@@ -73,6 +73,34 @@ describe('the same weights as GGUF and as a Hugging Face folder give identical o
     b.close();
   });
 
+  it("llama3RopeFactors are Meta's published Llama 3 scaling (apply_scaling, computed here in float64) for Llama 3.1 and 3.2's settings", () => {
+    // llama-models' apply_scaling: each frequency kept, divided by the factor, or blended between; llama.cpp stores
+    // the divisor freq / new_freq as rope_freqs (convert_hf_to_gguf's generate_extra_tensors computes it in float32).
+    const published = (hs: number, theta: number, factor: number, low: number, high: number, old: number) =>
+      Array.from({ length: hs / 2 }, (_, i) => {
+        const freq = 1 / theta ** ((2 * i) / hs);
+        const wavelen = (2 * Math.PI) / freq;
+        if (wavelen < old / high) return 1;
+        if (wavelen > old / low) return factor;
+        const smooth = (old / wavelen - low) / (high - low);
+        return freq / ((1 - smooth) * (freq / factor) + smooth * freq);
+      });
+    for (const [hs, factor] of [
+      [128, 8], // Llama 3.1 8B
+      [64, 32], // Llama 3.2 1B
+    ]) {
+      const want = published(hs, 500000, factor, 1, 4, 8192);
+      const got = llama3RopeFactors(hs, 500000, { factor, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }, 'x');
+      expect(got).toHaveLength(hs / 2);
+      // all three branches are taken
+      expect(want.filter((f) => f > 1 && f < factor).length).toBeGreaterThan(2);
+      expect(want.filter((f) => f === 1).length).toBeGreaterThan(2);
+      expect(want.filter((f) => f === factor).length).toBeGreaterThan(2);
+      // float32 steps against float64: within a few float32 ulps
+      want.forEach((f, i) => expect(Math.abs(got[i] - f) / f, `hs ${hs} factor ${factor} pair ${i}: ${got[i]} vs ${f}`).toBeLessThan(1e-6));
+    }
+  });
+
   it("Llama 3 rope_scaling in config.json runs as the GGUF's rope_freqs tensor, head_dim apart from hidden/heads", () => {
     const factors = llama3RopeFactors(96, 500000, { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 }, 'x');
     // high frequencies untouched, low ones divided by the factor, a smooth band between

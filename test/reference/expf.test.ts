@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { renderExpf } from '../../src/codegen/render.js';
 import { EXPF_EXCEPTIONS, bitsOf, expf, floatOf } from '../../src/reference/expf.js';
 import { REPO, tempDir } from '../helpers/fixtures.js';
-import { haveTools, kernelRunsI386 } from '../helpers/tools.js';
+import { needI386, needTools } from '../helpers/tools.js';
 
 const dir = tempDir('retro-expf-');
 writeFileSync(join(dir, 'expf.c'), renderExpf());
@@ -50,23 +50,25 @@ describe('retro expf', () => {
     hostHash = m![3];
   }, 600_000);
 
-  it('computes the same bits on x87 with single precision control and no excess-precision stores (all 2^32 inputs)', () => {
-    if (!haveTools('i686-linux-gnu-gcc') || !hostHash) return;
-    if (!kernelRunsI386()) return console.warn('skipping the x87 sweep: this kernel cannot execute 32-bit x86 programs (no IA32 emulation), and qemu emulates x87 in software');
+  it('computes the same bits on x87 with single precision control and no excess-precision stores (all 2^32 inputs)', (ctx) => {
+    needTools(ctx, 'i686-linux-gnu-gcc');
+    // qemu emulates x87 in software: the sweep needs the host's own x87 unit
+    needI386(ctx);
+    expect(hostHash, 'the host sweep gave its hash').not.toBe('');
     const exe = build('i686-linux-gnu-gcc', 'check-x87', X87, ['-lm']);
     // An i386 binary runs natively on the x86-64 host: the host's own x87 unit.
     const r = spawnSync(exe, ['hash'], { encoding: 'utf8' });
     expect(summary.exec(r.stdout)?.[3], r.stdout + r.stderr).toBe(hostHash);
   }, 600_000);
 
-  it('TS and C agree bit for bit on a sample of 8.4 million inputs (a million of them under qemu), on the host and on qemu-i386 -cpu pentium2', () => {
+  it('TS and C agree bit for bit on a sample of 8.4 million inputs (a million of them under qemu), on the host and on qemu-i386 -cpu pentium2', (ctx) => {
     const xs = sample();
     const ts = new Uint32Array(xs.length);
     for (let i = 0; i < xs.length; i++) ts[i] = bitsOf(expf(floatOf(xs[i])));
     const input = Buffer.from(xs.buffer);
     const host = build('gcc', 'map', []);
     expect(Buffer.from(execFileSync(host, ['map'], { input, maxBuffer: 1 << 26 })).equals(Buffer.from(ts.buffer))).toBe(true);
-    if (!haveTools('i686-linux-gnu-gcc', 'qemu-i386')) return;
+    needTools(ctx, 'i686-linux-gnu-gcc', 'qemu-i386');
     const x87 = build('i686-linux-gnu-gcc', 'map-x87', X87);
     const few = Buffer.from(xs.buffer, 0, 4 * 2 ** 20);
     const out = execFileSync('qemu-i386', ['-cpu', 'pentium2', x87, 'map'], { input: few, maxBuffer: 1 << 26 });

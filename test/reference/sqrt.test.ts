@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProfile } from '../../src/profile/load.js';
 import { runBinary } from '../../src/toolchain/tools.js';
 import { REPO, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { buildTools, needTools } from '../helpers/tools.js';
 import { wineEnv } from '../helpers/e2e.js';
 
 const dir = tempDir('retro-sqrt-');
@@ -36,8 +36,8 @@ describe('sqrt is correctly rounded on every target', () => {
   for (const target of ['host', 'powerbook-g4', 'xbox360-xenon', 'win98-pentium2']) {
     const profile = loadProfile(target);
     for (const build of profile.cross) {
-      it(`${target}: ${build.id} (${build.compiler} ${build.flags.join(' ')})`, async () => {
-        if (!haveTools(build.compiler, ...(build.run?.emulator ? [build.run.emulator] : []))) return;
+      it(`${target}: ${build.id} (${build.compiler} ${build.flags.join(' ')})`, async (ctx) => {
+        needTools(ctx, ...buildTools(build));
         const exe = join(dir, `${build.id}.${build.output.split('.').pop()}`);
         execFileSync(build.compiler, [...build.flags.filter((f) => !f.startsWith('-Wl,')), '-o', exe, join(dir, 'sqrt-check.c'), ...build.libs, '-lm']);
         const r = await runBinary(build, exe, [], { cwd: dir, env: wineEnv() });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProfile } from '../../src/profile/load.js';
 import { CHECKS, peImports } from '../../src/toolchain/tools.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools } from '../helpers/tools.js';
 
 describe('Windows 98 import allowlist', () => {
   const profile = loadProfile('win98-pentium2');
@@ -20,8 +20,8 @@ describe('Windows 98 import allowlist', () => {
     return out;
   }
 
-  it('passes a plain C89 program and fails one that calls a post-98 API', async () => {
-    if (!haveTools('i686-w64-mingw32-gcc', 'i686-w64-mingw32-objdump')) return;
+  it('passes a plain C89 program and fails one that calls a post-98 API', async (ctx) => {
+    needTools(ctx, 'i686-w64-mingw32-gcc', 'i686-w64-mingw32-objdump');
     const ok = await exe('ok', '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n');
     const good = await CHECKS[check.kind](check, ok, profile);
     expect(good.ok, good.detail).toBe(true);

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild, type BuildReport } from '../../src/core/build.js';
 import { runPlan } from '../../src/core/plan.js';
 import { headerField } from '../../src/model/format.js';
@@ -18,9 +18,8 @@ import { compareTrace } from '../../src/verify/compare.js';
 import { parseTrace } from '../../src/verify/trace.js';
 import { RtrFile } from '../helpers/rtr.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
-import { haveTools } from '../helpers/tools.js';
+import { needTools, toolsProblem } from '../helpers/tools.js';
 
-const enabled = haveTools('gcc');
 const dir = tempDir('retro-kv-');
 const builds: Record<'f32' | 'int8', BuildReport | undefined> = { f32: undefined, int8: undefined };
 
@@ -30,8 +29,10 @@ function engine(b: BuildReport, args: string[]) {
   return { stdout: r.stdout, stderr: r.stderr, allocated: Number(/allocated (\d+) bytes/.exec(r.stderr)?.[1]) };
 }
 
-describe.runIf(enabled)('int8 KV cache on the host engine', () => {
+describe('int8 KV cache on the host engine', () => {
+  beforeEach((ctx) => needTools(ctx, 'gcc'));
   beforeAll(async () => {
+    if (toolsProblem('gcc')) return;
     for (const kv of ['f32', 'int8'] as const) {
       builds[kv] = await runBuild({ target: 'host', model: model('stories260K.bin'), tokenizer: model('tok512.bin'), quant: 'q8', groupSize: 32, out: join(dir, kv), compile: true, kvCache: kv });
     }
