@@ -14,6 +14,8 @@ import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { MAX_TRACE_BYTES, parseTrace } from '../../src/verify/trace.js';
 import { runBuild } from '../../src/core/build.js';
+import { RENDER_LIMITS } from '../../src/reference/chat.js';
+import { llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
 import { retro, retroMeasured } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { ggufString, joinGguf, kvU32, setKv, splitGguf, type GgufKv, type GgufParts } from '../helpers/gguf-edit.js';
@@ -261,4 +263,28 @@ describe('tokenizer.json (issue 27)', () => {
     expect(bom.byteLevel?.pre).toBe('llama3');
     expect(bom.pieces).toEqual(plain.pieces);
   });
+});
+
+describe('chat templates that do not end (issue 27)', () => {
+  // A loop of 10^8 steps, and a join of 5 * 10^7 numbers: before the bounds, past 40 s and 3 GB each.
+  const LOOPS = {
+    loop: '{% for i in range(100000000) %}{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}',
+    join: "{{ range(50000000) | join(',') }}{% for m in messages %}{{ m.content }}{% endfor %}",
+  };
+  for (const [name, template] of Object.entries(LOOPS)) {
+    it(`${name}: a GGUF with it still generates; --chat is refused with one line, in bounded time and memory`, async () => {
+      const file = join(dir, `${name}.gguf`);
+      llamaGguf(file, { dim: 64, hiddenDim: 128, nLayers: 1, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 16, contextLength: 64 }, { vocab: [...vocabKvs(model('gguf/l2-q8_0.gguf')), ['tokenizer.chat_template', 'str', template]] });
+      const t0 = Date.now();
+      const chat = await retroMeasured(['generate', '--model', file, '--chat']);
+      expect(chat.code, chat.stderr).toBe(1);
+      expect(chat.stderr).toMatch(new RegExp(`^retro: \\S*${name}\\.gguf: chat template: rendering it takes more than ${RENDER_LIMITS.seconds} s or ${RENDER_LIMITS.heapMb} MB \\(a loop or a join without bound\\) \\(fix: .*without --chat`));
+      expect(chat.stderr.trim().split('\n')).toHaveLength(1);
+      expect(chat.rssKb).toBeLessThan(MAX_RSS_KB + RENDER_LIMITS.heapMb * 2 * 1024);
+      // bounded: the render limit, plus starting node and reading the model
+      expect(Date.now() - t0).toBeLessThan((RENDER_LIMITS.seconds + 20) * 1000);
+      const gen = await retro(['generate', '--model', file, '-t', '0', '-n', '4', '-i', 'Hello']);
+      expect(gen.code, gen.stderr).toBe(0);
+    }, 120_000);
+  }
 });
