@@ -141,6 +141,10 @@ describe('GGUF', () => {
     refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.tokens', type: 9, value: array(8, long) })), TokenizerError, /a token of 5000 bytes/);
   });
 
+  it('tokenizer.ggml.model "constructor" is an unknown tokenizer, not a JavaScript function (issue 27)', () => {
+    refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.model', type: 8, value: ggufString('constructor') })), TokenizerError, /embedded tokenizer is "constructor"; retro reads "llama", "gpt2"/);
+  });
+
   it('RMSNorm epsilon NaN or inf', () => {
     refused(gguf((x) => setKv(x, f32kv('llama.attention.layer_norm_rms_epsilon', NaN))), ModelFormatError, /layer_norm_rms_epsilon is missing or not a number/);
     refused(gguf((x) => setKv(x, f32kv('llama.attention.layer_norm_rms_epsilon', Infinity))), ModelFormatError, /layer_norm_rms_epsilon is missing or not a number/);
