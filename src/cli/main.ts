@@ -24,6 +24,26 @@ function fail(e: unknown): never {
   report('InternalError', `internal error: ${err?.message ?? String(e)}`, 'this is a bug in retro; RETRO_DEBUG=1 shows the stack', 2);
 }
 
+/** yargs' messages, some of several lines, as one line and the fix that fits it. */
+function usageLine(msg: string, names: string[]): [string, string] {
+  const choices = /Argument: (\S+), Given: (.*), Choices: (.*)/.exec(msg);
+  if (choices) {
+    const options = choices[3].split(', ').map((c) => c.replace(/^"|"$/g, ''));
+    return [`--${choices[1]} ${choices[2]} is not one of ${options.join(', ')}`, `pass --${choices[1]} ${options.slice(0, -1).join(', ')} or ${options.at(-1)}`];
+  }
+  const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
+  const first = process.argv.slice(2).find((a) => !a.startsWith('-'));
+  if (unknown && first !== undefined && !names.includes(first) && unknown[1].split(', ')[0] === first) {
+    return [`unknown command "${first}"`, `run one of: ${names.join(', ')} (retro --help describes them)`];
+  }
+  if (unknown) {
+    // As typed: --name, -x, or a stray word
+    const words = unknown[1].split(', ').map((w) => [`--${w}`, `-${w}`].find((f) => process.argv.some((a) => a === f || a.startsWith(`${f}=`))) ?? `"${w}"`);
+    return [`unknown argument${words.length > 1 ? 's' : ''} ${words.join(', ')}`, `retro ${first ?? ''} --help lists the options`.replace('  ', ' ')];
+  }
+  return [msg.replace(/\s*\n\s*/g, '; '), 'see retro --help'];
+}
+
 async function main(): Promise<void> {
   // An interrupted build stops its compilers and leaves no staging or scratch folder behind.
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
@@ -50,8 +70,10 @@ async function main(): Promise<void> {
     .version(RETRO_VERSION)
     .fail((msg, err) => {
       if (err) fail(err);
-      report('UsageError', msg, 'see retro --help', 1);
+      const [message, fix] = usageLine(msg, names);
+      report('UsageError', message, fix, 1);
     });
+  const names = commands.map((c) => String(c.command).split(' ')[0]);
   for (const c of commands) cli = cli.command(c);
   await cli.parseAsync();
 }

@@ -60,9 +60,28 @@ export function parseSeed(s: string | undefined): bigint | undefined {
 }
 
 /** The prompt's bytes, from -i or --prompt-file. */
+/** The offset of the first byte that does not decode as UTF-8, or -1. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return -1;
+  } catch {
+    // Everything before the first bad byte decodes to itself; a U+FFFD spelt EF BF BD in the file is text.
+    let at = 0;
+    for (const ch of new TextDecoder('utf-8').decode(bytes)) {
+      if (ch === '\uFFFD' && !(bytes[at] === 0xef && bytes[at + 1] === 0xbf && bytes[at + 2] === 0xbd)) return at;
+      at += Buffer.byteLength(ch);
+    }
+    return at;
+  }
+}
+
 export function promptBytes(prompt: string | undefined, promptFile?: string): Uint8Array {
   if (promptFile !== undefined) {
-    return readBounded(promptFile, MAX_PROMPT_BYTES, 'prompt file', "check the path given to --prompt-file; a prompt must fit the model's context");
+    const bytes = readBounded(promptFile, MAX_PROMPT_BYTES, 'prompt file', "check the path given to --prompt-file; a prompt must fit the model's context");
+    const at = firstInvalidUtf8(bytes);
+    if (at >= 0) throw new UsageError(`${promptFile}: the prompt file is not valid UTF-8 (byte ${at})`, 'save the prompt file as UTF-8 text');
+    return bytes;
   }
   if (prompt === undefined) return new Uint8Array(0);
   // Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD.

@@ -36,6 +36,7 @@ export interface ChatRequest extends Omit<GenerateRequest, 'prompt'> {
 }
 
 export function runChat(req: ChatRequest, out: Output): ChatResult {
+  checkSampling(req);
   const { config, weights, tokenizer } = withInputs(req, (inputs) => ({ config: inputs.config, weights: loadWeights(inputs.source), tokenizer: new Tokenizer(inputs.vocab) }));
   const joints = tokenizer.vocab.chat;
   if (!joints) {
@@ -44,12 +45,27 @@ export function runChat(req: ChatRequest, out: Output): ChatResult {
     throw new UsageError(`${req.model}: the model has no chat template retro runs`, 'use retro generate without --chat');
   }
   const seed = req.seed === undefined || req.seed === 0n ? BigInt(Math.floor(Date.now() / 1000)) : req.seed;
-  const sampler = new Sampler(req.temperature < 0 ? 0 : req.temperature, req.topp < 0 || req.topp > 1 ? 0.9 : req.topp, seed);
-  const limit = clampSteps(req.steps < 0 ? 0 : Math.trunc(req.steps), config.seqLen);
-  const r = chat(buildTransformer(config, weights), tokenizer, sampler, joints, req.system, req.nextTurn, limit, { write: (b) => out.stdout(b) });
+  const sampler = new Sampler(req.temperature, req.topp, seed);
+  const limit = clampSteps(req.steps, config.seqLen);
+  // An empty system prompt is none, as in the engine: no empty system turn.
+  const r = chat(buildTransformer(config, weights), tokenizer, sampler, joints, req.system || undefined, req.nextTurn, limit, { write: (b) => out.stdout(b) });
   if (r.end === 'context') out.stderr(`\nretro: the chat has filled its ${limit} positions (fix: start a new chat, or raise -n up to the model's context)\n`);
   return r;
 }
+
+/**
+ * The ranges the engine's usage gives, refused outside them as the engine refuses them: run.c's
+ * silent clamps (a negative temperature greedy, top-p 2 as 0.9) would run something not asked for.
+ */
+function checkSampling(req: Pick<GenerateRequest, 'temperature' | 'topp' | 'steps'>): void {
+  const refuse = (flag: string, v: number, what: string) => new UsageError(`${flag} ${v}: not ${what}`, `pass ${flag} within ${what.replace(/^.* in /, '')}`);
+  if (!(req.temperature >= 0 && req.temperature <= F32_MAX)) throw refuse('-t', req.temperature, 'a temperature in [0,inf]');
+  if (!(req.topp >= 0 && req.topp <= 1)) throw refuse('-p', req.topp, 'a top-p in [0,1]');
+  if (!(Number.isSafeInteger(req.steps) && req.steps >= 0 && req.steps <= 2147483647)) throw refuse('-n', req.steps, 'a whole number of steps in 0..2147483647');
+}
+
+/** The largest finite float32: a temperature the engine holds in a float. */
+const F32_MAX = 3.4028234663852886e38;
 
 export interface GenerateOutcome extends GenerateResult {
   promptTokens: number[];
@@ -58,14 +74,10 @@ export interface GenerateOutcome extends GenerateResult {
 }
 
 export function runGenerate(req: GenerateRequest, out: Output): GenerateOutcome {
-  if (!Number.isFinite(req.temperature) || !Number.isFinite(req.topp) || !Number.isFinite(req.steps)) {
-    throw new UsageError('-t, -p and -n must be numbers', 'e.g. -t 0.8 -p 0.9 -n 256');
-  }
+  checkSampling(req);
   const { config, weights, tokenizer } = withInputs(req, (inputs) => ({ config: inputs.config, weights: loadWeights(inputs.source), tokenizer: new Tokenizer(inputs.vocab) }));
-  // run.c's clamps: negative temperature is greedy, top-p outside [0,1] is 0.9, negative steps is 0.
-  const temperature = req.temperature < 0 ? 0 : req.temperature;
-  const topp = req.topp < 0 || req.topp > 1 ? 0.9 : req.topp;
-  const steps = clampSteps(req.steps < 0 ? 0 : Math.trunc(req.steps), config.seqLen);
+  const { temperature, topp } = req;
+  const steps = clampSteps(req.steps, config.seqLen);
   const seed = req.seed === undefined || req.seed === 0n ? BigInt(Math.floor(Date.now() / 1000)) : req.seed;
   const promptTokens = encodePrompt(tokenizer, req.prompt, config.seqLen);
   const transformer = buildTransformer(config, weights);

@@ -43,21 +43,32 @@ export const REMOTE_TRACE = 'trace.txt';
 const REMOTE_FORCED = 'forced.txt';
 
 /** Downloads to a temporary name and renames when complete: a failed fetch leaves nothing behind. */
-async function download(t: Transport, remotePath: string, localPath: string, machine: string): Promise<number> {
+export async function download(t: Transport, remotePath: string, localPath: string, machine: string): Promise<number> {
   const bytes = await t.size(remotePath);
   if (bytes === undefined) throw new TransportError(`${machine}: ${remotePath} does not exist`, 'check the file name and the remote directory (--remote-dir)');
   const partial = `${localPath}.partial`;
   const out = createWriteStream(partial);
+  // What is reported is what was written; more than the server's size is not written at all.
+  let written = 0;
+  let received = 0;
   try {
-    await t.download(remotePath, (chunk) => out.write(chunk));
+    await t.download(remotePath, (chunk) => {
+      received += chunk.length;
+      if (received > bytes) return;
+      out.write(chunk);
+      written += chunk.length;
+    });
     await new Promise<void>((ok, fail) => out.end((e?: Error | null) => (e ? fail(e) : ok())));
+    if (received !== bytes) {
+      throw new TransportError(`${machine}: ${remotePath} is ${bytes} bytes by the server's size, but ${received > bytes ? 'more' : received} bytes came`, 'fetch it again; if it still differs, the file is changing on the machine (wait until the engine has finished writing it)');
+    }
     renameSync(partial, localPath);
   } catch (e) {
     out.destroy();
     rmSync(partial, { force: true });
     throw e;
   }
-  return bytes;
+  return written;
 }
 
 /** How the user named the machine, to repeat in a suggested command: its name, else the target and bundle. */
@@ -142,6 +153,7 @@ export async function runFetch(req: FetchRequest, secrets: Secrets): Promise<Fet
   const remote = await resolveRemote(req, secrets);
   const file = req.file ?? (remote.profile.os.fileNames === '8.3' ? REMOTE_TRACE.toUpperCase() : REMOTE_TRACE);
   const name = file.split(/[\\/]/).pop()!;
+  if (name === '' || name === '.' || name === '..') throw new UsageError(`--file ${JSON.stringify(file)} names a folder, not a file`, 'name the file itself, e.g. --file dir/TRACE.TXT');
   const local = resolve(req.out ?? name);
   const remotePath = file.includes('/') ? file : `${remote.remoteDir.replace(/\/$/, '')}/${file}`;
   const t = await remote.connect();

@@ -4,6 +4,7 @@
  * ids in rank order, the pre-tokenizer by name, special tokens, and the end-of-turn token.
  */
 import { TokenizerError } from '../errors.js';
+import { printable } from '../files.js';
 import { ChatTemplateError, reduceTemplate, type ChatJoints } from '../reference/chat.js';
 import type { Vocab } from '../reference/model.js';
 import type { PreTokenizer } from '../reference/pretokenize.js';
@@ -38,6 +39,9 @@ export function byteOfChar(): Map<string, number> {
   unicodeToByte = m;
   return m;
 }
+
+/** A token for a one-line message: JSON with everything outside printable ASCII escaped, cut short. */
+const asciiJson = (t: string) => printable(JSON.stringify(t).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`), 40);
 
 export interface ByteLevelInput {
   path: string;
@@ -77,10 +81,17 @@ export function byteLevelVocab(v: ByteLevelInput): Vocab {
   const have = new Set(pieces);
   for (let b = 0; b < 256; b++) if (!have.has(String.fromCharCode(b))) throw bad(`no token for the byte 0x${b.toString(16)}`);
   const merges = new Uint32Array(v.merges.length * 2);
+  // The engine looks merges up by pair: a pair listed twice has no one rank, and the engine refuses it.
+  const rankOf = new Map<number, number>();
   v.merges.forEach(([a, b], r) => {
     const l = ids.get(a);
     const rt = ids.get(b);
-    if (l === undefined || rt === undefined || !ids.has(a + b)) throw bad(`merge ${r} (${JSON.stringify(a)} ${JSON.stringify(b)}) names a token the vocabulary lacks`);
+    const shown = () => `${asciiJson(a)} ${asciiJson(b)}`;
+    if (l === undefined || rt === undefined || !ids.has(a + b)) throw bad(`merge ${r} (${shown()}) names a token the vocabulary lacks`);
+    const key = l * v.tokens.length + rt;
+    const first = rankOf.get(key);
+    if (first !== undefined) throw bad(`merge ${r} (${shown()}) repeats merge ${first}`);
+    rankOf.set(key, r);
     merges[2 * r] = l;
     merges[2 * r + 1] = rt;
   });

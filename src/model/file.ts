@@ -1,5 +1,5 @@
 /** Positional reads from a model file, with errors that name the file. */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { InputFileError, ModelFormatError } from '../errors.js';
 
 export class BinaryFile {
@@ -12,18 +12,29 @@ export class BinaryFile {
   }
 
   static open(path: string, what: string): BinaryFile {
+    const failed = (e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return new InputFileError(`${path}: ${what} not found`, `check the path given for the ${what}`);
+      return new InputFileError(`${path}: cannot open ${what}: ${code ?? String(e)}`, 'check the file permissions');
+    };
+    // The type is checked before opening: opening a FIFO waits for a writer, a device never ends.
+    let st: Stats;
+    try {
+      st = statSync(path);
+    } catch (e) {
+      throw failed(e);
+    }
+    if (!st.isFile()) throw notAFile(path, st, what);
     let fd: number;
     try {
       fd = openSync(path, 'r');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new InputFileError(`${path}: ${what} not found`, `check the path given for the ${what}`);
-      if (code === 'EISDIR') throw new InputFileError(`${path}: is a directory, not a ${what} file`, `pass the ${what} file itself`);
-      throw new InputFileError(`${path}: cannot open ${what}: ${code ?? String(e)}`, 'check the file permissions');
+      throw failed(e);
     }
-    if (!fstatSync(fd).isFile()) {
+    const opened = fstatSync(fd);
+    if (!opened.isFile()) {
       closeSync(fd);
-      throw new InputFileError(`${path}: is a directory, not a ${what} file`, `pass the ${what} file itself`);
+      throw notAFile(path, opened, what);
     }
     return new BinaryFile(path, fd);
   }
@@ -70,6 +81,12 @@ export class BinaryFile {
 }
 
 export { readBounded } from '../files.js';
+
+/** What a path that is not a regular file is, in the words of ls. */
+function notAFile(path: string, st: Stats, what: string): InputFileError {
+  const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
+  return new InputFileError(`${path}: is ${kind}, not a ${what} file`, `pass the ${what} file itself`);
+}
 
 const hostIsLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 

@@ -21,7 +21,7 @@ export function ggufVocab(meta: Map<string, unknown>, vocabSize: number, path: s
   const tokens = meta.get('tokenizer.ggml.tokens');
   if (tokens === undefined) return undefined;
   const model = meta.get('tokenizer.ggml.model');
-  const read = typeof model === 'string' ? MODELS[model] : undefined;
+  const read = typeof model === 'string' && Object.hasOwn(MODELS, model) ? MODELS[model] : undefined;
   if (!read) {
     throw new TokenizerError(`${path}: embedded tokenizer is ${JSON.stringify(model)}; retro reads ${Object.keys(MODELS).map((m) => `"${m}"`).join(', ')}`, 'pass a llama2.c tokenizer.bin with --tokenizer');
   }
@@ -66,7 +66,7 @@ function sentencePiece(meta: Map<string, unknown>, tokens: string[], vocabSize: 
 function byteLevel(meta: Map<string, unknown>, tokens: string[], vocabSize: number, path: string): Vocab {
   const bad = problem(path);
   const preName = meta.get('tokenizer.ggml.pre') ?? 'default';
-  const pre = typeof preName === 'string' ? GGUF_PRE_TOKENIZERS[preName] : undefined;
+  const pre = typeof preName === 'string' && Object.hasOwn(GGUF_PRE_TOKENIZERS, preName) ? GGUF_PRE_TOKENIZERS[preName] : undefined;
   if (!pre) {
     throw new TokenizerError(
       `${path}: pre-tokenizer ${JSON.stringify(preName)} is not one retro implements (${Object.keys(GGUF_PRE_TOKENIZERS).join(', ')})`,

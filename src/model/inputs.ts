@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { RetroError, TokenizerError, UsageError } from '../errors.js';
+import { printable } from '../files.js';
 import { kvCacheKind, withKvCache, type Config, type KvCacheKind, type Vocab } from '../reference/model.js';
 import type { Tokenizer } from '../reference/tokenizer.js';
 import { openModel } from './open.js';
@@ -67,8 +68,8 @@ export function openInputs(req: InputsRequest): Inputs {
     throw e;
   }
   try {
-    const vocab = tokenizerPath !== undefined ? readTokenizer(tokenizerPath, opened.config.vocabSize) : opened.vocab;
-    if (!vocab) throw new UsageError(`${modelPath}: the model has no embedded tokenizer`, 'pass one with -z/--tokenizer (e.g. ../shared/models/tok512.bin)');
+    const vocab = tokenizerPath !== undefined ? overridingTokenizer(opened, tokenizerPath) : opened.vocab;
+    if (!vocab) throw new UsageError(`${modelPath}: the model has no embedded tokenizer`, "pass the model's tokenizer with -z/--tokenizer (a llama2.c tokenizer.bin or its tokenizer.json)");
     const config = { ...opened.config, seqLen: Math.min(opened.config.seqLen, req.seqLen ?? Infinity) };
     const source: ModelSource = { ...opened, config };
     const c = config;
@@ -95,6 +96,40 @@ export function openInputs(req: InputsRequest): Inputs {
     cleanup();
     throw e;
   }
+}
+
+/** The model's own tokenizer, when it carries one it can read; undefined otherwise. */
+function embeddedVocab(src: ModelSource): Vocab | undefined {
+  try {
+    return src.vocab;
+  } catch (e) {
+    // A tokenizer retro cannot read from the file is what -z is for.
+    if (e instanceof RetroError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * A -z tokenizer for a model that may carry its own: the two must be the same vocabulary, else the
+ * ids the model learned would be read as other text. The first difference is named.
+ */
+function overridingTokenizer(src: ModelSource, path: string): Vocab {
+  const embedded = embeddedVocab(src);
+  const own = `${basename(src.path)} carries its own tokenizer: leave out -z/--tokenizer`;
+  let vocab: Vocab;
+  try {
+    vocab = readTokenizer(path, src.config.vocabSize);
+  } catch (e) {
+    if (embedded && e instanceof TokenizerError) throw new TokenizerError(e.message, own);
+    throw e;
+  }
+  if (!embedded) return vocab;
+  const id = embedded.pieces.findIndex((p, i) => p !== vocab.pieces[i]);
+  if (id >= 0) {
+    const shown = (p: string | undefined) => (p === undefined ? 'nothing' : JSON.stringify(printable(Buffer.from(p, 'latin1').toString('utf8'), 40)));
+    throw new TokenizerError(`${path}: token ${id} is ${shown(vocab.pieces[id])} but ${shown(embedded.pieces[id])} in ${basename(src.path)}: not the model's vocabulary`, own);
+  }
+  return vocab;
 }
 
 /** Opens the inputs, hands them to `use`, and closes them whatever happens (also when `use` is async). */

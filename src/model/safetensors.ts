@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFormatError, TokenizerError } from '../errors.js';
 import { headSize, kvDim, qDim, type Config, type Matrix } from '../reference/model.js';
+import { printable } from '../files.js';
 import { BinaryFile } from './file.js';
 import { dequantizeGgml, ggmlBytes, ggmlType, type GgmlType } from './ggml/types.js';
 import { validateConfig, type MatrixName, type ModelSource, type TensorSummary, type TokenizerInfo, type VectorName } from './source.js';
@@ -52,20 +53,23 @@ function readSafetensorsHeader(file: BinaryFile, into: Map<string, Entry>): void
   if (file.size < 8) throw bad(`${file.size} bytes, smaller than its header length`);
   const n = file.view(0, 8).getBigUint64(0, true);
   if (n > BigInt(Math.min(MAX_HEADER_BYTES, file.size - 8))) throw bad(`header length ${n} does not fit in the file (${file.size} bytes)`);
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(file.read(8, Number(n))).toString('utf8')) as Record<string, unknown>;
+    header = JSON.parse(Buffer.from(file.read(8, Number(n))).toString('utf8'));
   } catch {
     throw bad('the header is not JSON');
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad(`the header is ${header === null ? 'null' : Array.isArray(header) ? 'an array' : `a ${typeof header}`}, not a JSON object of tensors`);
   const dataStart = 8 + Number(n);
+  const spans: { name: string; b: number; end: number }[] = [];
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const dtypeName = String(e?.dtype);
-    const id = DTYPES[dtypeName];
+    const e = (typeof v === 'object' && v !== null ? v : {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const dtypeName = typeof e.dtype === 'string' ? e.dtype : JSON.stringify(e.dtype) ?? 'missing';
+    // An own-property lookup: a dtype such as "constructor" names no table row.
+    const id = Object.hasOwn(DTYPES, dtypeName) ? DTYPES[dtypeName] : undefined;
     if (id === undefined) {
-      throw new ModelFormatError(`${path}: tensor ${name} has dtype ${dtypeName}; retro reads F32, F16 and BF16 safetensors`, 'save the model in float32, float16 or bfloat16');
+      throw new ModelFormatError(`${path}: tensor ${printable(name, 80)} has dtype ${printable(dtypeName, 40)}; retro reads F32, F16 and BF16 safetensors`, 'save the model in float32, float16 or bfloat16');
     }
     const shape = e.shape;
     const offsets = e.data_offsets;
@@ -80,6 +84,13 @@ function readSafetensorsHeader(file: BinaryFile, into: Map<string, Entry>): void
     }
     if (end - b !== ggmlBytes(dtype, count)) throw bad(`tensor ${name} is ${dtypeName} ${JSON.stringify(shape)} (${ggmlBytes(dtype, count)} bytes) but spans ${end - b} bytes`);
     into.set(name, { file: path, dtype, dtypeName, shape: shape as number[], begin: dataStart + b });
+    spans.push({ name, b, end });
+  }
+  // Two tensors sharing bytes would each read the other's values.
+  spans.sort((x, y) => x.b - y.b || x.end - y.end);
+  for (let i = 1; i < spans.length; i++) {
+    const [p, q] = [spans[i - 1], spans[i]];
+    if (q.b < p.end) throw bad(`tensors ${printable(p.name, 80)} (bytes ${p.b}..${p.end}) and ${printable(q.name, 80)} (bytes ${q.b}..${q.end}) overlap`);
   }
 }
 
@@ -98,6 +109,11 @@ export function llama3RopeFactors(hs: number, theta: number, s: Record<string, u
   const low = num(s, 'low_freq_factor', path, 1);
   const high = num(s, 'high_freq_factor', path, 4);
   const old = num(s, 'original_max_position_embeddings', path, 8192);
+  // Each is a divisor below: zero, a negative or high <= low would make NaN or infinite RoPE tables.
+  const refuse = (what: string) => new ModelFormatError(`${path}: config.json rope_scaling ${what}`, 'use the model\'s own config.json (Llama 3.1/3.2 have factor 8 or 32, low_freq_factor 1, high_freq_factor 4, original_max_position_embeddings 8192)');
+  if (!(factor > 0)) throw refuse(`factor ${factor} is not positive`);
+  if (!(low > 0) || !(high > low)) throw refuse(`low_freq_factor ${low} and high_freq_factor ${high} are not 0 < low < high`);
+  if (!(old > 0)) throw refuse(`original_max_position_embeddings ${old} is not positive`);
   const lowWavelen = old / low;
   const highWavelen = old / high;
   return Float32Array.from({ length: hs / 2 }, (_, i) => {
@@ -118,6 +134,8 @@ function hfConfig(cfg: Record<string, unknown>, path: string): Config {
   if (cfg.hidden_act !== undefined && cfg.hidden_act !== 'silu') throw refuse(`config.json hidden_act ${JSON.stringify(cfg.hidden_act)}: retro implements silu`);
   const dim = num(cfg, 'hidden_size', path);
   const nHeads = num(cfg, 'num_attention_heads', path);
+  // head_dim defaults to hidden_size / num_attention_heads: a bad count is named as itself.
+  if (!Number.isInteger(nHeads) || nHeads <= 0) throw new ModelFormatError(`${path}: config.json num_attention_heads ${nHeads} is not a positive integer`, 'the folder is not a complete Hugging Face Llama model');
   const hs = num(cfg, 'head_dim', path, dim / nHeads);
   const theta = num(cfg, 'rope_theta', path, 10000);
   const config: Config = {
@@ -146,9 +164,10 @@ function tokenizerInfo(dir: string, cfg: Record<string, unknown>): TokenizerInfo
   const tj = join(dir, 'tokenizer.json');
   if (!existsSync(tj)) return undefined;
   const tok = readJson(tj, 'tokenizer.json');
-  const model = (tok.model ?? {}) as { type?: unknown; vocab?: unknown };
-  const added = Array.isArray(tok.added_tokens) ? (tok.added_tokens as { id: number; content: string }[]) : [];
-  const size = Math.max(Object.keys(model.vocab ?? {}).length, ...added.map((t) => t.id + 1));
+  const model = (typeof tok.model === 'object' && tok.model !== null ? tok.model : {}) as { type?: unknown; vocab?: unknown };
+  // Only a description here: malformed entries are left to the tokenizer reader, which names them.
+  const added = (Array.isArray(tok.added_tokens) ? (tok.added_tokens as unknown[]) : []).filter((t): t is { id: number; content: string } => typeof t === 'object' && t !== null && Number.isSafeInteger((t as { id?: unknown }).id));
+  const size = Math.max(typeof model.vocab === 'object' && model.vocab !== null ? Object.keys(model.vocab).length : 0, ...added.map((t) => t.id + 1));
   const tcPath = join(dir, 'tokenizer_config.json');
   const tc = existsSync(tcPath) ? readJson(tcPath, 'tokenizer_config.json') : {};
   const idOf = (v: unknown): number | undefined => {

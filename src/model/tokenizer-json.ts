@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TokenizerError } from '../errors.js';
+import { printable } from '../files.js';
 import type { Vocab } from '../reference/model.js';
 import { GPT2_REGEX, LLAMA3_REGEX, type PreTokenizer } from '../reference/pretokenize.js';
 import { byteLevelVocab, chatJoints } from './byte-level.js';
@@ -42,8 +43,12 @@ const isSequence = (p: unknown, parts: ((x: unknown) => boolean)[]) => {
   return obj(p).type === 'Sequence' && Array.isArray(list) && list.length === parts.length && parts.every((f, i) => f(list[i]));
 };
 
+/** A UTF-8 byte order mark, which some editors put before JSON. */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 export function isTokenizerJson(bytes: Buffer): boolean {
-  return /^\s*\{/.test(bytes.subarray(0, 64).toString('latin1'));
+  const start = bytes.subarray(0, 3).equals(BOM) ? 3 : 0;
+  return /^\s*\{/.test(bytes.subarray(start, start + 64).toString('latin1'));
 }
 
 export function readTokenizerJson(path: string, bytes: Buffer, vocabSize: number): Vocab {
@@ -51,24 +56,28 @@ export function readTokenizerJson(path: string, bytes: Buffer, vocabSize: number
   if (bytes.length > MAX_JSON_BYTES) throw bad(`${bytes.length} bytes is too large for a tokenizer.json`);
   let json: TokenizerJson;
   try {
-    json = JSON.parse(bytes.toString('utf8')) as TokenizerJson;
+    json = JSON.parse(bytes.subarray(bytes.subarray(0, 3).equals(BOM) ? 3 : 0).toString('utf8')) as TokenizerJson;
   } catch (e) {
     throw bad(`not valid JSON (${(e as Error).message.slice(0, 80)})`);
   }
-  const model = json.model;
-  if (model?.type !== 'BPE' || typeof model.vocab !== 'object' || !Array.isArray(model.merges)) throw bad(`model type ${JSON.stringify(model?.type)}: retro reads BPE tokenizers`);
+  const model = obj(json).model as TokenizerJson['model'];
+  if (obj(model).type !== 'BPE') throw bad(`model type ${printable(String(JSON.stringify(obj(model).type)), 40)}: retro reads BPE tokenizers`);
+  if (typeof model!.vocab !== 'object' || model!.vocab === null || Array.isArray(model!.vocab)) throw bad('model.vocab is not an object of token: id');
+  if (!Array.isArray(model!.merges)) throw bad('model.merges is not a list');
   const tokens: string[] = [];
-  for (const [piece, id] of Object.entries(model.vocab)) {
+  for (const [piece, id] of Object.entries(model!.vocab)) {
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw bad(`token ${JSON.stringify(piece.slice(0, 32))} has id ${id}, outside the model's vocabulary of ${vocabSize}`);
     tokens[id] = piece;
   }
   const added = json.added_tokens ?? [];
-  for (const t of added) {
+  if (!Array.isArray(added)) throw bad('added_tokens is not a list');
+  for (const [i, t] of added.entries()) {
+    if (typeof t !== 'object' || t === null) throw bad(`added_tokens[${i}] is ${JSON.stringify(t)}, not a token`);
     if (!Number.isInteger(t.id) || t.id < 0 || t.id >= vocabSize || typeof t.content !== 'string') throw bad(`added token ${JSON.stringify(String(t.content).slice(0, 32))} has id ${t.id}, outside the vocabulary of ${vocabSize}`);
     tokens[t.id] = t.content;
   }
   for (let id = 0; id < vocabSize; id++) if (tokens[id] === undefined) throw bad(`no token has id ${id}; the model's vocabulary is ${vocabSize}`);
-  const merges = model.merges.map((m, r): [string, string] => {
+  const merges = model!.merges.map((m, r): [string, string] => {
     if (Array.isArray(m) && m.length === 2) return [String(m[0]), String(m[1])];
     const at = typeof m === 'string' ? m.indexOf(' ', 1) : -1;
     if (at < 0) throw bad(`merge ${r} is not two tokens`);
@@ -86,15 +95,16 @@ export function readTokenizerJson(path: string, bytes: Buffer, vocabSize: number
   const literal = new Set(added.map((t) => t.id));
   const isBytes = obj(json.decoder).type === 'ByteLevel';
   if (!isBytes) {
-    const sp = sentencePiece(path, tokens, merges, model.byte_fallback === true, idOf('bos_token') ?? tokens.indexOf('<s>'), idOf('eos_token') ?? tokens.indexOf('</s>'), bad);
+    const sp = sentencePiece(path, tokens, merges, model!.byte_fallback === true, idOf('bos_token') ?? tokens.indexOf('<s>'), idOf('eos_token') ?? tokens.indexOf('</s>'), bad);
     return { ...sp, specials: [...literal].sort((a, b) => a - b), ...chatJoints(path, config.chat_template, tokens[sp.bosId], tokens[sp.eosId]) };
   }
   const shape = PRE_TOKENIZER_SHAPES.find((s) => s.matches(json.pre_tokenizer));
   if (!shape) {
-    throw bad(`its pre-tokenizer (${JSON.stringify(json.pre_tokenizer).slice(0, 120)}) is not one retro scans (${PRE_TOKENIZER_SHAPES.map((s) => s.pre).join(', ')})`, 'add a scanner for it to src/reference/pretokenize.ts');
+    const described = json.pre_tokenizer === undefined || json.pre_tokenizer === null ? 'none' : printable(JSON.stringify(json.pre_tokenizer), 120);
+    throw bad(`its pre-tokenizer (${described}) is not one retro scans (${PRE_TOKENIZER_SHAPES.map((s) => s.pre).join(', ')})`, 'add a scanner for it to src/reference/pretokenize.ts');
   }
   return {
-    ...byteLevelVocab({ path, tokens, literal, merges, pre: shape.pre, ignoreMerges: model.ignore_merges === true, bosId: idOf('bos_token') ?? 0, eosId: idOf('eos_token') ?? 0, chatTemplate: config.chat_template }),
+    ...byteLevelVocab({ path, tokens, literal, merges, pre: shape.pre, ignoreMerges: model!.ignore_merges === true, bosId: idOf('bos_token') ?? 0, eosId: idOf('eos_token') ?? 0, chatTemplate: config.chat_template }),
     addBos: addsBos(json.post_processor),
   };
 }

@@ -37,7 +37,7 @@ export function readTokenizer(path: string, vocabSize: number): Vocab {
     if (pieces.length !== vocabSize) {
       throw new TokenizerError(
         `${path}: tokenizer has ${pieces.length} tokens but the model's vocabulary is ${vocabSize}`,
-        'pass the tokenizer the model was trained with (e.g. tok512.bin for stories260K)',
+        `pass the tokenizer the model was trained with, one of ${vocabSize} tokens`,
       );
     }
     // llama2.c's export spells BOS and EOS "\n<s>\n" and "\n</s>\n": read back as SentencePiece's own text, matched whole with <unk>

@@ -29,7 +29,7 @@ export function connectionError(e: unknown, ep: Endpoint, protocol: string): Tra
   const code = String(err.code ?? '');
   if (code === 'ECONNREFUSED') return new TransportError(`${where}: connection refused`, `check that the ${protocol.toUpperCase()} server runs on the machine and the port is right`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new TransportError(`${where}: unknown host`, 'check the host name or use its IP address');
-  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || /timed out/i.test(err.message ?? '')) {
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || /timed out|^timeout\b/i.test(err.message ?? '')) {
     return new TransportError(`${where}: host unreachable (timed out)`, 'check the machine is on, on the network, and not firewalled');
   }
   if (err.level === 'client-authentication' || /authentication|530|login/i.test(err.message ?? '')) {

@@ -60,7 +60,8 @@ export function readMachines(path: string, explicit: boolean): Record<string, Ma
 }
 
 export function findMachine(name: string, machines: Record<string, MachineConfig>, path: string): MachineConfig {
-  const m = machines[name];
+  // An own property: a name such as "constructor" is not a machine.
+  const m = Object.hasOwn(machines, name) ? machines[name] : undefined;
   if (!m) {
     const known = Object.keys(machines);
     throw new UsageError(`no machine named "${name}" in ${path}`, known.length ? `use one of: ${known.join(', ')}` : `add it under "machines" in ${path}, or give --target and --host`);

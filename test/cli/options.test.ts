@@ -52,6 +52,20 @@ describe('retro --version and --json', () => {
   });
 });
 
+describe("yargs' own errors are one line with the right fix (issue 27)", () => {
+  it('a value outside the choices', async () => {
+    const r = await retro(['build', '--target', 'host', '--quant', 'q5', '--no-compile']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('retro: --quant "q5" is not one of f32, q8, q4 (fix: pass --quant f32, q8 or q4)\n');
+  });
+
+  it('an unknown command names the commands', async () => {
+    const r = await retro(['bogus']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^retro: unknown command "bogus" \(fix: run one of: generate, inspect, targets, build, plan, .*deploy, run, fetch, serve.* \(retro --help describes them\)\)\n$/);
+  });
+});
+
 describe('parseSeed', () => {
   it('whole numbers; negatives wrap to 64 bits as run.c\'s atoi cast does; anything else is refused', () => {
     expect(parseSeed('42')).toBe(42n);

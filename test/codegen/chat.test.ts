@@ -226,3 +226,26 @@ describe.each(SPM_CHATS)("SentencePiece chat: $template on Llama 2's tokenizer.j
     expect(got.stdout).toBe(want.stdout);
   });
 });
+
+describe('an empty system prompt is no system prompt (issue 27)', () => {
+  it('the reference and the host engine with -y "" feed exactly what they feed without -y, and not what an empty system turn would be', async () => {
+    const ref = (system?: string) => {
+      const turns = [...TURNS];
+      return runChat({ model: weights, tokenizer: LLAMA3_JSON, temperature: 1, topp: 0.9, seed: 5n, steps: 120, system, nextTurn: () => turns.shift() }, { stdout: () => {}, stderr: () => {} }).tokens;
+    };
+    const none = ref(undefined);
+    expect(ref('')).toEqual(none);
+    // the template renders a system turn for an empty string: the case is real
+    const empty = renderChat(CONFIG.chat_template, [{ role: 'system', content: '' }, { role: 'user', content: 'x' }], { bosToken: '<|begin_of_text|>', eosToken: '<|end_of_text|>' }, true);
+    expect(empty).toContain('<|start_header_id|>system<|end_header_id|>');
+    const r = llama3.builds.get('host')!;
+    const bin = join(r.out, r.profile.cross[0].output);
+    const fed = async (args: string[]) => {
+      const trace = join(dir, `empty-system-${args.length}.trace`);
+      const p = await execa(bin, [join(r.out, 'model.rtr'), '-m', 'chat', '-T', trace, ...args, ...ARGS, '-n', '120'], { input: TURNS.join('\n') + '\n', reject: false });
+      expect(p.exitCode, p.stderr).toBe(0);
+      return readFileSync(trace, 'utf8').split('\n').filter((l) => l.startsWith('pos ')).map((l) => Number(l.split(' ')[3]));
+    };
+    expect(await fed(['-y', ''])).toEqual(await fed([]));
+  }, 600_000);
+});

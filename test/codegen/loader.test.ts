@@ -58,6 +58,12 @@ export const MUTATIONS: Mutation[] = [
   { name: 'alignment changed', base: 'q8', edit: (f) => f.setU32(HEADER.alignment, 4), expect: /header field alignment/ },
   { name: 'tensor count changed', base: 'q8', edit: (f) => f.setU32(HEADER.count, f.u32(HEADER.count) + 1), expect: /header field tensor count/ },
   { name: 'a tokenizer score NaN', base: 'f32', edit: (f) => f.setF32(f.u32(HEADER.tokOffset), NaN), expect: /tokenizer score is not a finite number/ },
+  // Issue 27: non-finite values where the engine can check them cheaply, before they turn every logit into NaN.
+  { name: 'a NaN RMSNorm weight', base: 'f32', edit: (f) => f.setF32(f.u32(entryField(f, 'rms_att', 'dataOffset')) + 12, NaN), expect: /rms_att holds a NaN or infinite value/ },
+  { name: 'an infinite final RMSNorm weight', base: 'q8', edit: (f) => f.setF32(f.u32(entryField(f, 'rms_final', 'dataOffset')), -Infinity), expect: /rms_final holds a NaN or infinite value/ },
+  { name: 'a NaN in the RoPE cos table', base: 'f32', edit: (f) => f.setF32(f.u32(entryField(f, 'rope_cos', 'dataOffset')) + 40, NaN), expect: /rope_cos holds a NaN or infinite value/ },
+  { name: 'an infinite RoPE sin', base: 'q8', edit: (f) => f.setF32(f.u32(entryField(f, 'rope_sin', 'dataOffset')) + 4, Infinity), expect: /rope_sin holds a NaN or infinite value/ },
+  { name: 'a NaN q8 scale in a layer matrix', base: 'q8', edit: (f) => f.setF32(f.u32(entryField(f, 'w2', 'scaleOffset')) + 8, NaN), expect: /layer holds a NaN or infinite value/ },
 ];
 
 interface Engine {
@@ -159,6 +165,12 @@ for (const eng of ENGINES) {
         [['-t', 'inf'], /^retro: -t inf: not a finite number/],
         [['-B', '12MB'], /^retro: -B 12MB: not a finite number/],
         [['-S', '2'], /^retro: -S 2: not a whole number in 0\.\.1/],
+        // Issue 27: outside the ranges the usage gives, refused instead of clamped.
+        [['-t', '-1'], /^retro: -t -1: not a temperature in \[0,inf\]/],
+        [['-p', '2'], /^retro: -p 2: not a top-p in \[0,1\]/],
+        [['-p', '-0.5'], /^retro: -p -0\.5: not a top-p in \[0,1\]/],
+        [['-B', '-1'], /^retro: -B -1: not a RAM budget in \[0,inf\] MB/],
+        [['-j', '0'], /^retro: -j 0: not a whole number in 1\.\.1024/],
         [['-K', 'fast'], /^retro: -K fast: not simd or scalar/],
         [['-x', '1'], /^retro: -x: unknown option/],
         [['-n'], /^retro: -n: needs a value/],

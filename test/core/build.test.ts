@@ -41,7 +41,11 @@ describe('retro build', () => {
     const { createHash } = await import('node:crypto');
     const rtr = manifest.files.find((f: { name: string }) => f.name === 'model.rtr');
     expect(rtr.sha256).toBe(createHash('sha256').update(readFileSync(join(r.out, 'model.rtr'))).digest('hex'));
-    expect(readFileSync(join(r.out, 'readme.txt'), 'utf8')).toMatch(/\r\n.*BINARY mode/s);
+    const readme = readFileSync(join(r.out, 'readme.txt'), 'utf8');
+    expect(readme).toMatch(/\r\n.*BINARY mode/s);
+    // plain text, not HTML: the start line's quotes as typed (issue 27)
+    expect(readme).toContain('-i "Once upon a time"');
+    expect(readme).not.toMatch(/&#?\w+;/);
     expect(manifest.binaries.every((b: { status: string }) => b.status === 'skipped')).toBe(true);
   });
 

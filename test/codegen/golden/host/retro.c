@@ -453,6 +453,13 @@ static int finite_positive(float v) {
     return v > 0.0f && v <= FLT_MAX; /* false for NaN, inf, 0 and negatives */
 }
 
+/* Norm weights, scales and RoPE tables: one pass over a few floats each, so a NaN or an infinity
+   in the file stops the engine here instead of turning every logit into NaN. */
+static void need_finite(const ModelFile *mf, const char *name, const float *v, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) need(v[i] >= -FLT_MAX && v[i] <= FLT_MAX, mf, name, "holds a NaN or infinite value");
+}
+
 /* Offsets are u32 below 2^31 (the file size is checked first), so this cannot wrap. */
 static u32 align_up(u32 n) {
     return (n + (u32)(RT_ALIGN - 1)) / (u32)RT_ALIGN * (u32)RT_ALIGN;
@@ -609,6 +616,7 @@ static const unsigned char *next_entry(ModelFile *mf, const char *name, int kind
 static void read_vector(ModelFile *mf, const char *name, int n, float *dst) {
     const unsigned char *e = next_entry(mf, name, RT_F32, 0, 1, n);
     read_at(mf, get_u32(e + RT_E_DATA_OFFSET), dst, (size_t)get_u32(e + RT_E_DATA_BYTES), name);
+    need_finite(mf, name, dst, (size_t)n);
 }
 
 static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
@@ -620,6 +628,7 @@ static void load_matrix(ModelFile *mf, Matrix *m, const char *name) {
         m->s = (float *)xalloc(m->scale_bytes, name);
         read_at(mf, m->data_offset, m->q, m->data_bytes, name);
         read_at(mf, m->scale_offset, m->s, m->scale_bytes, name);
+        need_finite(mf, name, m->s, (size_t)m->scale_bytes / sizeof(float));
     }
 }
 
@@ -889,6 +898,8 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     read_vector(mf, "rms_final", p->dim, w->rms_final_weight);
     read_matrix(mf, &w->rope_cos, "rope_cos", RT_F32, 0, p->seq_len, hs / 2, 1);
     read_matrix(mf, &w->rope_sin, "rope_sin", RT_F32, 0, p->seq_len, hs / 2, 1);
+    need_finite(mf, "rope_cos", w->rope_cos.w, (size_t)w->rope_cos.data_bytes / sizeof(float));
+    need_finite(mf, "rope_sin", w->rope_sin.w, (size_t)w->rope_sin.data_bytes / sizeof(float));
     if (p->shared_classifier) w->wcls = w->token_embedding;
     else read_matrix(mf, &w->wcls, "wcls", qk, gs, p->vocab_size, p->dim, 0);
     if (mf->next != mf->n_tensors) die("tensor table has extra entries in", path, "the file is from another retro; convert it again");
@@ -1000,6 +1011,7 @@ static void stream_in(Transformer *t, Matrix *const *ms, int count) {
         } else {
             m->q = (i8 *)(st->buf + (m->data_offset - start));
             m->s = (float *)(st->buf + (m->scale_offset - start));
+            need_finite(&t->file, "layer", m->s, (size_t)m->scale_bytes / sizeof(float));
         }
     }
 }
@@ -2812,13 +2824,13 @@ static void usage(void) {
     fprintf(stderr, "  -f <file>   input prompt from a UTF-8 text file\n");
     fprintf(stderr, "  -T <file>   write a trace of every position for retro verify\n");
     fprintf(stderr, "  -F <file>   teacher forcing: feed these token ids instead of the prompt\n");
-    fprintf(stderr, "  -B <MB>     RAM budget; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
+    fprintf(stderr, "  -B <MB>     RAM budget in [0,inf], 0 = none; a model that does not fit is streamed from disk, default %g\n", (double)RT_DEFAULT_BUDGET_MB);
     fprintf(stderr, "  -S <0|1>    1 = always stream the weights from disk, default %d\n", RT_DEFAULT_STREAM);
     fprintf(stderr, "  -v <0|1>    1 = report memory and bytes read per token on stderr\n");
     fprintf(stderr, "  -K <kernel> simd (default: %s) or scalar\n", RT_SIMD);
     fprintf(stderr, "  -j <int>    threads for matmul rows and attention heads, default %d\n", RT_DEFAULT_THREADS);
     fprintf(stderr, "  -m <mode>   generate (default), chat (user turns from stdin) or tokenize (print the prompt's token ids)\n");
-    fprintf(stderr, "  -y <string> system prompt in chat mode\n");
+    fprintf(stderr, "  -y <string> system prompt in chat mode (empty: none)\n");
     exit(1);
 }
 
@@ -2833,6 +2845,13 @@ static double parse_number(const char *flag, const char *s) {
     char *end;
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || !(v >= -DBL_MAX && v <= DBL_MAX)) bad_arg(flag, s, "not a finite number");
+    return v;
+}
+
+/* A number in the range the usage gives: run.c's silent clamps would run something other than what was asked. */
+static double parse_range(const char *flag, const char *s, double lo, double hi, const char *range) {
+    double v = parse_number(flag, s);
+    if (v < lo || v > hi) bad_arg(flag, s, range);
     return v;
 }
 
@@ -2959,8 +2978,8 @@ int main(int argc, char *argv[]) {
         if (flag[0] != '-' || strlen(flag) != 2 || strchr("tpsnifTFBSvjKmy", flag[1]) == NULL) bad_arg(flag, "", "unknown option");
         if (i + 1 >= argc) bad_arg(flag, "", "needs a value");
         switch (flag[1]) {
-        case 't': temperature = (float)parse_number(flag, value); break;
-        case 'p': topp = (float)parse_number(flag, value); break;
+        case 't': temperature = (float)parse_range(flag, value, 0.0, FLT_MAX, "not a temperature in [0,inf]"); break;
+        case 'p': topp = (float)parse_range(flag, value, 0.0, 1.0, "not a top-p in [0,1]"); break;
         case 's': seed = parse_seed(value); break;
         case 'n': steps = parse_int(flag, value, 0, INT_MAX); break;
         case 'i': prompt = value; break;
@@ -2968,7 +2987,7 @@ int main(int argc, char *argv[]) {
         case 'y': system_prompt = value; break;
         case 'T': trace_path = value; break;
         case 'F': forced_path = value; break;
-        case 'B': budget_mb = parse_number(flag, value); break;
+        case 'B': budget_mb = parse_range(flag, value, 0.0, DBL_MAX, "not a RAM budget in [0,inf] MB"); break;
         case 'S': force_stream = parse_int(flag, value, 0, 1); break;
         case 'v': verbose = parse_int(flag, value, 0, 1); break;
         case 'j': threads = parse_int(flag, value, 1, 1024); break;
@@ -2983,11 +3002,8 @@ int main(int argc, char *argv[]) {
         }
     }
     if (seed.hi == 0 && seed.lo == 0) seed.lo = (u32)time(NULL);
-    if (temperature < 0.0f) temperature = 0.0f;
-    if (topp < 0.0f || 1.0f < topp) topp = 0.9f;
-    if (steps < 0) steps = 0;
-
-    if (threads < 1) threads = 1;
+    /* an empty system prompt is none: no empty system turn */
+    if (system_prompt != NULL && system_prompt[0] == '\0') system_prompt = NULL;
     threads = rt_threads_start(threads);
     if (verbose) fprintf(stderr, "retro: kernels: %s, %d thread%s\n", kernel_name, threads, threads == 1 ? "" : "s");
     build_transformer(&transformer, &tokenizer, model_path, budget_mb, force_stream, verbose);
