@@ -7,6 +7,7 @@
  * targets directly: the engine's own tokenization of each golden prompt, and its greedy choice at
  * every golden step.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,7 +29,7 @@ import { model, tempDir } from '../helpers/fixtures.js';
 import { f32Tensor, llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
 import { loadTransformer, parity } from '../helpers/parity.js';
 import { generateText } from '../helpers/run.js';
-import { haveTools } from '../helpers/tools.js';
+import { haveTools, kernelRunsI386 } from '../helpers/tools.js';
 
 const TARGETS = ['host', 'powerbook-g4', 'win98-pentium2'];
 interface Golden {
@@ -167,7 +168,7 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
   const out = tempDir('retro-gguf-e2e-l3t-');
   const prompt = 'Once upon a time';
 
-  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text', async () => {
+  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text; over 130 positions (4.8 GB) the 32-bit counters do not wrap', async () => {
     const p = loadProfile('win98-pentium2');
     if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return;
     const file = model('gguf/l3t-q4_k_m.gguf');
@@ -192,6 +193,20 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
       expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
       expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
     }
+    // 130 positions read 4.8 GB: the 32-bit build's counters must not wrap at 2^32 (they did: 3.9 MB a token).
+    // The Pentium II ELF runs natively where the kernel executes 32-bit programs (qemu-i386 takes minutes).
+    if (!kernelRunsI386()) return console.warn('skipping the 4 GB count: this kernel cannot execute 32-bit x86 programs (no IA32 emulation)');
+    const elf = p.cross.find((b) => b.id === 'linux-i686-p2')!;
+    const long = spawnSync(join(r.out, elf.output), ['model.rtr', '-t', '0', '-n', '130', '-i', prompt, '-v', '1'], { cwd: r.out, encoding: 'latin1' });
+    expect(long.status, long.stderr).toBe(0);
+    const m = /read (\d+) bytes per token in (\d+) reads from model\.rtr; (\d+) bytes in (\d+) reads over (\d+) tokens/.exec(long.stderr);
+    expect(m, long.stderr).not.toBeNull();
+    const [perToken, reads, total, allReads, tokens] = m!.slice(1).map(BigInt);
+    expect(tokens).toBe(130n);
+    expect(perToken).toBe(BigInt(stream.memory!.readPerToken));
+    expect(total).toBe(perToken * 130n);
+    expect(total).toBeGreaterThan(2n ** 32n);
+    expect(allReads).toBe(reads * 130n);
   }, 600_000);
 });
 
