@@ -21,6 +21,8 @@ export interface PlanChoices {
   ramBudgetMb?: number;
   /** The KV cache the engine allocates (default f32). */
   kvCache?: KvCacheKind;
+  /** The prompt the peak allocation is counted with (default none). */
+  prompt?: string;
 }
 
 /** What plan needs to know of a model: its shape and vocabulary, not its weights (opened inputs have these). */
@@ -67,7 +69,7 @@ export interface PlanOutcome {
 const MB = 1048576;
 const mb = (n: number) => `${(n / MB).toFixed(1)} MB`;
 
-function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, budget: number, quant: QuantKind, seqLen: number, stream: boolean): PlanOption {
+function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, budget: number, quant: QuantKind, seqLen: number, stream: boolean, prompt = ''): PlanOption {
   if (typeof layout === 'string') return { quant, seqLen, mode: stream ? 'stream' : 'ram', fits: false, allocated: 0, fileBytes: 0, why: layout };
   const pointer = profile.cpu.wordBits / 8;
   const whole = engineMemory(layout, vocab, pointer, Infinity, stream);
@@ -75,7 +77,7 @@ function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, b
   // otherwise the budget makes the engine stream, and it keeps what layers it can resident.
   const forced = stream && engineMemory(layout, vocab, pointer, Infinity, false).allocated <= budget;
   try {
-    const m = engineMemory(layout, vocab, pointer, budget, forced);
+    const m = engineMemory(layout, vocab, pointer, budget, forced, prompt);
     if (m.mode !== whole.mode) throw new DoesNotFit(whole.allocated, budget, kvCacheBytes(layout));
     const estimate = estimateSpeed(profile, quant, macsPerToken(layout), m.weightBytesPerToken, m.readPerToken);
     return { quant, seqLen, mode: m.mode, fits: true, allocated: m.allocated, fileBytes: layout.size, memory: m, why: `${mb(m.allocated)} of ${mb(budget)}`, estimate };
@@ -104,7 +106,7 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
   const options: PlanOption[] = [];
   for (const q of quants) {
     const l = layout(q, fullSeq);
-    options.push(option(l, facts.vocab, profile, budget, q, fullSeq, false), option(l, facts.vocab, profile, budget, q, fullSeq, true));
+    options.push(option(l, facts.vocab, profile, budget, q, fullSeq, false, req.prompt), option(l, facts.vocab, profile, budget, q, fullSeq, true, req.prompt));
   }
   const asked = options.filter((o) => o.quant === (req.quant ?? 'f32'));
   const verdict = asked[0].fits ? 'fits' : asked[1].fits ? 'fits with streaming' : 'does not fit';
@@ -118,7 +120,7 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
   let recommendation = recommend(considered);
   // Nothing fits at the model's context: try shorter ones, longest first.
   for (let seq = 2 ** Math.floor(Math.log2(fullSeq - 1)); !recommendation && seq >= 64; seq /= 2) {
-    considered = quants.flatMap((q) => [false, true].map((s) => option(layout(q, seq), facts.vocab, profile, budget, q, seq, s)));
+    considered = quants.flatMap((q) => [false, true].map((s) => option(layout(q, seq), facts.vocab, profile, budget, q, seq, s, req.prompt)));
     recommendation = recommend(considered);
   }
   const estimate = recommendation?.estimate;

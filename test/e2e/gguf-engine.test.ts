@@ -176,7 +176,7 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
     const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, auto: true, ramBudgetMb: 24, out: join(out, 'w98'), compile: true }, (m) => progress.push(m));
     expect(progress.find((m) => m.startsWith('--auto'))).toMatch(/streaming the weights from disk/);
     const seqLen = readManifest(r.out).memory.seqLen;
-    const plan = runPlan({ target: 'win98-pentium2', model: file, groupSize: 32, ramBudgetMb: 24, quant: r.model.quant, seqLen });
+    const plan = runPlan({ target: 'win98-pentium2', model: file, groupSize: 32, ramBudgetMb: 24, quant: r.model.quant, seqLen, prompt });
     const stream = plan.options.find((o) => o.mode === 'stream' && o.fits)!;
     // per token: the tied classifier is the whole table once, the embedding one row of it (not a second table)
     const bf = BinaryFile.open(join(r.out, 'model.rtr'), 'model');
@@ -191,6 +191,10 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
       expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
       expect(run.stderr).toMatch(/memory: streaming/);
       expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
+      expect(Number(/bytes per token in (\d+) reads/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readsPerToken);
+      // byte for byte, the tokenizer's 280K merges and the byte-level prompt's work arrays included (the Win32
+      // build also holds the prompt converted from the ANSI code page, which plan leaves out)
+      if (b.id === 'linux-i686-p2') expect(/allocated (\d+) bytes \(peak (\d+)\)/.exec(run.stderr)?.slice(1).map(Number), b.id).toEqual([stream.memory!.allocated, stream.memory!.peak]);
       expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
     }
     // 130 positions read 4.8 GB: the 32-bit build's counters must not wrap at 2^32 (they did: 3.9 MB a token).

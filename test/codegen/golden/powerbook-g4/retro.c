@@ -750,13 +750,18 @@ static size_t state_bytes(const Config *p, int group_size) {
     size_t kv_dim = (size_t)p->kv_dim;
     size_t wide = (size_t)(p->dim > p->q_dim ? p->dim : p->q_dim);
     size_t floats_n = (size_t)p->dim * 2 + wide + (size_t)p->q_dim + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
-    size_t gd = (wide + (size_t)group_size - 1) / (size_t)group_size, gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + gd + gh, sizeof(float), "state") + kv_cache_bytes(p) + (wide + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    /* xq and hq: padded int8 values, a scale a group and a kernel's int16 copy (build_quantized_vector) */
+    size_t pd = (size_t)padded_cols((int)wide, group_size), ph = (size_t)padded_cols(p->hidden_dim, group_size);
+    size_t gd = pd / (size_t)group_size, gh = ph / (size_t)group_size;
+    return mul_size(floats_n + gd + gh, sizeof(float), "state") + kv_cache_bytes(p) + (pd + ph) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
-/* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
-static size_t tokenizer_bytes(u32 tok_bytes, int vocab_size) {
-    return (size_t)tok_bytes - (size_t)vocab_size * 7 + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int) * 2, "vocab");
+/* Bytes the tokenizer keeps once read (read_tokenizer): per token a pointer, length, score, sorted
+ * entry and piece with its NUL instead of the section's 8-byte prefix; merges, specials and class
+ * runs as stored; each chat joint with a NUL instead of its 4-byte length. */
+static size_t tokenizer_bytes(u32 tok_bytes, const Tokenizer *tok, int vocab_size) {
+    size_t chat = tok->chat_bytes > 0 ? (size_t)tok->chat_bytes - 3 * RT_CHAT_JOINTS : 0;
+    return (size_t)(tok_bytes - tok->chat_bytes) - (size_t)vocab_size * 7 + chat + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int) * 2, "vocab");
 }
 
 /* The largest read a layer needs: the whole layer, or its larger half. */
@@ -867,7 +872,7 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
     if (w->token_embedding.kind != RT_F32) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
     for (l = 0; l < p->n_layers; l++) resident_weights += layer_bytes(w, l);
-    fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, p->vocab_size);
+    fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, tok, p->vocab_size);
     budget = budget_mb > 0.0 && budget_mb < MB((size_t)-1) ? (size_t)(budget_mb * 1048576.0) : (size_t)-1;
     st->on = force_stream || (resident_weights > budget - (fixed < budget ? fixed : budget));
     st->token_bytes = st->token_reads = 0;
