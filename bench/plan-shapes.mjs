@@ -23,7 +23,10 @@ for (const shape of SHAPES) {
     const f32 = r.options.find((o) => o.quant === 'f32' && o.mode === 'ram');
     const o = r.recommendation;
     const setup = o ? `${o.quant}, ${o.mode === 'stream' ? 'streamed' : 'in RAM'}${o.seqLen < config.seqLen ? `, context ${o.seqLen}` : ''}` : 'nothing fits';
-    const est = r.estimate ? `${r.estimate.tokensPerSecond.toPrecision(3)} tok/s, ${r.estimate.bound}-bound` : '-';
+    const s = r.estimate?.seconds;
+    // the disk's parts: bytes at its rate, separate reads at its time per read (profile "disk")
+    const disk = s && s.disk > 0 ? ` (${(o.memory.readPerToken / 1048576).toFixed(1)} MB: ${s.transfer.toPrecision(3)} s + ${o.memory.readsPerToken} reads: ${s.seek.toPrecision(3)} s; compute ${s.compute.toPrecision(3)} s)` : '';
+    const est = r.estimate ? `${r.estimate.tokensPerSecond.toPrecision(3)} tok/s, ${r.estimate.bound}-bound${disk}` : '-';
     // where the f32 KV cache shortens the context, what an int8 one fits
     const i = r.int8Cache;
     const int8 = i ? `${i.quant}, ${i.mode === 'stream' ? 'streamed' : 'in RAM'}, context ${i.seqLen}, ${i.estimate.tokensPerSecond.toPrecision(3)} tok/s` : '-';

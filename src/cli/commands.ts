@@ -176,6 +176,7 @@ interface PlanArgs {
   'group-size': number;
   'seq-len'?: number;
   'ram-budget'?: number;
+  prompt?: string;
   'kv-cache': KvCacheKind;
   json?: boolean;
 }
@@ -186,9 +187,10 @@ const planCommand: CommandModule<object, PlanArgs> = {
   builder: (y) =>
     kvCacheOption(jsonOption(quantOptions(modelOptions(targetOptions(y, true)), { describe: 'only this quantization (default: compare them)' })))
       .option('seq-len', { type: 'number', describe: 'cap the context' })
-      .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' }) as never,
+      .option('ram-budget', { type: 'number', describe: 'RAM budget in MB (default: what the machine leaves a program)' })
+      .option('prompt', { alias: 'i', type: 'string', describe: "the prompt the engine's peak allocation is counted with (default none)" }) as never,
   handler: (a) => {
-    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'], kvCache: a['kv-cache'] });
+    const r = runPlan({ target: a.target, targetsDir: a.targets, model: a.model, tokenizer: a.tokenizer, quant: a.quant, groupSize: a['group-size'], seqLen: a['seq-len'], ramBudgetMb: a['ram-budget'], kvCache: a['kv-cache'], prompt: a.prompt });
     const mb = (n: number) => (n / 1048576).toFixed(1);
     if (a.json) {
       printJson({ target: r.profile.id, model: r.model, kvCache: a['kv-cache'], usableMb: r.usableMb, budgetBytes: r.budgetBytes, verdict: r.verdict, why: r.why, options: r.options, recommendation: r.recommendation ?? null, estimate: r.estimate ?? null, int8Cache: r.int8Cache ?? null });
@@ -208,6 +210,10 @@ const planCommand: CommandModule<object, PlanArgs> = {
       const streams = o.mode === 'stream' && o.memory ? `; streamed by the budget: ${o.memory.residentLayers ?? 0} of ${r.config.nLayers} layers resident, ${mb(o.memory.readPerToken)} MB read from disk per token` : '';
       print(`recommended: --quant ${o.quant}${o.seqLen < r.config.seqLen ? ` --seq-len ${o.seqLen}` : ''} (the fastest that fits by the estimates${streams}; retro build --auto applies it)`);
       print(`quality cost of ${o.quant}: ${quantKind(o.quant).guard.cost}${o.quant === 'f32' ? '' : ` (on this model: retro quality --model M --quant ${o.quant})`}`);
+      if (o.memory) {
+        print(`engine memory (what -v 1 prints): ${o.memory.allocated} bytes allocated, peak ${o.memory.peak}`);
+        if (o.mode === 'stream') print(`read per token (what -v 1 prints): ${o.memory.readPerToken} bytes in ${o.memory.readsPerToken} reads: ${o.memory.reads.map((x) => `${x.kind} ${x.bytes} bytes in ${x.reads}`).join(', ')}`);
+      }
     } else print('recommended: nothing fits this machine; use a smaller model');
     if (r.int8Cache) {
       const o = r.int8Cache;

@@ -2,16 +2,18 @@
  * A tok/s estimate for a target from its profile: compute time from multiply-adds and the cycles
  * each takes (measured on the machine by retro calibrate, else instructions per multiply-add x
  * cycles per instruction from the profile, else a stated guess by CPU family); memory time from
- * the weight bytes a token touches and the memory bandwidth; disk time for what streaming reads.
+ * the weight bytes a token touches and the memory bandwidth; disk time for what streaming reads:
+ * its bytes at the disk's sustained rate plus its separate reads at the disk's time per read.
  * An estimate, never a measurement.
  */
-import type { Profile } from '../profile/schema.js';
+import type { DiskModel, Profile } from '../profile/schema.js';
 import type { QuantKind } from '../quant/kinds.js';
 
 export interface Estimate {
   tokensPerSecond: number;
   bound: 'compute' | 'memory' | 'disk';
-  seconds: { compute: number; memory: number; disk: number };
+  /** disk = transfer (bytes / MB/s) + seek (reads x time per read) */
+  seconds: { compute: number; memory: number; disk: number; transfer: number; seek: number };
   /** Where the cycles per multiply-add came from: measured on the machine, the profile's figures, or a guess by CPU family. */
   source: 'measured' | 'profile' | 'guess';
   /** The figures were measured on the machine (retro calibrate); false: "not calibrated". */
@@ -53,6 +55,12 @@ export function familyGuess(profile: Profile): FamilyGuess & { note?: string } {
   return { ...GUESSES.powerpc, note: `no figures for ${arch}: a 32-bit RISC's (PowerPC scalar) taken instead` };
 }
 
+/** What a streaming token reads from the disk. */
+export interface DiskReads {
+  bytes: number;
+  reads: number;
+}
+
 /** Cycles per weight multiply-add for a kind on a profile, with what they rest on. */
 export function cyclesPerMac(profile: Profile, quant: QuantKind): { cycles: number; source: Estimate['source']; says: string } {
   const e = profile.estimate;
@@ -71,25 +79,30 @@ export function cyclesPerMac(profile: Profile, quant: QuantKind): { cycles: numb
   };
 }
 
-export function estimateSpeed(profile: Profile, quant: QuantKind, macs: number, weightBytes: number, readPerToken: number): Estimate {
+export function estimateSpeed(profile: Profile, quant: QuantKind, macs: number, weightBytes: number, read: DiskReads, disk: DiskModel = profile.disk): Estimate {
   const c = cyclesPerMac(profile, quant);
   const hz = profile.cpu.clockMhz * 1e6;
   const compute = (macs * c.cycles) / hz;
   const memory = weightBytes / (profile.memory.bandwidthMbPerS * 1048576);
-  const disk = readPerToken / (profile.memory.diskMbPerS * 1048576);
+  const transfer = read.bytes / (disk.mbPerS * 1048576);
+  const seek = (read.reads * disk.msPerRead) / 1000;
   // The engine reads synchronously: disk time adds to the rest; compute and memory overlap.
-  const total = Math.max(compute, memory) + disk;
-  const bound = disk > Math.max(compute, memory) ? 'disk' : compute >= memory ? 'compute' : 'memory';
+  const total = Math.max(compute, memory) + transfer + seek;
+  const bound = transfer + seek > Math.max(compute, memory) ? 'disk' : compute >= memory ? 'compute' : 'memory';
   return {
     tokensPerSecond: 1 / total,
     bound,
-    seconds: { compute, memory, disk },
+    seconds: { compute, memory, disk: transfer + seek, transfer, seek },
     source: c.source,
     calibrated: c.source === 'measured',
     assumptions: [
-      `${(macs / 1e6).toFixed(1)} M multiply-adds per token x ${+c.cycles.toPrecision(4)} cycles each at ${profile.cpu.clockMhz} MHz, one core`,
-      `${(weightBytes / 1048576).toFixed(1)} MB of weights per token at ${profile.memory.bandwidthMbPerS} MB/s memory bandwidth`,
-      ...(readPerToken > 0 ? [`${(readPerToken / 1048576).toFixed(1)} MB read from disk per token at ${profile.memory.diskMbPerS} MB/s, not overlapped with compute`] : []),
+      `${(macs / 1e6).toFixed(1)} M multiply-adds per token x ${+c.cycles.toPrecision(4)} cycles each at ${profile.cpu.clockMhz} MHz, one core: ${compute.toPrecision(3)} s`,
+      `${(weightBytes / 1048576).toFixed(1)} MB of weights per token at ${profile.memory.bandwidthMbPerS} MB/s memory bandwidth: ${memory.toPrecision(3)} s (overlaps compute)`,
+      ...(read.bytes > 0
+        ? [
+            `${(read.bytes / 1048576).toFixed(1)} MB read per token from the ${disk.name} at ${disk.mbPerS} MB/s: ${transfer.toPrecision(3)} s, plus ${read.reads} separate reads x ${disk.msPerRead} ms: ${seek.toPrecision(3)} s; not overlapped with compute (${disk.source})`,
+          ]
+        : []),
       c.says,
     ],
   };

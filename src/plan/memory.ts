@@ -1,10 +1,11 @@
 /**
- * What the C engine will allocate, byte for byte as its xalloc calls do (templates/engine.c.ejs:
+ * What the C engine will allocate, byte for byte as its xalloc calls do (templates/engine/load.c.ejs:
  * build_transformer, build_run_state, read_tokenizer, build_sampler), and the same in-RAM or
  * streaming decision it makes against a RAM budget.
  */
-import type { NativeEntry as Placement, NativeLayout as FileLayout } from '../model/format.js';
+import { NATIVE, tokenizerParts, type NativeEntry as Placement, type NativeLayout as FileLayout } from '../model/format.js';
 import { isIntKind, storedCols, storedRowBytes } from '../quant/kinds.js';
+import { JOINT_KEYS } from '../reference/chat.js';
 import { groupsPerRow, headSize, kvCacheKind, kvDim, qDim, type Vocab } from '../reference/model.js';
 
 export type StreamUnit = 'layer' | 'half';
@@ -23,8 +24,14 @@ export interface EngineMemory {
   allocated: number;
   parts: MemoryPart[];
   streamBuffer: number;
+  /** The most the engine holds at once, for a given prompt (its `-v 1` "peak"): loading, or encoding the prompt. */
+  peak: number;
   /** Bytes read from the model file per token when streaming, else 0. */
   readPerToken: number;
+  /** Separate reads (a seek and a read each) per token when streaming, else 0. */
+  readsPerToken: number;
+  /** What a streaming token reads, per kind of tensor. */
+  reads: StreamRead[];
   /** Weight bytes a token touches (resident or streamed). */
   weightBytesPerToken: number;
 }
@@ -60,17 +67,54 @@ export function kvCacheBytes(layout: FileLayout): number {
   return 2 * (kvCacheKind(c) === 'int8' ? values + (values / headSize(c)) * 4 : values * 4);
 }
 
+/** One kind of tensor a streaming token reads: its bytes and separate reads (each a seek and a read). */
+export interface StreamRead {
+  kind: 'embedding row' | 'layers' | 'classifier';
+  bytes: number;
+  reads: number;
+}
+
+/** Bytes the tokenizer keeps (read_tokenizer, tokenizer_bytes in the C), and what reading it takes on top. */
+function tokenizerMemory(layout: FileLayout, vocab: Vocab, pointerBytes: number) {
+  const V = layout.config.vocabSize;
+  const parts = tokenizerParts(vocab);
+  const pieces = vocab.pieces.reduce((n, x) => n + x.length + 1, 0);
+  // per token: its piece and NUL, a pointer, length, score; after the section is freed, the sorted index (int and pointer)
+  const arrays = pieces + V * (pointerBytes + 8);
+  const chat = parts.chat > 0 ? parts.chat - 3 * JOINT_KEYS.length : 0;
+  const rest = parts.merges * 16 + parts.specials * 4 + parts.runs * 4 + chat;
+  const sorted = V * (4 + pointerBytes);
+  // the section stays allocated while the pieces, merges (with a bit a rank to check them), specials, runs and joints are read from it
+  const reading = layout.tokenizerBytes + arrays + parts.merges * 16 + Math.max(vocab.byteLevel ? Math.floor(parts.merges / 8) + 1 : 0, parts.specials * 4 + parts.runs * 4 + chat);
+  return { kept: arrays + rest + sorted, peak: Math.max(reading, arrays + rest + sorted) };
+}
+
+/**
+ * What generate allocates for a prompt on top of what stays: its token buffer and, for byte-level
+ * BPE, encode_bpe's work arrays (freed before the first forward pass).
+ */
+export function promptBytes(vocab: Vocab, pointerBytes: number, prompt: string): number {
+  const n = Buffer.byteLength(prompt, 'utf8');
+  const tokens = (4 * n + 3) * 4;
+  if (!vocab.byteLevel) return tokens;
+  const cps = [...prompt].length;
+  // bpe_alloc(count, size) takes count + 1: code points, offsets and ends (size_t), bytes, classes, symbols (3 ints), merge heap (16-byte candidates)
+  return tokens + (n + 1) * 4 + (cps + 2) * pointerBytes + (cps + 1) * pointerBytes + (4 * cps + 1) + (cps + 1) + 3 * (n + 1) * 4 + (3 * n + 1) * 16;
+}
+
 /**
  * @param pointerBytes the target's pointer size (sizeof(char *))
  * @param budget RAM budget in bytes (Infinity for none)
  * @param forceStream the engine's -S 1 / retro build --stream
+ * @param prompt the -i prompt, for the peak (generate mode)
  */
-export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: number, budget: number, forceStream: boolean): EngineMemory {
+export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: number, budget: number, forceStream: boolean, prompt = ''): EngineMemory {
   const c = layout.config;
   const e = (name: string, layer = 0) => layout.entries.find((x) => x.name === name && x.layer === layer)!;
   const L = c.nLayers;
   const matrixStruct = 16 + 3 * pointerBytes + 16;
   const small = 2 * L * c.dim * 4 + L * 7 * matrixStruct + c.dim * 4 + 2 * entryBytes(e('rope_cos'));
+  const table = layout.entries.length * NATIVE.entryBytes;
   const layerMatrices = ['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'w2'];
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
@@ -78,22 +122,25 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const dequantized = isIntKind(emb.kind) ? c.vocabSize * c.dim * 4 : 0;
   const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
   const resident = entryBytes(emb) + wcls + dequantized + layers;
-  const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 12);
-  const fixed = small + stateBytes(layout) + tokEstimate;
-  const tokenizer = tokEstimate;
+  const tok = tokenizerMemory(layout, vocab, pointerBytes);
+  const fixed = small + stateBytes(layout) + tok.kept;
   const base: MemoryPart[] = [
     { name: 'norms, RoPE tables, matrix headers', bytes: small },
     { name: 'KV cache', bytes: kvCacheBytes(layout) },
     { name: 'activations and sampler', bytes: stateBytes(layout) - kvCacheBytes(layout) },
-    { name: 'tokenizer', bytes: tokenizer },
+    { name: 'tokenizer', bytes: tok.kept },
   ];
+  // The peak, in the engine's order: the tensor table while the weights and then the tokenizer are
+  // read (the weights at their largest: a q8/q4 embedding beside its float copy until an unshared
+  // classifier frees it), then everything that stays with a prompt being encoded.
+  const peak = (weightsLoading: number, weights: number) => Math.max(table + small + weightsLoading, table + small + weights + tok.peak, fixed + weights + promptBytes(vocab, pointerBytes, prompt));
   const classifierRead = entryBytes(layout.sharedClassifier ? emb : e('wcls'));
   const perToken = layers + classifierRead;
   const fits = (n: number) => n <= budget;
   if (!forceStream && fits(fixed + resident)) {
     const weights = resident - (isIntKind(emb.kind) && !layout.sharedClassifier ? entryBytes(emb) : 0);
     const parts = [{ name: 'weights (resident)', bytes: weights }, ...base];
-    return { mode: 'ram', allocated: sum(parts), parts, streamBuffer: 0, readPerToken: 0, weightBytesPerToken: perToken };
+    return { mode: 'ram', allocated: sum(parts), peak: peak(resident, weights), parts, streamBuffer: 0, readPerToken: 0, readsPerToken: 0, reads: [], weightBytesPerToken: perToken };
   }
   const span = (unit: StreamUnit) => {
     let most = 0;
@@ -120,17 +167,39 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
       kept += layerBytes(residentLayers);
     }
   }
-  let read = storedRowBytes(emb.kind, c.dim, emb.groupSize) + (isIntKind(emb.kind) ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0);
+  const reads: StreamRead[] = [];
+  // embed: one row (f32), or its values and its scales
+  const q = isIntKind(emb.kind);
+  reads.push({ kind: 'embedding row', bytes: storedRowBytes(emb.kind, c.dim, emb.groupSize) + (q ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0), reads: q ? 2 : 1 });
+  // stream_layer: a layer (or each half) in one read, from its first matrix's data to its last one's end
+  let layerRead = 0;
   for (let l = residentLayers; l < L; l++) {
-    if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
-    else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;
+    if (unit === 'layer') layerRead += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
+    else layerRead += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;
   }
-  read += classifierRead;
+  reads.push({ kind: 'layers', bytes: layerRead, reads: (L - residentLayers) * (unit === 'layer' ? 1 : 2) });
+  // classify: chunks of as many rows as fit the buffer (less two alignments), values and scales a read each
+  const cls = layout.sharedClassifier ? emb : e('wcls');
+  const rowBytes = storedRowBytes(cls.kind, c.dim, cls.groupSize) + (isIntKind(cls.kind) ? groupsPerRow(c.dim, cls.groupSize) * 4 : 0);
+  const chunks = Math.ceil(c.vocabSize / Math.floor((buffer - 2 * layout.alignment) / rowBytes));
+  reads.push({ kind: 'classifier', bytes: classifierRead, reads: chunks * (isIntKind(cls.kind) ? 2 : 1) });
   const parts = [{ name: `stream buffer (${unit === 'layer' ? 'a layer' : 'half a layer'})`, bytes: buffer }, ...(kept > 0 ? [{ name: `weights of the first ${residentLayers} layers (resident)`, bytes: kept }] : []), ...base];
-  return { mode: 'stream', unit, residentLayers, allocated: sum(parts), parts, streamBuffer: buffer, readPerToken: read, weightBytesPerToken: perToken };
+  return {
+    mode: 'stream',
+    unit,
+    residentLayers,
+    allocated: sum(parts),
+    peak: peak(buffer + kept, buffer + kept),
+    parts,
+    streamBuffer: buffer,
+    readPerToken: sum(reads),
+    readsPerToken: reads.reduce((n, r) => n + r.reads, 0),
+    reads,
+    weightBytesPerToken: perToken,
+  };
 }
 
-function sum(parts: MemoryPart[]): number {
+function sum(parts: { bytes: number }[]): number {
   return parts.reduce((n, p) => n + p.bytes, 0);
 }
 

@@ -3,9 +3,9 @@
  * (in RAM, by streaming the weights from disk, or not at all), the best configuration that fits,
  * and an estimated speed.
  */
-import { ModelFormatError } from '../errors.js';
+import { ModelFormatError, UsageError } from '../errors.js';
 import { planNative, type NativeLayout } from '../model/format.js';
-import { codeReserveMb, usableMb, type Profile } from '../profile/schema.js';
+import { codeReserveMb, usableMb, type DiskModel, type Profile } from '../profile/schema.js';
 import { QUANT_NAMES, quantKind, type QuantKind } from '../quant/kinds.js';
 import { kvCacheKind, withKvCache, type Config, type KvCacheKind, type Vocab } from '../reference/model.js';
 import { estimateSpeed, type Estimate } from './estimate.js';
@@ -21,6 +21,10 @@ export interface PlanChoices {
   ramBudgetMb?: number;
   /** The KV cache the engine allocates (default f32). */
   kvCache?: KvCacheKind;
+  /** The prompt the peak allocation is counted with (default none). */
+  prompt?: string;
+  /** One of the profile's alternative disks (its id) instead of its own. */
+  disk?: string;
 }
 
 /** What plan needs to know of a model: its shape and vocabulary, not its weights (opened inputs have these). */
@@ -67,7 +71,7 @@ export interface PlanOutcome {
 const MB = 1048576;
 const mb = (n: number) => `${(n / MB).toFixed(1)} MB`;
 
-function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, budget: number, quant: QuantKind, seqLen: number, stream: boolean): PlanOption {
+function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, budget: number, quant: QuantKind, seqLen: number, stream: boolean, prompt: string | undefined, disk: DiskModel): PlanOption {
   if (typeof layout === 'string') return { quant, seqLen, mode: stream ? 'stream' : 'ram', fits: false, allocated: 0, fileBytes: 0, why: layout };
   const pointer = profile.cpu.wordBits / 8;
   const whole = engineMemory(layout, vocab, pointer, Infinity, stream);
@@ -75,9 +79,9 @@ function option(layout: NativeLayout | string, vocab: Vocab, profile: Profile, b
   // otherwise the budget makes the engine stream, and it keeps what layers it can resident.
   const forced = stream && engineMemory(layout, vocab, pointer, Infinity, false).allocated <= budget;
   try {
-    const m = engineMemory(layout, vocab, pointer, budget, forced);
+    const m = engineMemory(layout, vocab, pointer, budget, forced, prompt);
     if (m.mode !== whole.mode) throw new DoesNotFit(whole.allocated, budget, kvCacheBytes(layout));
-    const estimate = estimateSpeed(profile, quant, macsPerToken(layout), m.weightBytesPerToken, m.readPerToken);
+    const estimate = estimateSpeed(profile, quant, macsPerToken(layout), m.weightBytesPerToken, { bytes: m.readPerToken, reads: m.readsPerToken }, disk);
     return { quant, seqLen, mode: m.mode, fits: true, allocated: m.allocated, fileBytes: layout.size, memory: m, why: `${mb(m.allocated)} of ${mb(budget)}`, estimate };
   } catch (e) {
     if (!(e instanceof DoesNotFit)) throw e;
@@ -100,11 +104,12 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
       throw e;
     }
   };
+  const disk = diskModel(profile, req.disk);
   const quants: QuantKind[] = req.quant ? [req.quant] : [...QUANT_NAMES];
   const options: PlanOption[] = [];
   for (const q of quants) {
     const l = layout(q, fullSeq);
-    options.push(option(l, facts.vocab, profile, budget, q, fullSeq, false), option(l, facts.vocab, profile, budget, q, fullSeq, true));
+    options.push(option(l, facts.vocab, profile, budget, q, fullSeq, false, req.prompt, disk), option(l, facts.vocab, profile, budget, q, fullSeq, true, req.prompt, disk));
   }
   const asked = options.filter((o) => o.quant === (req.quant ?? 'f32'));
   const verdict = asked[0].fits ? 'fits' : asked[1].fits ? 'fits with streaming' : 'does not fit';
@@ -118,13 +123,21 @@ export function planModel(profile: Profile, facts: ModelFacts, req: PlanChoices)
   let recommendation = recommend(considered);
   // Nothing fits at the model's context: try shorter ones, longest first.
   for (let seq = 2 ** Math.floor(Math.log2(fullSeq - 1)); !recommendation && seq >= 64; seq /= 2) {
-    considered = quants.flatMap((q) => [false, true].map((s) => option(layout(q, seq), facts.vocab, profile, budget, q, seq, s)));
+    considered = quants.flatMap((q) => [false, true].map((s) => option(layout(q, seq), facts.vocab, profile, budget, q, seq, s, req.prompt, disk)));
     recommendation = recommend(considered);
   }
   const estimate = recommendation?.estimate;
   const shortened = kvCache === 'f32' && (!recommendation || recommendation.seqLen < fullSeq);
   const int8Cache = shortened ? planModel(profile, facts, { ...req, kvCache: 'int8' }).recommendation : undefined;
   return { profile, model: facts.description, config: facts.config, usableMb: usable, budgetBytes: budget, options, verdict, why, considered, recommendation, estimate, ...(int8Cache ? { int8Cache } : {}) };
+}
+
+/** The profile's disk, or the alternative named. */
+function diskModel(profile: Profile, id: string | undefined): DiskModel {
+  const disks = [profile.disk, ...profile.disk.alternatives];
+  const d = id === undefined ? profile.disk : disks.find((x) => x.id === id);
+  if (!d) throw new UsageError(`--disk ${id}: ${profile.id} has no such disk`, `use one of ${disks.map((x) => x.id).join(', ')}`);
+  return d;
 }
 
 const rank = (q: QuantKind) => QUANT_NAMES.indexOf(q);

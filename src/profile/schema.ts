@@ -66,6 +66,19 @@ const nativeToolchain = z
   })
   .strict();
 
+/** A disk the model file can be on: what a streaming token's bytes and separate reads cost (retro plan). */
+const diskModel = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    name: z.string(),
+    mbPerS: z.number().positive().describe('sustained sequential read, MB/s'),
+    msPerRead: z.number().nonnegative().describe('what each separate read costs before its data flows: seek and half a turn (a hard disk), command latency (flash)'),
+    source: z.string().describe('where these figures come from'),
+  })
+  .strict();
+
+export type DiskModel = z.infer<typeof diskModel>;
+
 export const profileSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
@@ -91,9 +104,12 @@ export const profileSchema = z
         osReservedMb: z.number().nonnegative(),
         addressSpaceMb: z.number().positive(),
         bandwidthMbPerS: z.number().positive(),
-        diskMbPerS: z.number().positive().describe('sequential read speed of the disk the model file is on (streaming estimates)'),
       })
       .strict(),
+    disk: diskModel
+      .extend({ alternatives: z.array(diskModel).default([]).describe('other disks the machine can read the model from (retro plan --disk <id>)') })
+      .strict()
+      .describe('the disk the model file is on by default'),
     os: z
       .object({
         name: z.string(),

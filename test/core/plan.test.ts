@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runBuild, type BuildReport } from '../../src/core/build.js';
 import { runPlan } from '../../src/core/plan.js';
+import type { PlanOption } from '../../src/plan/plan.js';
 import { shapeConfig, syntheticTokenizer, writeSyntheticV0 } from '../../src/model/synthetic.js';
 import { retro } from '../helpers/cli.js';
 import { model, ONCE, tempDir } from '../helpers/fixtures.js';
@@ -17,12 +18,25 @@ import { needTools, toolsProblem } from '../helpers/tools.js';
 function engine(b: BuildReport, args: string[]) {
   const r = spawnSync(join(b.out, 'retro'), ['model.rtr', '-t', '0', '-n', '20', '-i', ONCE, '-v', '1', ...args], { cwd: b.out, encoding: 'latin1' });
   expect(r.status, r.stderr).toBe(0);
-  const allocated = Number(/allocated (\d+) bytes/.exec(r.stderr)?.[1]);
-  const read = Number(/read (\d+) bytes per token/.exec(r.stderr)?.[1] ?? 0);
-  return { stdout: r.stdout, stderr: r.stderr, allocated, read };
+  return { stdout: r.stdout, stderr: r.stderr, ...counters(r.stderr) };
 }
 
-describe('retro plan matches what the engine allocates', () => {
+/** The engine's -v 1 figures. */
+function counters(stderr: string) {
+  const alloc = /allocated (\d+) bytes \(peak (\d+)\)/.exec(stderr);
+  const read = /read (\d+) bytes per token in (\d+) reads/.exec(stderr);
+  const resident = /(\d+) of \d+ layers resident/.exec(stderr);
+  return { allocated: Number(alloc?.[1]), peak: Number(alloc?.[2]), read: Number(read?.[1] ?? 0), reads: Number(read?.[2] ?? 0), resident: Number(resident?.[1]) };
+}
+
+/** plan's figures for the same run, in the engine's -v 1 terms. */
+function planned(o: PlanOption, nLayers: number) {
+  const m = o.memory!;
+  return { allocated: m.allocated, peak: m.peak, read: m.readPerToken, reads: m.readsPerToken, resident: m.mode === 'ram' ? nLayers : m.residentLayers! };
+}
+const figures = (x: ReturnType<typeof counters>) => ({ allocated: x.allocated, peak: x.peak, read: x.read, reads: x.reads, resident: x.resident });
+
+describe('retro plan matches what the engine allocates and reads, byte for byte', () => {
   beforeEach((ctx) => needTools(ctx, 'gcc'));
   const cases: [string, string, 'f32' | 'q8' | 'q4', number][] = [
     ['stories260K f32', 'stories260K.bin', 'f32', 32],
@@ -32,20 +46,31 @@ describe('retro plan matches what the engine allocates', () => {
     ['synthetic_v2_q8 q8, unshared classifier', 'synthetic_v2_q8.bin', 'q8', 64],
   ];
   for (const [name, file, quant, gs] of cases) {
-    it(`${name}: in RAM and streamed, plan's total within 1% of the engine's, and the same tokens`, async () => {
+    it(`${name}: in RAM, all streamed and partly resident: allocated, peak, bytes and reads per token equal plan's, and the same tokens`, async () => {
       const b = await runBuild({ target: 'host', model: model(file), tokenizer: model('tok512.bin'), quant, groupSize: gs, out: join(tempDir(), 'b'), compile: true });
-      const plan = runPlan({ target: 'host', model: model(file), tokenizer: model('tok512.bin'), quant, groupSize: gs });
-      const ram = plan.options.find((o) => o.mode === 'ram')!;
-      const stream = plan.options.find((o) => o.mode === 'stream')!;
+      const plan = (ramBudgetMb?: number) => runPlan({ target: 'host', model: model(file), tokenizer: model('tok512.bin'), quant, groupSize: gs, prompt: ONCE, ...(ramBudgetMb ? { ramBudgetMb } : {}) });
+      const whole = plan();
+      const L = whole.config.nLayers;
+      const ram = whole.options.find((o) => o.mode === 'ram')!;
+      const stream = whole.options.find((o) => o.mode === 'stream')!;
       const inRam = engine(b, ['-S', '0']);
       const streamed = engine(b, ['-S', '1']);
       expect(inRam.stderr).toMatch(/memory: in RAM/);
       expect(streamed.stderr).toMatch(/memory: streaming/);
-      expect(Math.abs(ram.allocated - inRam.allocated) / inRam.allocated).toBeLessThan(0.01);
-      expect(Math.abs(stream.allocated - streamed.allocated) / streamed.allocated).toBeLessThan(0.01);
-      expect(stream.memory!.readPerToken).toBe(streamed.read);
+      expect(planned(ram, L)).toEqual(figures(inRam));
+      expect(planned(stream, L)).toEqual(figures(streamed));
+      expect(streamed.resident).toBe(0);
+      // a budget between the streamed and the in-RAM figure where plan keeps some layers resident, not all
+      const between = [0.5, 0.7, 0.9, 0.97].map((f) => (stream.allocated + (ram.allocated - stream.allocated) * f) / 1048576);
+      const budgetMb = between.find((mb) => [0, L].indexOf(plan(mb).options.find((o) => o.mode === 'stream')!.memory?.residentLayers ?? 0) < 0)!;
+      expect(budgetMb).toBeDefined();
+      const partly = plan(budgetMb).options.find((o) => o.mode === 'stream')!;
+      const cut = engine(b, ['-B', String(budgetMb)]);
+      expect(cut.stderr).toMatch(/memory: streaming/);
+      expect(planned(partly, L)).toEqual(figures(cut));
       expect(streamed.allocated).toBeLessThan(inRam.allocated);
       expect(streamed.stdout).toBe(inRam.stdout);
+      expect(cut.stdout).toBe(inRam.stdout);
     });
   }
 

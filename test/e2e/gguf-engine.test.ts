@@ -7,6 +7,7 @@
  * targets directly: the engine's own tokenization of each golden prompt, and its greedy choice at
  * every golden step.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ import { model, tempDir } from '../helpers/fixtures.js';
 import { f32Tensor, llamaGguf, vocabKvs } from '../helpers/gguf-writer.js';
 import { loadTransformer, parity } from '../helpers/parity.js';
 import { generateText } from '../helpers/run.js';
-import { runnableBuilds } from '../helpers/tools.js';
+import { needI386, runnableBuilds } from '../helpers/tools.js';
 
 const TARGETS = ['host', 'powerbook-g4', 'win98-pentium2'];
 interface Golden {
@@ -171,7 +172,7 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
   const out = tempDir('retro-gguf-e2e-l3t-');
   const prompt = 'Once upon a time';
 
-  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text', async (ctx) => {
+  it('win98-pentium2 --auto --ram-budget 24: streams, reads one embedding row and the tied classifier per token as plan counts, prints the reference text; over 130 positions (4.8 GB) the 32-bit counters do not wrap', async (ctx) => {
     const p = loadProfile('win98-pentium2');
     const builds = runnableBuilds(ctx, p);
     const file = model('gguf/l3t-q4_k_m.gguf');
@@ -179,7 +180,7 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
     const r = await runBuild({ target: 'win98-pentium2', model: file, quant: 'f32', groupSize: 32, auto: true, ramBudgetMb: 24, out: join(out, 'w98'), compile: true }, (m) => progress.push(m));
     expect(progress.find((m) => m.startsWith('--auto'))).toMatch(/streaming the weights from disk/);
     const seqLen = readManifest(r.out).memory.seqLen;
-    const plan = runPlan({ target: 'win98-pentium2', model: file, groupSize: 32, ramBudgetMb: 24, quant: r.model.quant, seqLen });
+    const plan = runPlan({ target: 'win98-pentium2', model: file, groupSize: 32, ramBudgetMb: 24, quant: r.model.quant, seqLen, prompt });
     const stream = plan.options.find((o) => o.mode === 'stream' && o.fits)!;
     // per token: the tied classifier is the whole table once, the embedding one row of it (not a second table)
     const bf = BinaryFile.open(join(r.out, 'model.rtr'), 'model');
@@ -194,8 +195,26 @@ describe("Llama 3's 128256-token vocabulary (tied) on the Pentium II under a sma
       expect(run.exitCode, `${b.id}: ${run.stderr}`).toBe(0);
       expect(run.stderr).toMatch(/memory: streaming/);
       expect(Number(/read (\d+) bytes per token/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readPerToken);
+      expect(Number(/bytes per token in (\d+) reads/.exec(run.stderr)?.[1]), b.id).toBe(stream.memory!.readsPerToken);
+      // byte for byte, the tokenizer's 280K merges and the byte-level prompt's work arrays included (the Win32
+      // build also holds the prompt converted from the ANSI code page, which plan leaves out)
+      if (b.id === 'linux-i686-p2') expect(/allocated (\d+) bytes \(peak (\d+)\)/.exec(run.stderr)?.slice(1).map(Number), b.id).toEqual([stream.memory!.allocated, stream.memory!.peak]);
       expect(run.stdout.toString('latin1'), b.id).toBe(ref.toString('latin1'));
     }
+    // 130 positions read 4.8 GB: the 32-bit build's counters must not wrap at 2^32 (they did: 3.9 MB a token).
+    // The Pentium II ELF runs natively where the kernel executes 32-bit programs (qemu-i386 takes minutes).
+    needI386(ctx);
+    const elf = p.cross.find((b) => b.id === 'linux-i686-p2')!;
+    const long = spawnSync(join(r.out, elf.output), ['model.rtr', '-t', '0', '-n', '130', '-i', prompt, '-v', '1'], { cwd: r.out, encoding: 'latin1' });
+    expect(long.status, long.stderr).toBe(0);
+    const m = /read (\d+) bytes per token in (\d+) reads from model\.rtr; (\d+) bytes in (\d+) reads over (\d+) tokens/.exec(long.stderr);
+    expect(m, long.stderr).not.toBeNull();
+    const [perToken, reads, total, allReads, tokens] = m!.slice(1).map(BigInt);
+    expect(tokens).toBe(130n);
+    expect(perToken).toBe(BigInt(stream.memory!.readPerToken));
+    expect(total).toBe(perToken * 130n);
+    expect(total).toBeGreaterThan(2n ** 32n);
+    expect(allReads).toBe(reads * 130n);
   }, 600_000);
 });
 

@@ -82,6 +82,21 @@ describe('errors name the file, the field and the fix', () => {
     expect(() => loadProfile(write('a.json', { extends: 'powerbook-g4', id: 'a', alignment: 12 }))).toThrow(/field alignment: a power of two/);
   });
 
+  it('a disk model: each built-in machine has one with its source; a missing rate, a negative time per read or a missing source is refused', () => {
+    for (const id of ['win98-pentium2', 'powerbook-g4', 'xbox360-xenon']) {
+      const d = loadProfile(id).disk;
+      expect(d.mbPerS).toBeGreaterThan(0);
+      expect(d.msPerRead).toBeGreaterThan(1);
+      expect(d.source.length).toBeGreaterThan(40);
+      expect(d.alternatives.map((x) => x.id)).toContain('usb2-stick');
+    }
+    expect(loadProfile('powerbook-g4').disk.alternatives.map((x) => x.id)).toContain('ata-4200');
+    expect(() => loadProfile(write('d1.json', { extends: 'powerbook-g4', id: 'd1', disk: { mbPerS: null } }))).toThrow(/field disk\.mbPerS: Expected number, received null/);
+    expect(() => loadProfile(write('d2.json', { extends: 'powerbook-g4', id: 'd2', disk: { msPerRead: -1 } }))).toThrow(/field disk\.msPerRead: Number must be greater than or equal to 0/);
+    const noSource = write('d3.json', { extends: 'powerbook-g4', id: 'd3', disk: { alternatives: [{ id: 'x', name: 'x', mbPerS: 1, msPerRead: 1 }] } });
+    expect(() => loadProfile(noSource)).toThrow(/field disk\.alternatives\.0\.source: Required/);
+  });
+
   it('broken JSON, unknown base, a cycle', () => {
     expect(() => loadProfile(write('j.json', '{ "id": '))).toThrow(/j\.json: not valid JSON/);
     expect(() => loadProfile(write('b.json', { extends: 'base-amiga', id: 'b' }))).toThrow(/extends unknown profile "base-amiga"/);

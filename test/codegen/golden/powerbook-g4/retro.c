@@ -31,6 +31,41 @@ typedef long i32;
 typedef signed char i8;
 typedef unsigned char u8;
 
+/* 64 bits as two 32-bit halves: the sampler's RNG state, and counters that must not wrap at 4 GB */
+typedef struct {
+    u32 hi;
+    u32 lo;
+} U64;
+
+/* a += n, carrying into the high half */
+static void add_u64(U64 *a, u32 n) {
+    u32 lo = (a->lo + n) & 0xFFFFFFFFUL;
+    if (lo < a->lo) a->hi = (a->hi + 1) & 0xFFFFFFFFUL;
+    a->lo = lo;
+}
+
+/* v in decimal, exactly, into text (at least 21 bytes): long division by 10 over 16-bit limbs */
+static const char *u64_text(U64 v, char *text) {
+    u32 limb[4];
+    char *p = text + 20;
+    int i;
+    limb[0] = v.hi >> 16;
+    limb[1] = v.hi & 0xFFFFUL;
+    limb[2] = v.lo >> 16;
+    limb[3] = v.lo & 0xFFFFUL;
+    *p = '\0';
+    do {
+        u32 rem = 0;
+        for (i = 0; i < 4; i++) {
+            u32 cur = (rem << 16) | limb[i];
+            limb[i] = cur / 10;
+            rem = cur % 10;
+        }
+        *--p = (char)('0' + rem);
+    } while ((limb[0] | limb[1] | limb[2] | limb[3]) != 0);
+    return p;
+}
+
 #define RT_FORMAT_VERSION 6
 #define RT_ALIGN 16
 #define RT_ALIGN_TEXT "16"
@@ -259,8 +294,11 @@ typedef struct {
     int resident;          /* layers 0..resident-1 are loaded once; the rest stream */
     unsigned char *buf;    /* (bytes) the reused read buffer */
     size_t bytes;
-    unsigned long read;    /* bytes read from the file */
-    unsigned long tokens;  /* forward passes that read them */
+    u32 token_bytes;       /* bytes the last forward pass read from the file (under 2^32: the file is under 2 GB, read at most twice) */
+    u32 token_reads;       /* its separate reads (a seek and a read each) */
+    U64 bytes_read;        /* over every forward pass: exact past 4 GB on a 32-bit machine */
+    U64 reads;
+    unsigned long tokens;  /* forward passes */
 } Stream;
 
 typedef struct {
@@ -728,13 +766,18 @@ static size_t state_bytes(const Config *p, int group_size) {
     size_t kv_dim = (size_t)p->kv_dim;
     size_t wide = (size_t)(p->dim > p->q_dim ? p->dim : p->q_dim);
     size_t floats_n = (size_t)p->dim * 2 + wide + (size_t)p->q_dim + (size_t)p->hidden_dim * 2 + kv_dim * 2 + (size_t)p->n_heads * p->seq_len + (size_t)p->vocab_size;
-    size_t gd = (wide + (size_t)group_size - 1) / (size_t)group_size, gh = (size_t)((p->hidden_dim + group_size - 1) / group_size);
-    return mul_size(floats_n + gd + gh, sizeof(float), "state") + kv_cache_bytes(p) + (wide + (size_t)p->hidden_dim) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
+    /* xq and hq: padded int8 values, a scale a group and a kernel's int16 copy (build_quantized_vector) */
+    size_t pd = (size_t)padded_cols((int)wide, group_size), ph = (size_t)padded_cols(p->hidden_dim, group_size);
+    size_t gd = pd / (size_t)group_size, gh = ph / (size_t)group_size;
+    return mul_size(floats_n + gd + gh, sizeof(float), "state") + kv_cache_bytes(p) + (pd + ph) * (1 + sizeof(short)) + mul_size((size_t)p->vocab_size, (sizeof(float) + sizeof(int)), "sampler");
 }
 
-/* Bytes the tokenizer keeps (pieces, scores, sorted index), from the section size. */
-static size_t tokenizer_bytes(u32 tok_bytes, int vocab_size) {
-    return (size_t)tok_bytes - (size_t)vocab_size * 7 + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int) * 2, "vocab");
+/* Bytes the tokenizer keeps once read (read_tokenizer): per token a pointer, length, score, sorted
+ * entry and piece with its NUL instead of the section's 8-byte prefix; merges, specials and class
+ * runs as stored; each chat joint with a NUL instead of its 4-byte length. */
+static size_t tokenizer_bytes(u32 tok_bytes, const Tokenizer *tok, int vocab_size) {
+    size_t chat = tok->chat_bytes > 0 ? (size_t)tok->chat_bytes - 3 * RT_CHAT_JOINTS : 0;
+    return (size_t)(tok_bytes - tok->chat_bytes) - (size_t)vocab_size * 7 + chat + mul_size((size_t)vocab_size, sizeof(char *) * 2 + sizeof(float) + sizeof(int) * 2, "vocab");
 }
 
 /* The largest read a layer needs: the whole layer, or its larger half. */
@@ -847,10 +890,11 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
     resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
     if (w->token_embedding.kind != RT_F32) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
     for (l = 0; l < p->n_layers; l++) resident_weights += layer_bytes(w, l);
-    fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, p->vocab_size);
+    fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, tok, p->vocab_size);
     budget = budget_mb > 0.0 && budget_mb < MB((size_t)-1) ? (size_t)(budget_mb * 1048576.0) : (size_t)-1;
     st->on = force_stream || (resident_weights > budget - (fixed < budget ? fixed : budget));
-    st->read = 0;
+    st->token_bytes = st->token_reads = 0;
+    st->bytes_read.hi = st->bytes_read.lo = st->reads.hi = st->reads.lo = 0;
     st->tokens = 0;
     st->buf = NULL;
     st->bytes = 0;
@@ -934,14 +978,23 @@ static void free_transformer(Transformer *t) {
     free_run_state(&t->state);
 }
 
+/* Streaming: one read of the model file during a forward pass, counted for -v 1 (and retro plan). */
+static void stream_read(Transformer *t, u32 offset, void *dst, size_t bytes, const char *what) {
+    Stream *st = &t->stream;
+    read_at(&t->file, offset, dst, bytes, what);
+    st->token_bytes += (u32)bytes;
+    st->token_reads++;
+    add_u64(&st->bytes_read, (u32)bytes);
+    add_u64(&st->reads, 1);
+}
+
 /* Streaming: reads file bytes [start, end) into the stream buffer and points the matrices into it. */
 static void stream_in(Transformer *t, Matrix *const *ms, int count) {
     Stream *st = &t->stream;
     u32 start = ms[0]->data_offset, end = matrix_end(ms[count - 1]);
     int i;
     if ((size_t)(end - start) > st->bytes) die("stream buffer too small for", "a layer", "the file is corrupt; convert it again");
-    read_at(&t->file, start, st->buf, (size_t)(end - start), "layer");
-    st->read += (unsigned long)(end - start);
+    stream_read(t, start, st->buf, (size_t)(end - start), "layer");
     for (i = 0; i < count; i++) {
         Matrix *m = ms[i];
         if (m->kind == RT_F32) {
@@ -974,16 +1027,14 @@ static void embed(Transformer *t, int token, float *x) {
         return;
     }
     if (e->kind == RT_F32) {
-        read_at(&t->file, e->data_offset + (u32)token * (u32)dim * 4, x, (size_t)dim * sizeof(float), "embedding");
-        t->stream.read += (unsigned long)dim * 4;
+        stream_read(t, e->data_offset + (u32)token * (u32)dim * 4, x, (size_t)dim * sizeof(float), "embedding");
     } else {
         int groups = (dim + e->group_size - 1) / e->group_size;
         size_t rb = row_bytes(e);
         i8 *q = (i8 *)t->stream.buf;
         float *s = (float *)(t->stream.buf + (rb + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
-        read_at(&t->file, e->data_offset + (u32)token * (u32)rb, q, rb, "embedding");
-        read_at(&t->file, e->scale_offset + (u32)token * (u32)groups * 4, s, (size_t)groups * 4, "embedding");
-        t->stream.read += (unsigned long)rb + (unsigned long)groups * 4;
+        stream_read(t, e->data_offset + (u32)token * (u32)rb, q, rb, "embedding");
+        stream_read(t, e->scale_offset + (u32)token * (u32)groups * 4, s, (size_t)groups * 4, "embedding");
         dequantize_row(x, q, s, e->kind, dim, e->group_size);
     }
 }
@@ -1761,15 +1812,14 @@ static void classify(Transformer *t, const float *x) {
         int n = c->rows - r0 < rows_per ? c->rows - r0 : rows_per;
         size_t data = (size_t)n * row_data;
         chunk.rows = n;
-        read_at(&t->file, c->data_offset + (u32)r0 * (u32)row_data, st->buf, data, "classifier");
+        stream_read(t, c->data_offset + (u32)r0 * (u32)row_data, st->buf, data, "classifier");
         if (c->kind == RT_F32) {
             chunk.w = (float *)st->buf;
         } else {
             chunk.q = (i8 *)st->buf;
             chunk.s = (float *)(st->buf + (data + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
-            read_at(&t->file, c->scale_offset + (u32)r0 * (u32)row_scales, chunk.s, (size_t)n * row_scales, "classifier");
+            stream_read(t, c->scale_offset + (u32)r0 * (u32)row_scales, chunk.s, (size_t)n * row_scales, "classifier");
         }
-        st->read += (unsigned long)(data + (size_t)n * row_scales);
         matmul(s->logits + r0, x, &chunk, &s->xq, r0 > 0);
     }
 }
@@ -1861,7 +1911,10 @@ static float *forward(Transformer *t, int token, int pos) {
     AttentionJob att_job;
     int l, i;
 
-    if (t->stream.on) t->stream.tokens++;
+    if (t->stream.on) {
+        t->stream.tokens++;
+        t->stream.token_bytes = t->stream.token_reads = 0;
+    }
     embed(t, token, x);
 
     for (l = 0; l < p->n_layers; l++) {
@@ -2652,12 +2705,7 @@ static int encode(const Tokenizer *t, const char *text, int *tokens) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* sampler: llama2.c's, with its xorshift* RNG on a 64-bit state kept as two 32-bit halves */
-
-typedef struct {
-    u32 hi;
-    u32 lo;
-} U64;
+/* sampler: llama2.c's, with its xorshift* RNG on a 64-bit state kept as two 32-bit halves (U64) */
 
 typedef struct {
     float prob;
@@ -3272,7 +3320,13 @@ int main(int argc, char *argv[]) {
     if (verbose) {
         /* counted after everything is built: what retro plan predicts */
         fprintf(stderr, "retro: allocated %lu bytes (peak %lu)\n", (unsigned long)rt_live_bytes, (unsigned long)rt_peak_bytes);
-        if (transformer.stream.on) fprintf(stderr, "retro: read %lu bytes per token from %s\n", transformer.stream.read / (transformer.stream.tokens > 0 ? transformer.stream.tokens : 1UL), model_path);
+        if (transformer.stream.on) {
+            /* every forward pass reads the same: the totals are exact past 4 GB (U64) */
+            char bytes_text[21], reads_text[21];
+            fprintf(stderr, "retro: read %lu bytes per token in %lu reads from %s; %s bytes in %s reads over %lu tokens\n", (unsigned long)transformer.stream.token_bytes,
+                    (unsigned long)transformer.stream.token_reads, model_path, u64_text(transformer.stream.bytes_read, bytes_text), u64_text(transformer.stream.reads, reads_text),
+                    transformer.stream.tokens);
+        }
     }
     /* a full disk or a closed pipe is an error, not a silently lost trace or answer */
     if (trace != NULL && (ferror(trace) || fclose(trace) != 0)) die("cannot write trace file", trace_path, "check the free space and the path");
