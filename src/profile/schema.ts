@@ -79,6 +79,20 @@ const diskModel = z
 
 export type DiskModel = z.infer<typeof diskModel>;
 
+/**
+ * The disk plan assumes for a profile that describes none (a person describing a machine may not
+ * know it): a late-1990s 5400 rpm IDE/ATA disk, the slowest a machine retro targets is likely to
+ * have, so the estimate errs low. The name says it is a guess.
+ */
+export const GUESSED_DISK = {
+  id: 'guessed',
+  name: 'disk not described in the profile: a late-1990s 5400 rpm IDE/ATA disk assumed',
+  mbPerS: 10,
+  msPerRead: 15,
+  source: 'a stated guess (10 MB/s sustained, 9.5 ms seek + 5.6 ms half a turn per read); describe the real disk in the profile ("disk")',
+  alternatives: [],
+};
+
 export const profileSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
@@ -109,7 +123,8 @@ export const profileSchema = z
     disk: diskModel
       .extend({ alternatives: z.array(diskModel).default([]).describe('other disks the machine can read the model from (retro plan --disk <id>)') })
       .strict()
-      .describe('the disk the model file is on by default'),
+      .default(GUESSED_DISK)
+      .describe('the disk the model file is on by default (without one, GUESSED_DISK, said as a guess)'),
     os: z
       .object({
         name: z.string(),
