@@ -17,7 +17,7 @@ export function targetOptions<T>(y: Argv<T>, demand: boolean) {
 export function modelOptions<T>(y: Argv<T>, describeModel = 'model file (default: the built-in tiny model)') {
   return y
     .option('model', { alias: 'm', type: 'string', describe: describeModel })
-    .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin (optional for models with an embedded vocabulary)' });
+    .option('tokenizer', { alias: 'z', type: 'string', describe: 'llama2.c tokenizer.bin or Hugging Face tokenizer.json (optional for models that carry their vocabulary: GGUF, a folder with tokenizer.json)' });
 }
 
 /** --quant (one kind, from quant/kinds.ts) and --group-size. */

