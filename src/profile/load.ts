@@ -4,6 +4,7 @@
  * arrays and values replace). Every profile is validated before use.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProfileError } from '../errors.js';
@@ -88,10 +89,16 @@ function checkTemplateNames(p: Profile, path: string): void {
   });
 }
 
+/** The ramMb of a profile for the computer retro itself runs on. */
+export const THIS_MACHINE = 'this-machine';
+
 export function loadProfileFile(path: string, givenAsPath = false): Profile {
   const raw = resolveRaw(resolve(path), [], givenAsPath);
   // A base holds only what its machines share; it is checked in full once a machine extends it.
   if (raw.abstract === true) return raw as unknown as Profile;
+  // "ramMb": "this-machine" (the host profile): the RAM of the computer retro runs on, read now.
+  const memory = raw.memory as Json | undefined;
+  if (memory?.ramMb === THIS_MACHINE) memory.ramMb = Math.floor(totalmem() / 1048576);
   const parsed = profileSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -114,7 +114,7 @@ export const profileSchema = z
       .strict(),
     memory: z
       .object({
-        ramMb: z.number().positive(),
+        ramMb: z.number().positive().describe('MB of RAM; "this-machine" (read when the profile loads) for the computer retro runs on'),
         osReservedMb: z.number().nonnegative(),
         addressSpaceMb: z.number().positive(),
         bandwidthMbPerS: z.number().positive(),

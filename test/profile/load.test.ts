@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -163,5 +164,11 @@ describe('retro targets', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/known targets: host, powerbook-g4/);
+  });
+});
+
+describe('the host profile', () => {
+  it('has the RAM of the computer retro runs on ("ramMb": "this-machine"), not a figure written once', () => {
+    expect(loadProfile('host').memory.ramMb).toBe(Math.floor(totalmem() / 1048576));
   });
 });
