@@ -115,13 +115,26 @@ export const connectSsh: Connect = async (ep: Endpoint): Promise<Transport> => {
     throw new TransportError(`ssh ${ep.host}:${ep.port}: no SFTP subsystem (${(e as Error).message})`, 'enable "Subsystem sftp" in the sshd configuration');
   }
 
+  let closed = false;
+  conn.once('close', () => (closed = true));
+  const dropped = () => new TransportError(`ssh ${ep.host}:${ep.port}: the connection dropped while running a command on the machine`, 'check the machine and the network, then run the retro command again');
   const exec = (command: string, onStdout: (b: Buffer) => void, onStderr: (b: Buffer) => void) =>
     new Promise<number>((ok, fail) => {
       conn.exec(command, (err, stream) => {
-        if (err) return fail(new TransportError(`ssh: cannot run a command: ${err.message}`, 'check the account may run commands'));
+        if (err) {
+          // A session that is going away answers the exec request with a refusal ("Unable to exec")
+          // before the connection closes: wait for the close a moment before blaming the account.
+          const refused = new TransportError(`ssh ${ep.host}:${ep.port}: the server refused to run a command (${err.message})`, 'check the account may run commands (no ForceCommand, restricted shell or disabled exec in sshd_config)');
+          const timer = setTimeout(() => fail(closed ? dropped() : refused), 500);
+          conn.once('close', () => {
+            clearTimeout(timer);
+            fail(dropped());
+          });
+          return;
+        }
         stream.on('data', onStdout);
         stream.stderr.on('data', onStderr);
-        stream.on('close', (code: number | null) => ok(code ?? 255));
+        stream.on('close', (code: number | null) => (code === null && closed ? fail(dropped()) : ok(code ?? 255)));
       });
     });
 

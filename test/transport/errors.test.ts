@@ -3,12 +3,19 @@
  * down is reported as down before any password is asked for, and a server that accepts the
  * connection but never answers is "timed out", not basic-ftp's "Timeout (control socket)".
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { TransportError, UsageError } from '../../src/errors.js';
 import { findMachine } from '../../src/transport/machines.js';
 import { connectFtp } from '../../src/transport/ftp.js';
 import { resolveRemote, type Secrets } from '../../src/transport/remote.js';
+import { fingerprint } from '../../src/transport/hostkeys.js';
+import { protocol } from '../../src/transport/registry.js';
+import { tempDir } from '../helpers/fixtures.js';
 import { freePort } from '../helpers/servers.js';
 
 async function failure(p: Promise<unknown>): Promise<Error> {
@@ -53,5 +60,58 @@ describe('machine names are own properties of retro.config.json (issue 27)', () 
   it('"constructor" is no machine', () => {
     expect(() => findMachine('constructor', {}, 'retro.config.json')).toThrow(UsageError);
     expect(() => findMachine('constructor', {}, 'retro.config.json')).toThrow(/no machine named "constructor" in retro\.config\.json/);
+  });
+});
+
+describe('an SSH session that drops while a command is asked for (issue 27)', () => {
+  /** An ssh2 server whose exec request is refused, and then, when `drop`, the connection closed. */
+  async function server(drop: boolean) {
+    const dir = tempDir();
+    for (const k of ['host', 'client']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)]);
+    const hostPub = (ssh2.utils.parseKey(readFileSync(join(dir, 'host.pub'))) as ssh2.ParsedKey).getPublicSSH();
+    const s = new ssh2.Server({ hostKeys: [readFileSync(join(dir, 'host'))] }, (client) => {
+      client.on('authentication', (ctx) => ctx.accept());
+      client.on('ready', () => {
+        client.on('session', (accept) => {
+          const session = accept();
+          session.on('sftp', (acceptSftp) => acceptSftp());
+          session.on('exec', (_accept, reject) => {
+            reject();
+            if (drop) setTimeout(() => client.end(), 50);
+          });
+        });
+      });
+      client.on('error', () => {});
+    });
+    await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+    const port = (s.address() as { port: number }).port;
+    return { s, port, endpoint: { host: '127.0.0.1', port, credentials: { user: 'me', identity: join(dir, 'client') }, hostKeySha256: fingerprint(hostPub) } };
+  }
+
+  it('says the connection dropped, not "cannot run a command: Unable to exec"', async () => {
+    const { s, port, endpoint } = await server(true);
+    try {
+      const t = await protocol('ssh').connect(endpoint);
+      const e = await failure(t.exec!('sha256sum model.rtr', () => {}, () => {}));
+      t.close();
+      expect(e).toBeInstanceOf(TransportError);
+      expect(e.message).toBe(`ssh 127.0.0.1:${port}: the connection dropped while running a command on the machine`);
+      expect((e as TransportError).hint).toMatch(/check the machine and the network/);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a server that refuses exec and stays connected: the account cannot run commands', async () => {
+    const { s, port, endpoint } = await server(false);
+    try {
+      const t = await protocol('ssh').connect(endpoint);
+      const e = await failure(t.exec!('true', () => {}, () => {}));
+      t.close();
+      expect(e.message).toBe(`ssh 127.0.0.1:${port}: the server refused to run a command (Unable to exec)`);
+      expect((e as TransportError).hint).toMatch(/ForceCommand/);
+    } finally {
+      s.close();
+    }
   });
 });
