@@ -3,6 +3,7 @@
  * build_transformer, build_run_state, read_tokenizer, build_sampler), and the same in-RAM or
  * streaming decision it makes against a RAM budget.
  */
+import { archOf, shapeOf } from '../model/arch.js';
 import type { NativeEntry as Placement, NativeLayout as FileLayout } from '../model/format.js';
 import { isIntKind, storedCols, storedRowBytes } from '../quant/kinds.js';
 import { groupsPerRow, headSize, kvCacheKind, kvDim, qDim, type Vocab } from '../reference/model.js';
@@ -70,8 +71,14 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const e = (name: string, layer = 0) => layout.entries.find((x) => x.name === name && x.layer === layer)!;
   const L = c.nLayers;
   const matrixStruct = 16 + 3 * pointerBytes + 16;
-  const small = 2 * L * c.dim * 4 + L * 7 * matrixStruct + c.dim * 4 + 2 * entryBytes(e('rope_cos'));
-  const layerMatrices = ['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'w2'];
+  // the family's layer: its vectors stay in RAM, its matrices are what streams (arch.ts)
+  const row = archOf(c);
+  const layerMatrices = row.layer.filter((x) => x.matrix).map((x) => x.name);
+  const vectorFloats = row.layer.filter((x) => !x.matrix).reduce((n, x) => n + shapeOf(x, c)[1], 0);
+  const small = L * vectorFloats * 4 + L * layerMatrices.length * matrixStruct + c.dim * 4 + 2 * entryBytes(e('rope_cos'));
+  const halves = (['attention', 'ffn'] as const).map((h) => layerMatrices.filter((n) => row.layer.find((x) => x.name === n)!.half === h));
+  const [first, last] = [layerMatrices[0], layerMatrices[layerMatrices.length - 1]];
+  const [attEnd, ffnStart] = [halves[0][halves[0].length - 1], halves[1][0]];
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
   const emb = e('token_embedding');
@@ -98,8 +105,8 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const span = (unit: StreamUnit) => {
     let most = 0;
     for (let l = 0; l < L; l++) {
-      if (unit === 'layer') most = Math.max(most, entryEnd(e('w2', l)) - e('wq', l).dataOffset);
-      else most = Math.max(most, entryEnd(e('wo', l)) - e('wq', l).dataOffset, entryEnd(e('w2', l)) - e('w1', l).dataOffset);
+      if (unit === 'layer') most = Math.max(most, entryEnd(e(last, l)) - e(first, l).dataOffset);
+      else most = Math.max(most, entryEnd(e(attEnd, l)) - e(first, l).dataOffset, entryEnd(e(last, l)) - e(ffnStart, l).dataOffset);
     }
     return most + layout.alignment;
   };
@@ -122,8 +129,8 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   }
   let read = storedRowBytes(emb.kind, c.dim, emb.groupSize) + (isIntKind(emb.kind) ? groupsPerRow(c.dim, emb.groupSize) * 4 : 0);
   for (let l = residentLayers; l < L; l++) {
-    if (unit === 'layer') read += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
-    else read += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;
+    if (unit === 'layer') read += entryEnd(e(last, l)) - e(first, l).dataOffset;
+    else read += entryEnd(e(attEnd, l)) - e(first, l).dataOffset + entryEnd(e(last, l)) - e(ffnStart, l).dataOffset;
   }
   read += classifierRead;
   const parts = [{ name: `stream buffer (${unit === 'layer' ? 'a layer' : 'half a layer'})`, bytes: buffer }, ...(kept > 0 ? [{ name: `weights of the first ${residentLayers} layers (resident)`, bytes: kept }] : []), ...base];
