@@ -275,7 +275,8 @@ typedef struct {
 #define RT_PRE_LLAMA3 1
 #define RT_PRE_GPT2 2
 #define RT_PRE_SMOLLM 3
-#define RT_PRE_COUNT 3
+#define RT_PRE_QWEN2 4
+#define RT_PRE_COUNT 4
 #define RT_CHAT_JOINTS 5
 #define RT_CHAT_START 0
 #define RT_CHAT_START_SYSTEM 1
@@ -2040,7 +2041,8 @@ static size_t space_run(size_t i, size_t r, size_t end) {
     return r == end || r - i < 2 ? r : r - 1;
 }
 
-static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends) {
+/* llama3's regex with runs of up to max_digits digits: 3, or qwen2's 1 (\p{N} for \p{N}{1,3}). */
+static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends, size_t max_digits) {
     size_t n = 0;
     while (i < end) {
         u32 c = cps[i];
@@ -2053,7 +2055,7 @@ static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, si
                 j = run_end(cls, i + 1, end, RT_CP_LETTER);
             } else if (k == RT_CP_NUMBER) {
                 j = run_end(cls, i, end, RT_CP_NUMBER);
-                if (j > i + 3) j = i + 3;
+                if (j > i + max_digits) j = i + max_digits;
             } else {
                 size_t o = c == 0x20 && i + 1 < end && cls[i + 1] == RT_CP_OTHER ? i + 1 : i;
                 if (cls[o] == RT_CP_OTHER) {
@@ -2269,7 +2271,8 @@ static int encode_bpe(const Tokenizer *t, const char *text, int bos, int special
         if (id < 0 && i < ncp) continue;
         if (from < i) {
             size_t k, m = 0, start = from;
-            if (t->pre == RT_PRE_LLAMA3) m = scan_llama3(cps, cls, from, i, ends);
+            if (t->pre == RT_PRE_LLAMA3) m = scan_llama3(cps, cls, from, i, ends, 3);
+            else if (t->pre == RT_PRE_QWEN2) m = scan_llama3(cps, cls, from, i, ends, 1);
             else if (t->pre == RT_PRE_GPT2) m = scan_gpt2(cps, cls, from, i, ends);
             else m = scan_smollm(cps, cls, from, i, ends);
             for (k = 0; k < m; k++) {
