@@ -20,7 +20,7 @@ const imports = files(SRC).map((f) => ({
 const top = (path: string) => (path.includes('/') ? path.split('/')[0] : path);
 
 /** Shared descriptions any step may read: what a profile, a quant kind, the model file and a model source are. */
-const DESCRIPTIONS = ['errors', 'files', 'version', 'templates', 'profile/schema', 'profile/load', 'quant/kinds', 'model/format', 'model/source'];
+const DESCRIPTIONS = ['errors', 'files', 'version', 'templates', 'profile/schema', 'profile/load', 'quant/kinds', 'model/format', 'model/source', 'model/arch'];
 const BASIC_STEPS = ['profile', 'model', 'quant', 'codegen', 'toolchain', 'transport', 'plan'];
 /** Steps that assemble others: bundle builds from model, codegen and toolchain; verify checks a bundle. */
 const ASSEMBLING = { bundle: [...BASIC_STEPS], verify: [...BASIC_STEPS, 'bundle'] } as Record<string, string[]>;

@@ -6,6 +6,7 @@
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { archOf, type Architecture } from '../model/arch.js';
 import { checkFileName, defaultMemory, renderBuildScripts, renderEngine, renderReadme, selectKernels, type MemoryDefaults } from '../codegen/render.js';
 import { UsageError, VerifyError } from '../errors.js';
 import { convertModelYielding } from '../model/convert.js';
@@ -53,7 +54,7 @@ export interface BundleReport {
 
 export type Progress = (message: string) => void;
 
-async function compileAll(profile: Profile, req: BundleRequest, engine: string, memory: MemoryDefaults, stage: { dir: string; path(name: string): string }, scratch: string, progress: Progress): Promise<BinaryReport[]> {
+async function compileAll(profile: Profile, req: BundleRequest, engine: string, memory: MemoryDefaults, arch: Architecture, stage: { dir: string; path(name: string): string }, scratch: string, progress: Progress): Promise<BinaryReport[]> {
   const binaries: BinaryReport[] = [];
   for (const build of profile.cross) {
     if (!req.compile) {
@@ -67,7 +68,7 @@ async function compileAll(profile: Profile, req: BundleRequest, engine: string, 
     progress(`compiling ${build.output} with ${build.compiler}`);
     // A stand-in build (e.g. Linux ELF for a Windows target) gets its own platform shim.
     const src = join(scratch, `${build.id}-${ENGINE_FILE}`);
-    writeFileSync(src, build.osFamily ? renderEngine(profile, { osFamily: build.osFamily, memory }) : engine);
+    writeFileSync(src, build.osFamily ? renderEngine(profile, { osFamily: build.osFamily, memory, arch }) : engine);
     await compile(build, src, stage.path(build.output), stage.dir);
     const checks: CheckResult[] = [];
     for (const check of build.checks) {
@@ -96,10 +97,11 @@ export async function buildBundle(profile: Profile, opened: Inputs, req: BundleR
     const converted = { model: { description: inputs.description, ...inputs.provenance, sourceBytes: inputs.sourceBytes, nativeBytes, quant: req.quant, groupSize, usedDefault: inputs.usedDefault } as ManifestModel, seqLen: inputs.config.seqLen };
 
     const memory = { budgetMb: req.ramBudgetMb ?? defaultMemory(profile).budgetMb, stream: req.stream === true };
-    const engine = renderEngine(profile, { memory });
+    const arch = archOf(inputs.config);
+    const engine = renderEngine(profile, { memory, arch });
     writeFileSync(stage.path(ENGINE_FILE), engine.replace(/\n/g, profile.os.lineEndings === 'crlf' ? '\r\n' : '\n'));
     for (const f of renderBuildScripts(profile, MODEL_FILE)) writeFileSync(stage.path(f.name), f.content);
-    const binaries = await compileAll(profile, req, engine, memory, stage, scratch, progress);
+    const binaries = await compileAll(profile, req, engine, memory, arch, stage, scratch, progress);
 
     // The README travels to the machine: it lists what goes there, not the emulated stand-ins.
     const standIns = new Set(profile.cross.filter((c) => !c.deploy).map((c) => c.output));

@@ -78,6 +78,7 @@ const inspectCommand: CommandModule<object, InspectArgs> = {
     const c = r.config;
     const mb = (n: number) => (n / 1048576).toFixed(2);
     print(`${r.path}: ${r.format}, architecture ${r.architecture}`);
+    print(`  family: ${r.family.norms}; ${r.family.activation} FFN; RoPE on ${r.family.rope}; layer tensors ${r.family.layer.join(', ')}`);
     print(`shape: dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} KV), head size ${c.headSize}, vocab ${c.vocabSize}, context ${c.seqLen}`);
     print(`arithmetic: RoPE theta ${c.ropeTheta}${c.ropeFreqFactors ? ' with frequency factors (Llama 3 scaling)' : ''}, RMSNorm eps ${+c.normEps.toPrecision(6)}, output ${r.sharedClassifier ? 'tied to the embedding' : 'separate'}`);
     if (r.types) print(table(['type', 'tensors', 'MB'], r.types.map((t) => [t.type, String(t.tensors), mb(t.bytes)])));

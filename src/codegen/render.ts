@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ejs from 'ejs';
 import { ProfileError } from '../errors.js';
+import { ARCHITECTURES, declarationOrder, DIMS, layerMatrices, layerVectors, type Architecture, type Dim, type LayerTensor } from '../model/arch.js';
 import { ENTRY_FIELDS, HEADER_FIELDS, NATIVE, TOKENIZER_KINDS } from '../model/format.js';
 import { JOINT_KEYS } from '../reference/chat.js';
 import { KV_CACHE_KINDS } from '../reference/model.js';
@@ -109,6 +110,35 @@ export interface EngineOptions {
   /** The platform shim for a stand-in build (default: the profile's OS). */
   osFamily?: string;
   memory?: MemoryDefaults;
+  /** The model family the engine runs (default llama): its layer's tensors and extra steps. */
+  arch?: Architecture;
+}
+
+const WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen'];
+
+/**
+ * A family's row as the C template's lists: the layer's struct fields (run.c's order), its
+ * vectors and matrices (file order) with the C expressions of their shapes, where streaming splits
+ * a layer, and the steps forward adds for the family.
+ */
+export function archData(a: Architecture) {
+  const shape = (x: LayerTensor) => (x.matrix ? `n_layers x (${DIMS[x.rows as Dim].doc}, ${DIMS[x.cols].doc})` : `(n_layers, ${DIMS[x.cols].doc})`);
+  const matrices = layerMatrices(a);
+  const attention = matrices.filter((x) => x.half === 'attention').length;
+  const has = (n: string) => a.layer.some((x) => x.name === n);
+  return {
+    name: a.name,
+    code: a.code,
+    fields: declarationOrder(a).map((x) => ({ decl: (x.matrix ? `Matrix *${x.c};` : `float *${x.c};`).padEnd(30), doc: `${shape(x)}${x.matrix || x.name.startsWith('rms') ? '' : ` ${x.doc}`}` })),
+    tensors: a.layer.map((x) => ({ name: x.name, c: x.c, matrix: x.matrix, rows: x.matrix ? DIMS[x.rows as Dim].c : '1', cols: DIMS[x.cols].c, what: x.name.startsWith('rms') ? 'rms' : 'layer vectors' })),
+    vectors: layerVectors(a).map((x) => ({ name: x.name, c: x.c, cols: DIMS[x.cols].c, what: x.name.startsWith('rms') ? 'rms' : 'layer vectors' })),
+    matrices: matrices.map((x) => x.c),
+    matricesWord: WORDS[matrices.length],
+    attentionMatrices: attention,
+    ffnMatrices: matrices.length - attention,
+    span: { first: matrices[0].c, attentionLast: matrices[attention - 1].c, ffnFirst: matrices[attention].c, last: matrices[matrices.length - 1].c },
+    steps: { bias: has('bq'), qkNorm: has('q_norm'), noRopeEvery: a.noRopeEvery },
+  };
 }
 
 export function renderEngine(profile: Profile, options: EngineOptions = {}): string {
@@ -137,6 +167,7 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     kernels: selectKernels(profile).map((k) => k.template),
     expf: expfData(),
     tanhf: tanhfData(),
+    arch: archData(options.arch ?? ARCHITECTURES[0]),
     codePages: codePages().map((cp) => ({ id: cp.id, name: cp.name, cells: cp.high.map((c) => `0x${c.toString(16).padStart(4, '0')}`).join(', ') })),
   });
 }

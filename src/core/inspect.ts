@@ -2,6 +2,7 @@
  * `retro inspect`: what a model file or folder holds (architecture, shape, tensor types and bytes,
  * tokenizer, special ids, chat template) and what `retro plan` says about it on each built-in target.
  */
+import { archOf } from '../model/arch.js';
 import { RetroError } from '../errors.js';
 import { withInputs, type Inputs } from '../model/inputs.js';
 import { openModel } from '../model/open.js';
@@ -33,6 +34,8 @@ export interface InspectOutcome {
   path: string;
   format: string;
   architecture: string;
+  /** What the family's row computes (src/model/arch.ts). */
+  family: { norms: string; activation: string; rope: string; layer: string[] };
   config: Omit<Config, 'ropeFreqFactors'> & { headSize: number; kvDim: number; ropeFreqFactors: number[] | null };
   sharedClassifier: boolean;
   storage: string;
@@ -71,7 +74,8 @@ export function runInspect(req: InspectRequest): InspectOutcome {
     outcome = {
       path: req.model,
       format: src.format,
-      architecture: 'llama',
+      architecture: archOf(c).name,
+      family: { norms: archOf(c).norms, activation: archOf(c).activation, rope: archOf(c).noRopeEvery ? `interleaved pairs, none on every ${archOf(c).noRopeEvery}th layer` : 'interleaved pairs', layer: archOf(c).layer.map((x) => x.name) },
       config: { ...rest, headSize: headSize(c), kvDim: kvDim(c), ropeFreqFactors: ropeFreqFactors ? [...ropeFreqFactors] : null },
       sharedClassifier: src.sharedClassifier,
       storage: src.storage,

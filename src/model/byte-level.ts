@@ -16,11 +16,12 @@ export const GGUF_PRE_TOKENIZERS: Record<string, PreTokenizer> = {
   'smaug-bpe': 'llama3',
   smollm: 'smollm',
   gpt2: 'gpt2',
+  qwen2: 'qwen2',
   default: 'gpt2',
 };
 
 /** llama.cpp merges a whole piece that is in the vocabulary only for the Llama 3 pre-tokenizer. */
-export const IGNORES_MERGES: Record<PreTokenizer, boolean> = { llama3: true, gpt2: false, smollm: false };
+export const IGNORES_MERGES: Record<PreTokenizer, boolean> = { llama3: true, gpt2: false, smollm: false, qwen2: false };
 
 /** End-of-turn pieces, first found wins (as llama.cpp guesses when a file does not say). */
 export const EOT_PIECES = ['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>'];

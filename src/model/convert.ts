@@ -2,6 +2,7 @@
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
 import { ropeTables } from '../reference/forward.js';
 import { headSize, type Matrix, type Vocab } from '../reference/model.js';
+import { archOf, layerMatrices } from './arch.js';
 import { planNative, type NativeTensorName } from './format.js';
 import { NativeWriter, type ByteOrder } from './native.js';
 import type { MatrixName, MatrixRef, ModelSource, VectorName } from './source.js';
@@ -9,8 +10,6 @@ import type { MatrixName, MatrixRef, ModelSource, VectorName } from './source.js
 /** Float32 bytes of source rows converted at a time, by default. */
 export const CHUNK_BYTES = 8 << 20;
 
-const MATRIX_REFS: readonly string[] = ['token_embedding', 'classifier', 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] satisfies MatrixRef[];
-const isMatrixRef = (name: string): name is MatrixRef => MATRIX_REFS.includes(name);
 
 export interface ConvertTarget {
   id: string;
@@ -45,6 +44,8 @@ function* convertSteps(src: ModelSource, vocab: Vocab, target: ConvertTarget, qu
   const layout = planNative(src.config, vocab, quant, groupSize, target.alignment, src.sharedClassifier, src.path);
   // RoPE angles ship as tables: the same numbers on every target, no libm sin/cos (which differ, or trap on old CPUs).
   const rope = ropeTables(src.config);
+  const matrix = new Set<string>(layerMatrices(archOf(src.config)).map((x) => x.name));
+  const isMatrixRef = (name: string): name is MatrixRef => name === 'token_embedding' || name === 'classifier' || matrix.has(name);
   const half = headSize(src.config) / 2;
   const tensor = (name: NativeTensorName, layer: number): Matrix | Float32Array => {
     switch (name) {
@@ -52,9 +53,6 @@ function* convertSteps(src: ModelSource, vocab: Vocab, target: ConvertTarget, qu
         return convertMatrix(src.tokenEmbedding(), quant, groupSize);
       case 'wcls':
         return convertMatrix(src.classifier(), quant, groupSize);
-      case 'rms_att':
-      case 'rms_ffn':
-        return src.layerVector(name as VectorName, layer);
       case 'rms_final':
         return src.rmsFinal();
       case 'rope_cos':
@@ -62,7 +60,7 @@ function* convertSteps(src: ModelSource, vocab: Vocab, target: ConvertTarget, qu
       case 'rope_sin':
         return { kind: 'f32', rows: src.config.seqLen, cols: half, data: rope.sin };
       default:
-        return convertMatrix(src.layerMatrix(name as MatrixName, layer), quant, groupSize);
+        return matrix.has(name) ? convertMatrix(src.layerMatrix(name as MatrixName, layer), quant, groupSize) : src.layerVector(name as VectorName, layer);
     }
   };
   const writer = new NativeWriter(path, layout, target.byteOrder, target.id, vocab);

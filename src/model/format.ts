@@ -6,16 +6,16 @@
  */
 import { ModelFormatError } from '../errors.js';
 import { QUANT_KINDS, isIntKind, storedRowBytes, type QuantKind } from '../quant/kinds.js';
-import { KV_CACHE_KINDS, groupsPerRow, headSize, kvDim, qDim, type Config, type Vocab } from '../reference/model.js';
+import { KV_CACHE_KINDS, groupsPerRow, headSize, type Config, type Vocab } from '../reference/model.js';
 import { JOINT_KEYS } from '../reference/chat.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
-import type { MatrixName, VectorName } from './source.js';
+import { archOf, ARCHITECTURES, shapeOf, type LayerTensorName } from './arch.js';
 
 export const NATIVE = {
   magic: 'RTRO',
-  version: 6,
-  headerBytes: 172,
+  version: 7,
+  headerBytes: 176,
   entryBytes: 64,
   marker: 0x01020304,
   maxFileBytes: 0x7fffffff, // 32-bit long offsets on the targets
@@ -84,6 +84,7 @@ const HEADER_SPEC = [
   u32('chatTrim', '1 when the chat template trims messages (the engine trims what the user types)'),
   u32('headSize', 'per-head width of queries and keys (dim / query heads unless the model sets it apart: GGUF `attention.key_length`, config.json `head_dim`)'),
   u32('kvCache', `KV cache the engine allocates: ${KV_CACHE_KINDS.map((k, i) => `${i} = ${k}`).join(', ')} (int8: one float32 scale per layer, position and KV head)`),
+  u32('arch', `model family (src/model/arch.ts): ${ARCHITECTURES.map((a) => `${a.code} = ${a.name}`).join(', ')}; an engine runs the family it was generated for`),
 ] as const satisfies readonly FieldSpec[];
 
 const ENTRY_SPEC = [
@@ -132,7 +133,7 @@ export function formatDocTables(): { header: string; entry: string } {
 }
 
 /** Tensor names in file order; per-layer tensors repeat once per layer. */
-export type NativeTensorName = 'token_embedding' | VectorName | MatrixName | 'rms_final' | 'rope_cos' | 'rope_sin' | 'wcls';
+export type NativeTensorName = 'token_embedding' | LayerTensorName | 'rms_final' | 'rope_cos' | 'rope_sin' | 'wcls';
 
 export interface TensorShape {
   name: NativeTensorName;
@@ -144,27 +145,16 @@ export interface TensorShape {
 }
 
 /**
- * The tensors in file order. Each layer's tensors are contiguous, w1 next to w3, so a streaming
- * engine reads a layer (or half of one) in one sequential read.
+ * The tensors in file order: the embedding, each layer's tensors as its family's row lists them
+ * (src/model/arch.ts), then the final norm, the RoPE tables and the classifier unless shared. Each
+ * layer's tensors are contiguous, w1 next to w3, so a streaming engine reads a layer (or half of
+ * one) in one sequential read.
  */
 export function tensorOrder(c: Config, sharedClassifier: boolean): TensorShape[] {
-  const kv = kvDim(c);
-  const qd = qDim(c);
   const t = (name: NativeTensorName, layer: number, rows: number, cols: number, matrix: boolean): TensorShape => ({ name, layer, rows, cols, matrix });
   const shapes = [t('token_embedding', 0, c.vocabSize, c.dim, true)];
-  for (let l = 0; l < c.nLayers; l++) {
-    shapes.push(
-      t('rms_att', l, 1, c.dim, false),
-      t('wq', l, qd, c.dim, true),
-      t('wk', l, kv, c.dim, true),
-      t('wv', l, kv, c.dim, true),
-      t('wo', l, c.dim, qd, true),
-      t('rms_ffn', l, 1, c.dim, false),
-      t('w1', l, c.hiddenDim, c.dim, true),
-      t('w3', l, c.hiddenDim, c.dim, true),
-      t('w2', l, c.dim, c.hiddenDim, true),
-    );
-  }
+  const row = archOf(c);
+  for (let l = 0; l < c.nLayers; l++) for (const x of row.layer) shapes.push(t(x.name, l, ...shapeOf(x, c), x.matrix));
   const half = headSize(c) / 2;
   shapes.push(t('rms_final', 0, 1, c.dim, false), t('rope_cos', 0, c.seqLen, half, false), t('rope_sin', 0, c.seqLen, half, false));
   if (!sharedClassifier) shapes.push(t('wcls', 0, c.vocabSize, c.dim, true));

@@ -5,11 +5,13 @@
  * converters store Q/K in the interleaved RoPE order llama2.c uses, so no un-permuting is done.
  */
 import { ModelFormatError, TokenizerError } from '../errors.js';
-import { kvDim, qDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
+import { headSize, qDim, type Config, type F32Matrix, type Matrix, type Vocab } from '../reference/model.js';
+import { findArch, GLOBAL_TENSORS, pairRows, shapeOf, withArch, type Architecture } from './arch.js';
 import type { BinaryFile } from './file.js';
 import { dequantizeGgml, f16ToF32, GGML_TYPES, ggmlBytes, ggmlType, ggmlTypeName, type GgmlType } from './ggml/types.js';
 import { ggufVocab } from './gguf-vocab.js';
 import { validateConfig, type MatrixName, type ModelSource, type TokenizerInfo, type VectorName } from './source.js';
+export { findArch } from './arch.js';
 
 export { f16ToF32 } from './ggml/types.js';
 
@@ -25,7 +27,7 @@ export function shown(s: string): string {
   return JSON.stringify(clean.length > 64 ? `${clean.slice(0, 64)}...` : clean);
 }
 
-/** Tensors of llama variants retro does not run, refused by the feature's name rather than run wrongly. */
+/** Tensors of features retro does not run, refused by the feature's name rather than run wrongly. */
 const UNIMPLEMENTED: [RegExp, string][] = [
   [/\.bias$/, 'bias vectors'],
   [/attn_[qk]_norm/, 'QK-norm'],
@@ -33,7 +35,12 @@ const UNIMPLEMENTED: [RegExp, string][] = [
   [/attn_qkv|ffn_up_gate/, 'fused QKV / gate-up tensors'],
   [/post_(attention|ffw)_norm|attn_post_norm|ffn_post_norm/, 'post-norms'],
 ];
-const KNOWN_TENSOR = /^(token_embd|output_norm|output|rope_freqs)\.weight$|^blk\.\d+\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_down|ffn_up)\.weight$/;
+/** The tensor names a row's GGUF has (besides rope_freqs, Llama 3's RoPE factors). */
+function knownTensor(a: Architecture): RegExp {
+  const esc = (n: string) => n.replace(/\./g, '\\.');
+  const g = GLOBAL_TENSORS;
+  return new RegExp(`^(${[g.embedding, g.finalNorm, g.classifier].map((x) => esc(x.gguf)).join('|')}|rope_freqs\\.weight)$|^blk\\.\\d+\\.(${a.layer.map((x) => esc(x.gguf)).join('|')})$`);
+}
 
 export type Value = number | bigint | boolean | string | Value[];
 
@@ -168,19 +175,17 @@ export function readGgufHeader(file: BinaryFile): GgufHeader {
 export function openGguf(file: BinaryFile): ModelSource {
   const path = file.path;
   const { meta, tensors, dataStart, alignment } = readGgufHeader(file);
-  const arch = meta.get('general.architecture');
-  if (arch !== 'llama') {
-    throw new ModelFormatError(`${path}: GGUF architecture is ${typeof arch === 'string' ? shown(arch) : 'missing'}, only "llama" is supported`, 'use a Llama-architecture model');
-  }
+  const arch = findArch(meta.get('general.architecture'), 'gguf', path);
+  const known = knownTensor(arch);
   for (const name of tensors.keys()) {
+    if (known.test(name)) continue;
     const feature = UNIMPLEMENTED.find(([re]) => re.test(name));
-    if (feature || !KNOWN_TENSOR.test(name)) {
-      throw new ModelFormatError(
-        `${path}: tensor ${shown(name)} ${feature ? `means ${feature[1]}, which retro does not implement` : 'is not part of the llama layers retro runs'}`,
-        'use a plain Llama-architecture model (llama, TinyLlama, SmolLM2, Llama 3.x)',
-      );
-    }
+    throw new ModelFormatError(
+      `${path}: tensor ${shown(name)} ${feature ? `means ${feature[1]}, which retro does not implement for ${arch.gguf}` : `is not part of the ${arch.gguf} layers retro runs`}`,
+      `use a plain ${arch.gguf}-architecture model (src/model/arch.ts lists each family's tensors)`,
+    );
   }
+  const key = (k: string) => `${arch.gguf}.${k}`;
   const num = (key: string, fallback?: number): number => {
     const v = meta.get(key);
     if (v === undefined && fallback !== undefined) return fallback;
@@ -189,34 +194,34 @@ export function openGguf(file: BinaryFile): ModelSource {
     throw new ModelFormatError(`${path}: GGUF metadata ${key} is missing or not a number`, 'the file is not a complete llama GGUF');
   };
   const refuse = (what: string) => new ModelFormatError(`${path}: ${what}, which retro does not implement`, 'use a plain Llama-architecture model');
-  const scaling = meta.get('llama.rope.scaling.type');
+  const scaling = meta.get(key('rope.scaling.type'));
   if (scaling !== undefined && scaling !== 'none') throw refuse(`RoPE scaling ${JSON.stringify(scaling)}`);
-  if (num('llama.expert_count', 0) > 0) throw refuse(`${num('llama.expert_count')} experts (mixture of experts)`);
+  if (num(key('expert_count'), 0) > 0) throw refuse(`${num(key('expert_count'))} experts (mixture of experts)`);
   const tokens = meta.get('tokenizer.ggml.tokens');
   const emb = tensors.get('token_embd.weight');
-  const nHeads = num('llama.attention.head_count');
-  const dim = num('llama.embedding_length');
-  const keyLength = num('llama.attention.key_length', dim / nHeads);
-  if (num('llama.attention.value_length', keyLength) !== keyLength) {
-    throw refuse(`value head size ${num('llama.attention.value_length')} different from key head size ${keyLength}`);
+  const nHeads = num(key('attention.head_count'));
+  const dim = num(key('embedding_length'));
+  const keyLength = num(key('attention.key_length'), dim / nHeads);
+  if (num(key('attention.value_length'), keyLength) !== keyLength) {
+    throw refuse(`value head size ${num(key('attention.value_length'))} different from key head size ${keyLength}`);
   }
-  if (num('llama.rope.dimension_count', keyLength) !== keyLength) {
-    throw refuse(`RoPE on ${num('llama.rope.dimension_count')} of ${keyLength} head dimensions (partial rotary)`);
+  if (num(key('rope.dimension_count'), keyLength) !== keyLength) {
+    throw refuse(`RoPE on ${num(key('rope.dimension_count'))} of ${keyLength} head dimensions (partial rotary)`);
   }
   const config: Config = {
     dim,
-    hiddenDim: num('llama.feed_forward_length'),
-    nLayers: num('llama.block_count'),
+    hiddenDim: num(key('feed_forward_length')),
+    nLayers: num(key('block_count')),
     nHeads,
-    nKvHeads: num('llama.attention.head_count_kv', nHeads),
+    nKvHeads: num(key('attention.head_count_kv'), nHeads),
     vocabSize: Array.isArray(tokens) ? tokens.length : emb ? emb.dims[1] ?? 0 : 0,
-    seqLen: num('llama.context_length'),
-    ropeTheta: num('llama.rope.freq_base', 10000),
-    normEps: num('llama.attention.layer_norm_rms_epsilon', 1e-5),
+    seqLen: num(key('context_length')),
+    ropeTheta: num(key('rope.freq_base'), 10000),
+    normEps: num(key('attention.layer_norm_rms_epsilon'), 1e-5),
     ...(keyLength !== dim / nHeads ? { headSize: keyLength } : {}),
   };
+  Object.assign(config, withArch(config, arch));
   validateConfig(config, path);
-  const kv = kvDim(config);
   const qd = qDim(config);
   const shared = !tensors.has('output.weight');
 
@@ -245,20 +250,7 @@ export function openGguf(file: BinaryFile): ModelSource {
   ];
   if (!shared) names.push(['output.weight', config.vocabSize, config.dim]);
   if (tensors.has('rope_freqs.weight')) names.push(['rope_freqs.weight', 1, qd / config.nHeads / 2]);
-  const perLayer: Record<MatrixName | VectorName, [string, number, number]> = {
-    rms_att: ['attn_norm', 1, config.dim],
-    wq: ['attn_q', qd, config.dim],
-    wk: ['attn_k', kv, config.dim],
-    wv: ['attn_v', kv, config.dim],
-    wo: ['attn_output', config.dim, qd],
-    rms_ffn: ['ffn_norm', 1, config.dim],
-    w1: ['ffn_gate', config.hiddenDim, config.dim],
-    w2: ['ffn_down', config.dim, config.hiddenDim],
-    w3: ['ffn_up', config.hiddenDim, config.dim],
-  };
-  for (let l = 0; l < config.nLayers; l++) {
-    for (const [suffix, r, k] of Object.values(perLayer)) names.push([`blk.${l}.${suffix}.weight`, r, k]);
-  }
+  for (let l = 0; l < config.nLayers; l++) for (const x of arch.layer) names.push([`blk.${l}.${x.gguf}`, ...shapeOf(x, config)]);
   const infos = new Map(names.map(([n, r, k]) => [n, expect(n, r, k)]));
   checkLayout(tensors, config.nLayers, dataStart, alignment, file.size, path);
   const types = new Set([...infos.values()].filter((t) => (t.dims[1] ?? 1) > 1).map((t) => t.type));
@@ -287,6 +279,15 @@ export function openGguf(file: BinaryFile): ModelSource {
     if (m.kind !== 'f32') throw new ModelFormatError(`${path}: norm tensor ${name} is quantized`, 'norms must be F32 or F16');
     return m.data;
   };
+  // A layer tensor by its model.rtr name; rows the family stores as two halves per head come back in pairs.
+  const byName = new Map(arch.layer.map((x) => [x.name, x]));
+  const hs = headSize(config);
+  const readLayer = (name: MatrixName | VectorName, l: number, row0 = 0, rows?: number): Matrix => {
+    const x = byName.get(name)!;
+    const tn = `blk.${l}.${x.gguf}`;
+    const m: Matrix = x.matrix ? readMatrix(tn, row0, rows) : { kind: 'f32', rows: 1, cols: shapeOf(x, config)[1], data: readVector(tn) };
+    return x.ropeRows && arch.ggufRope === 'halves' ? pairRows(m, hs) : m;
+  };
   if (infos.has('rope_freqs.weight')) {
     config.ropeFreqFactors = readVector('rope_freqs.weight');
     validateConfig(config, path);
@@ -310,12 +311,12 @@ export function openGguf(file: BinaryFile): ModelSource {
       bytes: ggmlBytes(typeOf(t), t.dims.reduce((a, b) => a * b, 1)),
     })),
     tokenEmbedding: () => readMatrix('token_embd.weight'),
-    layerVector: (name: VectorName, l: number) => readVector(`blk.${l}.${perLayer[name][0]}.weight`),
-    layerMatrix: (name: MatrixName, l: number) => readMatrix(`blk.${l}.${perLayer[name][0]}.weight`),
+    layerVector: (name: VectorName, l: number) => (readLayer(name, l) as F32Matrix).data,
+    layerMatrix: (name: MatrixName, l: number) => readLayer(name, l),
     rmsFinal: () => readVector('output_norm.weight'),
     classifier: () => readMatrix(shared ? 'token_embd.weight' : 'output.weight'),
     readRows: (name, l, row0, rows) =>
-      readMatrix(name === 'token_embedding' || (name === 'classifier' && shared) ? 'token_embd.weight' : name === 'classifier' ? 'output.weight' : `blk.${l}.${perLayer[name][0]}.weight`, row0, rows),
+      name === 'token_embedding' || name === 'classifier' ? readMatrix(name === 'token_embedding' || shared ? 'token_embd.weight' : 'output.weight', row0, rows) : readLayer(name, l, row0, rows),
     close: () => file.close(),
   };
 }

@@ -174,7 +174,7 @@ export function openLlama2c(file: BinaryFile): ModelSource {
     sharedClassifier: shared,
     storage: format === 'llama2c-v2' ? 'q8_0' : 'f32',
     tokenEmbedding: () => read('emb', 0),
-    layerVector: (name: VectorName, layer: number) => vector(name, layer),
+    layerVector: (name: VectorName, layer: number) => vector(name as ArrayName, layer),
     layerMatrix: (name: MatrixName, layer: number) => read(name, layer),
     rmsFinal: () => vector('rms_final', 0),
     classifier: () => read(shared ? 'emb' : 'wcls', 0),

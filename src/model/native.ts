@@ -12,6 +12,7 @@ import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { categoryRuns } from '../reference/unicode.js';
 import { JOINT_KEYS, type ChatJoints } from '../reference/chat.js';
 import { ENTRY_FIELDS, HEADER_FIELDS, MERGE_BYTES, NATIVE, TOKENIZER_KINDS, chatSection, headerField, layoutFor, tokenizerParts, type Field, type NativeEntry, type NativeLayout, type NativeTensorName } from './format.js';
+import { ARCHITECTURES, archByCode, archOf, withArch } from './arch.js';
 import { validateConfig, type ModelSource } from './source.js';
 
 export { NATIVE, planNative, type NativeEntry, type NativeLayout } from './format.js';
@@ -120,6 +121,7 @@ export class NativeWriter {
         chatTrim: vocab.chat?.trim ? 1 : 0,
         headSize: headSize(c),
         kvCache: KV_CACHE_KINDS.indexOf(kvCacheKind(c)),
+        arch: archOf(c).code,
       },
       le,
     );
@@ -269,6 +271,9 @@ export function readNativeHeader(file: BinaryFile, expect?: { order: ByteOrder; 
   const kvCache = KV_CACHE_KINDS[u('kvCache')];
   if (!kvCache) throw corrupt(`header field kvCache: ${u('kvCache')} (must be below ${KV_CACHE_KINDS.length})`);
   if (kvCache !== 'f32') config.kvCache = kvCache;
+  const arch = archByCode(u('arch'));
+  if (!arch) throw corrupt(`header field arch: ${u('arch')} is not a family this retro runs (${ARCHITECTURES.map((a) => `${a.code} = ${a.name}`).join(', ')})`);
+  Object.assign(config, withArch(config, arch));
   const quant = kindOfCode(u('quant'));
   if (!quant) throw corrupt(`header field quant: unknown quantization kind ${u('quant')}`);
   const groupSize = u('groupSize');

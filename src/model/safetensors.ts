@@ -9,9 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFormatError, TokenizerError } from '../errors.js';
-import { headSize, kvDim, qDim, type Config, type Matrix, type Vocab } from '../reference/model.js';
+import { headSize, type Config, type F32Matrix, type Matrix, type Vocab } from '../reference/model.js';
 import { readTokenizer } from './tokenizer.js';
 import { printable } from '../files.js';
+import { archOf, findArch, halvesToPairs, shapeOf, withArch } from './arch.js';
 import { BinaryFile } from './file.js';
 import { dequantizeGgml, ggmlBytes, ggmlType, type GgmlType } from './ggml/types.js';
 import { validateConfig, type MatrixName, type ModelSource, type TensorSummary, type TokenizerInfo, type VectorName } from './source.js';
@@ -130,9 +131,12 @@ export function llama3RopeFactors(hs: number, theta: number, s: Record<string, u
 
 function hfConfig(cfg: Record<string, unknown>, path: string): Config {
   const archs = cfg.architectures;
-  const refuse = (what: string) => new ModelFormatError(`${path}: ${what}`, 'use a Llama-architecture model (LlamaForCausalLM)');
-  if (!Array.isArray(archs) || !archs.includes('LlamaForCausalLM')) throw refuse(`config.json architectures ${JSON.stringify(archs)}: only LlamaForCausalLM is supported`);
-  for (const k of ['attention_bias', 'mlp_bias']) if (cfg[k] === true) throw refuse(`config.json ${k} is true: bias vectors, which retro does not implement`);
+  const arch = findArch(Array.isArray(archs) ? archs[0] : archs, 'hf', path);
+  const refuse = (what: string) => new ModelFormatError(`${path}: ${what}`, `use a plain ${arch.hf[0]} model`);
+  for (const k of ['attention_bias', 'mlp_bias']) if (cfg[k] === true && !arch.layer.some((x) => x.name === 'bq')) throw refuse(`config.json ${k} is true: bias vectors, which retro does not implement for ${arch.name}`);
+  if (cfg.use_sliding_window === true) throw refuse('config.json use_sliding_window is true: sliding-window attention, which retro does not implement');
+  const interval = cfg.no_rope_layer_interval ?? 0;
+  if (interval !== arch.noRopeEvery) throw refuse(`config.json no_rope_layer_interval ${JSON.stringify(interval)}: retro runs ${arch.name} with ${arch.noRopeEvery ? `every ${arch.noRopeEvery}th layer without RoPE` : 'RoPE on every layer'}`);
   if (cfg.hidden_act !== undefined && cfg.hidden_act !== 'silu') throw refuse(`config.json hidden_act ${JSON.stringify(cfg.hidden_act)}: retro implements silu`);
   const dim = num(cfg, 'hidden_size', path);
   const nHeads = num(cfg, 'num_attention_heads', path);
@@ -158,6 +162,7 @@ function hfConfig(cfg: Record<string, unknown>, path: string): Config {
     if (type !== 'llama3') throw refuse(`config.json rope_scaling of type ${JSON.stringify(type)}, which retro does not implement (it does llama3)`);
     config.ropeFreqFactors = llama3RopeFactors(hs, theta, scaling, path);
   }
+  Object.assign(config, withArch(config, arch));
   validateConfig(config, path);
   return config;
 }
@@ -186,19 +191,6 @@ function tokenizerInfo(dir: string, cfg: Record<string, unknown>): TokenizerInfo
     eosId: first(cfg.eos_token_id) ?? idOf(tc.eos_token) ?? 2,
     ...(eot !== undefined ? { eotId: eot } : {}),
   };
-}
-
-/** Row r of Hugging Face's per-head halves layout moved to interleaved pairs: row h*hs + 2i + j comes from h*hs + j*hs/2 + i. */
-function unpermute(m: Float32Array, rows: number, cols: number, hs: number): Float32Array {
-  const out = new Float32Array(m.length);
-  const half = hs / 2;
-  for (let r = 0; r < rows; r++) {
-    const h = Math.floor(r / hs);
-    const k = r % hs;
-    const src = h * hs + (k % 2) * half + (k >> 1);
-    out.set(m.subarray(src * cols, (src + 1) * cols), r * cols);
-  }
-  return out;
 }
 
 export function openHfFolder(dir: string): ModelSource {
@@ -233,23 +225,14 @@ export function openHfFolder(dir: string): ModelSource {
 
   const shared = !entries.has('lm_head.weight') || cfg.tie_word_embeddings === true;
   const hs = headSize(config);
-  const names: Record<MatrixName | VectorName, [string, number, number]> = {
-    rms_att: ['input_layernorm', 1, config.dim],
-    wq: ['self_attn.q_proj', qDim(config), config.dim],
-    wk: ['self_attn.k_proj', kvDim(config), config.dim],
-    wv: ['self_attn.v_proj', kvDim(config), config.dim],
-    wo: ['self_attn.o_proj', config.dim, qDim(config)],
-    rms_ffn: ['post_attention_layernorm', 1, config.dim],
-    w1: ['mlp.gate_proj', config.hiddenDim, config.dim],
-    w2: ['mlp.down_proj', config.dim, config.hiddenDim],
-    w3: ['mlp.up_proj', config.hiddenDim, config.dim],
-  };
+  const row = archOf(config);
+  const byName = new Map(row.layer.map((x) => [x.name, x]));
   const expected = new Map<string, [number, number]>([
     ['model.embed_tokens.weight', [config.vocabSize, config.dim]],
     ['model.norm.weight', [1, config.dim]],
   ]);
   if (!shared) expected.set('lm_head.weight', [config.vocabSize, config.dim]);
-  for (let l = 0; l < config.nLayers; l++) for (const [n, r, c] of Object.values(names)) expected.set(`model.layers.${l}.${n}.weight`, [r, c]);
+  for (let l = 0; l < config.nLayers; l++) for (const x of row.layer) expected.set(`model.layers.${l}.${x.hf}`, shapeOf(x, config));
   for (const [name, [rows, cols]] of expected) {
     const e = entries.get(name);
     if (!e) throw new ModelFormatError(`${dir}: tensor ${name} is missing from the safetensors`, 'the folder is not a complete Llama model');
@@ -260,7 +243,7 @@ export function openHfFolder(dir: string): ModelSource {
   }
   for (const name of entries.keys()) {
     if (!expected.has(name) && !/rotary_emb\.inv_freq$/.test(name) && name !== 'lm_head.weight') {
-      throw new ModelFormatError(`${dir}: tensor ${name} is not part of the llama layers retro runs`, 'use a plain LlamaForCausalLM model');
+      throw new ModelFormatError(`${dir}: tensor ${name} is not part of the ${row.name} layers retro runs`, `use a plain ${row.hf[0]} model (src/model/arch.ts lists each family's tensors)`);
     }
   }
 
@@ -270,13 +253,19 @@ export function openHfFolder(dir: string): ModelSource {
     const n = count ?? e.shape.reduce((a, d) => a * d, 1);
     return dequantizeGgml(e.dtype, files.get(e.file)!.read(e.begin + ggmlBytes(e.dtype, at), ggmlBytes(e.dtype, n)), n);
   };
-  // rows [row0, row0 + rows) of a matrix; Q and K chunks start and end on a head, so un-permuting them works alone
+  // rows [row0, row0 + rows) of a matrix; Q and K chunks start and end on a head, so moving their rows into pairs works alone
   const matrix = (name: string, rows: number, cols: number, heads?: boolean, row0 = 0): Matrix => {
     const data = read(name, row0 * cols, rows * cols);
-    return { kind: 'f32', rows, cols, data: heads ? unpermute(data, rows, cols, hs) : data };
+    return { kind: 'f32', rows, cols, data: heads ? halvesToPairs(data, rows, cols, hs) : data };
   };
   const classifierName = shared ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  const layer = (n: MatrixName | VectorName, l: number) => `model.layers.${l}.${names[n][0]}.weight`;
+  const layer = (n: MatrixName | VectorName, l: number) => `model.layers.${l}.${byName.get(n)!.hf}`;
+  // Hugging Face stores every family's Q/K heads as two halves (rotate-half RoPE)
+  const layerMatrix = (n: MatrixName | VectorName, l: number, row0?: number, rows?: number): Matrix => {
+    const x = byName.get(n)!;
+    const [r, c] = shapeOf(x, config);
+    return x.matrix ? matrix(layer(n, l), rows ?? r, c, x.ropeRows, row0) : { kind: 'f32', rows: 1, cols: c, data: x.ropeRows ? halvesToPairs(read(layer(n, l)), c, 1, hs) : read(layer(n, l)) };
+  };
   const types = new Set([...expected.keys()].filter((n) => expected.get(n)![0] > 1).map((n) => entries.get(n)!.dtypeName));
   const tensors: TensorSummary[] = [...entries].map(([name, e]) => ({ name, type: e.dtypeName, shape: e.shape, bytes: ggmlBytes(e.dtype, e.shape.reduce((a, d) => a * d, 1)) }));
   const tokenizer = tokenizerInfo(dir, cfg);
@@ -296,14 +285,14 @@ export function openHfFolder(dir: string): ModelSource {
     tensors,
     ...(tokenizer ? { tokenizer } : {}),
     tokenEmbedding: () => matrix('model.embed_tokens.weight', config.vocabSize, config.dim),
-    layerVector: (n: VectorName, l: number) => read(layer(n, l)),
-    layerMatrix: (n: MatrixName, l: number) => matrix(layer(n, l), names[n][1], names[n][2], n === 'wq' || n === 'wk'),
+    layerVector: (n: VectorName, l: number) => (layerMatrix(n, l) as F32Matrix).data,
+    layerMatrix: (n: MatrixName, l: number) => layerMatrix(n, l),
     rmsFinal: () => read('model.norm.weight'),
     classifier: () => matrix(classifierName, config.vocabSize, config.dim),
     readRows: (n, l, row0, rows) =>
       n === 'token_embedding' || n === 'classifier'
         ? matrix(n === 'classifier' ? classifierName : 'model.embed_tokens.weight', rows, config.dim, false, row0)
-        : matrix(layer(n, l), rows, names[n][2], n === 'wq' || n === 'wk', row0),
+        : layerMatrix(n, l, row0, rows),
     close: () => {
       for (const f of files.values()) f.close();
     },

@@ -6,12 +6,13 @@
 import { ModelFormatError } from '../errors.js';
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
 import { dequantize } from '../reference/math.js';
-import { headSize, kvDim, qDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
+import { headSize, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
 
-export type MatrixName = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
+import { archOf, shapeOf, type MatrixName, type VectorName } from './arch.js';
+
+export type { MatrixName, VectorName } from './arch.js';
 /** A matrix by the name conversion asks for it: a layer's, the embedding or the classifier. */
 export type MatrixRef = MatrixName | 'token_embedding' | 'classifier';
-export type VectorName = 'rms_att' | 'rms_ffn';
 
 export interface ModelSource {
   readonly path: string;
@@ -26,7 +27,7 @@ export interface ModelSource {
   /** What the file says about its tokenizer, readable or not by retro. */
   readonly tokenizer?: TokenizerInfo;
   tokenEmbedding(): Matrix; // (vocab, dim)
-  layerVector(name: VectorName, layer: number): Float32Array; // (dim)
+  layerVector(name: VectorName, layer: number): Float32Array; // (cols of the row's vector)
   layerMatrix(name: MatrixName, layer: number): Matrix;
   rmsFinal(): Float32Array; // (dim)
   classifier(): Matrix; // (vocab, dim): the embedding when shared
@@ -97,28 +98,26 @@ function checkShape(m: Matrix, rows: number, cols: number, what: string, path: s
   return m;
 }
 
+function checkLength(v: Float32Array, n: number, what: string, path: string): Float32Array {
+  if (v.length !== n) throw new ModelFormatError(`${path}: tensor ${what} has ${v.length} values, expected ${n}`, 'the file is corrupt or not of the family it names');
+  return v;
+}
+
 export function embeddingAsFloat(m: Matrix): Float32Array {
   return m.kind === 'f32' ? m.data : dequantize(m);
 }
 
 export function loadWeights(src: ModelSource): Weights {
   const c = src.config;
-  const kv = kvDim(c);
-  const qd = qDim(c);
   const p = src.path;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
-    layers.push({
-      rmsAtt: src.layerVector('rms_att', l),
-      wq: checkShape(src.layerMatrix('wq', l), qd, c.dim, `wq[${l}]`, p),
-      wk: checkShape(src.layerMatrix('wk', l), kv, c.dim, `wk[${l}]`, p),
-      wv: checkShape(src.layerMatrix('wv', l), kv, c.dim, `wv[${l}]`, p),
-      wo: checkShape(src.layerMatrix('wo', l), c.dim, qd, `wo[${l}]`, p),
-      rmsFfn: src.layerVector('rms_ffn', l),
-      w1: checkShape(src.layerMatrix('w1', l), c.hiddenDim, c.dim, `w1[${l}]`, p),
-      w2: checkShape(src.layerMatrix('w2', l), c.dim, c.hiddenDim, `w2[${l}]`, p),
-      w3: checkShape(src.layerMatrix('w3', l), c.hiddenDim, c.dim, `w3[${l}]`, p),
-    });
+    const lw: Record<string, Matrix | Float32Array> = {};
+    for (const x of archOf(c).layer) {
+      const [rows, cols] = shapeOf(x, c);
+      lw[x.ts] = x.matrix ? checkShape(src.layerMatrix(x.name as MatrixName, l), rows, cols, `${x.name}[${l}]`, p) : checkLength(src.layerVector(x.name as VectorName, l), cols, `${x.name}[${l}]`, p);
+    }
+    layers.push(lw as unknown as LayerWeights);
   }
   const emb = checkShape(src.tokenEmbedding(), c.vocabSize, c.dim, 'token_embedding', p);
   const tokenEmbedding = embeddingAsFloat(emb);

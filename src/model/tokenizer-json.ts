@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { TokenizerError } from '../errors.js';
 import { printable } from '../files.js';
 import type { Vocab } from '../reference/model.js';
-import { GPT2_REGEX, LLAMA3_REGEX, type PreTokenizer } from '../reference/pretokenize.js';
+import { GPT2_REGEX, LLAMA3_REGEX, QWEN2_REGEX, type PreTokenizer } from '../reference/pretokenize.js';
 import { byteLevelVocab, chatJoints } from './byte-level.js';
 
 const MAX_JSON_BYTES = 64 << 20;
@@ -31,6 +31,7 @@ interface TokenizerJson {
 /** The pre-tokenizer a tokenizer.json describes, matched against the ones retro scans; a description of it otherwise. */
 const PRE_TOKENIZER_SHAPES: { pre: PreTokenizer; matches: (p: unknown) => boolean }[] = [
   { pre: 'llama3', matches: (p) => isSequence(p, [isSplit(LLAMA3_REGEX), isByteLevel(false)]) },
+  { pre: 'qwen2', matches: (p) => isSequence(p, [isSplit(QWEN2_REGEX), isByteLevel(false)]) },
   { pre: 'gpt2', matches: (p) => isByteLevel(true)(p) || isSequence(p, [isSplit(GPT2_REGEX), isByteLevel(false)]) },
   { pre: 'smollm', matches: (p) => isSequence(p, [(d) => obj(d).type === 'Digits' && obj(d).individual_digits === true, isByteLevel(true)]) },
 ];

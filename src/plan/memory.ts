@@ -3,6 +3,7 @@
  * build_transformer, build_run_state, read_tokenizer, build_sampler), and the same in-RAM or
  * streaming decision it makes against a RAM budget.
  */
+import { archOf, shapeOf } from '../model/arch.js';
 import { NATIVE, tokenizerParts, type NativeEntry as Placement, type NativeLayout as FileLayout } from '../model/format.js';
 import { isIntKind, storedCols, storedRowBytes } from '../quant/kinds.js';
 import { JOINT_KEYS } from '../reference/chat.js';
@@ -113,9 +114,15 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const e = (name: string, layer = 0) => layout.entries.find((x) => x.name === name && x.layer === layer)!;
   const L = c.nLayers;
   const matrixStruct = 16 + 3 * pointerBytes + 16;
-  const small = 2 * L * c.dim * 4 + L * 7 * matrixStruct + c.dim * 4 + 2 * entryBytes(e('rope_cos'));
+  // the family's layer: its vectors stay in RAM, its matrices are what streams (arch.ts)
+  const row = archOf(c);
+  const layerMatrices = row.layer.filter((x) => x.matrix).map((x) => x.name);
+  const vectorFloats = row.layer.filter((x) => !x.matrix).reduce((n, x) => n + shapeOf(x, c)[1], 0);
+  const small = L * vectorFloats * 4 + L * layerMatrices.length * matrixStruct + c.dim * 4 + 2 * entryBytes(e('rope_cos'));
+  const halves = (['attention', 'ffn'] as const).map((h) => layerMatrices.filter((n) => row.layer.find((x) => x.name === n)!.half === h));
+  const [first, last] = [layerMatrices[0], layerMatrices[layerMatrices.length - 1]];
+  const [attEnd, ffnStart] = [halves[0][halves[0].length - 1], halves[1][0]];
   const table = layout.entries.length * NATIVE.entryBytes;
-  const layerMatrices = ['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'w2'];
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
   const emb = e('token_embedding');
@@ -145,8 +152,8 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const span = (unit: StreamUnit) => {
     let most = 0;
     for (let l = 0; l < L; l++) {
-      if (unit === 'layer') most = Math.max(most, entryEnd(e('w2', l)) - e('wq', l).dataOffset);
-      else most = Math.max(most, entryEnd(e('wo', l)) - e('wq', l).dataOffset, entryEnd(e('w2', l)) - e('w1', l).dataOffset);
+      if (unit === 'layer') most = Math.max(most, entryEnd(e(last, l)) - e(first, l).dataOffset);
+      else most = Math.max(most, entryEnd(e(attEnd, l)) - e(first, l).dataOffset, entryEnd(e(last, l)) - e(ffnStart, l).dataOffset);
     }
     return most + layout.alignment;
   };
@@ -174,8 +181,8 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   // stream_layer: a layer (or each half) in one read, from its first matrix's data to its last one's end
   let layerRead = 0;
   for (let l = residentLayers; l < L; l++) {
-    if (unit === 'layer') layerRead += entryEnd(e('w2', l)) - e('wq', l).dataOffset;
-    else layerRead += entryEnd(e('wo', l)) - e('wq', l).dataOffset + entryEnd(e('w2', l)) - e('w1', l).dataOffset;
+    if (unit === 'layer') layerRead += entryEnd(e(last, l)) - e(first, l).dataOffset;
+    else layerRead += entryEnd(e(attEnd, l)) - e(first, l).dataOffset + entryEnd(e(last, l)) - e(ffnStart, l).dataOffset;
   }
   reads.push({ kind: 'layers', bytes: layerRead, reads: (L - residentLayers) * (unit === 'layer' ? 1 : 2) });
   // classify: chunks of as many rows as fit the buffer (less two alignments), values and scales a read each

@@ -121,6 +121,24 @@ export function rope(q: Float32Array, k: Float32Array, pos: number, c: Config): 
   }
 }
 
+/** A bias added to the matmul's output (Qwen2's q, k and v). */
+export function addBias(x: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < b.length; i++) x[i] = f(x[i] + b[i]);
+}
+
+/** RMSNorm of each head of x on its own, one weight for every head (Qwen3's QK-norm). */
+export function headNorm(x: Float32Array, weight: Float32Array, heads: number, hs: number, eps: number): void {
+  for (let h = 0; h < heads; h++) {
+    const head = x.subarray(h * hs, (h + 1) * hs);
+    rmsnorm(head, head, weight, hs, eps);
+  }
+}
+
+/** Whether layer l rotates q and k (SmolLM3 leaves every 4th layer without RoPE). */
+export function ropeOn(c: Config, l: number): boolean {
+  return !c.noRopeEvery || (l + 1) % c.noRopeEvery !== 0;
+}
+
 /** The int8 cache's values and scales for the kvDim values starting at element `at`. */
 function cacheSlot(c: QuantizedVector, at: number, kvDim: number, hs: number): QuantizedVector {
   return { q: c.q.subarray(at, at + kvDim), s: c.s.subarray(at / hs, (at + kvDim) / hs) };
@@ -149,7 +167,16 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
     matmul(s.q, s.xb, lw.wq, s.scratch);
     matmul(s.k, s.xb, lw.wk, s.scratch);
     matmul(s.v, s.xb, lw.wv, s.scratch);
-    rope(s.q, s.k, pos, p);
+    if (lw.bq && lw.bk && lw.bv) {
+      addBias(s.q, lw.bq);
+      addBias(s.k, lw.bk);
+      addBias(s.v, lw.bv);
+    }
+    if (lw.qNorm && lw.kNorm) {
+      headNorm(s.q, lw.qNorm, p.nHeads, hs, p.normEps);
+      headNorm(s.k, lw.kNorm, p.nKvHeads, hs, p.normEps);
+    }
+    if (ropeOn(p, l)) rope(s.q, s.k, pos, p);
     const at = loff + pos * kvDim;
     if (int8) {
       // one group per KV head: its scale sits at the head's element offset / headSize

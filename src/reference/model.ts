@@ -24,6 +24,10 @@ export interface Config {
   ropeTable?: { cos: Float32Array; sin: Float32Array };
   /** How the KV cache holds keys and values; set only when not f32 (so a file's config equals its source's). */
   kvCache?: KvCacheKind;
+  /** The model family (src/model/arch.ts); set only when not llama. */
+  arch?: string;
+  /** Every n-th layer (l + 1 a multiple of n) attends without RoPE (SmolLM3: 4); absent: every layer rotates. */
+  noRopeEvery?: number;
 }
 
 /**
@@ -93,6 +97,11 @@ export interface LayerWeights {
   w1: Matrix; // (hiddenDim, dim)  gate
   w2: Matrix; // (dim, hiddenDim)  down
   w3: Matrix; // (hiddenDim, dim)  up
+  qNorm?: Float32Array; // (headSize) RMSNorm weight of each query head (Qwen3)
+  kNorm?: Float32Array; // (headSize) of each key head
+  bq?: Float32Array; // (qDim) query bias (Qwen2)
+  bk?: Float32Array; // (kvDim)
+  bv?: Float32Array; // (kvDim)
 }
 
 export interface Weights {

@@ -9,13 +9,15 @@
  * gpt2 (GPT-2 and most byte-level BPE):
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * smollm (SmolLM): every digit alone (\p{N}), then gpt2 on the text between digits.
+ * qwen2 (Qwen2, Qwen2.5, Qwen3): llama3's with single digits, \p{N} for \p{N}{1,3}.
  */
 import { CP_LETTER, CP_NUMBER, CP_OTHER, CP_SPACE } from './unicode.js';
 
-export const PRE_TOKENIZERS = ['llama3', 'gpt2', 'smollm'] as const;
+export const PRE_TOKENIZERS = ['llama3', 'gpt2', 'smollm', 'qwen2'] as const;
 export type PreTokenizer = (typeof PRE_TOKENIZERS)[number];
 
 export const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+export const QWEN2_REGEX = LLAMA3_REGEX.replace('\\p{N}{1,3}', '\\p{N}');
 export const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 const QUOTE = 0x27;
@@ -48,7 +50,8 @@ function spaceRun(i: number, r: number, end: number): number {
   return r === end || r - i < 2 ? r : r - 1;
 }
 
-function llama3(cps: number[], cls: Uint8Array, start: number, end: number, out: number[]): void {
+/** llama3's regex, with runs of up to `maxDigits` digits (3; qwen2's 1). */
+function llama3Like(maxDigits: number, cps: number[], cls: Uint8Array, start: number, end: number, out: number[]): void {
   for (let i = start; i < end; ) {
     const c = cps[i];
     const k = cls[i];
@@ -56,7 +59,7 @@ function llama3(cps: number[], cls: Uint8Array, start: number, end: number, out:
     if (j === i) {
       if (k === CP_LETTER) j = runEnd(cls, i, end, CP_LETTER);
       else if (k !== CP_NUMBER && !isCrLf(c) && i + 1 < end && cls[i + 1] === CP_LETTER) j = runEnd(cls, i + 1, end, CP_LETTER);
-      else if (k === CP_NUMBER) j = Math.min(runEnd(cls, i, end, CP_NUMBER), i + 3);
+      else if (k === CP_NUMBER) j = Math.min(runEnd(cls, i, end, CP_NUMBER), i + maxDigits);
       else {
         const o = c === SPACE && i + 1 < end && cls[i + 1] === CP_OTHER ? i + 1 : i;
         if (cls[o] === CP_OTHER) {
@@ -104,7 +107,12 @@ function smollm(cps: number[], cls: Uint8Array, start: number, end: number, out:
   }
 }
 
-const SCANNERS: Record<PreTokenizer, typeof gpt2> = { llama3, gpt2, smollm };
+const SCANNERS: Record<PreTokenizer, typeof gpt2> = {
+  llama3: (...a) => llama3Like(3, ...a),
+  gpt2,
+  smollm,
+  qwen2: (...a) => llama3Like(1, ...a),
+};
 
 /** End indices of the pieces of cps[start, end); `cls` holds the class of every code point. */
 export function pretokenize(pre: PreTokenizer, cps: number[], cls: Uint8Array, start = 0, end = cps.length): number[] {

@@ -62,7 +62,7 @@ describe('retro inspect', () => {
     expect(r.tokenizer).toBeNull();
     const text = await retro(['inspect', hf]);
     expect(text.code).toBe(0);
-    expect(text.stdout.toString()).toMatch(/hf-safetensors, architecture llama\nshape: dim 256, hidden 512, 2 layers, 4 heads \(2 KV\), head size 64/);
+    expect(text.stdout.toString()).toMatch(/hf-safetensors, architecture llama\n  family: RMSNorm before attention and before the FFN[^\n]*; silu FFN; RoPE on interleaved pairs; layer tensors rms_att, wq, wk, wv, wo, rms_ffn, w1, w3, w2\nshape: dim 256, hidden 512, 2 layers, 4 heads \(2 KV\), head size 64/);
     expect(text.stdout.toString()).toMatch(/BF16 +16 /);
   });
 

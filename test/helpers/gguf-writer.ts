@@ -5,6 +5,7 @@
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { BinaryFile } from '../../src/model/file.js';
+import { archByName, type ArchName } from '../../src/model/arch.js';
 import { readGgufHeader } from '../../src/model/gguf.js';
 import { floatToHalf } from './writers.js';
 
@@ -156,7 +157,10 @@ export interface LlamaShape {
 
 /** llama metadata and seeded F32 weights of a shape; `extraKvs`/`extraTensors` add or override. */
 /** `holes`: the matrices are left as holes (zeros) in a sparse file, for shapes past 2 GB. */
-export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tensors?: RawTensor[]; tied?: boolean; seed?: number; vocab: KV[]; f16?: boolean; holes?: boolean }): void {
+/** `arch`: another family's row (src/model/arch.ts): its metadata prefix and its extra per-layer vectors (biases, QK-norm weights), seeded after the llama ones. */
+export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tensors?: RawTensor[]; tied?: boolean; seed?: number; vocab: KV[]; f16?: boolean; holes?: boolean; arch?: ArchName }): void {
+  const row = archByName(opts.arch ?? 'llama')!;
+  const key = (k: string) => `${row.gguf}.${k}`;
   const qd = s.nHeads * s.headSize;
   const kv = s.nKvHeads * s.headSize;
   let seed = opts.seed ?? 1;
@@ -186,17 +190,25 @@ export function llamaGguf(path: string, s: LlamaShape, opts: { kvs?: KV[]; tenso
       w(`blk.${l}.ffn_up.weight`, s.hiddenDim, s.dim, 0.1),
     );
   }
+  const widths: Record<string, number> = { headSize: s.headSize, qDim: qd, kvDim: kv };
+  for (let l = 0; l < s.nLayers; l++) {
+    for (const x of row.layer.filter((t) => !t.matrix && !t.name.startsWith('rms'))) {
+      const n = widths[x.cols];
+      const r = randomF32(n, seed++, x.name.endsWith('norm') ? 0.2 : 0.5);
+      tensors.push(f32Tensor(`blk.${l}.${x.gguf}`, 1, n, x.name.endsWith('norm') ? Float32Array.from(r, (v) => 1 + v) : r));
+    }
+  }
   const kvs: KV[] = [
-    ['general.architecture', 'str', 'llama'],
-    ['llama.embedding_length', 'u32', s.dim],
-    ['llama.feed_forward_length', 'u32', s.hiddenDim],
-    ['llama.block_count', 'u32', s.nLayers],
-    ['llama.attention.head_count', 'u32', s.nHeads],
-    ['llama.attention.head_count_kv', 'u32', s.nKvHeads],
-    ['llama.context_length', 'u32', s.contextLength],
-    ['llama.attention.layer_norm_rms_epsilon', 'f32', 1e-5],
-    ['llama.rope.dimension_count', 'u32', s.headSize],
-    ...(s.headSize !== s.dim / s.nHeads ? ([['llama.attention.key_length', 'u32', s.headSize], ['llama.attention.value_length', 'u32', s.headSize]] as KV[]) : []),
+    ['general.architecture', 'str', row.gguf],
+    [key('embedding_length'), 'u32', s.dim],
+    [key('feed_forward_length'), 'u32', s.hiddenDim],
+    [key('block_count'), 'u32', s.nLayers],
+    [key('attention.head_count'), 'u32', s.nHeads],
+    [key('attention.head_count_kv'), 'u32', s.nKvHeads],
+    [key('context_length'), 'u32', s.contextLength],
+    [key('attention.layer_norm_rms_epsilon'), 'f32', 1e-5],
+    [key('rope.dimension_count'), 'u32', s.headSize],
+    ...(s.headSize !== s.dim / s.nHeads ? ([[key('attention.key_length'), 'u32', s.headSize], [key('attention.value_length'), 'u32', s.headSize]] as KV[]) : []),
     ...opts.vocab,
   ];
   const over = new Map((opts.kvs ?? []).map((k) => [k[0], k]));

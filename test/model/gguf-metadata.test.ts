@@ -66,7 +66,11 @@ describe('llama variants retro does not implement are refused by name', () => {
   };
   const vec = (name: string, n: number) => f32Tensor(name, 1, n, new Float32Array(n));
 
-  it('another architecture', () => refusal('qwen2', { kvs: [['general.architecture', 'str', 'qwen2']] }, /architecture is "qwen2", only "llama" is supported/));
+  it('a family refused by what it lacks', () => refusal('qwen3moe', { kvs: [['general.architecture', 'str', 'qwen3moe']] }, /GGUF architecture "qwen3moe" needs mixture of experts \(ffn_gate_inp and the ffn_\*_exps expert tensors\), which retro does not implement/));
+  it('MLA', () => refusal('deepseek2', { kvs: [['general.architecture', 'str', 'deepseek2']] }, /"deepseek2" needs multi-head latent attention \(attn_kv_a_mqa, attn_kv_b\)/));
+  it('Gemma 3n', () => refusal('gemma3n', { kvs: [['general.architecture', 'str', 'gemma3n']] }, /"gemma3n" needs per-layer embeddings \(per_layer_token_embd\)/));
+  it('an unknown family', () => refusal('mamba', { kvs: [['general.architecture', 'str', 'mamba']] }, /GGUF architecture "mamba" is not one retro runs \(llama, qwen2, qwen3, smollm3\)/));
+  it('a row whose keys are missing', () => refusal('qwen2', { kvs: [['general.architecture', 'str', 'qwen2']] }, /GGUF metadata qwen2\.attention\.head_count is missing/));
   it('bias vectors', () => refusal('bias', { tensors: [vec('blk.0.attn_q.bias', 256)] }, /tensor "blk\.0\.attn_q\.bias" means bias vectors, which retro does not implement/));
   it('QK-norm', () => refusal('qknorm', { tensors: [vec('blk.0.attn_k_norm.weight', 64)] }, /blk\.0\.attn_k_norm\.weight" means QK-norm/));
   it('mixture of experts', () => refusal('moe', { kvs: [['llama.expert_count', 'u32', 8]] }, /8 experts \(mixture of experts\), which retro does not implement/));

@@ -160,8 +160,10 @@ describe('bad Hugging Face folders are one clear error', () => {
     return Buffer.concat([len, Buffer.from(json), b.subarray(8 + n)]);
   };
 
-  it('another architecture', () =>
-    expectError(() => openModel(variant('arch', (d) => editConfig(d, (c) => (c.architectures = ['Qwen2ForCausalLM'])))), ModelFormatError, /architectures \["Qwen2ForCausalLM"\]: only LlamaForCausalLM/));
+  it('a family refused by what it lacks', () =>
+    expectError(() => openModel(variant('arch', (d) => editConfig(d, (c) => (c.architectures = ['Qwen3MoeForCausalLM'])))), ModelFormatError, /config\.json architecture "Qwen3MoeForCausalLM" needs mixture of experts/));
+  it('a row whose tensors are missing', () =>
+    expectError(() => openModel(variant('qwen3', (d) => editConfig(d, (c) => (c.architectures = ['Qwen3ForCausalLM'])))), ModelFormatError, /tensor model\.layers\.0\.self_attn\.q_norm\.weight is missing/));
   it('attention biases', () =>
     expectError(() => openModel(variant('bias', (d) => editConfig(d, (c) => (c.attention_bias = true)))), ModelFormatError, /attention_bias is true: bias vectors/));
   it('rope_scaling other than llama3', () =>

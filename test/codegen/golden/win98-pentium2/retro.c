@@ -66,7 +66,7 @@ static const char *u64_text(U64 v, char *text) {
     return p;
 }
 
-#define RT_FORMAT_VERSION 6
+#define RT_FORMAT_VERSION 7
 #define RT_ALIGN 16
 #define RT_ALIGN_TEXT "16"
 #define RT_TARGET_ID "win98-pentium2"
@@ -254,6 +254,9 @@ static void xfree(void *p) {
 #define RT_F32 0
 #define RT_Q8 1
 #define RT_Q4 2
+/* the model family this engine runs, as model.rtr codes it (src/model/arch.ts) */
+#define RT_ARCH 0
+#define RT_ARCH_NAME "llama"
 /* KV cache kinds, as model.rtr codes them */
 #define RT_KV_F32 0
 #define RT_KV_INT8 1
@@ -379,7 +382,8 @@ typedef struct {
 #define RT_PRE_LLAMA3 1
 #define RT_PRE_GPT2 2
 #define RT_PRE_SMOLLM 3
-#define RT_PRE_COUNT 3
+#define RT_PRE_QWEN2 4
+#define RT_PRE_COUNT 4
 #define RT_CHAT_JOINTS 5
 #define RT_CHAT_START 0
 #define RT_CHAT_START_SYSTEM 1
@@ -419,7 +423,7 @@ typedef struct {
 } Tokenizer;
 
 /* The file header and tensor-table entry, as written by retro (docs/model-format.md): field offsets. */
-#define RT_HEADER_BYTES 172
+#define RT_HEADER_BYTES 176
 #define RT_ENTRY_BYTES 64
 #define RT_MARKER 0x01020304UL
 #define RT_H_MAGIC 0
@@ -458,6 +462,7 @@ typedef struct {
 #define RT_H_CHAT_TRIM 160
 #define RT_H_HEAD_SIZE 164
 #define RT_H_KV_CACHE 168
+#define RT_H_ARCH 172
 #define RT_E_NAME 0
 #define RT_E_KIND 32
 #define RT_E_ROWS 36
@@ -558,6 +563,7 @@ static void check_header(ModelFile *mf, const unsigned char *h, Transformer *t, 
     p->q_dim = p->n_heads * p->head_size;
     p->kv_dim = p->n_kv_heads * p->head_size;
     need(get_u32(h + RT_H_KV_CACHE) <= RT_KV_INT8, mf, "header field KV cache", "is not 0 (f32) or 1 (int8)");
+    need(get_u32(h + RT_H_ARCH) == RT_ARCH, mf, "header field arch", "is not " RT_ARCH_NAME ", the model family this engine was generated for");
     p->kv_cache = (int)get_u32(h + RT_H_KV_CACHE);
     need(p->n_heads % p->n_kv_heads == 0, mf, "header field n_kv_heads", "does not divide n_heads");
     p->rope_theta = get_f32(h + RT_H_ROPE_THETA);
@@ -1878,16 +1884,22 @@ static float *forward(Transformer *t, int token, int pos) {
         t->stream.tokens++;
         t->stream.token_bytes = t->stream.token_reads = 0;
     }
+    /* copy the token embedding into x */
     embed(t, token, x);
 
+    /* forward all the layers */
     for (l = 0; l < p->n_layers; l++) {
-        size_t loff = (size_t)l * p->seq_len * kv_dim;
+        size_t loff = (size_t)l * p->seq_len * kv_dim; /* this layer's place in the KV cache */
         if (t->stream.on) stream_layer(t, l, 0);
+        /* attention rmsnorm */
         rmsnorm(s->xb, x, w->rms_att_weight + (size_t)l * dim, dim, p->norm_eps);
+        /* qkv matmuls for this position */
         matmul(s->q, s->xb, &w->wq[l], &s->xq, 0);
         matmul(s->k, s->xb, &w->wk[l], &s->xq, 1);
         matmul(s->v, s->xb, &w->wv[l], &s->xq, 1);
+        /* RoPE relative positional encoding: complex-valued rotate q and k in each head */
         rope(s->q, s->k, pos, p, w);
+        /* key and value into the kv cache at this position */
         if (p->kv_cache == RT_KV_INT8) {
             cache_int8(&s->key_q, loff + (size_t)pos * kv_dim, s->k, p);
             cache_int8(&s->value_q, loff + (size_t)pos * kv_dim, s->v, p);
@@ -1896,19 +1908,25 @@ static float *forward(Transformer *t, int token, int pos) {
             memcpy(s->value_cache + loff + (size_t)pos * kv_dim, s->v, (size_t)kv_dim * sizeof(float));
         }
 
+        /* multihead attention, the heads split between the threads */
         att_job.t = t;
         att_job.pos = pos;
         att_job.loff = loff;
         if ((long)(pos + 1) * dim < RT_PARALLEL_MIN) attention_part(&att_job, 0, 1);
         else rt_parallel(attention_part, &att_job);
 
+        /* final matmul to get the output of the attention */
         matmul(s->xb2, s->xb, &w->wo[l], &s->xq, 0);
+        /* residual connection back into x */
         for (i = 0; i < dim; i++) x[i] += s->xb2[i];
 
         if (t->stream.on) stream_layer(t, l, 1);
+        /* ffn rmsnorm */
         rmsnorm(s->xb, x, w->rms_ffn_weight + (size_t)l * dim, dim, p->norm_eps);
+        /* the FFN is w2(silu(w1(x)) * w3(x)): first w1(x) and w3(x) */
         matmul(s->hb, s->xb, &w->w1[l], &s->xq, 0);
         matmul(s->hb2, s->xb, &w->w3[l], &s->xq, 1);
+        /* SwiGLU non-linearity: silu(x) = x * sigmoid(x), times w3(x) */
         for (i = 0; i < hidden_dim; i++) {
             float val = s->hb[i];
             float e = rt_expf(-val);
@@ -1917,11 +1935,15 @@ static float *forward(Transformer *t, int token, int pos) {
             val *= s->hb2[i];
             s->hb[i] = val;
         }
+        /* final matmul to get the output of the ffn */
         matmul(s->xb, s->hb, &w->w2[l], &s->hq, 0);
+        /* residual connection */
         for (i = 0; i < dim; i++) x[i] += s->xb[i];
     }
 
+    /* final rmsnorm */
     rmsnorm(x, x, w->rms_final_weight, dim, p->norm_eps);
+    /* classifier into logits */
     classify(t, x);
     return s->logits;
 }
@@ -2121,7 +2143,8 @@ static size_t space_run(size_t i, size_t r, size_t end) {
     return r == end || r - i < 2 ? r : r - 1;
 }
 
-static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends) {
+/* llama3's regex with runs of up to max_digits digits: 3, or qwen2's 1 (\p{N} for \p{N}{1,3}). */
+static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, size_t end, size_t *ends, size_t max_digits) {
     size_t n = 0;
     while (i < end) {
         u32 c = cps[i];
@@ -2134,7 +2157,7 @@ static size_t scan_llama3(const u32 *cps, const unsigned char *cls, size_t i, si
                 j = run_end(cls, i + 1, end, RT_CP_LETTER);
             } else if (k == RT_CP_NUMBER) {
                 j = run_end(cls, i, end, RT_CP_NUMBER);
-                if (j > i + 3) j = i + 3;
+                if (j > i + max_digits) j = i + max_digits;
             } else {
                 size_t o = c == 0x20 && i + 1 < end && cls[i + 1] == RT_CP_OTHER ? i + 1 : i;
                 if (cls[o] == RT_CP_OTHER) {
@@ -2350,7 +2373,8 @@ static int encode_bpe(const Tokenizer *t, const char *text, int bos, int special
         if (id < 0 && i < ncp) continue;
         if (from < i) {
             size_t k, m = 0, start = from;
-            if (t->pre == RT_PRE_LLAMA3) m = scan_llama3(cps, cls, from, i, ends);
+            if (t->pre == RT_PRE_LLAMA3) m = scan_llama3(cps, cls, from, i, ends, 3);
+            else if (t->pre == RT_PRE_QWEN2) m = scan_llama3(cps, cls, from, i, ends, 1);
             else if (t->pre == RT_PRE_GPT2) m = scan_gpt2(cps, cls, from, i, ends);
             else m = scan_smollm(cps, cls, from, i, ends);
             for (k = 0; k < m; k++) {
