@@ -249,7 +249,7 @@ typedef struct {
 } Matrix;
 
 typedef struct {
-    float *token_embedding_table; /* (vocab_size, dim), float even for q8 files; NULL when streaming (one row is read per token) */
+    float *token_embedding_table; /* (vocab_size, dim), float even for q8 or q4 files; NULL when streaming (one row is read per token) */
     Matrix token_embedding;       /* (vocab_size, dim) as stored: its file offsets, and its data when it is also the classifier */
     float *rms_att_weight;        /* (n_layers, dim) */
     Matrix *wq;                   /* n_layers x (q_dim, dim) */
