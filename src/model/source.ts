@@ -5,7 +5,6 @@
  */
 import { ModelFormatError } from '../errors.js';
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
-import { dequantize } from '../reference/math.js';
 import { headSize, kvDim, qDim, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
 
 export type MatrixName = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3';
@@ -97,10 +96,6 @@ function checkShape(m: Matrix, rows: number, cols: number, what: string, path: s
   return m;
 }
 
-export function embeddingAsFloat(m: Matrix): Float32Array {
-  return m.kind === 'f32' ? m.data : dequantize(m);
-}
-
 export function loadWeights(src: ModelSource): Weights {
   const c = src.config;
   const kv = kvDim(c);
@@ -120,13 +115,8 @@ export function loadWeights(src: ModelSource): Weights {
       w3: checkShape(src.layerMatrix('w3', l), c.hiddenDim, c.dim, `w3[${l}]`, p),
     });
   }
-  const emb = checkShape(src.tokenEmbedding(), c.vocabSize, c.dim, 'token_embedding', p);
-  const tokenEmbedding = embeddingAsFloat(emb);
-  const wcls: Matrix = src.sharedClassifier
-    ? emb.kind === 'f32'
-      ? { kind: 'f32', rows: emb.rows, cols: emb.cols, data: tokenEmbedding }
-      : emb
-    : checkShape(src.classifier(), c.vocabSize, c.dim, 'classifier', p);
+  const tokenEmbedding = checkShape(src.tokenEmbedding(), c.vocabSize, c.dim, 'token_embedding', p);
+  const wcls = src.sharedClassifier ? tokenEmbedding : checkShape(src.classifier(), c.vocabSize, c.dim, 'classifier', p);
   return { tokenEmbedding, layers, rmsFinal: src.rmsFinal(), wcls };
 }
 

@@ -74,10 +74,10 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const layerMatrices = ['wq', 'wk', 'wv', 'wo', 'w1', 'w3', 'w2'];
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
+  // the embedding stays in its stored kind (the engine dequantizes one row a token)
   const emb = e('token_embedding');
-  const dequantized = isIntKind(emb.kind) ? c.vocabSize * c.dim * 4 : 0;
   const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
-  const resident = entryBytes(emb) + wcls + dequantized + layers;
+  const resident = entryBytes(emb) + wcls + layers;
   const tokEstimate = layout.tokenizerBytes - c.vocabSize * 7 + c.vocabSize * (2 * pointerBytes + 12);
   const fixed = small + stateBytes(layout) + tokEstimate;
   const tokenizer = tokEstimate;
@@ -91,8 +91,7 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const perToken = layers + classifierRead;
   const fits = (n: number) => n <= budget;
   if (!forceStream && fits(fixed + resident)) {
-    const weights = resident - (isIntKind(emb.kind) && !layout.sharedClassifier ? entryBytes(emb) : 0);
-    const parts = [{ name: 'weights (resident)', bytes: weights }, ...base];
+    const parts = [{ name: 'weights (resident)', bytes: resident }, ...base];
     return { mode: 'ram', allocated: sum(parts), parts, streamBuffer: 0, readPerToken: 0, weightBytesPerToken: perToken };
   }
   const span = (unit: StreamUnit) => {
