@@ -15,7 +15,7 @@ import { KV_CACHE_KINDS } from '../reference/model.js';
 import { codePages } from './codepages.js';
 import { PRE_TOKENIZERS } from '../reference/pretokenize.js';
 import { codeReserveMb, usableMb, type NativeToolchain, type Profile } from '../profile/schema.js';
-import { QUANT_KINDS } from '../quant/kinds.js';
+import { QUANT_KINDS, type QuantKindInfo } from '../quant/kinds.js';
 import { TEMPLATES } from '../templates.js';
 import { RETRO_VERSION } from '../version.js';
 import { EXPF_CONSTANTS, EXPF_EXCEPTIONS, EXPF_TAB_HI, EXPF_TAB_LO } from '../reference/expf.js';
@@ -106,6 +106,51 @@ function formatConstants() {
   };
 }
 
+const kindMacro = (k: QuantKindInfo) => `RT_${k.name.toUpperCase()}`;
+
+/** "a, b and c" */
+function listed(items: string[], last: 'and' | 'or'): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} ${last} ${items[items.length - 1]}`;
+}
+
+/** A C expression per kind: the first kind's, unless `kindVar` names a kind whose expression differs. */
+function byKind(kindVar: string, kinds: readonly QuantKindInfo[], expr: (k: QuantKindInfo) => string): string {
+  const base = expr(kinds[0]);
+  return kinds.filter((k) => expr(k) !== base).reduceRight((rest, k) => `${kindVar} == ${kindMacro(k)} ? ${expr(k)} : ${rest}`, base);
+}
+
+/** A C expression for the bytes of `n` stored values of a kind (values below 8 bits share bytes). */
+function packedBytesC(k: QuantKindInfo, n: string): string {
+  const { bits } = k.layout;
+  if (bits < 8) return `(${n} + ${8 / bits - 1}) / ${8 / bits}`;
+  return bits === 8 ? n : `${n} * ${bits / 8}`;
+}
+
+/**
+ * The quantization kinds as the C template names them: its checks, comments, kernel table and
+ * dispatch, all from the rows of quant/kinds.ts (the template only prints these).
+ */
+export function quantKindsC(kinds: readonly QuantKindInfo[] = QUANT_KINDS) {
+  const grouped = kinds.filter((k) => k.layout.scales === 'per-group');
+  const quantized = kinds.filter((k) => k.activation === 'q8');
+  const padded = '(cols + group_size - 1) / group_size * group_size';
+  return {
+    last: kindMacro(kinds[kinds.length - 1]),
+    codes: listed(kinds.map((k) => `${k.code} (${k.name})`), 'or'),
+    macros: listed(kinds.map(kindMacro), 'or'),
+    grouped: { and: listed(grouped.map((k) => k.name), 'and'), or: listed(grouped.map((k) => k.name), 'or'), macros: grouped.map(kindMacro).join(', '), macrosOr: listed(grouped.map(kindMacro), 'or') },
+    /** Each kind's kernel: its function pointer, the SIMD file's macro that overrides the scalar one, its signature by activation. */
+    kernels: kinds.map((k) => ({ name: k.kernel, simd: `RT_SIMD_${k.kernel.toUpperCase()}`, type: `Matmul${k.activation.toUpperCase()}` })),
+    /** matmul_part's calls for the kinds that quantize x, as if / else if / else. */
+    dispatch: quantized.map((k, i) => `${i > 0 ? 'else ' : ''}${i < quantized.length - 1 ? `if (w->kind == ${kindMacro(k)}) ` : ''}${k.kernel}`),
+    rowBytes: byKind('m->kind', grouped, (k) => packedBytesC(k, 'n')),
+    /** next_entry's data bytes: `stored` is 4 bytes a value for float kinds, 1 a padded value otherwise. */
+    dataBytes: byKind('kind', kinds, (k) => (k.layout.scales === 'none' || k.layout.bits === 8 ? 'stored' : `(double)rows * (double)(${packedBytesC(k, padded)})`)),
+    valueAt: byKind('kind', grouped, (k) => (k.layout.bits === 8 ? 'row[j]' : `${k.name}_at(row, j)`)),
+    rowDoc: grouped.map((k) => `${kindMacro(k)}: (rows, ${k.rowBytesDoc})${k.packing ? `, ${k.packing}` : ''}`).join('; '),
+  };
+}
+
 export interface EngineOptions {
   /** The platform shim for a stand-in build (default: the profile's OS). */
   osFamily?: string;
@@ -157,6 +202,7 @@ export function renderEngine(profile: Profile, options: EngineOptions = {}): str
     retroVersion: RETRO_VERSION,
     binaryName: primary,
     format: formatConstants(),
+    quant: quantKindsC(),
     maxAllocBytes: Math.min(profile.memory.addressSpaceMb, 2048) * 1024 * 1024 - 1,
     shim: `os/${osFamily}/shim.c.ejs`,
     os: { hooks: osHooks(osFamily), flags: osFacts(osFamily).engineFlags ?? '' },

@@ -5,7 +5,6 @@
  */
 import { ModelFormatError } from '../errors.js';
 import { convertMatrix, type QuantKind } from '../quant/kinds.js';
-import { dequantize } from '../reference/math.js';
 import { headSize, type Config, type LayerWeights, type Matrix, type Vocab, type Weights } from '../reference/model.js';
 
 import { archOf, shapeOf, type MatrixName, type VectorName } from './arch.js';
@@ -103,10 +102,6 @@ function checkLength(v: Float32Array, n: number, what: string, path: string): Fl
   return v;
 }
 
-export function embeddingAsFloat(m: Matrix): Float32Array {
-  return m.kind === 'f32' ? m.data : dequantize(m);
-}
-
 export function loadWeights(src: ModelSource): Weights {
   const c = src.config;
   const p = src.path;
@@ -119,13 +114,8 @@ export function loadWeights(src: ModelSource): Weights {
     }
     layers.push(lw as unknown as LayerWeights);
   }
-  const emb = checkShape(src.tokenEmbedding(), c.vocabSize, c.dim, 'token_embedding', p);
-  const tokenEmbedding = embeddingAsFloat(emb);
-  const wcls: Matrix = src.sharedClassifier
-    ? emb.kind === 'f32'
-      ? { kind: 'f32', rows: emb.rows, cols: emb.cols, data: tokenEmbedding }
-      : emb
-    : checkShape(src.classifier(), c.vocabSize, c.dim, 'classifier', p);
+  const tokenEmbedding = checkShape(src.tokenEmbedding(), c.vocabSize, c.dim, 'token_embedding', p);
+  const wcls = src.sharedClassifier ? tokenEmbedding : checkShape(src.classifier(), c.vocabSize, c.dim, 'classifier', p);
   return { tokenEmbedding, layers, rmsFinal: src.rmsFinal(), wcls };
 }
 

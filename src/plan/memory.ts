@@ -125,10 +125,10 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
   const table = layout.entries.length * NATIVE.entryBytes;
   let layers = 0;
   for (let l = 0; l < L; l++) for (const n of layerMatrices) layers += entryBytes(e(n, l));
+  // the embedding stays in its stored kind (the engine dequantizes one row a token)
   const emb = e('token_embedding');
-  const dequantized = isIntKind(emb.kind) ? c.vocabSize * c.dim * 4 : 0;
   const wcls = layout.sharedClassifier ? 0 : entryBytes(e('wcls'));
-  const resident = entryBytes(emb) + wcls + dequantized + layers;
+  const resident = entryBytes(emb) + wcls + layers;
   const tok = tokenizerMemory(layout, vocab, pointerBytes);
   const fixed = small + stateBytes(layout) + tok.kept;
   const base: MemoryPart[] = [
@@ -138,16 +138,14 @@ export function engineMemory(layout: FileLayout, vocab: Vocab, pointerBytes: num
     { name: 'tokenizer', bytes: tok.kept },
   ];
   // The peak, in the engine's order: the tensor table while the weights and then the tokenizer are
-  // read (the weights at their largest: a q8/q4 embedding beside its float copy until an unshared
-  // classifier frees it), then everything that stays with a prompt being encoded.
+  // read, then everything that stays with a prompt being encoded.
   const peak = (weightsLoading: number, weights: number) => Math.max(table + small + weightsLoading, table + small + weights + tok.peak, fixed + weights + promptBytes(vocab, pointerBytes, prompt));
   const classifierRead = entryBytes(layout.sharedClassifier ? emb : e('wcls'));
   const perToken = layers + classifierRead;
   const fits = (n: number) => n <= budget;
   if (!forceStream && fits(fixed + resident)) {
-    const weights = resident - (isIntKind(emb.kind) && !layout.sharedClassifier ? entryBytes(emb) : 0);
-    const parts = [{ name: 'weights (resident)', bytes: weights }, ...base];
-    return { mode: 'ram', allocated: sum(parts), peak: peak(resident, weights), parts, streamBuffer: 0, readPerToken: 0, readsPerToken: 0, reads: [], weightBytesPerToken: perToken };
+    const parts = [{ name: 'weights (resident)', bytes: resident }, ...base];
+    return { mode: 'ram', allocated: sum(parts), peak: peak(resident, resident), parts, streamBuffer: 0, readPerToken: 0, readsPerToken: 0, reads: [], weightBytesPerToken: perToken };
   }
   const span = (unit: StreamUnit) => {
     let most = 0;

@@ -13,20 +13,44 @@
 import { dequantize } from '../reference/math.js';
 import { groupsPerRow, type F32Matrix, type IntMatrix, type Matrix } from '../reference/model.js';
 
+/**
+ * How a kind lays out a stored row, as ggml's type traits describe a type: values per block, the
+ * bits a value takes (a block's bytes are values x bits / 8), and where the block's scales are.
+ */
+export interface BlockLayout {
+  /** Values per block: a fixed count, or 'group' for the group size chosen at conversion (--group-size). */
+  values: number | 'group';
+  /** Bits of one stored value (values pack low bits first within a byte when below 8). */
+  bits: number;
+  /**
+   * Where the scales are: none (float values); one float32 per group in the tensor's scale region
+   * (per-group); inside each block beside its values (in-block); one for the whole tensor (per-tensor).
+   */
+  scales: 'none' | 'per-group' | 'in-block' | 'per-tensor';
+}
+
 export interface QuantKindInfo<N extends string = string> {
   name: N;
   /** The code in model.rtr's header and tensor table, and the C macro RT_<NAME>'s value. */
   code: number;
   /** Largest integer value (0 for float kinds). */
   qmax: number;
+  layout: BlockLayout;
+  /**
+   * What x becomes before the dot product with a matrix of this kind (ggml's `vec_dot_type`):
+   * f32 as it is, or q8, runq's int8 with one float32 scale per group of the matrix's group size.
+   */
+  activation: 'f32' | 'q8';
   /** Bytes of one row of `cols` values (a row starts on a byte). */
   rowBytes(cols: number): number;
   /** A stored row's bytes in words, for docs/model-format.md (padded: the stored values per row). */
   rowBytesDoc: string;
   /** For the bundle README. */
   label(groupSize: number): string;
-  /** The C kernel that multiplies a matrix of this kind. */
+  /** The C kernel that multiplies a matrix of this kind (`<kernel>_scalar` in kernels/scalar.c.ejs, RT_SIMD_<KERNEL> where a SIMD file has one). */
   kernel: string;
+  /** How values sit in a byte, for the C struct's comment (kinds of fewer than 8 bits). */
+  packing?: string;
   /**
    * Plan's quality guard: how many times faster than the best option of a more exact kind this
    * kind must be estimated before plan recommends it, and why (what retro quality measured).
@@ -72,13 +96,29 @@ function unpackQ4(b: Uint8Array, rows: number, cols: number, stride: number): In
   return q;
 }
 
+/** Bytes of `values` stored values of `bits` each, packed from the low bits of a byte up. */
+const packedBytes = (bits: number) => (values: number) => Math.ceil((values * bits) / 8);
+
 export const QUANT_KINDS = [
-  { name: 'f32', code: 0, qmax: 0, rowBytes: (cols: number) => cols * 4, rowBytesDoc: 'cols x 4', label: () => 'float32', kernel: 'matmul_f32', guard: { speedup: 1, cost: 'none: the reference itself' } },
+  {
+    name: 'f32',
+    code: 0,
+    qmax: 0,
+    layout: { values: 1, bits: 32, scales: 'none' },
+    activation: 'f32',
+    rowBytes: packedBytes(32),
+    rowBytesDoc: 'cols x 4',
+    label: () => 'float32',
+    kernel: 'matmul_f32',
+    guard: { speedup: 1, cost: 'none: the reference itself' },
+  },
   {
     name: 'q8',
     code: 1,
     qmax: 127,
-    rowBytes: (cols: number) => cols,
+    layout: { values: 'group', bits: 8, scales: 'per-group' },
+    activation: 'q8',
+    rowBytes: packedBytes(8),
     rowBytesDoc: 'padded',
     label: (g: number) => `Q8 (int8, groups of ${g})`,
     kernel: 'matmul_q8',
@@ -90,10 +130,13 @@ export const QUANT_KINDS = [
     name: 'q4',
     code: 2,
     qmax: 7,
-    rowBytes: (cols: number) => Math.ceil(cols / 2),
+    layout: { values: 'group', bits: 4, scales: 'per-group' },
+    activation: 'q8',
+    rowBytes: packedBytes(4),
     rowBytesDoc: 'ceil(padded / 2)',
     label: (g: number) => `Q4 (4-bit, two per byte, groups of ${g})`,
     kernel: 'matmul_q4',
+    packing: 'two 4-bit values a byte, even column low',
     guard: { speedup: 2, cost: 'large: retro quality on stories260K (groups of 32) measured 81.1% top-1 agreement with f32, mean KL 0.13' },
     pack: packQ4,
     unpack: unpackQ4,
@@ -122,7 +165,7 @@ export function rowBytes(kind: QuantKind, cols: number): number {
 
 /** Values in one stored row: cols, or for the integer kinds cols rounded up to whole groups. */
 export function storedCols(kind: QuantKind, cols: number, groupSize: number): number {
-  return isIntKind(kind) ? groupsPerRow(cols, groupSize) * groupSize : cols;
+  return quantKind(kind).layout.values === 'group' ? groupsPerRow(cols, groupSize) * groupSize : cols;
 }
 
 /** Bytes of one stored row of a matrix (padding included). */

@@ -5,7 +5,7 @@
 import { headSize as headSizeOf, kvCacheKind, kvDim as kvDimOf, qDim as qDimOf, type Config, type F32Matrix, type Matrix, type Weights } from './model.js';
 import { createArena } from './wasm.js';
 import { expf } from './expf.js';
-import { matmul, quantize, Quantizer, rmsnorm, softmax, type QuantizedVector } from './math.js';
+import { dequantizeRow, matmul, quantize, Quantizer, rmsnorm, softmax, type QuantizedVector } from './math.js';
 
 const f = Math.fround;
 
@@ -157,7 +157,7 @@ export function forward(t: Transformer, token: number, pos: number): Float32Arra
   const sqrtHs = f(Math.sqrt(hs));
   const int8 = kvCacheKind(p) === 'int8';
 
-  s.x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
+  dequantizeRow(s.x, w.tokenEmbedding, token);
 
   for (let l = 0; l < p.nLayers; l++) {
     const lw = w.layers[l];

@@ -176,11 +176,17 @@ export function matmul(xout: Float32Array, x: Float32Array, w: Matrix, scratch: 
 /** runq's `dequantize` of a Q8 (or Q4) matrix to float32: q * s, rounded to float32. */
 export function dequantize(w: IntMatrix): Float32Array {
   const out = new Float32Array(w.rows * w.cols);
-  const groups = Math.ceil(w.cols / w.groupSize);
-  for (let i = 0; i < w.rows; i++) {
-    for (let j = 0; j < w.cols; j++) {
-      out[i * w.cols + j] = f(w.q[i * w.cols + j] * w.s[i * groups + Math.floor(j / w.groupSize)]);
-    }
-  }
+  for (let i = 0; i < w.rows; i++) dequantizeRow(out.subarray(i * w.cols, (i + 1) * w.cols), w, i);
   return out;
+}
+
+/** One row of a matrix as float32 (the engine's embed and dequantize_row): a copy, or q * s for the integer kinds. */
+export function dequantizeRow(out: Float32Array, w: Matrix, row: number): void {
+  const n = w.cols;
+  if (w.kind === 'f32') {
+    out.set(w.data.subarray(row * n, (row + 1) * n));
+    return;
+  }
+  const groups = Math.ceil(n / w.groupSize);
+  for (let j = 0; j < n; j++) out[j] = f(w.q[row * n + j] * w.s[row * groups + Math.floor(j / w.groupSize)]);
 }

@@ -105,7 +105,7 @@ export interface LayerWeights {
 }
 
 export interface Weights {
-  tokenEmbedding: Float32Array; // (vocabSize, dim), always float32 (runq dequantizes it too)
+  tokenEmbedding: Matrix; // (vocabSize, dim) in its stored kind; a token's row is dequantized when it is read (dequantizeRow)
   layers: LayerWeights[];
   rmsFinal: Float32Array; // (dim)
   wcls: Matrix; // (vocabSize, dim); the embedding itself when the classifier is shared

@@ -62,7 +62,7 @@ export function writeHfFolder(dir: string, src: ModelSource, opts: { dtype: HfDt
   const normDtype = opts.normDtype ?? opts.dtype;
   const mat = (name: string, m: Matrix, data = toF32(m).data) => t.push([name, [m.rows, m.cols], encode(data, opts.dtype), opts.dtype]);
   const vec = (name: string, v: Float32Array) => t.push([name, [v.length], encode(v, normDtype), normDtype]);
-  t.push(['model.embed_tokens.weight', [c.vocabSize, c.dim], encode(w.tokenEmbedding, opts.dtype), opts.dtype]);
+  t.push(['model.embed_tokens.weight', [c.vocabSize, c.dim], encode(toF32(w.tokenEmbedding).data, opts.dtype), opts.dtype]);
   w.layers.forEach((l, i) => {
     const p = `model.layers.${i}.`;
     vec(`${p}input_layernorm.weight`, l.rmsAtt);

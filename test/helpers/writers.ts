@@ -74,7 +74,7 @@ export function writeV2(path: string, src: ModelSource, gs: number, f16Scales: b
     const qm = m.kind === 'q8' ? m : quantizeQ8(m.data, m.rows, m.cols, gs, f16Scales);
     parts.push(Buffer.from(qm.q.buffer, qm.q.byteOffset, qm.q.byteLength), f32(qm.s));
   };
-  pushQ({ kind: 'f32', rows: c.vocabSize, cols: c.dim, data: w.tokenEmbedding });
+  pushQ(w.tokenEmbedding);
   for (const k of ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const) layers(w, (l) => l[k]).forEach((m) => pushQ(m as Matrix));
   if (!src.sharedClassifier) pushQ(w.wcls);
   writeFileSync(path, Buffer.concat(parts));

@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { toF32 } from '../../src/quant/kinds.js';
 import { ModelFormatError, TokenizerError, InputFileError } from '../../src/errors.js';
 import { openModel } from '../../src/model/open.js';
 import { loadWeights } from '../../src/model/source.js';
@@ -52,7 +53,7 @@ describe('format detection and config', () => {
     const b = openModel(model('stories260K.gguf'));
     const wa = loadWeights(a);
     const wb = loadWeights(b);
-    expect(Buffer.from(wb.tokenEmbedding.buffer).equals(Buffer.from(wa.tokenEmbedding.buffer))).toBe(true);
+    expect(Buffer.from(toF32(wb.tokenEmbedding).data.buffer).equals(Buffer.from(toF32(wa.tokenEmbedding).data.buffer))).toBe(true);
     for (let l = 0; l < 5; l++) {
       for (const k of ['wq', 'wk', 'w2'] as const) {
         const x = wa.layers[l][k];

@@ -294,8 +294,7 @@ typedef struct {
 } Matrix;
 
 typedef struct {
-    float *token_embedding_table; /* (vocab_size, dim), float even for q8 files; NULL when streaming (one row is read per token) */
-    Matrix token_embedding;       /* (vocab_size, dim) as stored: its file offsets, and its data when it is also the classifier */
+    Matrix token_embedding;       /* (vocab_size, dim) in its stored kind: in RAM unless streaming, one row dequantized per token (embed) */
     float *rms_att_weight;        /* (n_layers, dim) */
     Matrix *wq;                   /* n_layers x (q_dim, dim) */
     Matrix *wk;                   /* n_layers x (kv_dim, dim) */
@@ -734,14 +733,6 @@ static void dequantize_row(float *out, const i8 *row, const float *scales, int k
     for (j = 0; j < cols; j++) out[j] = (kind == RT_Q4 ? q4_at(row, j) : row[j]) * scales[j / group_size];
 }
 
-static void dequantize_into(float *out, const Matrix *m) {
-    int i;
-    int groups = (m->cols + m->group_size - 1) / m->group_size;
-    for (i = 0; i < m->rows; i++) {
-        dequantize_row(out + (size_t)i * m->cols, m->q + (size_t)i * row_bytes(m), m->s + (size_t)i * groups, m->kind, m->cols, m->group_size);
-    }
-}
-
 /* n values padded to whole groups, as the rows they meet are (quantize keeps the padding zero) */
 static void build_quantized_vector(QuantizedVector *qv, int n, int group_size, const char *what) {
     size_t padded = (size_t)padded_cols(n, group_size);
@@ -956,7 +947,6 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
 
     /* Then the plan: everything in RAM if it fits the budget, else stream the big matrices. */
     resident_weights = matrix_bytes(&w->token_embedding) + (p->shared_classifier ? 0 : matrix_bytes(&w->wcls));
-    if (w->token_embedding.kind != RT_F32) resident_weights += mul_size(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), sizeof(float), "embedding");
     for (l = 0; l < p->n_layers; l++) resident_weights += layer_bytes(w, l);
     fixed = rt_live_bytes - (size_t)mf->n_tensors * RT_ENTRY_BYTES + state_bytes(p, gs) + tokenizer_bytes(tok_bytes, tok, p->vocab_size);
     budget = budget_mb > 0.0 && budget_mb < MB((size_t)-1) ? (size_t)(budget_mb * 1048576.0) : (size_t)-1;
@@ -983,7 +973,6 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
         need(st->bytes >= 2 * RT_ALIGN + (size_t)w->token_embedding.data_bytes / (size_t)p->vocab_size + (size_t)w->token_embedding.scale_bytes / (size_t)p->vocab_size, mf, "stream buffer", "cannot hold one embedding row");
         need(st->bytes >= 2 * RT_ALIGN + (size_t)w->wcls.data_bytes / (size_t)p->vocab_size + (size_t)w->wcls.scale_bytes / (size_t)p->vocab_size, mf, "stream buffer", "cannot hold one classifier row");
         st->buf = (unsigned char *)xalloc(st->bytes, "stream buffer");
-        w->token_embedding_table = NULL;
         /* What the budget leaves after the buffer keeps the first layers resident (never with -S 1). */
         if (!force_stream) {
             size_t room = budget - fixed - st->bytes;
@@ -995,19 +984,9 @@ static void build_transformer(Transformer *t, Tokenizer *tok, const char *path, 
         }
     } else {
         load_matrix(mf, &w->token_embedding, "token_embedding");
-        if (w->token_embedding.kind == RT_F32) {
-            w->token_embedding_table = w->token_embedding.w;
-        } else {
-            w->token_embedding_table = floats(mul_size((size_t)p->vocab_size, (size_t)p->dim, "embedding"), "embedding");
-            dequantize_into(w->token_embedding_table, &w->token_embedding);
-        }
         for (l = 0; l < p->n_layers; l++) load_layer(mf, w, l);
-        if (p->shared_classifier) {
-            w->wcls = w->token_embedding;
-        } else {
-            load_matrix(mf, &w->wcls, "wcls");
-            if (w->token_embedding.kind != RT_F32) free_matrix(&w->token_embedding);
-        }
+        if (p->shared_classifier) w->wcls = w->token_embedding;
+        else load_matrix(mf, &w->wcls, "wcls");
     }
     read_tokenizer(mf, tok, tok_offset, tok_bytes, p->vocab_size);
     xfree(mf->table);
@@ -1033,7 +1012,6 @@ static void free_transformer(Transformer *t) {
         fclose(t->file.f);
     } else {
         for (l = 0; l < t->config.n_layers; l++) free_layer(w, l);
-        if (w->token_embedding.kind != RT_F32) xfree(w->token_embedding_table);
         free_matrix(&w->token_embedding);
         if (!t->config.shared_classifier) free_matrix(&w->wcls);
     }
@@ -1086,19 +1064,21 @@ static void stream_layer(Transformer *t, int l, int half) {
     }
 }
 
-/* One embedding row, from RAM or (streaming) from the file. */
+/* One embedding row, from RAM or (streaming) from the file; a quantized table stays quantized and
+ * only this row is dequantized (the reference's dequantize_row: the same floats). */
 static void embed(Transformer *t, int token, float *x) {
     int dim = t->config.dim;
     const Matrix *e = &t->weights.token_embedding;
+    int groups = e->kind != RT_F32 ? (dim + e->group_size - 1) / e->group_size : 0;
+    size_t rb = e->kind != RT_F32 ? row_bytes(e) : 0;
     if (!t->stream.on) {
-        memcpy(x, t->weights.token_embedding_table + (size_t)token * dim, (size_t)dim * sizeof(float));
+        if (e->kind == RT_F32) memcpy(x, e->w + (size_t)token * dim, (size_t)dim * sizeof(float));
+        else dequantize_row(x, e->q + (size_t)token * rb, e->s + (size_t)token * groups, e->kind, dim, e->group_size);
         return;
     }
     if (e->kind == RT_F32) {
         stream_read(t, e->data_offset + (u32)token * (u32)dim * 4, x, (size_t)dim * sizeof(float), "embedding");
     } else {
-        int groups = (dim + e->group_size - 1) / e->group_size;
-        size_t rb = row_bytes(e);
         i8 *q = (i8 *)t->stream.buf;
         float *s = (float *)(t->stream.buf + (rb + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN);
         stream_read(t, e->data_offset + (u32)token * (u32)rb, q, rb, "embedding");
