@@ -63,7 +63,7 @@ describe.each(FAMILIES)('%s', (arch) => {
       if (!haveTools(...p.cross.flatMap((b) => [b.compiler, ...(b.run?.emulator ? [b.run.emulator] : [])]))) return ctx.skip();
       const r = await runBuild({ target, model: fixture(arch), quant, groupSize: 32, out: join(dir, `${arch}-${target}-${quant}`), compile: true });
       expect(r.binaries.map((b) => b.status)).toEqual(p.cross.map(() => 'built'));
-      const steps = 40;
+      const steps = 12; // past the prompt: enough to show the engine's text is the reference's, short under emulation
       const ref = generateText({ model: join(r.out, 'model.rtr'), temperature: 0, steps, prompt: ONCE });
       if (quant === 'f32') expect(ref.equals(generateText({ model: fixture(arch), temperature: 0, steps, prompt: ONCE }))).toBe(true);
       for (const b of p.cross) {
