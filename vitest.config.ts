@@ -1,10 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+// The files that start the loopback SSH and FTP servers share one throwaway user and fixed ports:
+// they run one at a time. Everything else runs two files at once: most of the time goes to compilers
+// and emulators in child processes, and vitest's default (cores - 1) leaves one of two cores idle.
+const SERVERS = ['test/core/deploy.test.ts', 'test/transport/deploy.test.ts', 'test/core/calibrate.test.ts', 'test/core/serve.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'servers', include: SERVERS, maxWorkers: 1 } },
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: SERVERS, maxWorkers: 2 } },
+    ],
   },
 });
