@@ -7,7 +7,9 @@ const SERVERS = ['test/core/deploy.test.ts', 'test/transport/deploy.test.ts', 't
 
 export default defineConfig({
   test: {
-    testTimeout: 120_000,
+    // A bound against a hang, not a speed check: two files share two cores, and a verify test runs
+    // eight emulated engines.
+    testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
     projects: [
